@@ -1,0 +1,3 @@
+"""Root conftest: pytest refuses ``pytest_plugins`` in nested conftest files."""
+
+pytest_plugins = ["tests.isolation"]

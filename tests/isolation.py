@@ -1,0 +1,61 @@
+"""Every test run gets its own HOME, Jupyter, IPython and zingy-nb dirs.
+
+Set at configure time, before anything imports jupyter_core or starts a kernel, so
+child processes (kernels, servers, the CLI) inherit the same throwaway locations and
+nothing touches the developer's real store or keyring.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(tempfile.mkdtemp(prefix="zingy-nb-tests-"))
+_SESSION_ENV = {
+    "HOME": str(_ROOT / "home"),
+    "TMPDIR": str(_ROOT / "tmp"),
+    "JUPYTER_CONFIG_DIR": str(_ROOT / "jupyter" / "config"),
+    "JUPYTER_DATA_DIR": str(_ROOT / "jupyter" / "data"),
+    "JUPYTER_RUNTIME_DIR": str(_ROOT / "jupyter" / "runtime"),
+    "IPYTHONDIR": str(_ROOT / "ipython"),
+    "ZINGY_NB_HOME": str(_ROOT / "zingy-home"),
+    # No D-Bus session here: pin keyring's "no backend" so nothing prompts or hangs.
+    "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    "JUPYTER_PLATFORM_DIRS": "1",
+}
+_DROP = ("ZINGY_NB_MASTER_KEY", "ZINGY_NB_FLOW", "DBUS_SESSION_BUS_ADDRESS", "JUPYTER_PATH")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for key in _DROP:
+        os.environ.pop(key, None)
+    os.environ.update(_SESSION_ENV)
+    for value in _SESSION_ENV.values():
+        if value.startswith(str(_ROOT)):
+            Path(value).mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = None  # honour the new TMPDIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def zingy_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty ZINGY_NB_HOME for one test (key file fallback, no keyring)."""
+    home = tmp_path / "zingy"
+    monkeypatch.setenv("ZINGY_NB_HOME", str(home))
+    monkeypatch.delenv("ZINGY_NB_MASTER_KEY", raising=False)
+    return home
+
+
+def tree_bytes(root: Path) -> Iterator[tuple[Path, bytes]]:
+    """Every file below ``root`` with its content (for "no secret on disk" checks)."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path, path.read_bytes()

@@ -1,0 +1,39 @@
+"""zingy-nb: Zingy's API Key service in Jupyter.
+
+``zingyConn.apikey(name)`` retrieves a profile in cloud-flow kernels; ``%zingy_apikey``
+manages profiles. Heavy parts (keyring, ipywidgets, the server) load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["KeyInfo", "Profiles", "ZingyConn", "__version__", "get_profiles", "zingyConn"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import zingy_nb` (and kernel start with the extension) stays cheap.
+    if name in ("zingyConn", "ZingyConn", "KeyInfo"):
+        from . import conn
+
+        return getattr(conn, name)
+    if name in ("Profiles", "get_profiles"):
+        from . import profiles
+
+        return getattr(profiles, name)
+    raise AttributeError(f"module 'zingy_nb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext zingy_nb`` / ``--ext=zingy_nb``: the magic and ``zingyConn``."""
+    from .kernel_ext import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .kernel_ext import unload
+
+    unload(ipython)

@@ -1,0 +1,258 @@
+"""The ``zingy-nb`` command: profiles, the master key and kernelspecs from a shell.
+
+Secrets are read from prompts, stdin, environment variables or files, never from argv
+(``ps`` and shell history show argv). Exit status 0 on success, 1 on an error, 2 on a
+usage error, with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .errors import InvalidProfileError, ZingyError
+from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
+from .sources import from_lines, gather
+
+_LABEL = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Never quotes what it did not understand: it may be a secret typed on argv."""
+
+    def error(self, message: str) -> NoReturn:
+        known = {a for action in self._actions for a in (action.option_strings or [])}
+        for token in sys.argv[1:]:
+            if token and token not in known and token in message:
+                message = message.replace(token, "<hidden>")
+        self.exit(
+            2,
+            f"{self.prog}: error: {message} (secrets never go on the command line: use "
+            "--stdin, --from-env VAR or --from-file SLOT=PATH; see --help)\n",
+        )
+
+
+def _add_sources(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read secret1..secret4 from stdin, one per line (only line endings are "
+        "stripped; a missing or empty line gives no value for that slot)",
+    )
+    p.add_argument(
+        "--from-env",
+        nargs="+",
+        metavar="VAR",
+        help="read slots in order from these environment variables ('-' skips a slot)",
+    )
+    p.add_argument(
+        "--from-file",
+        action="append",
+        metavar="SLOT=PATH",
+        help="read one slot from a file, kept exactly (multi-line values); repeatable",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="zingy-nb", description="Zingy API Key profiles for Jupyter.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"zingy-nb {__version__}")
+    top = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)
+
+    prof = top.add_parser("profiles", help="save, list and remove profiles").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    p = prof.add_parser("set", help="create or replace a profile (all four slots)")
+    p.add_argument("name")
+    _add_sources(p)
+    p = prof.add_parser("update", help="change some slots; the others stay")
+    p.add_argument("name")
+    _add_sources(p)
+    p.add_argument(
+        "--clear", action="append", metavar="SLOT", help="clear an optional slot; repeatable"
+    )
+    p = prof.add_parser("list", help="names, slots set and times (never values)")
+    p.add_argument("--json", action="store_true", help="a JSON array of objects")
+    p = prof.add_parser("show", help="one profile's metadata (never its values)")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="a JSON object")
+    p = prof.add_parser("rename", help="rename a profile")
+    p.add_argument("old")
+    p.add_argument("new")
+    p = prof.add_parser("delete", help="delete a profile")
+    p.add_argument("name")
+
+    key = top.add_parser("key", help="the store's master key").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    p = key.add_parser("status", help="where the key lives and whether it opens the store")
+    p.add_argument("--json", action="store_true")
+    key.add_parser("rotate", help="re-encrypt every profile under a new key")
+    p = key.add_parser("export", help="print the key for a backup (keep it secret)")
+    p.add_argument("--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
+    p = key.add_parser("import", help="install a key from `key export` for this store")
+    p.add_argument("--input", metavar="FILE", help="read it from FILE instead of stdin")
+
+    kern = top.add_parser("kernels", help="the cloud-flow and page-flow kernelspecs")
+    kern_actions = kern.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = kern_actions.add_parser("install", help="install both kernelspecs")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="into the user's Jupyter dir")
+    where.add_argument("--sys-prefix", action="store_true", help="into sys.prefix (default)")
+    where.add_argument("--prefix", metavar="DIR", help="into DIR/share/jupyter/kernels")
+    p = kern_actions.add_parser("uninstall", help="remove both kernelspecs")
+    return parser
+
+
+def _print_meta(meta: ProfileMeta) -> None:
+    print(
+        f"{meta.name}\t{meta.describe_slots()}\t"
+        f"updated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
+def _values(args: Any, *, updating: bool) -> dict[str, str]:
+    given = gather(args.from_env, args.from_file)
+    if args.stdin:
+        if given is not None:
+            raise InvalidProfileError("Use --stdin or --from-env/--from-file, not both.")
+        return from_lines(sys.stdin.read())
+    if given is not None:
+        return given
+    if getattr(args, "clear", None):
+        return {}
+    if not sys.stdin.isatty():
+        raise InvalidProfileError(
+            "stdin is not a terminal, so there is no one to prompt: use --stdin, "
+            "--from-env VAR or --from-file SLOT=PATH."
+        )
+    values: dict[str, str] = {}
+    for slot in SLOTS:
+        hint = "(Enter keeps it)" if updating else (
+            "(required)" if slot == "secret1" else "(Enter leaves it unset)"
+        )
+        entered = getpass.getpass(f"{_LABEL[slot]} {hint}: ")
+        if entered:
+            values[slot] = entered
+    return values
+
+
+def _profiles_cmd(args: Any) -> None:
+    from .profiles import get_profiles
+
+    profiles = get_profiles()
+    if args.action == "set":
+        validate_name(args.name)
+        values = _values(args, updating=False)
+        meta = profiles.set(args.name, *(values.get(s) for s in SLOTS))
+        print(f"Saved profile {meta.name!r} ({meta.describe_slots()} set).", file=sys.stderr)
+    elif args.action == "update":
+        profiles.show(args.name)
+        changes: dict[str, str | None] = dict(_values(args, updating=True))
+        for slot in args.clear or []:
+            if slot in changes:
+                raise InvalidProfileError(f"{slot} is both given a value and cleared.")
+            changes[validate_slot(slot)] = None
+        meta = profiles.update(args.name, changes)
+        print(f"Updated profile {meta.name!r} ({meta.describe_slots()} set).", file=sys.stderr)
+    elif args.action == "list":
+        metas = profiles.list()
+        if args.json:
+            print(json.dumps([m.to_json() for m in metas], indent=2))
+        else:
+            for meta in metas:
+                _print_meta(meta)
+    elif args.action == "show":
+        meta = profiles.show(args.name)
+        print(json.dumps(meta.to_json(), indent=2)) if args.json else _print_meta(meta)
+    elif args.action == "rename":
+        profiles.rename(args.old, args.new)
+        print(f"Renamed profile {args.old!r} to {args.new!r}.", file=sys.stderr)
+    elif args.action == "delete":
+        profiles.delete(args.name)
+        print(f"Deleted profile {args.name!r}.", file=sys.stderr)
+
+
+def _key_cmd(args: Any) -> None:
+    from .keys import write_private
+    from .profiles import get_profiles
+
+    profiles = get_profiles()
+    if args.action == "status":
+        status = profiles.key_status()
+        if args.json:
+            print(json.dumps(status.to_json(), indent=2))
+        else:
+            print(f"store:        {status.store}" + ("" if status.store_exists else " (not created yet)"))
+            print(f"profiles:     {status.profiles}")
+            print(f"key source:   {status.key_source}")
+            print(f"key location: {status.key_location}")
+            print(f"key id:       {status.key_id or '-'}")
+            print(f"state:        {status.problem or 'ok'}")
+        if status.problem:
+            raise SystemExit(1)
+    elif args.action == "rotate":
+        key_id = profiles.rotate_key()
+        print(f"Rotated: every profile is now encrypted under key {key_id}.", file=sys.stderr)
+        print(
+            "Export the new key again (`zingy-nb key export`): old backups no longer work.",
+            file=sys.stderr,
+        )
+    elif args.action == "export":
+        text = profiles.export_key()
+        print(
+            "Warning: this key decrypts every profile in the store. Keep it somewhere "
+            "as safe as the secrets themselves.",
+            file=sys.stderr,
+        )
+        if args.output:
+            write_private(args.output, text + "\n")
+            print(f"Key written to {args.output} (mode 0600).", file=sys.stderr)
+        else:
+            print(text)
+    elif args.action == "import":
+        if args.input:
+            with open(args.input, encoding="ascii") as fh:
+                text = fh.read()
+        elif sys.stdin.isatty():
+            text = getpass.getpass("Master key (from `zingy-nb key export`): ")
+        else:
+            text = sys.stdin.read()
+        saved = profiles.import_key(text)
+        print(f"Key imported into {saved.where}.", file=sys.stderr)
+
+
+def _kernels_cmd(args: Any) -> None:
+    from .kernels import install, uninstall
+
+    if args.action == "install":
+        for path in install(user=args.user, prefix=args.prefix):
+            print(f"Installed kernelspec in {path}", file=sys.stderr)
+    else:
+        for path in uninstall():
+            print(f"Removed kernelspec {path}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        {"profiles": _profiles_cmd, "key": _key_cmd, "kernels": _kernels_cmd}[args.area](args)
+    except ZingyError as exc:
+        print(f"zingy-nb: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file given with --output/--input
+        print(f"zingy-nb: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zingy-nb: cancelled; nothing was changed.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

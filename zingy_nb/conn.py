@@ -1,0 +1,138 @@
+"""``zingyConn``: what a Zingy Cloud Flow custom-code block calls, in Python.
+
+``zingyConn.apikey(name)`` returns a read-only ``KeyInfo``; outside cloud-flow it raises
+``CloudFlowOnlyError``. This is the hot path of user code: a warm call is a flow check,
+a cheap change check and dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+from . import flow
+from .errors import UnknownCommandError
+from .paths import HOME_ENV
+from .profile import SLOTS, Secrets
+from .profiles import Profiles, get_profiles
+
+COMMANDS: Final = ("Retrieve",)
+
+
+class KeyInfo(Mapping[str, "str | None"]):
+    """The secrets of one profile: ``keyInfo.secret1`` or ``keyInfo["secret1"]``.
+
+    Unset optional slots are ``None``. Read-only, and its repr never shows a value.
+    """
+
+    __slots__ = ("_name", "_values")
+
+    def __init__(self, name: str, values: Secrets) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_values", values)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def secret1(self) -> str:
+        return self._values[0]  # type: ignore[return-value]
+
+    @property
+    def secret2(self) -> str | None:
+        return self._values[1]
+
+    @property
+    def secret3(self) -> str | None:
+        return self._values[2]
+
+    @property
+    def secret4(self) -> str | None:
+        return self._values[3]
+
+    def __getitem__(self, slot: str) -> str | None:
+        try:
+            return self._values[SLOTS.index(slot)]
+        except ValueError:
+            raise KeyError(
+                f"KeyInfo has no {slot!r}; the slots are {', '.join(SLOTS)}."
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SLOTS)
+
+    def __len__(self) -> int:
+        return len(SLOTS)
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        raise AttributeError("KeyInfo is read-only.")
+
+    def __delattr__(self, attr: str) -> None:
+        raise AttributeError("KeyInfo is read-only.")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("KeyInfo cannot be pickled: it would write secrets out.")
+
+    def __repr__(self) -> str:
+        slots = ", ".join(
+            f"{slot}=<{'set' if value is not None else 'unset'}>"
+            for slot, value in zip(SLOTS, self._values)
+        )
+        return f"KeyInfo({self._name!r}, {slots})"
+
+    __str__ = __repr__
+
+
+#: Called with each newly retrieved ``KeyInfo`` (the redactor registers values here).
+RetrievalHook = Callable[[KeyInfo], None]
+
+
+class ZingyConn:
+    """The API Key service as Zingy custom code sees it."""
+
+    def __init__(self, profiles: Profiles | None = None) -> None:
+        self._fixed = profiles
+        self._home: str | None = None
+        self._profiles: Profiles | None = profiles
+        self._cache: dict[str, KeyInfo] = {}
+        self.hooks: list[RetrievalHook] = []
+
+    def _store(self) -> Profiles:
+        if self._fixed is not None:
+            return self._fixed
+        home = os.environ.get(HOME_ENV)
+        if self._profiles is None or home != self._home:
+            self._profiles, self._home = get_profiles(), home
+            self._cache.clear()
+        return self._profiles
+
+    def apikey(self, name: str) -> KeyInfo:
+        """Retrieve profile ``name`` (cloud-flow only)."""
+        if flow.current() != flow.CLOUD_FLOW:
+            raise flow.refusal(f"zingyConn.apikey({name!r})" if isinstance(name, str) else "zingyConn.apikey()")
+        values = self._store().secrets(name)
+        cached = self._cache.get(name)
+        if cached is not None and cached._values is values:
+            return cached
+        info = KeyInfo(name, values)
+        self._cache[name] = info
+        for hook in self.hooks:
+            hook(info)
+        return info
+
+    def execute(self, name: str, command: str, data: object = None) -> KeyInfo:
+        """Zingy's Execute Connection Command block; the API Key service has ``Retrieve``."""
+        if command not in COMMANDS:
+            raise UnknownCommandError(
+                f"The API Key service has no command {command!r}; the supported "
+                f"command is {', '.join(repr(c) for c in COMMANDS)}."
+            )
+        return self.apikey(name)
+
+    def __repr__(self) -> str:
+        return f"<zingyConn: API Key service; flow mode {flow.describe()}>"
+
+
+zingyConn = ZingyConn()

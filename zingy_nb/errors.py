@@ -1,0 +1,73 @@
+"""Every error zingy-nb raises, in one place.
+
+Each class also inherits the builtin a caller would naturally catch (a missing profile
+is a ``KeyError``, a refusal a ``PermissionError``), like ``keyring``'s errors do.
+Messages say what was wrong and what to do next; none ever contains a secret value.
+"""
+
+from __future__ import annotations
+
+
+class ZingyError(Exception):
+    """Base class of every error raised by zingy-nb."""
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ would quote the message; keep it readable.
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class InvalidProfileError(ZingyError, ValueError):
+    """A profile name or secret value breaks the documented rules."""
+
+
+class ProfileNotFoundError(ZingyError, KeyError):
+    """No profile has the given name."""
+
+    @classmethod
+    def for_name(cls, name: str) -> ProfileNotFoundError:
+        return cls(
+            f"No API Key profile named {name!r}. "
+            "List the saved ones with `%zingy_apikey list` or `zingy-nb profiles list`."
+        )
+
+
+class ProfileExistsError(ZingyError, ValueError):
+    """A profile with the target name already exists."""
+
+
+class CloudFlowOnlyError(ZingyError, PermissionError):
+    """Retrieval was refused because this process is not a cloud-flow process."""
+
+
+class FlowModeError(ZingyError, ValueError):
+    """A flow mode change that is not allowed (a mode never widens)."""
+
+
+class UnknownCommandError(ZingyError, ValueError):
+    """``zingyConn.execute`` was given a command the API Key service does not offer."""
+
+
+class KeyUnavailableError(ZingyError, RuntimeError):
+    """The master key could not be found, read or confirmed for this store."""
+
+
+class DecryptionError(ZingyError):
+    """A stored profile failed authentication.
+
+    Deliberately opaque: it never says which check or byte failed.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        where = f"Profile {name!r}" if name else "A stored profile"
+        super().__init__(
+            f"{where} could not be decrypted: its stored data is damaged or was altered. "
+            "Save the profile again to replace it, or restore the store from a backup."
+        )
+
+
+class StoreError(ZingyError, OSError):
+    """The profile store cannot be opened or used safely."""
+
+
+class UnsupportedStoreVersionError(StoreError):
+    """The store was written by a newer zingy-nb; it is refused and never rewritten."""

@@ -1,0 +1,222 @@
+"""Where a store's master key lives: the environment, the OS keyring, or a key file.
+
+Lookup order: ``ZINGY_NB_MASTER_KEY``; the OS keyring through ``keyring`` (service
+``zingy-nb``, one entry per store); a 0600 key file beside the store, used only when no
+keyring backend exists at all. A keyring that exists but fails (locked, dismissed
+prompt, D-Bus error) is an error, never a reason to fall back or to make a new key.
+
+A rotation writes the new key as a *pending* entry first and promotes it only after the
+store committed it, so a crash at any point leaves a key that opens every profile.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from .crypto import decode_key, encode_key
+from .errors import KeyUnavailableError
+from .notices import announce_once
+from .paths import KEY_FILE
+
+ENV_VAR: Final = "ZINGY_NB_MASTER_KEY"
+SERVICE: Final = "zingy-nb"
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """A key and where it came from; its repr never shows the key."""
+
+    key: bytes = field(repr=False)
+    source: str  # "env", "keyring" or "file"
+    where: str
+
+
+def env_key() -> MasterKey | None:
+    text = os.environ.get(ENV_VAR)
+    if not text:
+        return None
+    return MasterKey(decode_key(text, where=ENV_VAR), "env", ENV_VAR)
+
+
+def write_private(path: Path | str, text: str) -> None:
+    """Write a file only its owner can read, atomically and durably."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class _Keyring:
+    """The OS keyring, imported only when a key must come from it (import is slow)."""
+
+    def __init__(self) -> None:
+        self._backend: Any = None
+        self._absent: bool | None = None
+
+    def _load(self) -> None:
+        if self._absent is not None:
+            return
+        import keyring
+        from keyring.backends import fail, null
+
+        try:
+            backend = keyring.get_keyring()
+        except Exception as exc:  # a broken PYTHON_KEYRING_BACKEND, for one
+            raise KeyUnavailableError(
+                f"The OS keyring could not be set up ({type(exc).__name__}: {exc}). "
+                "Fix the keyring configuration, or set ZINGY_NB_MASTER_KEY."
+            ) from None
+        self._backend = backend
+        self._absent = isinstance(backend, (fail.Keyring, null.Keyring))
+
+    @property
+    def absent(self) -> bool:
+        """True only when no keyring backend exists at all (headless, CI)."""
+        self._load()
+        return bool(self._absent)
+
+    @property
+    def name(self) -> str:
+        self._load()
+        return f"OS keyring ({self._backend.name})"
+
+    @staticmethod
+    def _failed(what: str, exc: Exception) -> KeyUnavailableError:
+        return KeyUnavailableError(
+            f"The OS keyring failed to {what} the master key ({type(exc).__name__}: "
+            f"{exc}). Unlock the keyring (for example log in to the desktop session "
+            "or unlock gnome-keyring) and try again; zingy-nb never falls back to "
+            "another key while a keyring exists."
+        )
+
+    def _call(self, what: str, fn: Any, *args: str) -> Any:
+        from keyring.errors import NoKeyringError
+
+        try:
+            return fn(SERVICE, *args)
+        except NoKeyringError:
+            self._absent = True
+            return _NO_KEYRING
+        except Exception as exc:
+            raise self._failed(what, exc) from None
+
+    def get(self, entry: str) -> str | None | object:
+        self._load()
+        return self._call("read", self._backend.get_password, entry)
+
+    def set(self, entry: str, value: str) -> object:
+        self._load()
+        return self._call("save", self._backend.set_password, entry, value)
+
+    def delete(self, entry: str) -> None:
+        from keyring.errors import NoKeyringError, PasswordDeleteError
+
+        self._load()
+        try:
+            self._backend.delete_password(SERVICE, entry)
+        except (PasswordDeleteError, NoKeyringError):
+            pass
+        except Exception as exc:
+            raise self._failed("delete", exc) from None
+
+
+_NO_KEYRING: Final = object()
+
+
+class KeyLocator:
+    """Reads and writes the master key of the store in ``home``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self._keyring = _Keyring()
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / KEY_FILE
+
+    def _file(self, pending: bool) -> Path:
+        return self.home / (KEY_FILE + (".next" if pending else ""))
+
+    @staticmethod
+    def _entry(store_id: str, pending: bool) -> str:
+        return f"store:{store_id}" + (":next" if pending else "")
+
+    def uses_keyring(self) -> bool:
+        return not self._keyring.absent
+
+    def describe(self) -> str:
+        if env_key() is not None:
+            return ENV_VAR
+        if self.uses_keyring():
+            return self._keyring.name
+        return f"key file {self.key_file}"
+
+    def _announce_file_fallback(self) -> None:
+        announce_once(
+            "key-file",
+            f"no OS keyring is available; the master key is kept in {self.key_file} "
+            "(mode 0600). Anyone who can read that file and the store can read your "
+            "secrets: prefer a keyring or ZINGY_NB_MASTER_KEY.",
+        )
+
+    def load(self, store_id: str, *, pending: bool = False) -> MasterKey | None:
+        """The saved key of a store (or its pending rotation key); None if absent."""
+        if not self._keyring.absent:
+            text = self._keyring.get(self._entry(store_id, pending))
+            if text is not _NO_KEYRING:
+                if text is None:
+                    return None
+                return MasterKey(
+                    decode_key(str(text), where=self._keyring.name), "keyring", self._keyring.name
+                )
+        path = self._file(pending)
+        if not pending:
+            self._announce_file_fallback()
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if st.st_mode & 0o077:
+            raise KeyUnavailableError(
+                f"The key file {path} can be read by other users (mode "
+                f"{st.st_mode & 0o777:o}). Run `chmod 600 {path}` and try again."
+            )
+        try:
+            text = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyUnavailableError(
+                f"The key file {path} cannot be read ({type(exc).__name__}). "
+                "Restore it from your key backup with `zingy-nb key import`."
+            ) from None
+        return MasterKey(decode_key(text, where=str(path)), "file", str(path))
+
+    def save(self, store_id: str, key: bytes, *, pending: bool = False) -> MasterKey:
+        """Keep ``key`` for the store: in the keyring, or the key file where none exists."""
+        text = encode_key(key)
+        if not self._keyring.absent:
+            if self._keyring.set(self._entry(store_id, pending), text) is not _NO_KEYRING:
+                return MasterKey(key, "keyring", self._keyring.name)
+        path = self._file(pending)
+        self._announce_file_fallback()
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(path, text + "\n")
+        return MasterKey(key, "file", str(path))
+
+    def discard_pending(self, store_id: str) -> None:
+        if not self._keyring.absent:
+            self._keyring.delete(self._entry(store_id, True))
+        if self._keyring.absent:
+            self._file(True).unlink(missing_ok=True)

@@ -1,0 +1,216 @@
+"""``%zingy_apikey``: manage API Key profiles from a notebook.
+
+Secrets never travel on the magic line (IPython records it in history before the magic
+runs): they come from getpass prompts, environment variables or files. A line that may
+hold an inline secret is refused and removed from history.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import flow
+from .conn import KeyInfo, zingyConn
+from .errors import ZingyError
+from .history import forget_input
+from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
+from .profiles import get_profiles
+from .sources import gather
+
+COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve")
+_ARITY = {
+    "set": 1, "update": 1, "list": 0, "show": 1, "rename": 2,
+    "delete": 1, "flow": (0, 1), "retrieve": 1,
+}  # fmt: skip
+_SLOT_LABEL = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
+
+
+def _refuse_line(shell: Any, problem: str) -> UsageError:
+    forget_input(shell)
+    return UsageError(
+        f"{problem} This line was removed from history, since it may hold a secret. "
+        "Secrets never go on the magic line: leave them out to be prompted, or use "
+        "--from-env VAR or --from-file SLOT=PATH. See %zingy_apikey? for help."
+    )
+
+
+def _format_meta(meta: ProfileMeta) -> str:
+    return (
+        f"{meta.name}: {meta.describe_slots()} set; "
+        f"created {meta.created:%Y-%m-%d %H:%M:%S} UTC, updated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
+@magics_class
+class ZingyMagics(Magics):
+    """The ``%zingy_apikey`` line magic."""
+
+    @magic_arguments()
+    @argument(
+        "command",
+        nargs="?",
+        help=f"one of: {', '.join(COMMANDS)}",
+    )
+    @argument("names", nargs="*", help="profile name(s); a flow mode for `flow`")
+    @argument(
+        "--from-env",
+        nargs="+",
+        metavar="VAR",
+        help="set/update: read secret1, secret2, ... in order from these environment "
+        "variables ('-' skips a slot)",
+    )
+    @argument(
+        "--from-file",
+        action="append",
+        metavar="SLOT=PATH",
+        help="set/update: read one slot from a file, kept exactly (multi-line values such "
+        "as SSH keys); repeatable",
+    )
+    @argument(
+        "--clear",
+        action="append",
+        metavar="SLOT",
+        help="update: clear an optional slot (secret2..secret4); repeatable",
+    )
+    @line_magic
+    def zingy_apikey(self, line: str = "") -> Any:
+        """Manage Zingy API Key profiles (secret1 required, secret2..secret4 optional).
+
+        Commands:
+          %zingy_apikey set NAME        save a profile, prompting for each slot
+                                        (Enter skips an optional slot)
+          %zingy_apikey update NAME     change some slots; the others stay
+          %zingy_apikey list            names and which slots are set
+          %zingy_apikey show NAME       one profile's metadata (never its values)
+          %zingy_apikey rename OLD NEW
+          %zingy_apikey delete NAME
+          %zingy_apikey flow [MODE]     show this kernel's flow mode, or flag an
+                                        unflagged kernel once (cloud-flow|page-flow)
+          %zingy_apikey retrieve NAME   the profile's KeyInfo (cloud-flow kernels only)
+
+        Secrets never go on the magic line (IPython keeps every line in its history):
+        use the prompts, --from-env VAR [VAR ...] or --from-file SLOT=PATH. A line with
+        extra arguments is refused and removed from history.
+
+        In code, use ``zingyConn.apikey(NAME)`` as in a Zingy Cloud Flow.
+        """
+        try:
+            args = parse_argstring(self.zingy_apikey, line)
+        except UsageError:
+            # argparse's message may quote the offending text: never show it.
+            raise _refuse_line(self.shell, "%zingy_apikey did not understand this line.") from None
+        if not args.command:
+            print(self.zingy_apikey.__doc__)
+            return None
+        if args.command not in COMMANDS:
+            raise _refuse_line(
+                self.shell,
+                f"%zingy_apikey has no such command (the commands are {', '.join(COMMANDS)}).",
+            )
+        arity = _ARITY[args.command]
+        lo, hi = arity if isinstance(arity, tuple) else (arity, arity)
+        if not lo <= len(args.names) <= hi:
+            if len(args.names) > hi:
+                raise _refuse_line(
+                    self.shell, f"'%zingy_apikey {args.command}' got extra arguments."
+                )
+            raise UsageError(
+                f"'%zingy_apikey {args.command}' needs {lo} name(s). See %zingy_apikey?"
+            )
+        writes = args.command in ("set", "update")
+        if not writes and (args.from_env or args.from_file):
+            raise UsageError("--from-env and --from-file go with set and update only.")
+        if args.clear and args.command != "update":
+            raise UsageError("--clear goes with update only.")
+        try:
+            return getattr(self, f"_do_{args.command}")(args)
+        except ZingyError as exc:
+            raise UsageError(str(exc)) from None
+
+    # -- commands ---------------------------------------------------------------------
+    def _gather(self, args: Any, *, updating: bool) -> dict[str, str | None]:
+        """Slot values from --from-env / --from-file, else from getpass prompts."""
+        given = gather(args.from_env, args.from_file)
+        if given is not None:
+            return dict(given)
+        values: dict[str, str | None] = {}
+        what = "new value (Enter keeps it)" if updating else "value (Enter leaves it unset)"
+        for slot in SLOTS:
+            required = slot == "secret1" and not updating
+            prompt = f"{_SLOT_LABEL[slot]} {'(required)' if required else what}: "
+            try:
+                entered = getpass.getpass(prompt)
+            except StdinNotImplementedError:
+                raise UsageError(
+                    "This kernel cannot prompt (no stdin, as under nbval or nbclient). "
+                    "Use --from-env VAR or --from-file SLOT=PATH instead."
+                ) from None
+            entered = entered.rstrip("\r\n")
+            if entered:
+                values[slot] = entered
+            elif required:
+                raise UsageError("Secret (secret1) is required; nothing was saved.")
+        return values
+
+    def _do_set(self, args: Any) -> None:
+        name = validate_name(args.names[0])
+        values = self._gather(args, updating=False)
+        meta = get_profiles().set(name, *(values.get(s) for s in SLOTS))
+        print(f"Saved profile {name!r} ({meta.describe_slots()} set).")
+
+    def _do_update(self, args: Any) -> None:
+        name = get_profiles().show(args.names[0]).name  # fail before any prompt
+        changes: dict[str, str | None] = {}
+        for slot in args.clear or []:
+            changes[validate_slot(slot)] = None
+        if not (args.clear and not (args.from_env or args.from_file)):
+            changes.update(self._gather(args, updating=True))
+        meta = get_profiles().update(name, changes)
+        print(f"Updated profile {name!r} ({meta.describe_slots()} set).")
+
+    def _do_list(self, args: Any) -> None:
+        metas = get_profiles().list()
+        if not metas:
+            print("No API Key profiles yet. Add one with %zingy_apikey set NAME.")
+            return
+        for meta in metas:
+            print(_format_meta(meta))
+
+    def _do_show(self, args: Any) -> None:
+        print(_format_meta(get_profiles().show(args.names[0])))
+
+    def _do_rename(self, args: Any) -> None:
+        old, new = args.names
+        get_profiles().rename(old, new)
+        print(f"Renamed profile {old!r} to {new!r}.")
+
+    def _do_delete(self, args: Any) -> None:
+        (name,) = args.names
+        get_profiles().delete(name)
+        print(f"Deleted profile {name!r}.")
+
+    def _do_flow(self, args: Any) -> None:
+        if args.names:
+            flow.flag(args.names[0])
+        print(f"Flow mode: {flow.describe()}")
+
+    def _do_retrieve(self, args: Any) -> KeyInfo:
+        return zingyConn.apikey(args.names[0])
+
+
+def complete_names(shell: Any, event: Any) -> list[str]:
+    """Tab completion: commands first, then profile names."""
+    words = event.line.split()
+    if len(words) <= 1 or (len(words) == 2 and not event.line.endswith(" ")):
+        return list(COMMANDS)
+    if words[1] == "flow":
+        return list(flow.MODES)
+    try:
+        return [m.name for m in get_profiles().list()]
+    except ZingyError:
+        return []

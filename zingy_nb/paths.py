@@ -1,0 +1,20 @@
+"""Where the embedded store lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "ZINGY_NB_HOME"
+STORE_FILE = "profiles.db"
+KEY_FILE = "master.key"
+
+
+def store_home() -> Path:
+    """``ZINGY_NB_HOME`` if set, else a ``zingy_nb`` folder in Jupyter's data dir."""
+    override = os.environ.get(HOME_ENV)
+    if override:
+        return Path(override).expanduser().absolute()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "zingy_nb"

@@ -1,0 +1,427 @@
+"""The profiles API: every entry point (magic, panel, CLI, server, zingyConn) uses this.
+
+It joins a ``Store`` backend, the master key and the cipher. The flow gate is not here:
+reading values is gated by ``zingyConn``; managing profiles is allowed everywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .crypto import Cipher, decode_key, encode_key, new_key
+from .errors import (
+    InvalidProfileError,
+    KeyUnavailableError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+)
+from .keys import ENV_VAR, KeyLocator, MasterKey, env_key
+from .paths import STORE_FILE, store_home
+from .profile import (
+    SLOTS,
+    ProfileMeta,
+    Secrets,
+    validate_name,
+    validate_secrets,
+    validate_slot,
+    validate_value,
+)
+from .sqlite_store import SQLiteStore
+from .store import Row, Store, StoreInfo, Transaction, utcnow
+
+
+def _slots_set(values: Secrets) -> tuple[bool, bool, bool, bool]:
+    return tuple(v is not None for v in values)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """Where the key lives and whether it opens the store; never the key itself."""
+
+    store: str
+    store_exists: bool
+    profiles: int
+    key_source: str  # "env", "keyring", "file" or "none"
+    key_location: str
+    key_id: str | None
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Profiles:
+    """Encrypted profiles in one store. Thread-safe; one instance per store and process."""
+
+    def __init__(self, home: Path | str | None = None, store: Store | None = None) -> None:
+        self.home = Path(home) if home is not None else store_home()
+        self.store: Store = store or SQLiteStore(self.home / STORE_FILE)
+        self.keys = KeyLocator(self.home)
+        self._lock = threading.RLock()
+        self._key: MasterKey | None = None
+        self._cipher: Cipher | None = None
+        self._token: object = object()
+        self._cache: dict[str, Secrets] = {}
+
+    # -- the key ----------------------------------------------------------------------
+    @staticmethod
+    def _opens(key: MasterKey | None, info: StoreInfo) -> Cipher | None:
+        if key is None:
+            return None
+        cipher = Cipher(key.key)
+        if cipher.key_id == info.key_id and cipher.check_verifier(info.verifier):
+            return cipher
+        return None
+
+    def _find_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
+        env = env_key()
+        if env is not None:
+            cipher = self._opens(env, info)
+            if cipher is None:
+                raise KeyUnavailableError(
+                    f"{ENV_VAR} holds a different key than the store at "
+                    f"{self.store.location} was encrypted with (the store expects key id "
+                    f"{info.key_id}). Set it to that store's key, or unset it."
+                )
+            return env, cipher
+        saved = self.keys.load(info.store_id)
+        cipher = self._opens(saved, info)
+        if saved is not None and cipher is not None:
+            return saved, cipher
+        pending = self.keys.load(info.store_id, pending=True)
+        cipher = self._opens(pending, info)
+        if pending is not None and cipher is not None:
+            # A rotation committed the store but stopped before promoting its key.
+            promoted = self.keys.save(info.store_id, pending.key)
+            self.keys.discard_pending(info.store_id)
+            return promoted, cipher
+        where = self.keys.describe()
+        if saved is None:
+            raise KeyUnavailableError(
+                f"No master key for the store at {self.store.location} was found in "
+                f"{where}. The store is left untouched and no new key was made. Restore "
+                "the key with `zingy-nb key import` (from a `zingy-nb key export` "
+                f"backup) or set {ENV_VAR}."
+            )
+        raise KeyUnavailableError(
+            f"The master key in {where} does not open the store at "
+            f"{self.store.location} (it expects key id {info.key_id}). The store is left "
+            "untouched. Restore the right key with `zingy-nb key import`."
+        )
+
+    def _existing_info(self) -> StoreInfo | None:
+        return self.store.info()
+
+    def _cipher_for_key_id(self, key_id: str) -> Cipher:
+        """The cipher for the store's current key, reloading it once if it changed."""
+        if self._cipher is not None and self._cipher.key_id == key_id:
+            return self._cipher
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(f"The store at {self.store.location} has no key record.")
+        self._key, self._cipher = self._find_key(info)
+        return self._cipher
+
+    def _create_store(self) -> None:
+        store_id = uuid.uuid4().hex
+        env = env_key()
+        key = env if env is not None else self.keys.save(store_id, new_key())
+        cipher = Cipher(key.key)
+        self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
+
+    def _writable(self, txn: Transaction) -> Cipher:
+        return self._cipher_for_key_id(txn.key_id())
+
+    def _ensure_store(self) -> None:
+        if self.store.info() is None:
+            self._create_store()
+        info = self.store.info()
+        assert info is not None
+        self._cipher_for_key_id(info.key_id)
+
+    def _changed(self) -> None:
+        self._cache.clear()
+
+    # -- reading ----------------------------------------------------------------------
+    def list(self) -> list[ProfileMeta]:
+        """Metadata of every profile, sorted by name. Needs no key."""
+        return self.store.list()
+
+    def show(self, name: str) -> ProfileMeta:
+        """Metadata of one profile. Needs no key."""
+        row = self.store.get(validate_name(name))
+        if row is None:
+            raise ProfileNotFoundError.for_name(name)
+        return row.meta
+
+    def exists(self, name: str) -> bool:
+        return self.store.get(validate_name(name)) is not None
+
+    def secrets(self, name: str) -> Secrets:
+        """The four values of a profile, always as last committed by anyone.
+
+        A warm call costs one cheap change check; it neither queries nor decrypts.
+        The flow gate is the caller's business (``zingyConn``).
+        """
+        with self._lock:
+            token = self.store.change_token()
+            if token != self._token:
+                self._cache.clear()
+                self._token = token
+            hit = self._cache.get(name)
+            if hit is not None:
+                return hit
+            row = self.store.get(validate_name(name))
+            if row is None:
+                raise ProfileNotFoundError.for_name(name)
+            values = self._cipher_for_key_id(row.key_id).open(name, row.blob)
+            self._cache[name] = values
+            return values
+
+    # -- writing ----------------------------------------------------------------------
+    def set(
+        self,
+        name: str,
+        secret1: str | None,
+        secret2: str | None = None,
+        secret3: str | None = None,
+        secret4: str | None = None,
+    ) -> ProfileMeta:
+        """Create or replace a profile: all four slots; unset ones become ``None``."""
+        validate_name(name)
+        values = validate_secrets((secret1, secret2, secret3, secret4))
+        with self._lock:
+            self._ensure_store()
+            with self.store.transaction() as txn:
+                cipher = self._writable(txn)
+                old = txn.get(name)
+                now = utcnow()
+                row = Row(
+                    name,
+                    _slots_set(values),
+                    old.created if old else now,
+                    now,
+                    cipher.key_id,
+                    cipher.seal(name, values),
+                )
+                txn.put(row)
+            self._changed()
+            return row.meta
+
+    def update(self, name: str, changes: Mapping[str, str | None]) -> ProfileMeta:
+        """Change only the slots given; a slot given as ``None`` is cleared.
+
+        ``secret1`` cannot be cleared: every profile keeps its main secret.
+        """
+        validate_name(name)
+        if not changes:
+            raise InvalidProfileError(
+                f"Nothing to update in {name!r}: give at least one slot to set or clear."
+            )
+        for slot, value in changes.items():
+            validate_slot(slot)
+            if value is not None:
+                validate_value(slot, value)
+        if "secret1" in changes and changes["secret1"] is None:
+            raise InvalidProfileError(
+                "secret1 cannot be cleared: every profile needs its main secret. "
+                "Delete the profile instead."
+            )
+        with self._lock:
+            if self.store.info() is None:
+                raise ProfileNotFoundError.for_name(name)
+            with self.store.transaction() as txn:
+                old = txn.get(name)
+                if old is None:
+                    raise ProfileNotFoundError.for_name(name)
+                values = list(self._cipher_for_key_id(old.key_id).open(name, old.blob))
+                for slot, value in changes.items():
+                    values[SLOTS.index(slot)] = value
+                new_values: Secrets = validate_secrets(tuple(values))  # type: ignore[arg-type]
+                cipher = self._writable(txn)
+                row = Row(
+                    name,
+                    _slots_set(new_values),
+                    old.created,
+                    utcnow(),
+                    cipher.key_id,
+                    cipher.seal(name, new_values),
+                )
+                txn.put(row)
+            self._changed()
+            return row.meta
+
+    def rename(self, old_name: str, new_name: str) -> ProfileMeta:
+        """Give a profile a new name; its values are re-sealed for that name."""
+        validate_name(old_name)
+        validate_name(new_name)
+        with self._lock:
+            if self.store.info() is None:
+                raise ProfileNotFoundError.for_name(old_name)
+            with self.store.transaction() as txn:
+                old = txn.get(old_name)
+                if old is None:
+                    raise ProfileNotFoundError.for_name(old_name)
+                if old_name == new_name:
+                    return old.meta
+                if txn.get(new_name) is not None:
+                    raise ProfileExistsError(
+                        f"A profile named {new_name!r} already exists. Delete it first or "
+                        "choose another name."
+                    )
+                values = self._cipher_for_key_id(old.key_id).open(old_name, old.blob)
+                cipher = self._writable(txn)
+                row = Row(
+                    new_name,
+                    old.slots_set,
+                    old.created,
+                    utcnow(),
+                    cipher.key_id,
+                    cipher.seal(new_name, values),
+                )
+                txn.put(row)
+                txn.delete(old_name)
+            self._changed()
+            return row.meta
+
+    def delete(self, name: str) -> None:
+        """Delete a profile. Needs no key: removing data never requires reading it."""
+        validate_name(name)
+        with self._lock:
+            if self.store.info() is None:
+                raise ProfileNotFoundError.for_name(name)
+            with self.store.transaction() as txn:
+                if not txn.delete(name):
+                    raise ProfileNotFoundError.for_name(name)
+            self._changed()
+
+    # -- the key, for people ------------------------------------------------------------
+    def key_status(self) -> KeyStatus:
+        info = self.store.info()
+        env = env_key() if info is None else None
+        problem: str | None = None
+        source = "none"
+        if info is not None:
+            try:
+                key, _ = self._find_key(info)
+                source = key.source
+            except KeyUnavailableError as exc:
+                problem = str(exc)
+        elif env is not None:
+            source = "env"
+        return KeyStatus(
+            store=self.store.location,
+            store_exists=info is not None,
+            profiles=self.store.count(),
+            key_source=source,
+            key_location=self.keys.describe(),
+            key_id=info.key_id if info else None,
+            problem=problem,
+        )
+
+    def rotate_key(self) -> str:
+        """Re-encrypt every profile under a new key in one transaction; returns its id.
+
+        The new key is saved as pending before the store commits and promoted after,
+        so a crash at any point leaves a key that opens every profile.
+        """
+        if env_key() is not None:
+            raise KeyUnavailableError(
+                f"The key comes from {ENV_VAR}, which zingy-nb cannot change. Generate a "
+                "new key yourself, re-encrypt with it by importing the old one into the "
+                f"keyring (`zingy-nb key import`), unset {ENV_VAR}, rotate, then export."
+            )
+        with self._lock:
+            info = self.store.info()
+            if info is None:
+                raise KeyUnavailableError(
+                    f"There is no store at {self.store.location} yet, so no key to rotate."
+                )
+            self._key, old_cipher = self._find_key(info)
+            fresh = new_key()
+            new_cipher = Cipher(fresh)
+            self.keys.save(info.store_id, fresh, pending=True)
+            with self.store.transaction() as txn:
+                if txn.key_id() != old_cipher.key_id:
+                    raise KeyUnavailableError(
+                        "Another process rotated the key at the same time. Run the "
+                        "rotation again if you still want a new key."
+                    )
+                for row in list(txn.rows()):
+                    values = old_cipher.open(row.name, row.blob)
+                    txn.put(
+                        Row(
+                            row.name,
+                            row.slots_set,
+                            row.created,
+                            row.updated,
+                            new_cipher.key_id,
+                            new_cipher.seal(row.name, values),
+                        )
+                    )
+                txn.set_key(new_cipher.key_id, new_cipher.make_verifier())
+            self._key = self.keys.save(info.store_id, fresh)
+            self.keys.discard_pending(info.store_id)
+            self._cipher = new_cipher
+            self._changed()
+            return new_cipher.key_id
+
+    def export_key(self) -> str:
+        """The store's master key as URL-safe base64, for a backup or another machine."""
+        with self._lock:
+            info = self.store.info()
+            if info is None:
+                raise KeyUnavailableError(
+                    f"There is no store at {self.store.location} yet, so no key to export."
+                )
+            key, _ = self._find_key(info)
+            return encode_key(key.key)
+
+    def import_key(self, text: str) -> MasterKey:
+        """Keep a key from ``export_key`` for this store (keyring, else key file).
+
+        With a store present the key must open it; with none, a new empty store is
+        created under that key.
+        """
+        key = decode_key(text, where="the imported text")
+        if env_key() is not None:
+            raise KeyUnavailableError(
+                f"{ENV_VAR} is set and always wins; unset it before importing a key."
+            )
+        with self._lock:
+            info = self.store.info()
+            if info is None:
+                store_id = uuid.uuid4().hex
+                saved = self.keys.save(store_id, key)
+                cipher = Cipher(key)
+                self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
+                return saved
+            candidate = MasterKey(key, "import", "the imported text")
+            if self._opens(candidate, info) is None:
+                raise KeyUnavailableError(
+                    f"That key does not open the store at {self.store.location} (it "
+                    f"expects key id {info.key_id}). Nothing was changed."
+                )
+            saved = self.keys.save(info.store_id, key)
+            self._key, self._cipher = saved, Cipher(key)
+            self._changed()
+            return saved
+
+
+_instances: dict[Path, Profiles] = {}
+_instances_lock = threading.Lock()
+
+
+def get_profiles(home: Path | str | None = None) -> Profiles:
+    """The process-wide ``Profiles`` of a store home (default: ``store_home()``)."""
+    path = Path(home) if home is not None else store_home()
+    with _instances_lock:
+        found = _instances.get(path)
+        if found is None:
+            found = _instances[path] = Profiles(path)
+        return found

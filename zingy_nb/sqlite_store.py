@@ -1,0 +1,301 @@
+"""The embedded store: one SQLite file shared by kernels, the server and the CLI.
+
+SQLite provides what a hand-written file format would get wrong: transactions, locking
+across processes (WAL with a busy timeout) and crash safety.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Final, TypeVar
+
+from .errors import StoreError, UnsupportedStoreVersionError
+from .profile import ProfileMeta
+from .store import Row, Store, StoreInfo, Transaction
+
+SCHEMA_VERSION: Final = 1
+APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files
+BUSY_TIMEOUT_MS: Final = 30_000
+
+_SCHEMA: Final = """
+CREATE TABLE store_meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE profiles (
+    name TEXT PRIMARY KEY,
+    slots INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    blob BLOB NOT NULL
+);
+"""
+
+T = TypeVar("T")
+
+
+def _slots_mask(slots_set: tuple[bool, ...]) -> int:
+    return sum(1 << i for i, on in enumerate(slots_set) if on)
+
+
+def _row(record: tuple) -> Row:
+    name, mask, created, updated, key_id, blob = record
+    return Row(
+        name=name,
+        slots_set=tuple(bool(mask & (1 << i)) for i in range(4)),  # type: ignore[arg-type]
+        created=datetime.fromisoformat(created),
+        updated=datetime.fromisoformat(updated),
+        key_id=key_id,
+        blob=bytes(blob),
+    )
+
+
+class _SQLiteTransaction(Transaction):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def get(self, name: str) -> Row | None:
+        rec = self._conn.execute(
+            "SELECT name, slots, created, updated, key_id, blob FROM profiles WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return _row(rec) if rec else None
+
+    def rows(self) -> Iterator[Row]:
+        cur = self._conn.execute(
+            "SELECT name, slots, created, updated, key_id, blob FROM profiles ORDER BY name"
+        )
+        return (_row(rec) for rec in cur.fetchall())
+
+    def put(self, row: Row) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO profiles (name, slots, created, updated, key_id, blob) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.name,
+                _slots_mask(row.slots_set),
+                row.created.isoformat(),
+                row.updated.isoformat(),
+                row.key_id,
+                row.blob,
+            ),
+        )
+
+    def delete(self, name: str) -> bool:
+        return self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,)).rowcount > 0
+
+    def key_id(self) -> str:
+        rec = self._conn.execute("SELECT value FROM store_meta WHERE key = 'key_id'").fetchone()
+        return str(rec[0]) if rec else ""
+
+    def set_key(self, key_id: str, verifier: bytes) -> None:
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)",
+            [("key_id", key_id), ("verifier", verifier)],
+        )
+
+
+class SQLiteStore(Store):
+    """Profiles in ``<home>/profiles.db``; the file is created only on first write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    # -- connection -------------------------------------------------------------------
+    def _damaged(self, exc: sqlite3.Error) -> StoreError:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return StoreError(
+                f"The store at {self.location} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_MS // 1000} s. Try again; if it persists, find the process "
+                "holding it (a stuck kernel or server)."
+            )
+        return StoreError(
+            f"The store at {self.location} cannot be read as a zingy-nb store "
+            f"({exc}). It is left untouched: restore it from a backup, or move it away "
+            "to start a new store."
+        )
+
+    def _open(self, *, create: bool) -> sqlite3.Connection | None:
+        if self._conn is not None:
+            return self._conn
+        if not self.path.exists():
+            if not create:
+                return None
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+        try:
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from None
+        try:
+            self._check_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from None
+        if app_id == 0 and version == 0 and tables == 0:
+            return  # an empty file: ``create`` lays the schema down
+        if app_id != APPLICATION_ID:
+            raise StoreError(
+                f"{self.location} is an SQLite database but not a zingy-nb store. It is "
+                f"left untouched: point {'ZINGY_NB_HOME'} at another folder or move it away."
+            )
+        if version > SCHEMA_VERSION:
+            raise UnsupportedStoreVersionError(
+                f"The store at {self.location} has schema version {version}, newer than "
+                f"this zingy-nb understands ({SCHEMA_VERSION}). It is left untouched: "
+                "upgrade zingy-nb (pip install -U zingy-nb) to use it."
+            )
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T], *, default: T) -> T:
+        with self._lock:
+            conn = self._open(create=False)
+            if conn is None:
+                return default
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from None
+
+    # -- Store ------------------------------------------------------------------------
+    def info(self) -> StoreInfo | None:
+        def read(conn: sqlite3.Connection) -> StoreInfo | None:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                return None
+            meta = dict(conn.execute("SELECT key, value FROM store_meta").fetchall())
+            try:
+                return StoreInfo(meta["store_id"], meta["key_id"], bytes(meta["verifier"]))
+            except KeyError:
+                raise StoreError(
+                    f"The store at {self.location} has lost its key record. It is left "
+                    "untouched: restore it from a backup."
+                ) from None
+
+        return self._run(read, default=None)
+
+    def create(self, info: StoreInfo) -> None:
+        with self._lock:
+            conn = self._open(create=True)
+            assert conn is not None
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+                        conn.execute("ROLLBACK")
+                        return  # another process created it first
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.executemany(
+                        "INSERT INTO store_meta (key, value) VALUES (?, ?)",
+                        [
+                            ("store_id", info.store_id),
+                            ("key_id", info.key_id),
+                            ("verifier", info.verifier),
+                        ],
+                    )
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from None
+
+    def list(self) -> list[ProfileMeta]:
+        def read(conn: sqlite3.Connection) -> list[ProfileMeta]:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                return []
+            return [
+                _row((*rec, "", b"")).meta
+                for rec in conn.execute(
+                    "SELECT name, slots, created, updated FROM profiles ORDER BY name"
+                ).fetchall()
+            ]
+
+        return self._run(read, default=[])
+
+    def get(self, name: str) -> Row | None:
+        def read(conn: sqlite3.Connection) -> Row | None:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                return None
+            return _SQLiteTransaction(conn).get(name)
+
+        return self._run(read, default=None)
+
+    def count(self) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                return 0
+            return conn.execute("SELECT count(*) FROM profiles").fetchone()[0]
+
+        return self._run(read, default=0)
+
+    def change_token(self) -> object:
+        conn = self._conn
+        if conn is None:
+            # Not open yet: the file's appearance is the change to notice.
+            return self.path.exists()
+        with self._lock:
+            try:
+                return conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._lock:
+            conn = self._open(create=False)
+            if conn is None:
+                raise StoreError(f"The store at {self.location} does not exist yet.")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from None
+            try:
+                yield _SQLiteTransaction(conn)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._damaged(exc) from None
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,105 @@
+"""The storage interface: rows of encrypted profiles, no cryptography, no policy.
+
+A backend stores what ``Profiles`` hands it (names, metadata, sealed blobs, the key
+id and verifier) and tells cheaply when another process has committed a change. The
+embedded SQLite backend lives in ``sqlite_store``; a shared server backend is a new
+module implementing the same two classes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .profile import ProfileMeta
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored profile: metadata in clear, values as one sealed blob."""
+
+    name: str
+    slots_set: tuple[bool, bool, bool, bool]
+    created: datetime
+    updated: datetime
+    key_id: str
+    blob: bytes
+
+    @property
+    def meta(self) -> ProfileMeta:
+        return ProfileMeta(self.name, self.slots_set, self.created, self.updated)
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """Store-wide metadata: which key the store is encrypted under."""
+
+    store_id: str
+    key_id: str
+    verifier: bytes
+
+
+class Transaction(ABC):
+    """A write transaction: everything in it commits together or not at all."""
+
+    @abstractmethod
+    def get(self, name: str) -> Row | None: ...
+
+    @abstractmethod
+    def rows(self) -> Iterator[Row]: ...
+
+    @abstractmethod
+    def put(self, row: Row) -> None:
+        """Insert or replace the row with ``row.name``."""
+
+    @abstractmethod
+    def delete(self, name: str) -> bool:
+        """Delete a row; False if there was none."""
+
+    @abstractmethod
+    def key_id(self) -> str:
+        """The store's key id as of this transaction (a rotation may have changed it)."""
+
+    @abstractmethod
+    def set_key(self, key_id: str, verifier: bytes) -> None: ...
+
+
+class Store(ABC):
+    """A profile store backend."""
+
+    #: Where the store is, for people (a path or a URL without its password).
+    location: str
+
+    @abstractmethod
+    def info(self) -> StoreInfo | None:
+        """The store's metadata, or None when the store does not exist yet."""
+
+    @abstractmethod
+    def create(self, info: StoreInfo) -> None:
+        """Create an empty store; only commands that write a profile call this."""
+
+    @abstractmethod
+    def list(self) -> list[ProfileMeta]: ...
+
+    @abstractmethod
+    def get(self, name: str) -> Row | None: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def change_token(self) -> object:
+        """A cheap value that differs once another connection has committed."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
