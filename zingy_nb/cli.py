@@ -117,11 +117,11 @@ def _print_meta(meta: ProfileMeta) -> None:
 
 
 def _values(args: Any, *, updating: bool) -> dict[str, str]:
-    given = gather(args.from_env, args.from_file)
     if args.stdin:
-        if given is not None:
+        if args.from_env or args.from_file:
             raise InvalidProfileError("Use --stdin or --from-env/--from-file, not both.")
         return from_lines(sys.stdin.read())
+    given = gather(args.from_env, args.from_file)
     if given is not None:
         return given
     if getattr(args, "clear", None):

@@ -15,13 +15,25 @@ from typing import Any
 PLACEHOLDER = "# [zingy-nb removed this input from history: it may have held a secret]"
 
 
+def current_line(shell: Any) -> int:
+    """The history line number of the cell running now.
+
+    Not ``shell.execution_count``: IPython 9 increments it before the cell's code
+    runs (older versions after), so during a magic it may already name the next cell.
+    The running cell's ``ExecutionResult`` carries the number the cell is stored under.
+    """
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    count = getattr(result, "execution_count", None)
+    return count if isinstance(count, int) else shell.execution_count
+
+
 def forget_input(shell: Any, line_num: int | None = None) -> None:
     """Scrub the input of cell ``line_num`` (default: the cell running now)."""
     hm = getattr(shell, "history_manager", None)
     if hm is None:
         return
     if line_num is None:
-        line_num = shell.execution_count
+        line_num = current_line(shell)
     doomed: set[str] = set()
     for hist in (hm.input_hist_parsed, hm.input_hist_raw):
         if 0 <= line_num < len(hist):

@@ -113,7 +113,7 @@ class _Keyring:
         except Exception as exc:
             raise self._failed(what, exc) from None
 
-    def get(self, entry: str) -> str | None | object:
+    def get(self, entry: str) -> str | object | None:
         self._load()
         return self._call("read", self._backend.get_password, entry)
 
