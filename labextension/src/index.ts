@@ -1,0 +1,109 @@
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { afterPaletteRestore, CommandIDs, PALETTE_CATEGORY } from './commands';
+import { FlowStatus, sessionContextOf } from './flowstatus';
+import { ProfilesModel } from './model';
+import { notifyOnScrub } from './scrub';
+import { ApiKeysPanel } from './sidebar';
+
+/**
+ * Status bar item with the flow mode of the active notebook's kernelspec.
+ */
+const flowStatusPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'zingy-nb:flow-status',
+  description: 'Shows the flow mode (Cloud Flow, Page Flow, No flow) of the active kernel.',
+  autoStart: true,
+  optional: [IStatusBar, INotebookTracker, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar | null,
+    notebooks: INotebookTracker | null,
+    labShell: ILabShell | null
+  ) => {
+    if (!statusBar) {
+      return;
+    }
+    const item = new FlowStatus(app.serviceManager.kernelspecs);
+    const update = () => {
+      const current = sessionContextOf(app.shell.currentWidget);
+      item.setSessionContext(
+        current ?? notebooks?.currentWidget?.sessionContext ?? null
+      );
+    };
+    const currentChanged = labShell?.currentChanged ?? app.shell.currentChanged;
+    currentChanged?.connect(update);
+    notebooks?.currentChanged.connect(update);
+    void app.serviceManager.kernelspecs.ready.then(update);
+    update();
+    statusBar.registerStatusItem('zingy-nb:flow-status', {
+      item,
+      align: 'left',
+      rank: 4
+    });
+  }
+};
+
+/**
+ * The "API Keys" left sidebar and its commands.
+ */
+const sidebarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'zingy-nb:sidebar',
+  description: 'A left sidebar to manage API Key profiles (write-only).',
+  autoStart: true,
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const model = new ProfilesModel();
+    const panel = new ApiKeysPanel(model);
+    app.shell.add(panel, 'left', { rank: 900 });
+    restorer?.add(panel, panel.id);
+
+    app.commands.addCommand(CommandIDs.openSidebar, {
+      label: 'Open API Keys',
+      caption: 'Open the API Keys sidebar',
+      execute: async () => {
+        await afterPaletteRestore();
+        app.shell.activateById(panel.id);
+      }
+    });
+    app.commands.addCommand(CommandIDs.newProfile, {
+      label: 'New API Key Profile',
+      caption: 'Open the API Keys sidebar with an empty profile form',
+      execute: async () => {
+        panel.startNewProfile();
+        await afterPaletteRestore();
+        app.shell.activateById(panel.id);
+      }
+    });
+    if (palette) {
+      for (const command of [CommandIDs.openSidebar, CommandIDs.newProfile]) {
+        palette.addItem({ command, category: PALETTE_CATEGORY });
+      }
+    }
+  }
+};
+
+/**
+ * Warn when the server replaced secret values by [REDACTED] in a saved file.
+ */
+const scrubPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'zingy-nb:scrub-notifications',
+  description: 'Notifies when secret values were scrubbed from a saved file.',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd) => {
+    notifyOnScrub(app.serviceManager.events);
+  }
+};
+
+export default [flowStatusPlugin, sidebarPlugin, scrubPlugin];
