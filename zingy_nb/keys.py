@@ -12,6 +12,7 @@ store committed it, so a crash at any point leaves a key that opens every profil
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -41,22 +42,35 @@ def env_key() -> MasterKey | None:
     return MasterKey(decode_key(text, where=ENV_VAR), "env", ENV_VAR)
 
 
-def write_private(path: Path | str, text: str) -> None:
-    """Write a file only its owner can read, atomically and durably."""
+def write_private(path: Path | str, text: str, *, replace: bool = True) -> bool:
+    """Write a file only its owner can read, atomically and durably.
+
+    With ``replace=False`` a file already at ``path`` is kept and False is returned.
+    Each writer has its own temporary file, so concurrent writers never mix contents.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # appears complete, and only if nothing is there
+            except FileExistsError:
+                return False
     finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        Path(tmp).unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return True
 
 
 class _Keyring:
@@ -203,8 +217,14 @@ class KeyLocator:
             ) from None
         return MasterKey(decode_key(text, where=str(path)), "file", str(path))
 
-    def save(self, store_id: str, key: bytes, *, pending: bool = False) -> MasterKey:
-        """Keep ``key`` for the store: in the keyring, or the key file where none exists."""
+    def save(
+        self, store_id: str, key: bytes, *, pending: bool = False, keep_existing: bool = False
+    ) -> MasterKey:
+        """Keep ``key`` for the store: in the keyring, or the key file where none exists.
+
+        ``keep_existing`` is for a new store: a key file already in the home wins and is
+        returned instead, so processes creating the store at once all use one key.
+        """
         text = encode_key(key)
         if not self._keyring.absent:
             if self._keyring.set(self._entry(store_id, pending), text) is not _NO_KEYRING:
@@ -212,7 +232,13 @@ class KeyLocator:
         path = self._file(pending)
         self._announce_file_fallback()
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(path, text + "\n")
+        if not write_private(path, text + "\n", replace=not keep_existing):
+            existing = self.load(store_id, pending=pending)
+            if existing is None:
+                raise KeyUnavailableError(
+                    f"The key file {path} disappeared while it was being read. Try again."
+                )
+            return existing
         return MasterKey(key, "file", str(path))
 
     def discard_pending(self, store_id: str) -> None:

@@ -130,7 +130,7 @@ class Profiles:
     def _create_store(self) -> None:
         store_id = uuid.uuid4().hex
         env = env_key()
-        key = env if env is not None else self.keys.save(store_id, new_key())
+        key = env if env is not None else self.keys.save(store_id, new_key(), keep_existing=True)
         cipher = Cipher(key.key)
         self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
 

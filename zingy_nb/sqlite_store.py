@@ -155,9 +155,13 @@ class SQLiteStore(Store):
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # One statement, so one consistent snapshot even while another process
+            # is creating the store.
+            app_id, version, tables = conn.execute(
+                "SELECT a.application_id, v.user_version, "
+                "(SELECT count(*) FROM sqlite_master) "
+                "FROM pragma_application_id() AS a, pragma_user_version() AS v"
+            ).fetchone()
         except sqlite3.Error as exc:
             raise self._damaged(exc) from None
         if app_id == 0 and version == 0 and tables == 0:
