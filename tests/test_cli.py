@@ -104,7 +104,7 @@ def test_secret_on_argv_is_refused_and_never_echoed(zingy_home: Path) -> None:
         (("profiles", "set", "svc", "--from-file", "secret2=/no/such/file", "--stdin"), "",
          "not both"),
         (("profiles", "set", "svc", "--from-file", "secret1=/no/such/file"), "",
-         "Cannot read secret1 from /no/such/file"),
+         "Cannot read secret1 from the file given"),
         (("profiles", "update", "nope", "--stdin"), "x\n", "No API Key profile named 'nope'"),
         (("profiles", "update", "keep", "--clear", "secret1"), "", "secret1 cannot be cleared"),
         (("profiles", "show", "nope"), "", "No API Key profile"),

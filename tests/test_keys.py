@@ -118,8 +118,11 @@ def seeded(zingy_home: Path) -> Iterator[Path]:
 
 # -- where and when the key file appears ----------------------------------------------------
 def test_key_file_appears_0600_beside_the_store_only_on_first_write(
-    zingy_home: Path, capfd: pytest.CaptureFixture[str]
+    zingy_home: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import zingy_nb.notices
+
+    monkeypatch.setattr(zingy_nb.notices, "_said", set())  # earlier tests announced already
     # Given no store: listing, showing, reading and asking for status create nothing
     p = Profiles(zingy_home)
     assert p.list() == []

@@ -27,7 +27,12 @@ _ARITY = {
     "set": 1, "update": 1, "list": 0, "show": 1, "rename": 2,
     "delete": 1, "flow": (0, 1), "retrieve": 1,
 }  # fmt: skip
-_SLOT_LABEL = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
+_SLOT_LABEL = {
+    "secret1": "Secret",
+    "secret2": "Secret2",
+    "secret3": "Secret3",
+    "secret4": "Secret4",
+}
 
 
 def _refuse_line(shell: Any, problem: str) -> UsageError:
@@ -101,7 +106,7 @@ class ZingyMagics(Magics):
         """
         try:
             args = parse_argstring(self.zingy_apikey, line)
-        except UsageError:
+        except (UsageError, ValueError):  # ValueError: shlex, e.g. an unclosed quote
             # argparse's message may quote the offending text: never show it.
             raise _refuse_line(self.shell, "%zingy_apikey did not understand this line.") from None
         if not args.command:
@@ -135,7 +140,11 @@ class ZingyMagics(Magics):
     # -- commands ---------------------------------------------------------------------
     def _gather(self, args: Any, *, updating: bool) -> dict[str, str | None]:
         """Slot values from --from-env / --from-file, else from getpass prompts."""
-        given = gather(args.from_env, args.from_file)
+        try:
+            given = gather(args.from_env, args.from_file)
+        except ZingyError as exc:
+            # A value typed where a variable name or path belongs is on this line.
+            raise _refuse_line(self.shell, str(exc)) from None
         if given is not None:
             return dict(given)
         values: dict[str, str | None] = {}

@@ -7,6 +7,7 @@ multi-line values) and stdin lines. Never the command line or the magic line.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .errors import InvalidProfileError
 from .profile import SLOTS, validate_slot
 
 SKIP = "-"
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def from_env(names: Sequence[str]) -> dict[str, str]:
@@ -24,6 +26,13 @@ def from_env(names: Sequence[str]) -> dict[str, str]:
     for slot, var in zip(SLOTS, names):
         if var == SKIP:
             continue
+        if not _VAR_NAME.fullmatch(var):
+            # It may be a secret typed in the wrong place: never echo it.
+            raise InvalidProfileError(
+                f"The --from-env argument for {slot} is not an environment variable name "
+                "(letters, digits and '_', not starting with a digit). Give the variable's "
+                "name, not its value."
+            )
         if var not in os.environ:
             raise InvalidProfileError(
                 f"Environment variable {var} (for {slot}) is not set. Set it, or give "
@@ -45,11 +54,13 @@ def from_files(specs: Iterable[str]) -> dict[str, str]:
             )
         validate_slot(slot)
         try:
-            values[slot] = Path(path).expanduser().read_text(encoding="utf-8")
+            # Bytes first: text mode would turn CRLF into LF.
+            values[slot] = Path(path).expanduser().read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
+            # The path is not echoed: it may be a secret typed in the wrong place.
             raise InvalidProfileError(
-                f"Cannot read {slot} from {path} ({type(exc).__name__}). Check the path "
-                "and that the file is UTF-8 text."
+                f"Cannot read {slot} from the file given with --from-file "
+                f"({type(exc).__name__}). Check the path and that the file is UTF-8 text."
             ) from None
     return values
 
@@ -59,7 +70,11 @@ def from_lines(text: str) -> dict[str, str]:
 
     A missing or empty line gives no value for that slot.
     """
-    lines = text.splitlines()
+    # Only "\n" separates lines (splitlines would also split on \x0b, \u2028, ...).
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if len(lines) > len(SLOTS):
         raise InvalidProfileError(
             f"stdin has {len(lines)} lines; give at most four (secret1..secret4, one per "

@@ -267,10 +267,11 @@ class SQLiteStore(Store):
 
     def change_token(self) -> object:
         conn = self._conn
-        if conn is None:
-            # Not open yet: the file's appearance is the change to notice.
-            return self.path.exists()
         with self._lock:
+            if conn is None:
+                conn = self._open(create=False)
+                if conn is None:
+                    return None  # no store yet: its appearance is the change to notice
             try:
                 return conn.execute("PRAGMA data_version").fetchone()[0]
             except sqlite3.Error as exc:
