@@ -1,0 +1,122 @@
+"""Fuzzed names and values through the API, the magic and the CLI.
+
+Whatever comes in, the only outcomes are a documented error or a value that reads
+back exactly as it was stored.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zingy_nb.errors import InvalidProfileError, ProfileNotFoundError
+from zingy_nb.profile import validate_name
+from zingy_nb.profiles import Profiles
+
+NASTY = st.sampled_from(
+    ["", " ", "\x00", "\ud800", "\u202e", "e\u0301", "\t\n", "😀", "a" * 70_000, "\r\n" * 5]
+)
+VALUES = st.one_of(st.text(), NASTY, st.text(min_size=1).map(lambda s: s * 300))
+NAMES = st.one_of(
+    st.text(max_size=140), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,140}", fullmatch=True), NASTY
+)
+FAST = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def is_valid_name(name: str) -> bool:
+    try:
+        validate_name(name)
+    except InvalidProfileError:
+        return False
+    return True
+
+
+@FAST
+@given(name=NAMES, values=st.lists(st.one_of(st.none(), VALUES), min_size=4, max_size=4))
+def test_api_stores_exactly_or_refuses(name: str, values: list) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Profiles(Path(tmp))
+        os.environ["ZINGY_NB_HOME"] = tmp
+        try:
+            p.set(name, *values)
+        except InvalidProfileError as err:
+            for v in values:
+                if v and len(v) > 3:
+                    assert v not in str(err)
+            with pytest.raises((ProfileNotFoundError, InvalidProfileError)):
+                p.secrets(name)
+            return
+        assert p.secrets(name) == tuple(values)
+        assert Profiles(Path(tmp)).secrets(name) == tuple(values)
+
+
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"  # the session's dirs vanish before atexit
+    ip = InteractiveShell.instance(config=config)
+    ip.run_line_magic("load_ext", "zingy_nb")
+    return ip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES, value=VALUES)
+def test_magic_stores_exactly_or_refuses(shell, tmp_path_factory, name: str, value: str) -> None:
+    from IPython.core.error import UsageError
+
+    home = tmp_path_factory.mktemp("magic")
+    os.environ["ZINGY_NB_HOME"] = str(home)
+    if "\x00" in value or "\ud800" in value or "\x00" in name:
+        return  # an environment variable cannot carry these; the API test covers them
+    os.environ["FUZZ_VALUE"] = value
+    try:
+        shell.run_line_magic("zingy_apikey", f"set {name} --from-env FUZZ_VALUE")
+    except UsageError as err:
+        if len(value) > 3:
+            assert value not in str(err)
+        assert not (home / "profiles.db").exists() or not Profiles(home).list()
+        return
+    assert is_valid_name(name) and value
+    assert Profiles(home).secrets(name) == (value, None, None, None)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES, value=VALUES)
+def test_cli_stores_exactly_or_refuses(tmp_path_factory, name: str, value: str) -> None:
+    if "\x00" in name or "\ud800" in name:
+        return  # argv cannot carry these
+    home = tmp_path_factory.mktemp("cli")
+    src = home.parent / f"{home.name}.value"
+    try:
+        src.write_bytes(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return  # not representable in a file; the API test covers it
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("zingy-nb")), "profiles", "set", "--from-file",
+         f"secret1={src}", "--", name],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "ZINGY_NB_HOME": str(home)},
+    )  # fmt: skip
+    if result.returncode != 0:
+        assert result.returncode in (1, 2)
+        assert result.stderr.count("\n") <= 1 or "usage:" in result.stderr
+        if len(value) > 3:
+            assert value not in result.stderr
+        return
+    assert is_valid_name(name) and value
+    assert Profiles(home).secrets(name) == (value, None, None, None)
