@@ -118,7 +118,14 @@ def test_uninstall_removes_them(tmp_path: Path) -> None:
         [CLI, "kernels", "install", "--prefix", str(tmp_path / "p")], env=env, check=True, timeout=60
     )
     result = subprocess.run(
-        [CLI, "kernels", "uninstall"], env=env, capture_output=True, text=True, timeout=60
-    )
+        [CLI, "kernels", "uninstall", "--prefix", str(tmp_path / "p")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert not any((tmp_path / "p" / "share" / "jupyter" / "kernels").iterdir())
+    listed = subprocess.run(
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    dirs = [spec["resource_dir"] for spec in json.loads(listed.stdout)["kernelspecs"].values()]
+    assert not [d for d in dirs if d.startswith(str(tmp_path))]

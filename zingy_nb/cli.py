@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = key.add_parser("import", help="install a key from `key export` for this store")
     p.add_argument("--input", metavar="FILE", help="read it from FILE instead of stdin")
 
+    p = top.add_parser("audit", help="retrievals and refusals recorded in the store")
+    p.add_argument("--profile", metavar="NAME", help="only this profile")
+    p.add_argument("--json", action="store_true", help="a JSON array of objects")
+
     kern = top.add_parser("kernels", help="the cloud-flow and page-flow kernelspecs")
     kern_actions = kern.add_subparsers(dest="action", required=True, parser_class=_Parser)
     p = kern_actions.add_parser("install", help="install both kernelspecs")
@@ -106,14 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--sys-prefix", action="store_true", help="into sys.prefix (default)")
     where.add_argument("--prefix", metavar="DIR", help="into DIR/share/jupyter/kernels")
     p = kern_actions.add_parser("uninstall", help="remove both kernelspecs")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="from the user's Jupyter dir")
+    where.add_argument("--sys-prefix", action="store_true", help="from sys.prefix (default)")
+    where.add_argument("--prefix", metavar="DIR", help="from DIR/share/jupyter/kernels")
     return parser
 
 
 def _print_meta(meta: ProfileMeta) -> None:
-    print(
-        f"{meta.name}\t{meta.describe_slots()}\t"
-        f"updated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
-    )
+    print(f"{meta.name}\t{meta.describe_slots()}\tupdated {meta.updated:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _values(args: Any, *, updating: bool) -> dict[str, str]:
@@ -133,8 +138,10 @@ def _values(args: Any, *, updating: bool) -> dict[str, str]:
         )
     values: dict[str, str] = {}
     for slot in SLOTS:
-        hint = "(Enter keeps it)" if updating else (
-            "(required)" if slot == "secret1" else "(Enter leaves it unset)"
+        hint = (
+            "(Enter keeps it)"
+            if updating
+            else ("(required)" if slot == "secret1" else "(Enter leaves it unset)")
         )
         entered = getpass.getpass(f"{_LABEL[slot]} {hint}: ")
         if entered:
@@ -188,7 +195,10 @@ def _key_cmd(args: Any) -> None:
         if args.json:
             print(json.dumps(status.to_json(), indent=2))
         else:
-            print(f"store:        {status.store}" + ("" if status.store_exists else " (not created yet)"))
+            print(
+                f"store:        {status.store}"
+                + ("" if status.store_exists else " (not created yet)")
+            )
             print(f"profiles:     {status.profiles}")
             print(f"key source:   {status.key_source}")
             print(f"key location: {status.key_location}")
@@ -227,6 +237,22 @@ def _key_cmd(args: Any) -> None:
         print(f"Key imported into {saved.where}.", file=sys.stderr)
 
 
+def _audit_cmd(args: Any) -> None:
+    from .profiles import get_profiles
+
+    if args.profile is not None:
+        validate_name(args.profile)
+    entries = get_profiles().store.audit(args.profile)
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return
+    for e in entries:
+        where = e.notebook or (f"kernel {e.kernel_id}" if e.kernel_id else e.process)
+        print(
+            f"{e.last:%Y-%m-%d %H:%M:%S}\t{e.profile}\t{e.outcome}\t{e.flow}\tx{e.count}\t{where}"
+        )
+
+
 def _kernels_cmd(args: Any) -> None:
     from .kernels import install, uninstall
 
@@ -234,14 +260,20 @@ def _kernels_cmd(args: Any) -> None:
         for path in install(user=args.user, prefix=args.prefix):
             print(f"Installed kernelspec in {path}", file=sys.stderr)
     else:
-        for path in uninstall():
+        for path in uninstall(user=args.user, prefix=args.prefix):
             print(f"Removed kernelspec {path}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"profiles": _profiles_cmd, "key": _key_cmd, "kernels": _kernels_cmd}[args.area](args)
+        commands = {
+            "profiles": _profiles_cmd,
+            "key": _key_cmd,
+            "audit": _audit_cmd,
+            "kernels": _kernels_cmd,
+        }
+        commands[args.area](args)
     except ZingyError as exc:
         print(f"zingy-nb: error: {exc}", file=sys.stderr)
         return 1

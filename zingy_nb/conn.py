@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from . import flow
-from .errors import UnknownCommandError
+from .audit import audit_log
+from .errors import UnknownCommandError, ZingyError
 from .paths import HOME_ENV
-from .profile import SLOTS, Secrets
+from .profile import SLOTS, Secrets, validate_name
 from .profiles import Profiles, get_profiles
 
 COMMANDS: Final = ("Retrieve",)
@@ -56,9 +57,7 @@ class KeyInfo(Mapping[str, "str | None"]):
         try:
             return self._values[SLOTS.index(slot)]
         except ValueError:
-            raise KeyError(
-                f"KeyInfo has no {slot!r}; the slots are {', '.join(SLOTS)}."
-            ) from None
+            raise KeyError(f"KeyInfo has no {slot!r}; the slots are {', '.join(SLOTS)}.") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(SLOTS)
@@ -110,17 +109,32 @@ class ZingyConn:
 
     def apikey(self, name: str) -> KeyInfo:
         """Retrieve profile ``name`` (cloud-flow only)."""
-        if flow.current() != flow.CLOUD_FLOW:
-            raise flow.refusal(f"zingyConn.apikey({name!r})" if isinstance(name, str) else "zingyConn.apikey()")
-        values = self._store().secrets(name)
+        mode = flow.current()
+        if mode != flow.CLOUD_FLOW:
+            self._refuse(name, mode)
+        profiles = self._store()
+        values = profiles.secrets(name)
         cached = self._cache.get(name)
         if cached is not None and cached._values is values:
+            audit_log.bump(profiles, name, flow.CLOUD_FLOW)
             return cached
         info = KeyInfo(name, values)
         self._cache[name] = info
+        audit_log.retrieved(profiles, name, flow.CLOUD_FLOW)
         for hook in self.hooks:
             hook(info)
         return info
+
+    def _refuse(self, name: object, mode: str | None) -> NoReturn:
+        error = flow.refusal("zingyConn.apikey()")
+        if isinstance(name, str):
+            try:
+                validate_name(name)
+            except ZingyError:
+                pass
+            else:
+                audit_log.refused(self._store(), name, mode or "unflagged")
+        raise error
 
     def execute(self, name: str, command: str, data: object = None) -> KeyInfo:
         """Zingy's Execute Connection Command block; the API Key service has ``Retrieve``."""

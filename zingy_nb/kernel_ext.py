@@ -6,13 +6,31 @@ and puts ``zingyConn`` in the user namespace. Nothing slow is imported here.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
-from . import flow
+from . import flow, redact
+
+
+def _kernel_context(ipython: Any) -> dict[str, str | None]:
+    """The kernel id (from the connection file's name) and notebook path, if known."""
+    kernel_id = None
+    kernel = getattr(ipython, "kernel", None)
+    connection_file = getattr(getattr(kernel, "parent", None), "connection_file", "") or ""
+    name = os.path.basename(connection_file)
+    if name.startswith("kernel-") and name.endswith(".json"):
+        kernel_id = name[len("kernel-") : -len(".json")]
+    return {"kernel_id": kernel_id, "notebook": os.environ.get("JPY_SESSION_NAME")}
+
+
+def _register_retrieved(info: Any) -> None:
+    for value in info.values():
+        redact.register_value(value)
 
 
 def load(ipython: Any) -> None:
+    from .audit import audit_log
     from .conn import zingyConn
     from .magic import ZingyMagics, complete_names
 
@@ -23,6 +41,12 @@ def load(ipython: Any) -> None:
             "page-flow): every retrieval in this kernel will be refused.",
             stacklevel=2,
         )
+    session = getattr(getattr(ipython, "kernel", None), "session", None)
+    if session is not None:
+        redact.install(session)  # once: a reload finds it wrapped already
+        audit_log.context.update(_kernel_context(ipython))
+    if not any(getattr(h, "__name__", "") == "_register_retrieved" for h in zingyConn.hooks):
+        zingyConn.hooks.append(_register_retrieved)
     ipython.register_magics(ZingyMagics)
     ipython.set_hook("complete_command", complete_names, str_key="%zingy_apikey")
     ipython.push({"zingyConn": zingyConn}, interactive=False)

@@ -51,13 +51,23 @@ def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
     return installed
 
 
-def uninstall() -> list[str]:
-    """Remove both kernelspecs from every place Jupyter finds them."""
-    from jupyter_client.kernelspec import KernelSpecManager
+def kernels_dir(*, user: bool = False, prefix: str | None = None) -> Path:
+    """The folder ``install`` writes to for the same options."""
+    if user:
+        from jupyter_core.paths import jupyter_data_dir
 
-    ksm = KernelSpecManager()
+        return Path(jupyter_data_dir()) / "kernels"
+    return Path(prefix if prefix is not None else sys.prefix) / "share" / "jupyter" / "kernels"
+
+
+def uninstall(*, user: bool = False, prefix: str | None = None) -> list[str]:
+    """Remove both kernelspecs from the place ``install`` put them with these options."""
+    import shutil
+
     removed = []
     for name in KERNELS:
-        while name in ksm.find_kernel_specs():
-            removed.append(ksm.remove_kernel_spec(name))
+        path = kernels_dir(user=user, prefix=prefix) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(str(path))
     return removed

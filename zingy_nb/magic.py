@@ -14,7 +14,7 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import flow
+from . import flow, redact
 from .conn import KeyInfo, zingyConn
 from .errors import ZingyError
 from .history import forget_input
@@ -42,6 +42,16 @@ def _refuse_line(shell: Any, problem: str) -> UsageError:
         "Secrets never go on the magic line: leave them out to be prompted, or use "
         "--from-env VAR or --from-file SLOT=PATH. See %zingy_apikey? for help."
     )
+
+
+def _remember(values: dict[str, str | None]) -> None:
+    """Register saved values for redaction; say so when one is too short for it."""
+    for slot, value in values.items():
+        if value and not redact.register_value(value) and len(value) < redact.MIN_LENGTH:
+            print(
+                f"Note: {slot} is shorter than {redact.MIN_LENGTH} characters, so it is not "
+                "redacted from output."
+            )
 
 
 def _format_meta(meta: ProfileMeta) -> str:
@@ -171,6 +181,7 @@ class ZingyMagics(Magics):
         values = self._gather(args, updating=False)
         meta = get_profiles().set(name, *(values.get(s) for s in SLOTS))
         print(f"Saved profile {name!r} ({meta.describe_slots()} set).")
+        _remember(values)
 
     def _do_update(self, args: Any) -> None:
         name = get_profiles().show(args.names[0]).name  # fail before any prompt
@@ -181,6 +192,7 @@ class ZingyMagics(Magics):
             changes.update(self._gather(args, updating=True))
         meta = get_profiles().update(name, changes)
         print(f"Updated profile {name!r} ({meta.describe_slots()} set).")
+        _remember(changes)
 
     def _do_list(self, args: Any) -> None:
         metas = get_profiles().list()

@@ -11,17 +11,20 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, TypeVar
 
 from .errors import StoreError, UnsupportedStoreVersionError
 from .profile import ProfileMeta
-from .store import Row, Store, StoreInfo, Transaction
+from .store import AuditEntry, Row, Store, StoreInfo, Transaction
 
 SCHEMA_VERSION: Final = 1
 APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files
 BUSY_TIMEOUT_MS: Final = 30_000
+#: Audit retention: entries older than this, and beyond this many, are pruned.
+AUDIT_MAX_AGE_DAYS: Final = 90
+AUDIT_MAX_ENTRIES: Final = 10_000
 
 _SCHEMA: Final = """
 CREATE TABLE store_meta (
@@ -36,6 +39,20 @@ CREATE TABLE profiles (
     key_id TEXT NOT NULL,
     blob BLOB NOT NULL
 );
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    profile TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    process TEXT NOT NULL,
+    kernel_id TEXT,
+    notebook TEXT,
+    first TEXT NOT NULL,
+    last TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    UNIQUE (profile, flow, outcome, process)
+);
+CREATE INDEX audit_last ON audit (last);
 """
 
 T = TypeVar("T")
@@ -298,6 +315,63 @@ class SQLiteStore(Store):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def audit_add(self, entries: list[AuditEntry]) -> None:
+        if not entries:
+            return
+        with self._lock:
+            conn = self._open(create=False)
+            if conn is None:
+                return
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    return
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "INSERT INTO audit (profile, flow, outcome, process, kernel_id, "
+                        "notebook, first, last, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (profile, flow, outcome, process) DO UPDATE SET "
+                        "count = count + excluded.count, last = max(last, excluded.last)",
+                        [
+                            (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
+                             e.first.isoformat(), e.last.isoformat(), e.count)
+                            for e in entries
+                        ],
+                    )  # fmt: skip
+                    oldest = (entries[0].last - timedelta(days=AUDIT_MAX_AGE_DAYS)).isoformat()
+                    conn.execute("DELETE FROM audit WHERE last < ?", (oldest,))
+                    conn.execute(
+                        "DELETE FROM audit WHERE id NOT IN "
+                        "(SELECT id FROM audit ORDER BY last DESC LIMIT ?)",
+                        (AUDIT_MAX_ENTRIES,),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from None
+
+    def audit(self, profile: str | None = None) -> list[AuditEntry]:
+        def read(conn: sqlite3.Connection) -> list[AuditEntry]:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                return []
+            sql = (
+                "SELECT profile, flow, outcome, process, kernel_id, notebook, first, last, "
+                "count FROM audit"
+            )
+            args: tuple = ()
+            if profile is not None:
+                sql, args = sql + " WHERE profile = ?", (profile,)
+            rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
+            return [
+                AuditEntry(*r[:6], datetime.fromisoformat(r[6]), datetime.fromisoformat(r[7]), r[8])
+                for r in rows
+            ]
+
+        return self._run(read, default=[])
 
     def close(self) -> None:
         with self._lock:

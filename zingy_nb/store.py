@@ -46,6 +46,28 @@ class StoreInfo:
     verifier: bytes
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who retrieved (or was refused) what, aggregated per process; never a value."""
+
+    profile: str
+    flow: str
+    outcome: str  # "retrieved" or "refused"
+    process: str
+    kernel_id: str | None
+    notebook: str | None
+    first: datetime
+    last: datetime
+    count: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **{k: v for k, v in self.__dict__.items() if k not in ("first", "last")},
+            "first": self.first.isoformat(),
+            "last": self.last.isoformat(),
+        }
+
+
 class Transaction(ABC):
     """A write transaction: everything in it commits together or not at all."""
 
@@ -100,6 +122,15 @@ class Store(ABC):
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    @abstractmethod
+    def audit_add(self, entries: list[AuditEntry]) -> None:
+        """Merge entries (same profile, flow, outcome, process: add counts), then prune
+        to the retention limits. Does nothing when the store does not exist."""
+
+    @abstractmethod
+    def audit(self, profile: str | None = None) -> list[AuditEntry]:
+        """Entries, newest first, optionally for one profile."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -1,0 +1,164 @@
+"""Redaction in the kernel: no retrieved secret leaves the kernel in any message.
+
+A real kernel (jupyter_client) retrieves a secret, then leaks it every way a notebook
+can; the test reads every message the client receives, on every channel, and finds
+no secret's bytes, and finds ``[REDACTED]`` where each was.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kernels import Kernel, kernel_env, running_kernel
+from zingy_nb.redact import MASK, MIN_LENGTH, Redactor, variants
+
+SECRET = "sk_live_MADEUP_r3dact/me+ok=é"
+SECOND = "whsec_MADEUP_second_value"
+CLI = str(Path(sys.executable).with_name("zingy-nb"))
+
+
+def forms(value: str) -> list[bytes]:
+    """Byte patterns that must not appear anywhere: the value and its encodings."""
+    raw = value.encode()
+    return [
+        raw,
+        base64.b64encode(raw),
+        base64.urlsafe_b64encode(raw),
+        urllib.parse.quote(value, safe="").encode(),
+        json.dumps(value)[1:-1].encode(),
+        repr(value)[1:-1].encode(),
+    ]
+
+
+def every_message(cell) -> str:
+    """Every iopub message of a cell (comm messages and buffers included) and its reply."""
+    parts = [
+        (m["msg_type"], m["content"], m.get("metadata"), [bytes(b) for b in m.get("buffers") or []])
+        for m in cell.messages
+        if m["msg_type"] != "execute_input"  # the kernel echoing our own code
+    ]
+    return repr(parts) + repr(cell.reply)
+
+
+def leaked(cell_text: str) -> list[str]:
+    found = []
+    data = cell_text.encode("utf-8", "backslashreplace")
+    for secret in (SECRET, SECOND):
+        for form in forms(secret):
+            if form in data:
+                found.append(form.decode(errors="replace"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    home = tmp_path_factory.mktemp("redaction-home")
+    subprocess.run(
+        [CLI, "profiles", "set", "stripe", "--stdin"],
+        input=f"{SECRET}\n{SECOND}\n", text=True, check=True, timeout=60,
+        env=kernel_env(flow=None, home=home),
+    )  # fmt: skip
+    with running_kernel(kernel_env(flow="cloud-flow", home=home)) as k:
+        k.ok("%load_ext zingy_nb")
+        k.ok("info = zingyConn.apikey('stripe'); s = info.secret1; s2 = info.secret2")
+        yield k
+
+
+LEAKS = {
+    "stream stdout": "print('token:', s)",
+    "stream stderr": "import sys; print(s, file=sys.stderr)",
+    "execute_result": "s",
+    "display_data": "from IPython.display import display, HTML; display(s); display(HTML(f'<b>{s2}</b>'))",
+    "update_display_data": "h = display('placeholder', display_id=True); h.update(s)",
+    "error": "raise ValueError(f'bad key {s}')",
+    "thread": (
+        "import threading, time\n"
+        "t = threading.Thread(target=lambda: print('from thread', s)); t.start(); t.join(); time.sleep(0.3)"
+    ),
+    "widget": "import ipywidgets as w; box = w.Text(value=s, description='k'); display(box)",
+    "widget update": "box.value = s2 + '!'",
+    "encodings": (
+        "import base64, json, urllib.parse\n"
+        "print(base64.b64encode(s.encode()).decode())\n"
+        "print(base64.urlsafe_b64encode(s.encode()).decode())\n"
+        "print(urllib.parse.quote(s, safe=''))\n"
+        "print(json.dumps({'k': s}))\n"
+        "print(repr([s]))"
+    ),
+    "dict repr": "dict(info)",
+}
+
+
+@pytest.mark.parametrize("how", list(LEAKS))
+def test_nothing_the_kernel_sends_holds_the_secret(kernel: Kernel, how: str) -> None:
+    cell = kernel.run(LEAKS[how])
+    everything = every_message(cell)
+    assert leaked(everything) == [], (how, everything[:2000])
+    assert MASK in everything, (how, everything[:2000])
+
+
+def test_error_reply_and_traceback_are_redacted(kernel: Kernel) -> None:
+    cell = kernel.run("raise RuntimeError(s)")
+    assert cell.ename == "RuntimeError"
+    assert cell.evalue == MASK
+    assert all(SECRET not in line for line in cell.reply["traceback"])
+
+
+def test_the_client_sees_no_secret_on_any_channel(kernel: Kernel) -> None:
+    # Everything else the client can ask for: history, inspection, completion
+    kc = kernel.kc
+    replies = [
+        kc.history(raw=True, output=True, hist_access_type="tail", n=50, reply=True, timeout=30),
+        kc.inspect("s", reply=True, timeout=30),
+        kc.complete("s.", reply=True, timeout=30),
+    ]
+    text = repr([r["content"] for r in replies])
+    assert leaked(text) == []
+
+
+def test_redaction_survives_reload_without_wrapping_twice(kernel: Kernel) -> None:
+    kernel.ok("%reload_ext zingy_nb")
+    cell = kernel.ok("print(s)")
+    assert cell.stdout.strip() == MASK  # once, not "[REDACTED]" re-redacted or raw
+    check = kernel.ok(
+        "send = get_ipython().kernel.session.send\n"
+        "print(hasattr(send, '__wrapped__'), hasattr(send.__wrapped__, '__wrapped__'))"
+    )
+    assert check.stdout.strip() == "True False"  # wrapped exactly once
+
+
+def test_short_values_are_documented_and_left_alone() -> None:
+    r = Redactor()
+    assert r.register("abc12") is False  # below MIN_LENGTH
+    assert r.text("abc12 stays") == "abc12 stays"
+    assert MIN_LENGTH == 6
+
+
+def test_one_pattern_covers_many_secrets() -> None:
+    r = Redactor()
+    secrets = [f"MADEUP-{i:03d}-tok-{i * 7919:x}" for i in range(100)]
+    for s in secrets:
+        r.register(s)
+    text = " | ".join(secrets[::7]) + " " + base64.b64encode(secrets[3].encode()).decode()
+    out = r.text(text)
+    assert all(s not in out for s in secrets)
+    assert out.count(MASK) == len(secrets[::7]) + 1
+    assert variants("abcdef") >= {"abcdef", "YWJjZGVm"}
+
+
+def test_huge_and_nested_values_compile_and_match_whole() -> None:
+    r = Redactor()
+    huge = "k" * 65_536
+    r.register(huge)
+    for n in range(MIN_LENGTH, 300):  # each a prefix of the next: deep nesting
+        r.register("a" * n)
+    assert r.text(f"<{huge}>") == f"<{MASK}>"
+    assert r.text("z" + "a" * 299 + "z") == f"z{MASK}z"

@@ -1,0 +1,110 @@
+"""The audit trail: which profile was retrieved or refused, where, when, how often.
+
+Entries are aggregated per process, profile, flow mode and outcome, and never hold a
+value. The first retrieval of a profile in a process and every refusal are committed
+before the call returns; later warm retrievals only bump an in-memory count, flushed
+every ``FLUSH_SECONDS`` and at exit, so the warm path never writes. A retrieval that
+fails for a missing or wrong key is not audited: the store stays untouched. Retention
+is bounded by the store (see ``sqlite_store.AUDIT_MAX_AGE_DAYS`` / ``AUDIT_MAX_ENTRIES``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from .errors import ZingyError
+from .notices import announce_once
+from .store import AuditEntry
+
+FLUSH_SECONDS: Final = 30.0
+RETRIEVED: Final = "retrieved"
+REFUSED: Final = "refused"
+
+
+def _when(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+class AuditLog:
+    """This process's recorder. ``context`` is filled in by the kernel extension."""
+
+    def __init__(self) -> None:
+        self.context: dict[str, str | None] = {"kernel_id": None, "notebook": None}
+        self.process = f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+        self._lock = threading.Lock()
+        self._seen: set[tuple[int, str]] = set()
+        # (profiles object, name, flow) -> [count, first, last]
+        self._pending: dict[tuple[Any, str, str], list[float]] = {}
+        self._flusher: threading.Thread | None = None
+
+    def _entry(
+        self, name: str, flow: str, outcome: str, n: int, first: float, last: float
+    ) -> AuditEntry:
+        return AuditEntry(
+            name, flow, outcome, self.process,
+            self.context.get("kernel_id"), self.context.get("notebook"),
+            _when(first), _when(last), n,
+        )  # fmt: skip
+
+    def _write(self, profiles: Any, entries: list[AuditEntry]) -> None:
+        try:
+            profiles.store.audit_add(entries)
+        except ZingyError as exc:  # auditing must never hide the caller's own result
+            announce_once("audit-failed", f"could not write the audit log: {exc}")
+
+    def refused(self, profiles: Any, name: str, flow: str) -> None:
+        now = time.time()
+        self._write(profiles, [self._entry(name, flow, REFUSED, 1, now, now)])
+
+    def retrieved(self, profiles: Any, name: str, flow: str) -> None:
+        """A cold retrieval: committed now if it is this process's first of ``name``."""
+        key = (id(profiles), name)
+        if key in self._seen:
+            self.bump(profiles, name, flow)
+            return
+        now = time.time()
+        self._write(profiles, [self._entry(name, flow, RETRIEVED, 1, now, now)])
+        self._seen.add(key)
+
+    def bump(self, profiles: Any, name: str, flow: str) -> None:
+        """A warm retrieval: count it in memory only."""
+        now = time.time()
+        with self._lock:
+            slot = self._pending.get((profiles, name, flow))
+            if slot is None:
+                self._pending[(profiles, name, flow)] = [1, now, now]
+                if self._flusher is None:
+                    self._start_flusher()
+            else:
+                slot[0] += 1
+                slot[2] = now
+
+    def _start_flusher(self) -> None:
+        def loop() -> None:
+            while True:
+                time.sleep(FLUSH_SECONDS)
+                self.flush()
+
+        self._flusher = threading.Thread(target=loop, name="zingy-nb-audit", daemon=True)
+        self._flusher.start()
+        atexit.register(self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        by_store: dict[int, tuple[Any, list[AuditEntry]]] = {}
+        for (profiles, name, flow), (n, first, last) in pending.items():
+            entry = self._entry(name, flow, RETRIEVED, int(n), first, last)
+            by_store.setdefault(id(profiles), (profiles, []))[1].append(entry)
+        for profiles, entries in by_store.values():
+            self._write(profiles, entries)
+
+
+# Re-executing this module keeps the process's recorder and its pending counts.
+audit_log: AuditLog = globals().get("audit_log") or AuditLog()
