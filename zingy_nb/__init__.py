@@ -26,6 +26,23 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'zingy_nb' has no attribute {name!r}")
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "zingy-nb"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension: this module, loaded by the function below."""
+    return [{"module": "zingy_nb"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    """Register the REST API (``<base_url>/zingy-nb/api/``) on a Jupyter server."""
+    from .server import load
+
+    load(server_app)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext zingy_nb`` / ``--ext=zingy_nb``: the magic and ``zingyConn``."""
     from .kernel_ext import load

@@ -1,10 +1,8 @@
 import { Notification } from '@jupyterlab/apputils';
-import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
   deleteProfile,
-  getProfile,
   getStoreStatus,
   IProfileMeta,
   IProfilePatch,
@@ -218,18 +216,10 @@ export class ProfilesModel {
     if (this.find(name)) {
       return true;
     }
-    try {
-      await getProfile(name);
-      return true;
-    } catch (error) {
-      if (
-        error instanceof ServerConnection.ResponseError &&
-        error.response.status === 404
-      ) {
-        return false;
-      }
-      throw error;
-    }
+    // The list may be stale (a profile saved elsewhere): ask the server. Not with
+    // GET profiles/{name}: its expected 404 would be logged as a console error.
+    const profiles = await listProfiles();
+    return profiles.some(profile => profile.name === name);
   }
 
   private async _reload(): Promise<void> {

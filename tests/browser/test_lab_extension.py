@@ -1,0 +1,160 @@
+"""The JupyterLab extension in headless Chromium, against a real ``jupyter lab``.
+
+The sidebar writes through the REST API into the store the ``zingy-nb`` CLI reads; the
+status bar shows the flow mode of the active kernel's kernelspec. Screenshots go to
+``test-artifacts/`` (the README's copies live in ``docs/images/``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import Page, expect
+
+from zingy_nb.profiles import Profiles
+
+if TYPE_CHECKING:
+    from .conftest import LabServer
+
+CLI = str(Path(sys.executable).with_name("zingy-nb"))
+NAME = "stripe-browser"
+SECRET = "madeup-browser-S1-Vw3qT8"
+SECRET2 = "madeup-browser-S2-Jk8zP4"
+TIMEOUT = 20_000  # ms: generous for a 2-core CI machine
+
+
+def cli(lab_server: LabServer, *args: str) -> Any:
+    """Run ``zingy-nb ... --json`` against the server's store; returns the parsed JSON."""
+    result = subprocess.run(
+        [CLI, *args, "--json"],
+        env=lab_server.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def open_lab(page: Page, lab_server: LabServer, path: str = "lab") -> None:
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{lab_server.url}{path}?token={lab_server.token}")
+    # The status bar item is there once the extension's plugins have activated.
+    page.locator(".zingy-nb-flow-status").wait_for()
+
+
+def open_sidebar(page: Page) -> Any:
+    """Open the API Keys sidebar the way a person does: the command palette."""
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("Open API Keys")
+    page.locator(".lm-CommandPalette-item[data-command='zingy-nb:open-sidebar']").click()
+    sidebar = page.locator("#zingy-nb-sidebar")
+    expect(sidebar.get_by_label("Profile name")).to_be_focused()
+    return sidebar
+
+
+def zingy_errors(page: Page) -> list[str]:
+    return [text for text in page.console_errors if "zingy" in text.lower()]
+
+
+def write_notebook(root: Path, name: str, kernel: str, display_name: str) -> None:
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "first",
+                "metadata": {},
+                "outputs": [],
+                "source": "print('hello')",
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": kernel, "display_name": display_name, "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (root / name).write_text(json.dumps(notebook))
+
+
+def test_sidebar_saves_a_profile_the_cli_sees_then_deletes_it(
+    lab_server: LabServer, page: Page, artifacts: Path
+) -> None:
+    # Given JupyterLab with the API Keys sidebar open and no profiles
+    open_lab(page, lab_server)
+    sidebar = open_sidebar(page)
+    expect(sidebar.get_by_text("No profiles yet.")).to_be_visible()
+
+    # When a profile is typed in (name, Secret, Secret2) and saved
+    sidebar.get_by_label("Profile name").fill(NAME)
+    sidebar.get_by_label("Secret", exact=True).fill(SECRET)
+    sidebar.get_by_label("Secret2", exact=True).fill(SECRET2)
+    sidebar.get_by_role("button", name="Save").click()
+
+    # Then the sidebar lists it with the two slots set, and empties the password fields
+    expect(sidebar.get_by_role("status")).to_have_text(f'Saved new profile "{NAME}".')
+    row = sidebar.locator(f'.zingy-nb-profile[data-name="{NAME}"]')
+    expect(row.locator('[data-slot="secret2"]')).to_have_attribute("data-set", "true")
+    expect(row.locator('[data-slot="secret3"]')).to_have_attribute("data-set", "false")
+    for label in ("Secret", "Secret2"):
+        expect(sidebar.get_by_label(label, exact=True)).to_have_value("")
+    # And the CLI sees it in the server's store, with exactly the typed values
+    assert [(p["name"], p["slots"]) for p in cli(lab_server, "profiles", "list")] == [
+        (NAME, {"secret1": True, "secret2": True, "secret3": False, "secret4": False})
+    ]
+    store = Profiles(lab_server.env["ZINGY_NB_HOME"])
+    assert store.secrets(NAME) == (SECRET, SECRET2, None, None)
+    # And the page never holds a value
+    html = page.content()
+    assert SECRET not in html and SECRET2 not in html
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(artifacts / "sidebar.png"))
+
+    # When the profile is deleted from its row, confirming the dialog
+    row.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f'Delete the profile "{NAME}"')
+    dialog.get_by_role("button", name="Delete").click()
+
+    # Then it is gone from the sidebar and from the store
+    expect(sidebar.get_by_role("status")).to_have_text(f'Deleted profile "{NAME}".')
+    expect(row).to_have_count(0)
+    assert cli(lab_server, "profiles", "list") == []
+    assert SECRET not in page.content()
+    log = lab_server.log_path.read_text(errors="replace")
+    assert SECRET not in log and SECRET2 not in log
+    assert zingy_errors(page) == [], page.console_errors
+
+
+def test_status_bar_follows_the_kernels_flow_mode(
+    lab_server: LabServer, page: Page, artifacts: Path
+) -> None:
+    # Given a notebook whose kernelspec is the cloud-flow one
+    write_notebook(
+        lab_server.root_dir, "flow.ipynb", "zingy-cloud-flow", "Python 3 (Zingy Cloud Flow)"
+    )
+    # When it is opened
+    open_lab(page, lab_server, "lab/tree/flow.ipynb")
+    # Then the status bar says Cloud Flow
+    item = page.locator(".zingy-nb-flow-status")
+    expect(item).to_have_attribute("data-flow", "cloud-flow")
+    expect(item).to_have_text("Cloud Flow")
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Python 3 (Zingy Cloud Flow) | Idle")
+    page.locator("#jp-main-statusbar").screenshot(path=str(artifacts / "statusbar.png"))
+
+    # When the kernel is changed to page-flow (Kernel menu, Change Kernel…), then to a plain one
+    for display_name, mode, label in (
+        ("Python 3 (Zingy Page Flow)", "page-flow", "Page Flow"),
+        ("Python 3 (ipykernel)", "none", "No flow"),
+    ):
+        page.get_by_role("menuitem", name="Kernel", exact=True).click()
+        page.get_by_role("menuitem", name="Change Kernel…").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("combobox").select_option(label=display_name)
+        dialog.get_by_role("button", name="Select").click()
+        # Then the status bar follows
+        expect(item).to_have_attribute("data-flow", mode)
+        expect(item).to_have_text(label)
+    assert zingy_errors(page) == [], page.console_errors

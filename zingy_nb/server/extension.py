@@ -1,0 +1,22 @@
+"""Wiring only: read the settings, register the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import SETTINGS_KEY, ZingyNb
+from .handlers import setup_handlers
+
+
+def load(server_app: Any) -> None:
+    """Load the extension into a ``ServerApp``: settings into ``web_app.settings``, routes."""
+    config = ZingyNb(parent=server_app)
+    web_app = server_app.web_app
+    web_app.settings[SETTINGS_KEY] = config
+    api = setup_handlers(web_app)
+    home = config.home()
+    server_app.log.info(
+        "zingy-nb: REST API at %s; profile store: %s",
+        api,
+        home if home is not None else "default (ZINGY_NB_HOME, else Jupyter's data dir)",
+    )

@@ -1,0 +1,219 @@
+"""REST handlers under ``<base_url>/zingy-nb/api/``: profile metadata in, never values out.
+
+Every method is authenticated (``@web.authenticated``) and authorized on the resource
+``zingy-nb``; writes get the XSRF check of Jupyter's own APIs (``APIHandler``). Errors are
+JSON ``{"message": ...}``: one base handler maps each ``ZingyError`` to its status code.
+No response ever carries a secret value: the store API returns only metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .. import __version__
+from ..errors import (
+    CloudFlowOnlyError,
+    DecryptionError,
+    FlowModeError,
+    InvalidProfileError,
+    KeyUnavailableError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+    StoreError,
+    UnknownCommandError,
+    ZingyError,
+)
+from ..profile import SLOTS, Secret, validate_name, validate_slot
+from ..profiles import Profiles, get_profiles
+from .config import SETTINGS_KEY, ZingyNb
+
+T = TypeVar("T")
+
+#: Resource name that Jupyter authorizers see for every zingy-nb request.
+AUTH_RESOURCE = "zingy-nb"
+
+#: HTTP status of each error, first match wins (subclasses before their bases).
+STATUS_CODES: tuple[tuple[type[ZingyError], int], ...] = (
+    (InvalidProfileError, 400),
+    (FlowModeError, 400),
+    (UnknownCommandError, 400),
+    (CloudFlowOnlyError, 403),
+    (ProfileNotFoundError, 404),
+    (ProfileExistsError, 409),
+    (KeyUnavailableError, 503),
+    (StoreError, 503),
+    (DecryptionError, 500),
+)
+
+
+def status_for(error: ZingyError) -> int:
+    """The HTTP status code for a ``ZingyError`` (500 for one not listed)."""
+    for cls, code in STATUS_CODES:
+        if isinstance(error, cls):
+            return code
+    return 500
+
+
+def parse_slots(body: bytes) -> dict[str, Secret]:
+    """The slots of a PUT/PATCH body: a JSON object of slot names to text or null.
+
+    Raises ``InvalidProfileError`` (400) naming what is wrong; no message echoes a value.
+    """
+    example = 'such as {"secret1": "..."}'
+    if not body.strip():
+        raise InvalidProfileError(f"The request body is empty: send a JSON object {example}.")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise InvalidProfileError(
+            f"The request body is not valid UTF-8 JSON{where}: send a JSON object {example}."
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidProfileError(
+            f"The request body must be a JSON object {example}, not a JSON {_json_type(data)}."
+        )
+    slots: dict[str, Secret] = {}
+    for key, value in data.items():
+        validate_slot(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidProfileError(
+                f"{key} must be a JSON string or null, not a JSON {_json_type(value)}."
+            )
+        slots[key] = value
+    return slots
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages that must not echo it."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+class ZingyAPIHandler(APIHandler):
+    """Base of every zingy-nb handler: the store, off the event loop, and error mapping."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def zingy_config(self) -> ZingyNb:
+        config: ZingyNb = self.settings[SETTINGS_KEY]
+        return config
+
+    async def store(self, action: Callable[[Profiles], T]) -> T:
+        """Run ``action`` on the store in a worker thread (``Profiles`` is thread-safe)."""
+        home = self.zingy_config.home()
+        return await asyncio.to_thread(lambda: action(get_profiles(home)))
+
+    def reply(self, data: dict[str, Any]) -> None:
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ZingyError):
+            self.set_status(status_for(error))
+            self.finish(json.dumps({"message": str(error)}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # An expected refusal is one log line, not a traceback; its text holds no secret.
+        if isinstance(value, ZingyError):
+            code = status_for(value)
+            log = self.log.warning if code < 500 else self.log.error
+            log("zingy-nb: %d %s %s: %s", code, self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+
+class ProfilesHandler(ZingyAPIHandler):
+    """``GET profiles``: metadata of every profile, sorted by name."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        metas = await self.store(lambda p: p.list())
+        self.reply({"profiles": [meta.to_json() for meta in metas]})
+
+
+class ProfileHandler(ZingyAPIHandler):
+    """One profile: ``GET`` metadata, ``PUT`` create or replace, ``PATCH``, ``DELETE``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        validate_name(name)
+        meta = await self.store(lambda p: p.show(name))
+        self.reply(meta.to_json())
+
+    @web.authenticated
+    @authorized
+    async def put(self, name: str) -> None:
+        """All four slots: an absent (or null) optional slot is unset; secret1 is required."""
+        validate_name(name)
+        slots = parse_slots(self.request.body)
+        values = [slots.get(slot) for slot in SLOTS]
+        meta = await self.store(lambda p: p.set(name, *values))
+        self.reply(meta.to_json())
+
+    @web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        """Only the slots given: a string sets a slot, null clears it, absent keeps it."""
+        validate_name(name)
+        slots = parse_slots(self.request.body)
+        meta = await self.store(lambda p: p.update(name, slots))
+        self.reply(meta.to_json())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        validate_name(name)
+        await self.store(lambda p: p.delete(name))
+        self.set_status(204)
+        self.finish()
+
+
+class StatusHandler(ZingyAPIHandler):
+    """``GET status``: where the store and its key are, and how many profiles it holds."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        status = await self.store(lambda p: p.key_status())
+        self.reply({**status.to_json(), "version": __version__})
+
+
+def setup_handlers(web_app: Any) -> str:
+    """Register every zingy-nb route on ``web_app``; returns the API's base path."""
+    api = url_path_join(web_app.settings["base_url"], "zingy-nb", "api")
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(api, "profiles") + "/?", ProfilesHandler),
+            (url_path_join(api, "profiles", r"(?P<name>[^/]+)"), ProfileHandler),
+            (url_path_join(api, "status"), StatusHandler),
+        ],
+    )
+    return api
