@@ -67,6 +67,7 @@ class Profiles:
         self._cipher: Cipher | None = None
         self._token: object = object()
         self._cache: dict[str, Secrets] = {}
+        self._generation = 0  # own writes: SQLite's data_version only counts others'
 
     # -- the key ----------------------------------------------------------------------
     @staticmethod
@@ -146,6 +147,11 @@ class Profiles:
 
     def _changed(self) -> None:
         self._cache.clear()
+        self._generation += 1
+
+    def change_token(self) -> object:
+        """Differs once anyone, this instance included, has committed a change."""
+        return (self.store.change_token(), self._generation)
 
     # -- reading ----------------------------------------------------------------------
     def list(self) -> list[ProfileMeta]:

@@ -102,20 +102,30 @@ class Redactor:
 
     def register(self, value: str | None) -> bool:
         """Add a value; False when it is too short to be redacted (or already known)."""
-        if not value or len(value) < MIN_LENGTH or value in self._values:
-            return False
+        return self.register_all([value]) == 1
+
+    def register_all(self, values: Iterable[str | None]) -> int:
+        """Add many values with one pattern rebuild; returns how many were new."""
+        fresh = {v for v in values if v and len(v) >= MIN_LENGTH and v not in self._values}
+        if not fresh:
+            return 0
         with self._lock:
-            self._values.add(value)
+            self._values |= fresh
             words = set().union(*(variants(v) for v in self._values))
             # Longest first wins at any position: the trie prefers longer matches.
             source = _trie_pattern(words)
             self._text = re.compile(source)
             self._bytes = re.compile(source.encode("utf-8", "surrogatepass"))
-        return True
+        return len(fresh)
 
     def text(self, text: str) -> str:
         pattern = self._text
         return text if pattern is None else pattern.sub(MASK, text)
+
+    def count(self, text: str) -> tuple[str, int]:
+        """``text`` redacted, and how many values were replaced."""
+        pattern = self._text
+        return (text, 0) if pattern is None else pattern.subn(MASK, text)
 
     def data(self, obj: Any) -> Any:
         """A copy of a JSON-like structure with every string redacted."""

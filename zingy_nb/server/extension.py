@@ -1,4 +1,4 @@
-"""Wiring only: read the settings, register the routes."""
+"""Wiring only: read the settings, register the routes and the save-time scrub."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import setup_handlers
+from .scrub import EVENT_SCHEMA, Scrubber
 
 
 def load(server_app: Any) -> None:
@@ -14,6 +15,10 @@ def load(server_app: Any) -> None:
     web_app = server_app.web_app
     web_app.settings[SETTINGS_KEY] = config
     api = setup_handlers(web_app)
+    scrubber = Scrubber(config, server_app.log, getattr(server_app, "event_logger", None))
+    if scrubber.event_logger is not None:
+        scrubber.event_logger.register_event_schema(EVENT_SCHEMA)
+    server_app.contents_manager.register_pre_save_hook(scrubber)
     home = config.home()
     server_app.log.info(
         "zingy-nb: REST API at %s; profile store: %s",
