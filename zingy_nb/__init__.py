@@ -10,7 +10,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["KeyInfo", "Profiles", "ZingyConn", "__version__", "get_profiles", "zingyConn"]
+__all__ = [
+    "KeyInfo",
+    "Profiles",
+    "ZingyConn",
+    "__version__",
+    "get_profiles",
+    "panel",
+    "zingyConn",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from . import conn
 
         return getattr(conn, name)
+    if name == "panel":  # a callable module: zingy_nb.panel() shows the panel
+        import importlib
+
+        return importlib.import_module(".panel", __name__)
     if name in ("Profiles", "get_profiles"):
         from . import profiles
 

@@ -22,10 +22,10 @@ from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
 from .profiles import get_profiles
 from .sources import gather
 
-COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve")
+COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve", "panel")
 _ARITY = {
     "set": 1, "update": 1, "list": 0, "show": 1, "rename": 2,
-    "delete": 1, "flow": (0, 1), "retrieve": 1,
+    "delete": 1, "flow": (0, 1), "retrieve": 1, "panel": 0,
 }  # fmt: skip
 _SLOT_LABEL = {
     "secret1": "Secret",
@@ -107,6 +107,8 @@ class ZingyMagics(Magics):
           %zingy_apikey flow [MODE]     show this kernel's flow mode, or flag an
                                         unflagged kernel once (cloud-flow|page-flow)
           %zingy_apikey retrieve NAME   the profile's KeyInfo (cloud-flow kernels only)
+          %zingy_apikey panel           a panel to enter, list and delete profiles
+                                        (values are never shown)
 
         Secrets never go on the magic line (IPython keeps every line in its history):
         use the prompts, --from-env VAR [VAR ...] or --from-file SLOT=PATH. A line with
@@ -219,6 +221,11 @@ class ZingyMagics(Magics):
         if args.names:
             flow.flag(args.names[0])
         print(f"Flow mode: {flow.describe()}")
+
+    def _do_panel(self, args: Any) -> Any:
+        from .panel import show_panel  # ipywidgets loads only here
+
+        return show_panel()
 
     def _do_retrieve(self, args: Any) -> KeyInfo:
         return zingyConn.apikey(args.names[0])

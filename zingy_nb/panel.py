@@ -1,0 +1,495 @@
+"""``zingy_nb.panel()`` / ``%zingy_apikey panel``: manage profiles from an ipywidgets panel.
+
+A thin shell over the profiles API, like the magic and the CLI. It never loads a stored
+value into a widget, and a value it is given (typed into a ``Password`` or read from a
+``FileUpload``) lives in widget state only until the next Save: every Save, successful
+or not, sets the password fields to ``""`` and a file's bytes are dropped from the
+upload widget as soon as they are read, so a notebook saved afterwards holds no secret.
+Entering profiles is editor work, allowed in every kernel: there is no flow check.
+
+ipywidgets is imported here only, so loading the extension stays cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+from traitlets import Bool, Instance, List, Unicode, observe
+
+from . import redact
+from .errors import InvalidProfileError, ZingyError
+from .profile import MAX_VALUE_BYTES, SLOTS, ProfileMeta, validate_name
+from .profiles import Profiles, get_profiles
+from .sqlite_store import SQLiteStore
+
+__all__ = ["LABELS", "ProfilesPanel", "show_panel"]
+
+LABELS = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
+_COLORS = {
+    "ok": "var(--jp-success-color1, #2e7d32)",
+    "error": "var(--jp-error-color1, #c62828)",
+    "warn": "var(--jp-warn-color1, #ef6c00)",
+    "info": "var(--jp-ui-font-color1, inherit)",
+}
+_DESC = {"description_width": "90px"}
+
+
+def _fixed(width: str) -> w.Layout:
+    return w.Layout(width=width, flex="0 0 auto")
+
+
+def _slots(meta: ProfileMeta) -> str:
+    names = [LABELS[s] for s, on in zip(SLOTS, meta.slots_set) if on]
+    return ", ".join(names)
+
+
+def _label(meta: ProfileMeta) -> str:
+    return f"{meta.name}  ·  {_slots(meta)}  ·  updated {meta.updated:%Y-%m-%d %H:%M} UTC"
+
+
+class ProfilesPanel(w.VBox):
+    """Profile list, entry form and status line in one box.
+
+    State lives in traits (``profiles_meta``, ``confirming``, ``message``) and in the
+    child widgets; ``@observe`` handlers re-render from them, so the panel can be
+    driven and checked without a kernel through its widgets and ``get_state()``.
+
+    Changes made elsewhere (the magic, the CLI, other kernels) are picked up by a
+    daemon thread that polls a change token about once a second. It starts only when
+    the panel is first displayed and stops on ``close()``. It watches through a
+    ``Profiles`` of its own: SQLite's ``data_version`` moves only for commits made on
+    *other* connections, so watching the shared ``get_profiles()`` connection would
+    miss the magic's writes in this very kernel. ipywidgets 8 sends trait changes made
+    on another thread fine; one lock serialises the watcher with the button handlers.
+    """
+
+    profiles_meta: List[ProfileMeta] = List(
+        Instance(ProfileMeta), help="Every profile's metadata, as last read."
+    )
+    confirming = Bool(False, help="Delete was clicked and awaits Confirm / Cancel.")
+    message = Unicode("", help="The status line's text (never a secret).")
+    message_kind = Unicode("info", help="ok, error, warn or info.")
+
+    def __init__(self, profiles: Profiles | None = None, *, interval: float = 1.0) -> None:
+        self.profiles = profiles if profiles is not None else get_profiles()
+        # Its own connection to the same store (see above); other backends are shared.
+        shared = not isinstance(self.profiles.store, SQLiteStore)
+        self._reader = self.profiles if shared else Profiles(self.profiles.home)
+        self.interval = interval
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._from_file: dict[str, str] = {}
+        self._file_names: dict[str, str] = {}
+        self._syncing = False
+        self._to_delete = ""
+        self._bad_name = ""
+
+        self.title = w.HTML(
+            "<b>Zingy API Key profiles</b> <span style='opacity:.7'>values are never "
+            "shown; leave a secret empty to keep it</span>"
+        )
+        self.summary = w.HTML()
+        self.profile_list = w.Select(
+            description="Profiles", options=[], rows=5, style=_DESC, layout=w.Layout(width="640px")
+        )
+        self.refresh_button = self._button(
+            "Refresh", lambda: self.refresh(announce=True),
+            tooltip="Read the profile list again",
+        )  # fmt: skip
+        self.name = w.Text(
+            description="Name", placeholder="profile name, e.g. stripe", style=_DESC,
+            layout=_fixed("360px"),
+        )  # fmt: skip
+        self.secret_inputs: dict[str, w.Password] = {}
+        self.uploads: dict[str, w.FileUpload] = {}
+        self.clear_boxes: dict[str, w.Checkbox] = {}
+        self.slot_states: dict[str, w.Label] = {}
+        rows = []
+        for slot in SLOTS:
+            label = LABELS[slot]
+            pw = w.Password(description=label, style=_DESC, layout=_fixed("360px"))
+            up = w.FileUpload(
+                description="Load file", multiple=False, icon="",
+                tooltip=f"Load {label} from a file, kept exactly (e.g. an SSH key)",
+                layout=_fixed("130px"),
+            )  # fmt: skip
+            state = w.Label(layout=_fixed("110px"))
+            pw.observe(self._on(self._typed, slot), "value")
+            up.observe(self._on(self._uploaded, slot), "value")
+            self.secret_inputs[slot], self.uploads[slot], self.slot_states[slot] = pw, up, state
+            row = [pw, up, state]
+            if slot != "secret1":  # every profile keeps its main secret
+                box = w.Checkbox(description=f"Clear {label}", indent=False, layout=_fixed("140px"))
+                box.observe(self._on(self._ticked, slot), "value")
+                self.clear_boxes[slot] = box
+                row.append(box)
+            rows.append(w.HBox(row))
+        self.save_button = self._button("Save", self.save, button_style="primary")
+        self.delete_button = self._button("Delete", self.ask_delete)
+        self.confirm_button = self._button(
+            "Confirm delete", self.confirm_delete, button_style="danger"
+        )
+        self.cancel_button = self._button("Cancel", self.cancel_delete)
+        self.clear_button = self._button("Clear", self.clear_form, tooltip="Empty the form")
+        self.status = w.HTML()
+        self.profile_list.observe(self._on(self._selected), "value")
+        self.name.observe(self._on(self._named), "value")
+        actions = [self.save_button, self.delete_button, self.confirm_button,
+                   self.cancel_button, self.clear_button]  # fmt: skip
+        super().__init__(
+            [self.title, w.HBox([self.profile_list, self.refresh_button]), self.summary,
+             self.name, *rows, w.HBox(actions), self.status],
+            layout=w.Layout(padding="6px", border="1px solid var(--jp-border-color2, #ccc)"),
+        )  # fmt: skip
+        self.add_class("zingy-nb-panel")
+        self._render_buttons()
+        self._guard(self.refresh)
+        self._render_slots()
+
+    def __repr__(self) -> str:
+        return f"ProfilesPanel(store={self.profiles.store.location!r})"
+
+    # -- rendering (traits -> widgets) ------------------------------------------------
+    @observe("profiles_meta")
+    def _render_list(self, _: Any = None) -> None:
+        metas: list[ProfileMeta] = self.profiles_meta
+        self._syncing = True
+        try:
+            self.profile_list.options = [(_label(m), m.name) for m in metas]
+            current = self.name.value.strip()
+            self.profile_list.value = current if current in self._names() else None
+        finally:
+            self._syncing = False
+        self.summary.value = (
+            f"<span style='opacity:.7'>{len(metas)} profile{'s' * (len(metas) != 1)}"
+            "; select one to update or delete it</span>"
+            if metas
+            else "<span style='opacity:.7'>No profiles yet: fill in the form and Save.</span>"
+        )
+        self._render_slots()
+
+    @observe("confirming")
+    def _render_buttons(self, _: Any = None) -> None:
+        asking = "inline-flex" if self.confirming else "none"
+        self.confirm_button.layout.display = self.cancel_button.layout.display = asking
+        self.delete_button.layout.display = "none" if self.confirming else "inline-flex"
+
+    @observe("message", "message_kind")
+    def _render_status(self, _: Any = None) -> None:
+        mark = {"ok": "✓ ", "error": "✗ ", "warn": "⚠ "}.get(self.message_kind, "")
+        self.status.value = (
+            f"<span style='color:{_COLORS.get(self.message_kind, 'inherit')}'>"
+            f"{mark}{html.escape(self.message)}</span>"
+            if self.message
+            else ""
+        )
+
+    def _render_slots(self) -> None:
+        meta = self._meta(self.name.value.strip())
+        for slot in SLOTS:
+            i = SLOTS.index(slot)
+            box = self.clear_boxes.get(slot)
+            if meta is None:
+                hint = "required" if slot == "secret1" else "optional"
+            else:
+                hint = "set; empty keeps it" if meta.slots_set[i] else "not set; optional"
+            state = hint.split(";")[0]
+            if slot in self._file_names:
+                state = f"from file {self._file_names[slot]}"
+            elif box is not None and box.value:
+                state = "will be cleared"
+            self.secret_inputs[slot].placeholder = hint
+            self.slot_states[slot].value = state
+            if box is not None:
+                box.disabled = meta is None or not meta.slots_set[i]
+
+    def _say(self, kind: str, text: str) -> None:
+        with self.hold_trait_notifications():
+            self.message_kind, self.message = kind, text
+
+    # -- events from the widgets ------------------------------------------------------
+    def _guard(self, action: Callable[..., None], **kw: Any) -> None:
+        """Run a handler; every failure becomes a status message, never a traceback.
+
+        Only ``ZingyError`` text is shown (it never holds a secret); anything else is
+        named by type alone, since its text could quote a value.
+        """
+        with self._lock:
+            try:
+                action(**kw)
+            except ZingyError as exc:
+                self._say("error", str(exc))
+            except Exception as exc:
+                self._say(
+                    "error",
+                    f"Unexpected {type(exc).__name__}; nothing was changed. "
+                    "Try again, or use %zingy_apikey or the zingy-nb CLI.",
+                )
+
+    def _button(self, text: str, action: Callable[[], None], **kw: Any) -> w.Button:
+        button = w.Button(description=text, **kw)
+        button.on_click(lambda _: self._guard(action))
+        return button
+
+    def _on(self, handler: Callable[..., None], *args: Any) -> Callable[[Any], None]:
+        """A trait observer that runs ``handler(*args, change)`` through ``_guard``."""
+        return lambda change: self._guard(lambda: handler(*args, change))
+
+    def _selected(self, change: Any) -> None:
+        if not self._syncing and change.new is not None:
+            self.name.value = change.new
+
+    def _named(self, change: Any) -> None:
+        name = change.new.strip()
+        if self.confirming and name != self._to_delete:
+            self.confirming = False
+        self._syncing = True
+        try:
+            self.profile_list.value = name if name in self._names() else None
+        finally:
+            self._syncing = False
+        for box in self.clear_boxes.values():
+            box.value = False
+        self._render_slots()
+        bad_name = ""
+        if name:
+            try:
+                validate_name(name)
+            except ZingyError as exc:
+                bad_name = str(exc)
+        if bad_name:
+            self._say("error", bad_name)
+        elif self.message == self._bad_name:
+            self._say("info", "")
+        self._bad_name = bad_name
+
+    def _typed(self, slot: str, change: Any) -> None:
+        if change.new:  # the latest entry for a slot wins
+            self._drop_file(slot)
+            if slot in self.clear_boxes:
+                self.clear_boxes[slot].value = False
+            self._render_slots()
+
+    def _ticked(self, slot: str, change: Any) -> None:
+        if change.new:
+            self.secret_inputs[slot].value = ""
+            self._drop_file(slot)
+        self._render_slots()
+
+    def _uploaded(self, slot: str, change: Any) -> None:
+        if not change.new:
+            return
+        self.uploads[slot].value = ()  # the bytes leave widget state at once
+        entry = change.new[0]
+        self._take_file(slot, str(entry.get("name", "file")), bytes(entry["content"]))
+
+    def _take_file(self, slot: str, name: str, data: bytes) -> None:
+        label = LABELS[slot]
+        if not data:
+            return self._say("error", f"{name} is empty: {label} was not loaded.")
+        if len(data) > MAX_VALUE_BYTES:
+            return self._say(
+                "error",
+                f"{name} is {len(data)} bytes; a slot holds at most "
+                f"{MAX_VALUE_BYTES} bytes (64 KiB). {label} was not loaded.",
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._say(
+                "error",
+                f"{name} is not UTF-8 text, so {label} was not loaded. "
+                "Encode binary keys as text (e.g. base64 or PEM) first.",
+            )
+        self.secret_inputs[slot].value = ""
+        if slot in self.clear_boxes:
+            self.clear_boxes[slot].value = False
+        self._from_file[slot], self._file_names[slot] = text, name
+        self._render_slots()
+        self._say("info", f"{label} will be taken from {name} when you click Save.")
+
+    def _drop_file(self, slot: str) -> None:
+        self._from_file.pop(slot, None)
+        self._file_names.pop(slot, None)
+
+    # -- actions (also callable from code and tests) ------------------------------------
+    def refresh(self, *, announce: bool = False) -> None:
+        """Read the profile list again (metadata only: no key is needed)."""
+        with self._lock:
+            self.profiles_meta = self._reader.list()
+            if announce:
+                self._say("info", f"Profile list refreshed ({len(self.profiles_meta)}).")
+
+    def save(self) -> None:
+        """Create or update the named profile, then forget every value given.
+
+        An existing profile gets ``Profiles.update`` with only the slots given (an empty
+        field keeps its slot; a ticked Clear box clears it); a new one needs Secret.
+        The fields are emptied whatever the outcome, so no value outlives the click.
+        """
+        with self._lock:
+            values = {s: pw.value for s, pw in self.secret_inputs.items() if pw.value}
+            values.update(self._from_file)
+            clears = [s for s, box in self.clear_boxes.items() if box.value and s not in values]
+            self._forget_values()
+            try:
+                text = self._write(validate_name(self.name.value.strip()), values, clears)
+            except ZingyError as exc:
+                return self._say("error", f"{exc} Nothing was saved; enter the secrets again.")
+            for box in self.clear_boxes.values():
+                box.value = False
+            redact.redactor.register_all(values.values())
+            short = [LABELS[s] for s, v in values.items() if len(v) < redact.MIN_LENGTH]
+            if short:
+                text += (
+                    f" Note: {', '.join(short)} is shorter than {redact.MIN_LENGTH} characters, "
+                    "so it is not redacted from output."
+                )
+            self.refresh()
+            self._say("ok", text + " The secret fields were cleared.")
+
+    def _write(self, name: str, values: dict[str, str], clears: list[str]) -> str:
+        if self.profiles.exists(name):
+            changes: dict[str, str | None] = {**values, **dict.fromkeys(clears)}
+            if not changes:
+                raise InvalidProfileError(
+                    f"Nothing to change in {name!r}: type a new value, load a file, or "
+                    "tick a Clear box."
+                )
+            meta = self.profiles.update(name, changes)
+            done = ", ".join(
+                f"{LABELS[s]} {'changed' if v else 'cleared'}" for s, v in changes.items()
+            )
+            return f"Updated profile {name!r} ({done}); set now: {_slots(meta)}."
+        if "secret1" not in values:
+            raise InvalidProfileError(
+                f"{name!r} is a new profile: Secret is required (type it or load it from a file)."
+            )
+        meta = self.profiles.set(name, *(values.get(s) for s in SLOTS))
+        return f"Saved new profile {name!r} ({_slots(meta)} set)."
+
+    def ask_delete(self) -> None:
+        """First click on Delete: ask for confirmation instead of deleting."""
+        name = self.name.value.strip()
+        if not name:
+            return self._say("error", "Select a profile in the list (or type its name) first.")
+        self.profiles.show(name)  # not found -> a message naming the way to list them
+        self._to_delete, self.confirming = name, True
+        self._say(
+            "warn",
+            f"Delete profile {name!r} and all its secrets? This cannot be "
+            "undone: click Confirm delete, or Cancel.",
+        )
+
+    def confirm_delete(self) -> None:
+        name, self._to_delete, self.confirming = self._to_delete, "", False
+        if not name:
+            return self._say("error", "Nothing to delete: click Delete first.")
+        self.profiles.delete(name)
+        self._clear_fields()
+        self.refresh()
+        self._say("ok", f"Deleted profile {name!r}.")
+
+    def cancel_delete(self) -> None:
+        self._to_delete, self.confirming = "", False
+        self._say("info", "Delete cancelled; nothing was changed.")
+
+    def clear_form(self) -> None:
+        """Empty the form (name, values, files, Clear boxes); the store is untouched."""
+        self._clear_fields()
+        self._say("info", "Form cleared.")
+
+    def _clear_fields(self) -> None:
+        self._forget_values()
+        self.name.value = ""
+        for box in self.clear_boxes.values():
+            box.value = False
+        self.confirming = False
+
+    def _forget_values(self) -> None:
+        for slot in SLOTS:
+            self.secret_inputs[slot].value = ""
+            self.uploads[slot].value = ()
+            self._drop_file(slot)
+        self._render_slots()
+
+    def _names(self) -> list[str]:
+        return [m.name for m in self.profiles_meta]
+
+    def _meta(self, name: str) -> ProfileMeta | None:
+        return next((m for m in self.profiles_meta if m.name == name), None)
+
+    # -- watching for outside changes ---------------------------------------------------
+    def start_watching(self) -> None:
+        """Start the change watcher (idempotent). Displaying the panel calls this."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._watch, name="zingy-nb-panel-watch", daemon=True
+            )
+            self._thread.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    @property
+    def watching(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _watch(self) -> None:
+        last: object = None
+        while not self._stop.wait(self.interval):
+            try:
+                token = self._reader.store.change_token()
+            except Exception as exc:  # shown by the refresh below, which fails alike
+                token = f"error: {type(exc).__name__}"
+            if token != last:
+                last = token
+                self._guard(self.refresh)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.start_watching()
+        return super()._repr_mimebundle_(**kwargs)
+
+    def close(self) -> None:
+        """Stop the watcher and close every widget of the panel."""
+        self.stop_watching()
+        for child in _descendants(self):
+            child.close()
+        super().close()
+        if self._reader is not self.profiles:
+            self._reader.store.close()
+
+
+def _descendants(box: w.Box) -> list[w.Widget]:
+    found: list[w.Widget] = []
+    for child in box.children:
+        if isinstance(child, w.Box):
+            found.extend(_descendants(child))
+        found.append(child)
+    return found
+
+
+def show_panel(profiles: Profiles | None = None) -> ProfilesPanel:
+    """A new panel; Jupyter shows it when it is a cell's last expression (else ``display`` it)."""
+    return ProfilesPanel(profiles)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``zingy_nb.panel()`` work even once the ``zingy_nb.panel`` submodule is imported."""
+
+    def __call__(self, profiles: Profiles | None = None) -> ProfilesPanel:
+        return show_panel(profiles)
+
+
+sys.modules[__name__].__class__ = _CallableModule
