@@ -162,3 +162,18 @@ def test_huge_and_nested_values_compile_and_match_whole() -> None:
         r.register("a" * n)
     assert r.text(f"<{huge}>") == f"<{MASK}>"
     assert r.text("z" + "a" * 299 + "z") == f"z{MASK}z"
+
+
+def test_a_short_retrieved_value_is_noted_in_the_kernel_log_not_the_cell(tmp_path: Path) -> None:
+    home = tmp_path / "short-home"
+    subprocess.run(
+        [CLI, "profiles", "set", "tiny", "--stdin"], input="long-enough-MADEUP\nab12\n",
+        text=True, check=True, timeout=60, env=kernel_env(flow=None, home=home),
+    )  # fmt: skip
+    log = tmp_path / "kernel.log"
+    with running_kernel(kernel_env(flow="cloud-flow", home=home), log=log) as k:
+        k.ok("%load_ext zingy_nb")
+        cell = k.ok("info = zingyConn.apikey('tiny'); print(info.secret2)")
+        assert cell.stdout == "ab12\n"  # documented: too short to redact
+        assert "secret2 shorter than 6 characters" not in every_message(cell)
+    assert "profile 'tiny': secret2 shorter than 6 characters" in log.read_text()

@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 from . import flow, redact
+from .notices import announce_once
 
 
 def _kernel_context(ipython: Any) -> dict[str, str | None]:
@@ -25,8 +26,14 @@ def _kernel_context(ipython: Any) -> dict[str, str | None]:
 
 
 def _register_retrieved(info: Any) -> None:
-    for value in info.values():
-        redact.register_value(value)
+    redact.redactor.register_all(info.values())
+    short = [slot for slot, value in info.items() if value and len(value) < redact.MIN_LENGTH]
+    if short:
+        announce_once(
+            f"short:{info.name}",
+            f"profile {info.name!r}: {', '.join(short)} shorter than {redact.MIN_LENGTH} "
+            "characters, so not redacted from this kernel's output.",
+        )
 
 
 def load(ipython: Any) -> None:
