@@ -28,6 +28,8 @@ class KeyInfo(Mapping[str, "str | None"]):
     """
 
     __slots__ = ("_name", "_values")
+    _name: str
+    _values: Secrets
 
     def __init__(self, name: str, values: Secrets) -> None:
         object.__setattr__(self, "_name", name)
