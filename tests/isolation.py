@@ -28,7 +28,13 @@ _SESSION_ENV = {
     "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     "JUPYTER_PLATFORM_DIRS": "1",
 }
-_DROP = ("ZINGY_NB_MASTER_KEY", "ZINGY_NB_FLOW", "DBUS_SESSION_BUS_ADDRESS", "JUPYTER_PATH")
+_DROP = (
+    "ZINGY_NB_MASTER_KEY",
+    "ZINGY_NB_STORE_URL",
+    "ZINGY_NB_FLOW",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "JUPYTER_PATH",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -67,7 +67,12 @@ def test_list_json_is_an_array_of_objects_without_values(zingy_home: Path) -> No
     assert result.returncode == 0
     listed = json.loads(result.stdout)
     assert [p["name"] for p in listed] == ["a-svc", "b-svc"]
-    assert listed[1]["slots"] == {"secret1": True, "secret2": False, "secret3": False, "secret4": True}
+    assert listed[1]["slots"] == {
+        "secret1": True,
+        "secret2": False,
+        "secret3": False,
+        "secret4": True,
+    }
     assert set(listed[0]) == {"name", "slots", "created", "updated"}
     assert "MADEUP" not in result.stdout + result.stderr
     text = run("profiles", "list").stdout

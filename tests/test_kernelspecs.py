@@ -67,7 +67,8 @@ def test_jupyter_lists_both_kernelspecs_with_their_mode(prefix: Path) -> None:
         assert spec["display_name"] == display
         assert spec["env"]["ZINGY_NB_FLOW"] == mode
         assert spec["metadata"]["zingy_nb"]["flow"] == mode
-        assert spec["argv"][0] == sys.executable and "--ext=zingy_nb" in spec["argv"]
+        assert Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+        assert "--ext=zingy_nb" in spec["argv"]
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,8 @@ def test_each_kernel_starts_with_zingyconn_and_its_mode(
         reply, out = run_cell(kc, "print(type(zingyConn).__name__)")
         assert reply["status"] == "ok" and out.strip() == "ZingyConn"
         reply, out = run_cell(
-            kc, "import hashlib; print(hashlib.sha256(zingyConn.apikey('svc').secret1.encode()).hexdigest())"
+            kc,
+            "import hashlib; print(hashlib.sha256(zingyConn.apikey('svc').secret1.encode()).hexdigest())",
         )
         if expect_ok:
             import hashlib
@@ -115,7 +117,10 @@ def test_install_twice_is_harmless_and_touches_no_store(tmp_path: Path) -> None:
 def test_uninstall_removes_them(tmp_path: Path) -> None:
     env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "p" / "share" / "jupyter")}
     subprocess.run(
-        [CLI, "kernels", "install", "--prefix", str(tmp_path / "p")], env=env, check=True, timeout=60
+        [CLI, "kernels", "install", "--prefix", str(tmp_path / "p")],
+        env=env,
+        check=True,
+        timeout=60,
     )
     result = subprocess.run(
         [CLI, "kernels", "uninstall", "--prefix", str(tmp_path / "p")],

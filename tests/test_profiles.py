@@ -17,7 +17,9 @@ from zingy_nb.errors import (
 from zingy_nb.profile import MAX_VALUE_BYTES
 from zingy_nb.profiles import Profiles
 
-SSH_KEY = "-----BEGIN MADE-UP KEY-----\nAAAAmadeupline1\nAAAAmadeupline2\n-----END MADE-UP KEY-----\n"
+SSH_KEY = (
+    "-----BEGIN MADE-UP KEY-----\nAAAAmadeupline1\nAAAAmadeupline2\n-----END MADE-UP KEY-----\n"
+)
 
 
 @pytest.fixture
@@ -38,9 +40,7 @@ def db_rows(home: Path) -> list[tuple]:
         conn.close()
 
 
-@pytest.mark.parametrize(
-    "name", ["a", "Stripe", "stripe-prod_2.eu", "0day", "x" * 128, "A.b-C_d"]
-)
+@pytest.mark.parametrize("name", ["a", "Stripe", "stripe-prod_2.eu", "0day", "x" * 128, "A.b-C_d"])
 def test_valid_names_round_trip(profiles: Profiles, name: str) -> None:
     profiles.set(name, "sk_test_made_up_1")
     assert profiles.secrets(name) == ("sk_test_made_up_1", None, None, None)
@@ -64,7 +64,9 @@ def test_invalid_names_are_refused_and_change_nothing(
     assert db_rows(zingy_home) == before
 
 
-def test_nothing_is_created_until_a_profile_is_written(profiles: Profiles, zingy_home: Path) -> None:
+def test_nothing_is_created_until_a_profile_is_written(
+    profiles: Profiles, zingy_home: Path
+) -> None:
     assert profiles.list() == []
     with pytest.raises(ProfileNotFoundError):
         profiles.secrets("absent")
@@ -177,7 +179,12 @@ def test_delete_removes_only_that_profile(profiles: Profiles) -> None:
 
 
 def test_metadata_is_in_clear_values_are_not(profiles: Profiles, zingy_home: Path) -> None:
-    secrets = ("sk_live_MADEUP_aaaa1111", "second-MADEUP-bbbb", "dritte-Geheimnis-ü-MADEUP", SSH_KEY)
+    secrets = (
+        "sk_live_MADEUP_aaaa1111",
+        "second-MADEUP-bbbb",
+        "dritte-Geheimnis-ü-MADEUP",
+        SSH_KEY,
+    )
     profiles.set("stripe", *secrets)
     profiles.update("stripe", {"secret2": "updated-MADEUP-cccc"})
     profiles.rename("stripe", "stripe-eu")

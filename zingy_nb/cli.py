@@ -86,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new")
     p = prof.add_parser("delete", help="delete a profile")
     p.add_argument("name")
+    p = prof.add_parser(
+        "grant", help="team store: give a database role read, write or manage access"
+    )
+    p.add_argument("name")
+    p.add_argument("role", help="the database role (or group role) to grant to")
+    p.add_argument(
+        "level",
+        choices=["read", "write", "manage"],
+        help="read: retrieve; write: also update and delete; manage: also grant",
+    )
+    p = prof.add_parser("revoke", help="team store: remove a role's grant")
+    p.add_argument("name")
+    p.add_argument("role")
+    p = prof.add_parser("access", help="team store: a profile's owner and grants")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="a JSON array of objects")
 
     key = top.add_parser("key", help="the store's master key").add_subparsers(
         dest="action", required=True, parser_class=_Parser
@@ -97,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
     p = key.add_parser("import", help="install a key from `key export` for this store")
     p.add_argument("--input", metavar="FILE", help="read it from FILE instead of stdin")
+
+    store = top.add_parser("store", help="the store's schema version").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    store.add_parser("version", help="the store's schema version and this code's")
+    store.add_parser(
+        "upgrade",
+        help="create or migrate the schema (a team store: run it as the database's owner)",
+    )
 
     p = top.add_parser("audit", help="retrievals and refusals recorded in the store")
     p.add_argument("--profile", metavar="NAME", help="only this profile")
@@ -183,6 +208,23 @@ def _profiles_cmd(args: Any) -> None:
     elif args.action == "delete":
         profiles.delete(args.name)
         print(f"Deleted profile {args.name!r}.", file=sys.stderr)
+    elif args.action == "grant":
+        profiles.store.grant(validate_name(args.name), args.role, args.level)
+        print(f"Granted {args.level} on {args.name!r} to {args.role}.", file=sys.stderr)
+    elif args.action == "revoke":
+        if profiles.store.revoke(validate_name(args.name), args.role):
+            print(f"Revoked {args.role}'s access to {args.name!r}.", file=sys.stderr)
+        else:
+            print(f"{args.role} had no grant on {args.name!r}; nothing changed.", file=sys.stderr)
+    elif args.action == "access":
+        grants = profiles.store.grants(validate_name(args.name))
+        if args.json:
+            print(json.dumps([g.to_json() for g in grants], indent=2))
+        else:
+            for g in grants:
+                print(
+                    f"{g.role}\t{g.level}" + ("" if g.level == "owner" else f"\tby {g.granted_by}")
+                )
 
 
 def _key_cmd(args: Any) -> None:
@@ -237,6 +279,40 @@ def _key_cmd(args: Any) -> None:
         print(f"Key imported into {saved.where}.", file=sys.stderr)
 
 
+def _store_cmd(args: Any) -> None:
+    from .profiles import get_profiles
+
+    store = get_profiles().store
+    if args.action == "version":
+        found = store.schema_version()
+        print(f"store:        {store.location}")
+        print(f"schema:       {found if found is not None else '- (no store yet)'}")
+        print(f"this zingy-nb: {_code_version(store)}")
+    else:
+        before, after = store.upgrade()
+        if before is None and after and store.schema_version() is None:
+            print(
+                f"No store at {store.location} yet: it is created at schema version "
+                f"{after} on its first write.",
+                file=sys.stderr,
+            )
+        elif before == after:
+            print(f"The store at {store.location} is already at version {after}.", file=sys.stderr)
+        else:
+            print(
+                f"Upgraded the store at {store.location} from version {before or 0} to {after}.",
+                file=sys.stderr,
+            )
+
+
+def _code_version(store: Any) -> int:
+    from . import migrations
+    from .sqlite_store import SQLiteStore
+
+    steps = migrations.SQLITE if isinstance(store, SQLiteStore) else migrations.POSTGRES
+    return migrations.latest(steps)
+
+
 def _audit_cmd(args: Any) -> None:
     from .profiles import get_profiles
 
@@ -271,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "profiles": _profiles_cmd,
             "key": _key_cmd,
             "audit": _audit_cmd,
+            "store": _store_cmd,
             "kernels": _kernels_cmd,
         }
         commands[args.area](args)

@@ -17,6 +17,7 @@ from .errors import UnknownCommandError, ZingyError
 from .paths import HOME_ENV
 from .profile import SLOTS, Secrets, validate_name
 from .profiles import Profiles, get_profiles
+from .store_url import URL_ENV
 
 COMMANDS: Final = ("Retrieve",)
 
@@ -95,7 +96,7 @@ class ZingyConn:
 
     def __init__(self, profiles: Profiles | None = None) -> None:
         self._fixed = profiles
-        self._home: str | None = None
+        self._where: tuple[str | None, str | None] | None = None
         self._profiles: Profiles | None = profiles
         self._cache: dict[str, KeyInfo] = {}
         self.hooks: list[RetrievalHook] = []
@@ -103,9 +104,9 @@ class ZingyConn:
     def _store(self) -> Profiles:
         if self._fixed is not None:
             return self._fixed
-        home = os.environ.get(HOME_ENV)
-        if self._profiles is None or home != self._home:
-            self._profiles, self._home = get_profiles(), home
+        where = (os.environ.get(HOME_ENV), os.environ.get(URL_ENV))
+        if self._profiles is None or where != self._where:
+            self._profiles, self._where = get_profiles(), where
             self._cache.clear()
         return self._profiles
 

@@ -70,9 +70,7 @@ class Cipher:
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
-            raise KeyUnavailableError(
-                f"A master key must be {KEY_BYTES} bytes, not {len(key)}."
-            )
+            raise KeyUnavailableError(f"A master key must be {KEY_BYTES} bytes, not {len(key)}.")
         self._aead = AESGCM(key)
         self.key_id = key_id(key)
 

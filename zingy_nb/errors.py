@@ -35,6 +35,10 @@ class ProfileExistsError(ZingyError, ValueError):
     """A profile with the target name already exists."""
 
 
+class ProfileAccessError(ZingyError, PermissionError):
+    """A team store's access rules refuse this change to a profile the caller may see."""
+
+
 class CloudFlowOnlyError(ZingyError, PermissionError):
     """Retrieval was refused because this process is not a cloud-flow process."""
 

@@ -87,9 +87,7 @@ def describe() -> str:
 def flag(mode: str) -> str:
     """Flag this process with ``mode``. Only narrowing is possible."""
     if mode not in MODES:
-        raise FlowModeError(
-            f"{mode!r} is not a flow mode: use {CLOUD_FLOW} or {PAGE_FLOW}."
-        )
+        raise FlowModeError(f"{mode!r} is not a flow mode: use {CLOUD_FLOW} or {PAGE_FLOW}.")
     with _state.lock:
         _decide_locked()
         now = _state.mode
@@ -130,8 +128,7 @@ def refusal(action: str = "Retrieving secrets") -> CloudFlowOnlyError:
             f"`%zingy_apikey flow {CLOUD_FLOW}`."
         )
     return CloudFlowOnlyError(
-        f"{action} is refused: the API Key service works only in cloud-flow kernels, "
-        f"and {why}"
+        f"{action} is refused: the API Key service works only in cloud-flow kernels, and {why}"
     )
 
 

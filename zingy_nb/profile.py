@@ -42,22 +42,16 @@ def validate_name(name: object) -> str:
 def validate_slot(slot: object) -> str:
     """Return ``slot`` if it names one of the four slots."""
     if slot not in SLOTS:
-        raise InvalidProfileError(
-            f"Unknown slot {slot!r}: the slots are {', '.join(SLOTS)}."
-        )
+        raise InvalidProfileError(f"Unknown slot {slot!r}: the slots are {', '.join(SLOTS)}.")
     return slot  # type: ignore[return-value]
 
 
 def validate_value(slot: str, value: object) -> str:
     """Return a settable slot value or raise; the message never echoes the value."""
     if not isinstance(value, str):
-        raise InvalidProfileError(
-            f"{slot} must be text, not {type(value).__name__}."
-        )
+        raise InvalidProfileError(f"{slot} must be text, not {type(value).__name__}.")
     if value == "":
-        raise InvalidProfileError(
-            f"{slot} is empty: give it a value, or leave the slot unset."
-        )
+        raise InvalidProfileError(f"{slot} is empty: give it a value, or leave the slot unset.")
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
@@ -75,9 +69,7 @@ def validate_value(slot: str, value: object) -> str:
 def validate_secrets(values: Secrets) -> Secrets:
     """Check a full set of four slots: ``secret1`` set, every set slot valid."""
     if values[0] is None:
-        raise InvalidProfileError(
-            "secret1 is required: every profile needs its main secret."
-        )
+        raise InvalidProfileError("secret1 is required: every profile needs its main secret.")
     for slot, value in zip(SLOTS, values):
         if value is not None:
             validate_value(slot, value)

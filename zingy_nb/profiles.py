@@ -21,7 +21,7 @@ from .errors import (
     ProfileNotFoundError,
 )
 from .keys import ENV_VAR, KeyLocator, MasterKey, env_key
-from .paths import STORE_FILE, store_home
+from .paths import store_home
 from .profile import (
     SLOTS,
     ProfileMeta,
@@ -31,8 +31,8 @@ from .profile import (
     validate_slot,
     validate_value,
 )
-from .sqlite_store import SQLiteStore
 from .store import Row, Store, StoreInfo, Transaction, utcnow
+from .store_url import key_locator, open_store, store_url
 
 
 def _slots_set(values: Secrets) -> tuple[bool, bool, bool, bool]:
@@ -58,10 +58,14 @@ class KeyStatus:
 class Profiles:
     """Encrypted profiles in one store. Thread-safe; one instance per store and process."""
 
-    def __init__(self, home: Path | str | None = None, store: Store | None = None) -> None:
+    def __init__(
+        self, home: Path | str | None = None, store: Store | None = None, url: str | None = None
+    ) -> None:
+        """``url``: a team store (``postgresql://...``); default ``ZINGY_NB_STORE_URL``,
+        and without either the embedded store in ``home``."""
         self.home = Path(home) if home is not None else store_home()
-        self.store: Store = store or SQLiteStore(self.home / STORE_FILE)
-        self.keys = KeyLocator(self.home)
+        self.store: Store = store or open_store(url if url is not None else store_url(), self.home)
+        self.keys: KeyLocator = key_locator(self.store, self.home)
         self._lock = threading.RLock()
         self._key: MasterKey | None = None
         self._cipher: Cipher | None = None
@@ -290,8 +294,7 @@ class Profiles:
                     cipher.key_id,
                     cipher.seal(new_name, values),
                 )
-                txn.put(row)
-                txn.delete(old_name)
+                txn.rename(old_name, row)
             self._changed()
             return row.meta
 
@@ -419,15 +422,17 @@ class Profiles:
             return saved
 
 
-_instances: dict[Path, Profiles] = {}
+_instances: dict[tuple[Path, str], Profiles] = {}
 _instances_lock = threading.Lock()
 
 
-def get_profiles(home: Path | str | None = None) -> Profiles:
-    """The process-wide ``Profiles`` of a store home (default: ``store_home()``)."""
+def get_profiles(home: Path | str | None = None, url: str | None = None) -> Profiles:
+    """The process-wide ``Profiles`` of a store (default: ``ZINGY_NB_STORE_URL``, else
+    the embedded store in ``store_home()``)."""
     path = Path(home) if home is not None else store_home()
+    where = (url if url is not None else store_url()) or ""
     with _instances_lock:
-        found = _instances.get(path)
+        found = _instances.get((path, where))
         if found is None:
-            found = _instances[path] = Profiles(path)
+            found = _instances[(path, where)] = Profiles(path, url=where)
         return found

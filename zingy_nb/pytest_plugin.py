@@ -27,6 +27,7 @@ from .keys import ENV_VAR as KEY_ENV
 from .paths import HOME_ENV
 from .profile import SLOTS
 from .profiles import Profiles
+from .store_url import URL_ENV
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +48,7 @@ class TestStore:
 
     @property
     def profiles(self) -> Profiles:
-        return Profiles(self.home)
+        return Profiles(self.home, url="")
 
 
 def load_profiles_file(path: Path) -> dict[str, dict[str, str]]:
@@ -62,9 +63,7 @@ def load_profiles_file(path: Path) -> dict[str, dict[str, str]]:
         elif path.suffix == ".json":
             data = json.loads(raw)
         else:
-            raise pytest.UsageError(
-                f"--zingy-profiles: {path} must end in .toml or .json."
-            )
+            raise pytest.UsageError(f"--zingy-profiles: {path} must end in .toml or .json.")
     except (ValueError, UnicodeDecodeError) as exc:
         # Parser messages may quote a line of the file: give the position only.
         where = getattr(exc, "lineno", None)
@@ -87,11 +86,12 @@ def load_profiles_file(path: Path) -> dict[str, dict[str, str]]:
 def make_store(root: Path, profiles: dict[str, dict[str, str]] | None = None) -> TestStore:
     """Create a store under ``root`` with a fresh random key and the given profiles."""
     home = root / "zingy-nb-home"
-    env = {HOME_ENV: str(home), KEY_ENV: encode_key(new_key())}
+    # Never a team store: a set ZINGY_NB_STORE_URL is blanked for the session.
+    env = {HOME_ENV: str(home), KEY_ENV: encode_key(new_key()), URL_ENV: ""}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        store = Profiles(home)
+        store = Profiles(home, url="")
         for name, slots in (profiles or {}).items():
             try:
                 store.set(name, *(slots.get(s) for s in SLOTS))

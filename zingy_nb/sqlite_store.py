@@ -6,6 +6,7 @@ across processes (WAL with a busy timeout) and crash safety.
 
 from __future__ import annotations
 
+import getpass
 import os
 import sqlite3
 import threading
@@ -15,45 +16,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, TypeVar
 
-from .errors import StoreError, UnsupportedStoreVersionError
+from . import migrations
+from .errors import StoreError
 from .profile import ProfileMeta
 from .store import AuditEntry, Row, Store, StoreInfo, Transaction
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = migrations.latest(migrations.SQLITE)
 APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files
 BUSY_TIMEOUT_MS: Final = 30_000
 #: Audit retention: entries older than this, and beyond this many, are pruned.
 AUDIT_MAX_AGE_DAYS: Final = 90
 AUDIT_MAX_ENTRIES: Final = 10_000
-
-_SCHEMA: Final = """
-CREATE TABLE store_meta (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-CREATE TABLE profiles (
-    name TEXT PRIMARY KEY,
-    slots INTEGER NOT NULL,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    blob BLOB NOT NULL
-);
-CREATE TABLE audit (
-    id INTEGER PRIMARY KEY,
-    profile TEXT NOT NULL,
-    flow TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    process TEXT NOT NULL,
-    kernel_id TEXT,
-    notebook TEXT,
-    first TEXT NOT NULL,
-    last TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    UNIQUE (profile, flow, outcome, process)
-);
-CREATE INDEX audit_last ON audit (last);
-"""
+#: The first schema version whose audit log has a ``role`` column.
+_AUDIT_ROLE_VERSION: Final = 2
 
 T = TypeVar("T")
 
@@ -188,12 +163,7 @@ class SQLiteStore(Store):
                 f"{self.location} is an SQLite database but not a zingy-nb store. It is "
                 f"left untouched: point {'ZINGY_NB_HOME'} at another folder or move it away."
             )
-        if version > SCHEMA_VERSION:
-            raise UnsupportedStoreVersionError(
-                f"The store at {self.location} has schema version {version}, newer than "
-                f"this zingy-nb understands ({SCHEMA_VERSION}). It is left untouched: "
-                "upgrade zingy-nb (pip install -U zingy-nb) to use it."
-            )
+        migrations.check_known(version, migrations.SQLITE, self.location)
 
     def _run(self, fn: Callable[[sqlite3.Connection], T], *, default: T) -> T:
         with self._lock:
@@ -232,8 +202,8 @@ class SQLiteStore(Store):
                     if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
                         conn.execute("ROLLBACK")
                         return  # another process created it first
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
+                    for step in migrations.SQLITE:
+                        for statement in step.statements():
                             conn.execute(statement)
                     conn.executemany(
                         "INSERT INTO store_meta (key, value) VALUES (?, ?)",
@@ -324,18 +294,24 @@ class SQLiteStore(Store):
             if conn is None:
                 return
             try:
-                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                    return
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version == 0:
+                        conn.execute("ROLLBACK")
+                        return
+                    role = version >= _AUDIT_ROLE_VERSION
+                    who = _os_user() if role else None
                     conn.executemany(
                         "INSERT INTO audit (profile, flow, outcome, process, kernel_id, "
-                        "notebook, first, last, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "notebook, first, last, count" + (", role" if role else "") + ") "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?" + (", ?" if role else "") + ") "
                         "ON CONFLICT (profile, flow, outcome, process) DO UPDATE SET "
                         "count = count + excluded.count, last = max(last, excluded.last)",
                         [
                             (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
                              e.first.isoformat(), e.last.isoformat(), e.count)
+                            + ((e.role or who,) if role else ())
                             for e in entries
                         ],
                     )  # fmt: skip
@@ -356,18 +332,22 @@ class SQLiteStore(Store):
 
     def audit(self, profile: str | None = None) -> list[AuditEntry]:
         def read(conn: sqlite3.Connection) -> list[AuditEntry]:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
                 return []
+            role = "role" if version >= _AUDIT_ROLE_VERSION else "NULL"
             sql = (
                 "SELECT profile, flow, outcome, process, kernel_id, notebook, first, last, "
-                "count FROM audit"
+                f"count, {role} FROM audit"
             )
             args: tuple = ()
             if profile is not None:
                 sql, args = sql + " WHERE profile = ?", (profile,)
             rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
             return [
-                AuditEntry(*r[:6], datetime.fromisoformat(r[6]), datetime.fromisoformat(r[7]), r[8])
+                AuditEntry(
+                    *r[:6], datetime.fromisoformat(r[6]), datetime.fromisoformat(r[7]), r[8], r[9]
+                )
                 for r in rows
             ]
 
@@ -378,3 +358,45 @@ class SQLiteStore(Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    # -- schema -----------------------------------------------------------------------
+    def schema_version(self) -> int | None:
+        version = self._run(
+            lambda conn: conn.execute("PRAGMA user_version").fetchone()[0], default=0
+        )
+        return version or None
+
+    def upgrade(self) -> tuple[int | None, int]:
+        """Apply the pending migrations in one transaction; a missing store stays missing
+        (it is created at the latest version on its first write)."""
+        with self._lock:
+            conn = self._open(create=False)
+            if conn is None:
+                return None, SCHEMA_VERSION
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    before = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if before == 0:
+                        conn.execute("ROLLBACK")
+                        return None, SCHEMA_VERSION
+                    migrations.check_known(before, migrations.SQLITE, self.location)
+                    for step in migrations.pending(migrations.SQLITE, before):
+                        for statement in step.statements():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._damaged(exc) from None
+            return before, SCHEMA_VERSION
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a bare container)
+        return None

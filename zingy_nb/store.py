@@ -8,13 +8,31 @@ module implementing the same two classes.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .errors import StoreError
 from .profile import ProfileMeta
+
+#: Access levels a team store grants on a profile; each includes the ones before it.
+LEVELS = ("read", "write", "manage")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role's access to one profile in a team store."""
+
+    profile: str
+    role: str
+    level: str  # one of LEVELS
+    granted_by: str
+
+    def to_json(self) -> dict[str, str]:
+        return dict(self.__dict__)
 
 
 def utcnow() -> datetime:
@@ -59,6 +77,7 @@ class AuditEntry:
     first: datetime
     last: datetime
     count: int
+    role: str | None = None  # the database role (team store) or OS user that retrieved
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -91,6 +110,12 @@ class Transaction(ABC):
 
     @abstractmethod
     def set_key(self, key_id: str, verifier: bytes) -> None: ...
+
+    def rename(self, old_name: str, row: Row) -> None:
+        """Replace row ``old_name`` by ``row`` (a new name); a team store keeps its
+        owner and grants."""
+        self.put(row)
+        self.delete(old_name)
 
 
 class Store(ABC):
@@ -134,3 +159,31 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- schema versions (``zingy-nb store upgrade``) -----------------------------------
+    def schema_version(self) -> int | None:
+        """The stored schema version, or None when there is no store yet."""
+        raise StoreError(f"The store at {self.location} has no versioned schema.")
+
+    def upgrade(self) -> tuple[int | None, int]:
+        """Bring the schema to this code's version; returns (before, after)."""
+        raise StoreError(f"The store at {self.location} cannot be upgraded.")
+
+    # -- access control (team stores only) ----------------------------------------------
+    def _no_grants(self) -> StoreError:
+        return StoreError(
+            f"The store at {self.location} is a single-user store: grants need a team "
+            "store on PostgreSQL (set ZINGY_NB_STORE_URL; see docs/teams.md)."
+        )
+
+    def grant(self, name: str, role: str, level: str) -> None:
+        """Give ``role`` ``level`` access to profile ``name`` (replacing its grant)."""
+        raise self._no_grants()
+
+    def revoke(self, name: str, role: str) -> bool:
+        """Remove ``role``'s grant on ``name``; False if it had none."""
+        raise self._no_grants()
+
+    def grants(self, name: str) -> builtins.list[Grant]:
+        """The grants on ``name`` the caller may see."""
+        raise self._no_grants()

@@ -1,0 +1,530 @@
+"""The team store: profiles in a shared PostgreSQL database, access enforced by it.
+
+Rows are what ``Profiles`` hands any store: names and metadata in clear, the four
+values as one blob sealed by zingy-nb before it leaves the process, so the database
+(and its DBA) never holds a value in clear nor the key. Each member connects as their
+own database role; row-level security policies (forced, so they bind the tables'
+owner too) decide which profiles a role sees and changes, from the profile's owner and
+its grants (read < write < manage). See ``migrations`` for the schema and policies,
+and ``docs/teams.md`` for the setup.
+
+Writers serialise on one counter row, bumped by a trigger on every change: it is what
+``change_token()`` reads, so a warm retrieval costs one small query and is never stale
+(every retrieval sees every change committed before it began).
+
+psycopg 3 is imported only here, when a ``postgresql://`` URL is used.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from . import migrations
+from .errors import (
+    InvalidProfileError,
+    ProfileAccessError,
+    ProfileNotFoundError,
+    StoreError,
+    ZingyError,
+)
+from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
+from .profile import ProfileMeta, validate_name
+from .store import (
+    LEVELS,
+    AuditEntry,
+    Grant,
+    Row,
+    Store,
+    StoreInfo,
+    Transaction,
+)
+from .store_url import redact_url, scrub
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA_VERSION: Final = migrations.latest(migrations.POSTGRES)
+CONNECT_TIMEOUT_S: Final = 10
+AUDIT_MAX_AGE_DAYS: Final = 90
+AUDIT_MAX_ENTRIES: Final = 100_000
+
+T = TypeVar("T")
+
+_COLUMNS: Final = "name, slots, created, updated, key_id, blob"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            "A postgresql:// store needs the psycopg driver: pip install 'zingy-nb[postgres]'."
+        ) from None
+    return psycopg
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def _mask(slots_set: tuple[bool, ...]) -> int:
+    return sum(1 << i for i, on in enumerate(slots_set) if on)
+
+
+def _row(rec: tuple) -> Row:
+    name, mask, created, updated, key_id, blob = rec
+    return Row(
+        name=name,
+        slots_set=tuple(bool(mask & (1 << i)) for i in range(4)),  # type: ignore[arg-type]
+        created=_utc(created),
+        updated=_utc(updated),
+        key_id=key_id,
+        blob=bytes(blob),
+    )
+
+
+def _one(conn: psycopg.Connection, sql: str, args: tuple = ()) -> Any:
+    """The first column of a query that always returns one row."""
+    rec = conn.execute(sql.encode(), args).fetchone()
+    assert rec is not None
+    return rec[0]
+
+
+def _refused(name: str, what: str, needed: str) -> ProfileAccessError:
+    return ProfileAccessError(
+        f"You may see profile {name!r} but not {what} it: that needs {needed} access. "
+        f"Ask its owner (or a member of {ADMIN_ROLE}) for a grant: "
+        f"`zingy-nb profiles grant {name} YOUR_ROLE {needed}`."
+    )
+
+
+class _PgTransaction(Transaction):
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def _visible(self, name: str) -> bool:
+        return (
+            self._conn.execute(
+                f"SELECT 1 FROM {SCHEMA}.profiles WHERE name = %s", (name,)
+            ).fetchone()
+            is not None
+        )
+
+    def get(self, name: str) -> Row | None:
+        rec = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.profiles WHERE name = %s", (name,)
+        ).fetchone()
+        return _row(rec) if rec else None
+
+    def rows(self) -> Iterator[Row]:
+        recs = self._conn.execute(
+            f'SELECT {_COLUMNS} FROM {SCHEMA}.profiles ORDER BY name COLLATE "C"'
+        ).fetchall()
+        return (_row(rec) for rec in recs)
+
+    def _values(self, row: Row) -> tuple:
+        return (_mask(row.slots_set), row.created, row.updated, row.key_id, row.blob)
+
+    def _insert(self, row: Row) -> None:
+        psycopg = _psycopg()
+        try:
+            with self._conn.transaction():  # a savepoint: the error must not abort ours
+                self._conn.execute(
+                    f"INSERT INTO {SCHEMA}.profiles (slots, created, updated, key_id, blob, "
+                    "name) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (*self._values(row), row.name),
+                )
+        except psycopg.errors.UniqueViolation:
+            raise ProfileAccessError(
+                f"The name {row.name!r} is taken by a profile you have no access to "
+                "(names are shared by the whole team store). Choose another name, or ask "
+                "its owner for a grant."
+            ) from None
+
+    def put(self, row: Row) -> None:
+        updated = self._conn.execute(
+            f"UPDATE {SCHEMA}.profiles SET slots = %s, created = %s, updated = %s, "
+            "key_id = %s, blob = %s WHERE name = %s",
+            (*self._values(row), row.name),
+        ).rowcount
+        if updated:
+            return
+        if self._visible(row.name):
+            raise _refused(row.name, "change", "write")
+        self._insert(row)
+
+    def rename(self, old_name: str, row: Row) -> None:
+        psycopg = _psycopg()
+        try:
+            with self._conn.transaction():
+                renamed = self._conn.execute(
+                    f"UPDATE {SCHEMA}.profiles SET slots = %s, created = %s, updated = %s, "
+                    "key_id = %s, blob = %s, name = %s WHERE name = %s",
+                    (*self._values(row), row.name, old_name),
+                ).rowcount
+        except psycopg.errors.UniqueViolation:
+            raise ProfileAccessError(
+                f"The name {row.name!r} is taken by a profile you have no access to "
+                "(names are shared by the whole team store). Choose another name."
+            ) from None
+        if not renamed:
+            if self._visible(old_name):
+                raise _refused(old_name, "rename", "write")
+            raise ProfileNotFoundError.for_name(old_name)
+
+    def delete(self, name: str) -> bool:
+        deleted = self._conn.execute(
+            f"DELETE FROM {SCHEMA}.profiles WHERE name = %s", (name,)
+        ).rowcount
+        if not deleted and self._visible(name):
+            raise _refused(name, "delete", "write")
+        return deleted > 0
+
+    def key_id(self) -> str:
+        rec = self._conn.execute(
+            f"SELECT value FROM {SCHEMA}.store_meta WHERE key = 'key_id'"
+        ).fetchone()
+        return bytes(rec[0]).decode() if rec else ""
+
+    def set_key(self, key_id: str, verifier: bytes) -> None:
+        admin = _one(self._conn, "SELECT pg_has_role(current_user, %s, 'MEMBER')", (ADMIN_ROLE,))
+        left = _one(self._conn, f"SELECT {SCHEMA}.rows_not_under(%s)", (key_id,))
+        if not admin or left:
+            raise ProfileAccessError(
+                "Changing a team store's key re-encrypts every profile, so only a member "
+                f"of {ADMIN_ROLE} may do it ({left} profile(s) are not under the new key). "
+                "Nothing was changed."
+            )
+        for key, value in (("key_id", key_id.encode()), ("verifier", verifier)):
+            self._conn.execute(
+                f"UPDATE {SCHEMA}.store_meta SET value = %s WHERE key = %s", (value, key)
+            )
+
+
+class PostgresStore(Store):
+    """A team store at a ``postgresql://`` URL. One connection per instance, thread-safe."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.location = redact_url(url)
+        self._conn: psycopg.Connection | None = None
+        self._version: int | None = None
+        self._lock = threading.RLock()
+
+    # -- connection -------------------------------------------------------------------
+    def _error(self, exc: Exception) -> ZingyError:
+        psycopg = _psycopg()
+        text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", self._url)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return ProfileAccessError(
+                f"The team store at {self.location} refused this ({text}). Your database "
+                f"role needs to be a member of {MEMBER_ROLE} (ask the store's admin), and "
+                "the profile's owner must grant you access."
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            self._drop()
+            return StoreError(
+                f"Cannot reach the team store at {self.location} ({text}). Check that the "
+                "database server is up and that ZINGY_NB_STORE_URL is right."
+            )
+        return StoreError(f"The team store at {self.location} failed: {text}")
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        psycopg = _psycopg()
+        try:
+            self._conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                application_name="zingy-nb",
+                connect_timeout=CONNECT_TIMEOUT_S,
+            )
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+        return self._conn
+
+    def _stored_version(self, conn: psycopg.Connection) -> int | None:
+        found = conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'schema_version'",
+            (SCHEMA,),
+        ).fetchone()
+        if found is None:
+            return None
+        rec = conn.execute(f"SELECT max(version) FROM {SCHEMA}.schema_version").fetchone()
+        return int(rec[0]) if rec and rec[0] is not None else None
+
+    def _ready(self, conn: psycopg.Connection) -> bool:
+        """True once the schema exists and is this code's version; raises otherwise."""
+        if self._version is not None:
+            return True
+        version = self._stored_version(conn)
+        if version is None:
+            return False
+        migrations.check_known(version, migrations.POSTGRES, self.location)
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"The team store at {self.location} has schema version {version}; this "
+                f"zingy-nb needs {SCHEMA_VERSION}. An admin runs `zingy-nb store upgrade` "
+                "(every member's zingy-nb must then be at least this version)."
+            )
+        self._version = version
+        return True
+
+    def _run(self, fn: Callable[[psycopg.Connection], T], *, default: T) -> T:
+        psycopg = _psycopg()
+        with self._lock:
+            conn = self._connection()
+            try:
+                if not self._ready(conn):
+                    return default
+                return fn(conn)
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
+
+    def _missing(self) -> StoreError:
+        return StoreError(
+            f"The team store at {self.location} has no zingy-nb schema yet: its admin "
+            "creates it with `zingy-nb store upgrade` (see docs/teams.md)."
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection]:
+        """A transaction holding the store's change lock: writers run one at a time."""
+        psycopg = _psycopg()
+        with self._lock:
+            conn = self._connection()
+            try:
+                if not self._ready(conn):
+                    raise self._missing()
+                with conn.transaction():
+                    conn.execute(f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1 FOR UPDATE")
+                    yield conn
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
+
+    # -- Store ------------------------------------------------------------------------
+    def info(self) -> StoreInfo | None:
+        def read(conn: psycopg.Connection) -> StoreInfo | None:
+            meta = {
+                k: bytes(v)
+                for k, v in conn.execute(f"SELECT key, value FROM {SCHEMA}.store_meta").fetchall()
+            }
+            if not meta:
+                return None
+            try:
+                return StoreInfo(
+                    meta["store_id"].decode(), meta["key_id"].decode(), meta["verifier"]
+                )
+            except KeyError:
+                raise StoreError(
+                    f"The team store at {self.location} has lost its key record. It is left "
+                    "untouched: restore it from a backup."
+                ) from None
+
+        return self._run(read, default=None)
+
+    def create(self, info: StoreInfo) -> None:
+        with self._write() as conn:
+            if conn.execute(f"SELECT 1 FROM {SCHEMA}.store_meta").fetchone():
+                return  # another member created it first
+            conn.cursor().executemany(
+                f"INSERT INTO {SCHEMA}.store_meta (key, value) VALUES (%s, %s)",
+                [
+                    ("store_id", info.store_id.encode()),
+                    ("key_id", info.key_id.encode()),
+                    ("verifier", info.verifier),
+                ],
+            )
+
+    def list(self) -> builtins.list[ProfileMeta]:
+        def read(conn: psycopg.Connection) -> builtins.list[ProfileMeta]:
+            recs = conn.execute(
+                f"SELECT name, slots, created, updated FROM {SCHEMA}.profiles "
+                'ORDER BY name COLLATE "C"'
+            ).fetchall()
+            return [_row((*rec, "", b"")).meta for rec in recs]
+
+        return self._run(read, default=[])
+
+    def get(self, name: str) -> Row | None:
+        return self._run(lambda conn: _PgTransaction(conn).get(name), default=None)
+
+    def count(self) -> int:
+        return int(
+            self._run(lambda conn: _one(conn, f"SELECT count(*) FROM {SCHEMA}.profiles"), default=0)
+        )
+
+    def change_token(self) -> object:
+        return self._run(
+            lambda conn: _one(conn, f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1"),
+            default=None,
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._write() as conn:
+            yield _PgTransaction(conn)
+
+    def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
+        if not entries:
+            return
+
+        def write(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                conn.cursor().executemany(
+                    f"INSERT INTO {SCHEMA}.audit (profile, flow, outcome, process, kernel_id, "
+                    "notebook, first, last, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (profile, flow, outcome, process, role) DO UPDATE SET "
+                    "count = audit.count + excluded.count, "
+                    "last = greatest(audit.last, excluded.last)",
+                    [
+                        (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
+                         e.first, e.last, e.count)
+                        for e in entries
+                    ],
+                )  # fmt: skip
+                conn.execute(
+                    f"SELECT {SCHEMA}.audit_prune(%s, %s)",
+                    (timedelta(days=AUDIT_MAX_AGE_DAYS), AUDIT_MAX_ENTRIES),
+                )
+
+        self._run(write, default=None)
+
+    def audit(self, profile: str | None = None) -> builtins.list[AuditEntry]:
+        def read(conn: psycopg.Connection) -> builtins.list[AuditEntry]:
+            sql = (
+                "SELECT profile, flow, outcome, process, kernel_id, notebook, first, last, "
+                f"count, role FROM {SCHEMA}.audit"
+            )
+            args: tuple = ()
+            if profile is not None:
+                sql, args = sql + " WHERE profile = %s", (profile,)
+            rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
+            return [
+                AuditEntry(
+                    r[0], r[1], r[2], r[3], r[4], r[5], _utc(r[6]), _utc(r[7]), int(r[8]), r[9]
+                )
+                for r in rows
+            ]
+
+        return self._run(read, default=[])
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    # -- schema -----------------------------------------------------------------------
+    def schema_version(self) -> int | None:
+        psycopg = _psycopg()
+        with self._lock:
+            try:
+                return self._stored_version(self._connection())
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
+
+    def upgrade(self) -> tuple[int | None, int]:
+        """Create or migrate the schema (run by the store's admin, who may create roles)."""
+        psycopg = _psycopg()
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext('zingy_nb upgrade'))")
+                    before = self._stored_version(conn)
+                    if before is not None:
+                        migrations.check_known(before, migrations.POSTGRES, self.location)
+                    for step in migrations.pending(migrations.POSTGRES, before or 0):
+                        conn.execute(step.sql.encode())
+                        conn.execute(
+                            f"UPDATE {SCHEMA}.schema_version SET version = %s", (step.version,)
+                        )
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise StoreError(
+                    f"Your role cannot create the zingy-nb schema in {self.location} "
+                    f"({scrub(str(exc).splitlines()[0], self._url)}). Run the upgrade as the "
+                    "database's owner, with the CREATEROLE attribute (see docs/teams.md)."
+                ) from None
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
+            self._version = None
+            return before, SCHEMA_VERSION
+
+    # -- access control -----------------------------------------------------------------
+    def _profile_level(self, conn: psycopg.Connection, name: str) -> tuple[int, int]:
+        rec = conn.execute(
+            f"SELECT id, {SCHEMA}.level(id, current_user) FROM {SCHEMA}.profiles WHERE name = %s",
+            (validate_name(name),),
+        ).fetchone()
+        if rec is None:
+            raise ProfileNotFoundError.for_name(name)
+        return int(rec[0]), int(rec[1])
+
+    def grant(self, name: str, role: str, level: str) -> None:
+        if level not in LEVELS:
+            raise InvalidProfileError(
+                f"Unknown access level {level!r}: use one of {', '.join(LEVELS)}."
+            )
+        with self._write() as conn:
+            if (
+                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+                is None
+            ):
+                raise InvalidProfileError(
+                    f"There is no database role {role!r} in the team store's server: grant to "
+                    "the role a member connects as (or to a group role they belong to)."
+                )
+            pid, mine = self._profile_level(conn, name)
+            if mine < 3:
+                raise _refused(name, "grant access to", "manage")
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.grants (profile_id, grantee, level) VALUES (%s, %s, %s) "
+                "ON CONFLICT (profile_id, grantee) DO UPDATE SET level = excluded.level, "
+                "granted_by = current_user, granted = now()",
+                (pid, role, LEVELS.index(level) + 1),
+            )
+
+    def revoke(self, name: str, role: str) -> bool:
+        with self._write() as conn:
+            pid, mine = self._profile_level(conn, name)
+            if mine < 3:
+                raise _refused(name, "revoke access to", "manage")
+            return (
+                conn.execute(
+                    f"DELETE FROM {SCHEMA}.grants WHERE profile_id = %s AND grantee = %s",
+                    (pid, role),
+                ).rowcount
+                > 0
+            )
+
+    def grants(self, name: str) -> builtins.list[Grant]:
+        def read(conn: psycopg.Connection) -> builtins.list[Grant]:
+            rec = conn.execute(
+                f"SELECT id, owner FROM {SCHEMA}.profiles WHERE name = %s", (validate_name(name),)
+            ).fetchone()
+            if rec is None:
+                raise ProfileNotFoundError.for_name(name)
+            found = [Grant(name, str(rec[1]), "owner", str(rec[1]))]
+            for grantee, level, by in conn.execute(
+                f"SELECT grantee, level, granted_by FROM {SCHEMA}.grants WHERE profile_id = %s "
+                'ORDER BY grantee COLLATE "C"',
+                (rec[0],),
+            ).fetchall():
+                found.append(Grant(name, str(grantee), LEVELS[level - 1], str(by)))
+            return found
+
+        return self._run(read, default=None) or []
