@@ -1,0 +1,83 @@
+"""zingy-nb benchmarks: ``.venv/bin/python benchmarks/bench.py [--only SECTION,...]``.
+
+Not a timed test: one run on one machine prints medians side by side with baselines
+measured in the same run, each with its goal and PASS/MISS, plus the machine it ran on.
+Sections: apikey (warm retrieval vs decrypt vs keyring reads), reads (keyring reads
+per kernel lifetime), startup (%load_ext, kernel start, heavy modules), redaction
+(10 MB of output, 0 vs 100 secrets), store (10,000 profiles vs 10). A section that
+cannot run here prints an n/a or error row and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from time import perf_counter
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import machine
+from benchmarks.common import Row, isolate, log, table, warm_bytecode
+from benchmarks.sections import SECTIONS
+
+
+def _guarded(name: str, section: Callable[..., list[Row]], *args: object) -> list[Row]:
+    """Run one section; an unexpected failure becomes an error row, not a crash."""
+    log(f"{name} ...")
+    try:
+        return section(*args)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return [Row(f"{name}: error", f"{type(exc).__name__}: {exc}"[:160], na=True)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)})",
+    )
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+
+    root = isolate()
+    date = datetime.now().astimezone()
+    started = perf_counter()
+    load_before = os.getloadavg()
+    try:
+        rows: list[Row] = []
+        notes: list[str] = []
+        log("warming the bytecode cache ...")
+        try:
+            warm_bytecode()
+        except Exception as exc:  # the sections then report what fails, one by one
+            log(f"warm-up failed ({type(exc).__name__}: {exc}); first timings may be high")
+        for name in chosen:
+            rows += _guarded(name, SECTIONS[name], root, notes)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(machine.header(date, load_before, os.getloadavg()))
+    print()
+    print(table(rows))
+    if notes:
+        print()
+        print("\n".join(f"- {n}" for n in notes))
+    print()
+    print(f"Run took {perf_counter() - started:.0f} s. 'spread' is half the interquartile range")
+    print("relative to the median; ratios compare medians measured in this same run.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""Turn each measurement into table rows with goals; one function per section.
+
+Kept apart from the ``measure_*`` modules, which only measure: the goals live here, in
+one place, next to the wording of the rows that check them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import (
+    measure_apikey,
+    measure_keyring,
+    measure_keyring_reads,
+    measure_redaction,
+    measure_startup,
+    measure_store,
+)
+from .common import Row, fmt_ns, log, median, na_row, spread, timed_row
+
+US, MS = 1e3, 1e6
+WATCHED_FORBIDDEN = ("ipywidgets", "keyring", "jupyter_server")
+
+
+def _keyring_row(
+    name: str,
+    apikey_ns: list[float],
+    read: Callable[[], dict[str, Any]],
+    goal: str = "-",
+    ok: Callable[[float, float], bool] | None = None,
+) -> Row:
+    """How many times faster a warm apikey() is than one keyring read (n/a if it fails)."""
+    try:
+        got = read()
+    except Exception as exc:
+        return na_row(name, f"{type(exc).__name__}: {exc}"[:120], goal)
+    row = timed_row(name, apikey_ns, baseline=got["samples"], invert=True, goal=goal, ok=ok)
+    row.spread = f"(base ±{spread(got['samples']) * 50:.0f}%)"
+    return row
+
+
+def apikey(root: Path, notes: list[str]) -> list[Row]:
+    """Warm retrieval: absolute, against a bare decrypt, against two keyring backends."""
+    times = measure_apikey.measure()
+    rows = [
+        timed_row("warm zingyConn.apikey()", times.apikey, goal="<= 10 us",
+                  ok=lambda m, _: m <= 10 * US),
+        timed_row("  vs bare AESGCM decrypt, same blob", times.apikey, baseline=times.decrypt,
+                  goal="<= 20x", ok=lambda _, r: r <= 20),
+    ]  # fmt: skip
+    log("Secret Service reads ...")
+    service, why = measure_keyring.start_secret_service()
+    if service is None:
+        rows.append(na_row("  x faster than Secret Service read", why or "?", ">= 1000x"))
+    else:
+        try:
+            rows.append(
+                _keyring_row(
+                    "  x faster than Secret Service read",
+                    times.apikey,
+                    lambda: measure_keyring.secret_service_reads(service),
+                    goal=">= 1000x",
+                    ok=lambda _, r: r >= 1000,
+                )
+            )
+        finally:
+            measure_keyring.stop_secret_service(service)
+    log("keyrings.alt plaintext reads ...")
+    why = measure_keyring.ensure_keyrings_alt()
+    if why is not None:
+        rows.append(na_row("  x faster than keyrings.alt plaintext read", why))
+    else:
+        rows.append(
+            _keyring_row(
+                "  x faster than keyrings.alt plaintext read",
+                times.apikey,
+                measure_keyring.plaintext_reads,
+            )
+        )
+    notes.append(
+        f"apikey: {len(times.apikey)} batches of 2,000 warm calls, alternating with batches "
+        "of bare AESGCM.decrypt (reused AESGCM object, pre-sliced nonce); keyring reads: "
+        "one keyring.get_password per sample, in a child process pinned to that backend."
+    )
+    return rows
+
+
+def reads(root: Path, notes: list[str]) -> list[Row]:
+    """Keyring reads in one kernel's lifetime, with the key in a real Secret Service."""
+    name = "keyring reads per kernel lifetime"
+    service, why = measure_keyring.start_secret_service()
+    if service is None:
+        return [na_row(name, why or "?", "<= 1")]
+    try:
+        got = measure_keyring_reads.measure(service)
+    finally:
+        measure_keyring.stop_secret_service(service)
+    if not got.counter_works or got.key_source != "keyring":
+        return [na_row(name, f"instrumentation check failed (key source {got.key_source})")]
+    notes.append(
+        f"keyring reads: {got.retrievals:,} retrievals of {len(measure_keyring_reads.NAMES)} "
+        "profiles over 5 cells, with another process changing one profile in between; "
+        "key read from gnome-keyring (SecretService.Keyring.get_password wrapped with a "
+        "counter in the kernel, checked by a final probe read)."
+    )
+    rows = [
+        Row(name, str(got.reads), baseline=f"{got.retrievals:,} retrievals", goal="<= 1",
+            ok=got.reads <= 1),
+        Row("%load_ext zingy_nb, inside that kernel", fmt_ns(got.load_ext_ns)),
+        Row("  heavy modules in the kernel after it",
+            ", ".join(got.modules_in_kernel) or "none", goal="none of ipywidgets/keyring/"
+            "jupyter_server", ok=not set(got.modules_in_kernel) & set(WATCHED_FORBIDDEN)),
+    ]  # fmt: skip
+    return rows
+
+
+def startup(root: Path, notes: list[str]) -> list[Row]:
+    """``%load_ext`` in fresh processes, kernel start with and without the extension."""
+    ext = measure_startup.load_ext()
+    log("kernel starts ...")
+    starts = measure_startup.kernel_starts()
+    extra = median(starts.ext) - median(starts.plain)
+    start_row = timed_row("kernel start to kernel_info, --ext=zingy_nb", starts.ext,
+                          baseline=starts.plain, goal="<= +25 ms",
+                          ok=lambda *_: extra <= 25 * MS)  # fmt: skip
+    start_row.ratio += f" ({'+' if extra >= 0 else '-'}{fmt_ns(abs(extra))})"
+    paired = median([e - p for e, p in zip(starts.ext, starts.plain)])
+    forbidden = [m for m in ext.present if m in WATCHED_FORBIDDEN]
+    notes.append(
+        f"startup: %load_ext timed in {len(ext.samples)} fresh IPython processes "
+        f"(import + load_ipython_extension; it imports {ext.new_modules} modules: "
+        f"{', '.join(m for m in ext.top_new if not m.startswith('_'))}); kernel starts: "
+        f"{len(starts.ext)} of each kernelspec, alternating, each from start_kernel to "
+        f"the first kernel_info_reply; median of the paired differences "
+        f"{'+' if paired >= 0 else '-'}{fmt_ns(abs(paired))}."
+    )
+    return [
+        timed_row("%load_ext zingy_nb, fresh IPython process", ext.samples,
+                  goal="<= 25 ms", ok=lambda m, _: m <= 25 * MS),
+        Row("  heavy modules after it (fresh shell)", ", ".join(ext.present) or "none",
+            baseline="added: " + (", ".join(ext.added) or "none"),
+            goal="none of ipywidgets/keyring/jupyter_server", ok=not forbidden),
+        start_row,
+    ]  # fmt: skip
+
+
+def redaction(root: Path, notes: list[str]) -> list[Row]:
+    """10 MB of kernel output with 100 secrets registered against none."""
+    log_dir = root / "redaction-logs"
+    log_dir.mkdir()
+    got = measure_redaction.measure(log_dir)
+    notes.append(
+        f"redaction: {len(got.plain)} prints of 10 x 1 MB per kernel, alternating, timed "
+        "by the client from execute request to idle (all output received and checked); "
+        f"registering the 100 secrets took {fmt_ns(got.register_ns)} once (not counted)."
+    )
+    return [
+        timed_row("print 10 MB, 100 secrets registered", got.redacted, baseline=got.plain,
+                  goal="<= 1.25x", ok=lambda _, r: r <= 1.25),
+        timed_row("  Redactor.text(1 MB), 100 secrets", got.scan_ns),
+    ]  # fmt: skip
+
+
+def store(root: Path, notes: list[str]) -> list[Row]:
+    """A 10,000-profile store against a 10-profile one."""
+    got = measure_store.measure(root / "stores")
+    big, small = measure_store.BIG, measure_store.SMALL
+    s = got.samples
+    notes.append(
+        f"store: built with {big:,} x Profiles.set in {fmt_ns(got.build_ns)} "
+        f"({fmt_ns(got.build_ns / big)} a set, not counted); per store {len(s['list'][big])} "
+        f"samples of list and set, {len(s['get cold'][big])} of get cold, "
+        f"{len(s['get warm'][big])} of get warm, alternating between stores; baseline = the {small}-profile store; "
+        "get cold = secrets() on a fresh Profiles (open, key, decrypt); get warm = "
+        "secrets() again (batches of 2,000)."
+    )
+    return [
+        timed_row(f"list(), {big:,} profiles", s["list"][big], baseline=s["list"][small],
+                  goal="<= 50 ms", ok=lambda m, _: m <= 50 * MS),
+        timed_row(f"set(), {big:,} profiles", s["set"][big], baseline=s["set"][small],
+                  goal="<= 5 ms", ok=lambda m, _: m <= 5 * MS),
+        timed_row(f"get cold, {big:,} profiles", s["get cold"][big],
+                  baseline=s["get cold"][small], goal="<= 1.2x", ok=lambda _, r: r <= 1.2),
+        timed_row(f"get warm, {big:,} profiles", s["get warm"][big],
+                  baseline=s["get warm"][small], goal="<= 1.2x", ok=lambda _, r: r <= 1.2),
+    ]  # fmt: skip
+
+
+SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
+    "apikey": apikey,
+    "reads": reads,
+    "startup": startup,
+    "redaction": redaction,
+    "store": store,
+}
