@@ -158,8 +158,7 @@ def test_huge_and_nested_values_compile_and_match_whole() -> None:
     r = Redactor()
     huge = "k" * 65_536
     r.register(huge)
-    for n in range(MIN_LENGTH, 300):  # each a prefix of the next: deep nesting
-        r.register("a" * n)
+    r.register_all("a" * n for n in range(MIN_LENGTH, 300))  # each a prefix of the next
     assert r.text(f"<{huge}>") == f"<{MASK}>"
     assert r.text("z" + "a" * 299 + "z") == f"z{MASK}z"
 
@@ -177,3 +176,9 @@ def test_a_short_retrieved_value_is_noted_in_the_kernel_log_not_the_cell(tmp_pat
         assert cell.stdout == "ab12\n"  # documented: too short to redact
         assert "secret2 shorter than 6 characters" not in every_message(cell)
     assert "profile 'tiny': secret2 shorter than 6 characters" in log.read_text()
+
+
+def test_text_with_lone_surrogates_is_still_redacted() -> None:
+    r = Redactor()
+    r.register("secret-value-MADEUP")
+    assert r.text("\ud800 secret-value-MADEUP \udfff") == f"\ud800 {MASK} \udfff"

@@ -7,7 +7,8 @@ is wrapped so each message's content, metadata and buffers are rewritten first.
 
 Each value is matched in its common encodings too: base64 (standard and URL-safe),
 URL-encoding, JSON escaping and Python repr escaping. All of them go into one compiled
-pattern, rebuilt only when a value is added, so a hundred secrets cost one scan.
+Aho-Corasick automaton (``ahocorasick-rs``), rebuilt only when values are added, so a
+hundred secrets cost one linear scan.
 Values shorter than ``MIN_LENGTH`` are not redacted (as Airflow does): redacting
 every "abc" would mangle ordinary output, and such values are not secrets worth the
 name. Not covered: deliberate transformations (reversing, slicing, hashing,
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -49,53 +49,24 @@ def variants(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_LENGTH}
 
 
-def _trie_pattern(words: Iterable[str]) -> str:
-    """One regex matching any of ``words``, shaped as a trie so it scans quickly.
-
-    Runs of single-child nodes become one literal, so a 64 KiB value is one escaped
-    string, not 64 Ki nested groups. Pathological nesting falls back to a plain
-    longest-first alternation (same matches, slower scan).
-    """
-    words = sorted(set(words))
-    trie: dict[str, Any] = {}
-    for word in words:
-        node = trie
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        ends = "" in node
-        branches = []
-        for ch, child in sorted(node.items()):
-            if not ch:
-                continue
-            run = [ch]
-            while len(child) == 1 and "" not in child:  # a chain: one literal
-                ((nxt, child),) = child.items()
-                run.append(nxt)
-            branches.append(re.escape("".join(run)) + build(child))
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if ends else body
-
-    try:
-        source = build(trie)
-        re.compile(source)
-        return source
-    except (RecursionError, re.error, OverflowError):
-        return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+def _splice(text: Any, matches: list[tuple[int, int, int]], mask: Any) -> Any:
+    """``text`` with each (pattern, start, end) match replaced by ``mask``."""
+    parts, last = [], 0
+    for _, start, end in matches:
+        parts += (text[last:start], mask)
+        last = end
+    parts.append(text[last:])
+    return text[:0].join(parts)
 
 
 class Redactor:
-    """The registered values of one process and the pattern that finds them."""
+    """The registered values of one process and the automaton that finds them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: set[str] = set()
-        self._text: re.Pattern[str] | None = None
-        self._bytes: re.Pattern[bytes] | None = None
+        self._values: dict[str, set[str]] = {}  # value -> its variants
+        self._text: Any = None  # AhoCorasick over every variant, or None
+        self._bytes: Any = None
 
     def __len__(self) -> int:
         return len(self._values)
@@ -105,27 +76,50 @@ class Redactor:
         return self.register_all([value]) == 1
 
     def register_all(self, values: Iterable[str | None]) -> int:
-        """Add many values with one pattern rebuild; returns how many were new."""
+        """Add many values with one rebuild; returns how many were new."""
         fresh = {v for v in values if v and len(v) >= MIN_LENGTH and v not in self._values}
         if not fresh:
             return 0
-        with self._lock:
-            self._values |= fresh
-            words = set().union(*(variants(v) for v in self._values))
-            # Longest first wins at any position: the trie prefers longer matches.
-            source = _trie_pattern(words)
-            self._text = re.compile(source)
-            self._bytes = re.compile(source.encode("utf-8", "surrogatepass"))
-        return len(fresh)
+        from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation, MatchKind
 
-    def text(self, text: str) -> str:
-        pattern = self._text
-        return text if pattern is None else pattern.sub(MASK, text)
+        with self._lock:
+            for value in fresh:
+                self._values[value] = variants(value)
+            words = sorted(set().union(*self._values.values()))
+            # Leftmost-longest: an encoded form that contains another is masked whole.
+            # A DFA scans fastest; for huge values (64 KiB keys) its build would not pay.
+            small = sum(map(len, words)) <= 50_000
+            options = {
+                "matchkind": MatchKind.LeftmostLongest,
+                "implementation": Implementation.DFA if small else Implementation.ContiguousNFA,
+            }
+            self._text = AhoCorasick(words, **options)
+            self._bytes = BytesAhoCorasick(
+                [w.encode("utf-8", "surrogatepass") for w in words], **options
+            )
+        return len(fresh)
 
     def count(self, text: str) -> tuple[str, int]:
         """``text`` redacted, and how many values were replaced."""
-        pattern = self._text
-        return (text, 0) if pattern is None else pattern.subn(MASK, text)
+        automaton = self._text
+        if automaton is None:
+            return text, 0
+        if text.isascii():  # the common case: the bytes automaton is quicker
+            data = text.encode("ascii")
+            found = self._bytes.find_matches_as_indexes(data)
+            return (_splice(text, found, MASK), len(found)) if found else (text, 0)
+        try:
+            matches = automaton.find_matches_as_indexes(text)
+        except UnicodeEncodeError:  # lone surrogates: match on the bytes instead
+            data = text.encode("utf-8", "surrogatepass")
+            found = self._bytes.find_matches_as_indexes(data)
+            if not found:
+                return text, 0
+            return _splice(data, found, MASK.encode()).decode("utf-8", "surrogatepass"), len(found)
+        return (_splice(text, matches, MASK), len(matches)) if matches else (text, 0)
+
+    def text(self, text: str) -> str:
+        return self.count(text)[0]
 
     def data(self, obj: Any) -> Any:
         """A copy of a JSON-like structure with every string redacted."""
@@ -145,11 +139,12 @@ class Redactor:
         return obj
 
     def buffer(self, buf: Any) -> Any:
-        pattern = self._bytes
-        if pattern is None:
+        automaton = self._bytes
+        if automaton is None:
             return buf
         data = bytes(buf)
-        return pattern.sub(MASK.encode(), data) if pattern.search(data) else buf
+        matches = automaton.find_matches_as_indexes(data)
+        return _splice(data, matches, MASK.encode()) if matches else buf
 
     def message(self, msg: dict[str, Any]) -> dict[str, Any]:
         """A message dict with content, metadata and buffers redacted."""
