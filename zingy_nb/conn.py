@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from . import flow
 from .audit import audit_log
 from .errors import UnknownCommandError, ZingyError
-from .paths import HOME_ENV
+from .paths import HOME_ENV, URL_ENV
 from .profile import SLOTS, Secrets, validate_name
-from .profiles import Profiles, get_profiles
-from .store_url import URL_ENV
+
+if TYPE_CHECKING:
+    from .profiles import Profiles
 
 COMMANDS: Final = ("Retrieve",)
 
@@ -106,6 +107,10 @@ class ZingyConn:
             return self._fixed
         where = (os.environ.get(HOME_ENV), os.environ.get(URL_ENV))
         if self._profiles is None or where != self._where:
+            # Imported here: the store and cryptography load on first use, not at
+            # extension load (kernel start).
+            from .profiles import get_profiles
+
             self._profiles, self._where = get_profiles(), where
             self._cache.clear()
         return self._profiles

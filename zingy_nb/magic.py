@@ -8,7 +8,7 @@ hold an inline secret is refused and removed from history.
 from __future__ import annotations
 
 import getpass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -19,8 +19,10 @@ from .conn import KeyInfo, zingyConn
 from .errors import ZingyError
 from .history import forget_input
 from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
-from .profiles import get_profiles
 from .sources import gather
+
+if TYPE_CHECKING:
+    from .profiles import Profiles
 
 COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve", "panel")
 _ARITY = {
@@ -42,6 +44,13 @@ def _refuse_line(shell: Any, problem: str) -> UsageError:
         "Secrets never go on the magic line: leave them out to be prompted, or use "
         "--from-env VAR or --from-file SLOT=PATH. See %zingy_apikey? for help."
     )
+
+
+def get_profiles() -> Profiles:
+    """The process's store, imported on first use so loading the magic stays cheap."""
+    from .profiles import get_profiles as shared
+
+    return shared()
 
 
 def _remember(values: dict[str, str | None]) -> None:

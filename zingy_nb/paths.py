@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 HOME_ENV = "ZINGY_NB_HOME"
+URL_ENV = "ZINGY_NB_STORE_URL"
 STORE_FILE = "profiles.db"
 KEY_FILE = "master.key"
 

@@ -16,10 +16,9 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .errors import KeyUnavailableError, StoreError
 from .keys import ENV_VAR, KeyLocator, MasterKey
-from .paths import STORE_FILE
+from .paths import STORE_FILE, URL_ENV
 from .store import Store
 
-URL_ENV: Final = "ZINGY_NB_STORE_URL"
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 
 
