@@ -6,9 +6,11 @@ across processes (WAL with a busy timeout) and crash safety.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -191,8 +193,59 @@ class SQLiteStore(Store):
 
         return self._run(read, default=None)
 
+    @staticmethod
+    def _lay_schema(conn: sqlite3.Connection, info: StoreInfo) -> None:
+        for step in migrations.SQLITE:
+            for statement in step.statements():
+                conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO store_meta (key, value) VALUES (?, ?)",
+            [("store_id", info.store_id), ("key_id", info.key_id), ("verifier", info.verifier)],
+        )
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _publish(self, info: StoreInfo) -> None:
+        """Build the store in a private file, then link it into place, never replacing.
+
+        No process ever sees a half-made store, and racing creators agree: the first
+        link wins and the others open the winner's store.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".profiles-", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                self._lay_schema(conn, info)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()  # the last connection checkpoints the WAL into the file
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp + suffix)
+
     def create(self, info: StoreInfo) -> None:
         with self._lock:
+            if self._conn is None and not self.path.exists():
+                try:
+                    self._publish(info)
+                except sqlite3.Error as exc:
+                    raise self._damaged(exc) from None
+                except OSError as exc:
+                    raise StoreError(
+                        f"Cannot create the store at {self.location}: {exc.strerror}. "
+                        "Check that its folder is writable."
+                    ) from None
+                return
+            # An existing empty file (left by an older version): fill it in place.
             conn = self._open(create=True)
             assert conn is not None
             try:
@@ -202,19 +255,7 @@ class SQLiteStore(Store):
                     if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
                         conn.execute("ROLLBACK")
                         return  # another process created it first
-                    for step in migrations.SQLITE:
-                        for statement in step.statements():
-                            conn.execute(statement)
-                    conn.executemany(
-                        "INSERT INTO store_meta (key, value) VALUES (?, ?)",
-                        [
-                            ("store_id", info.store_id),
-                            ("key_id", info.key_id),
-                            ("verifier", info.verifier),
-                        ],
-                    )
-                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    self._lay_schema(conn, info)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
