@@ -51,7 +51,8 @@ def variants(value: str) -> set[str]:
 
 def _splice(text: Any, matches: list[tuple[int, int, int]], mask: Any) -> Any:
     """``text`` with each (pattern, start, end) match replaced by ``mask``."""
-    parts, last = [], 0
+    parts: list[Any] = []
+    last = 0
     for _, start, end in matches:
         parts += (text[last:start], mask)
         last = end
@@ -89,13 +90,13 @@ class Redactor:
             # Leftmost-longest: an encoded form that contains another is masked whole.
             # A DFA scans fastest; for huge values (64 KiB keys) its build would not pay.
             small = sum(map(len, words)) <= 50_000
-            options = {
-                "matchkind": MatchKind.LeftmostLongest,
-                "implementation": Implementation.DFA if small else Implementation.ContiguousNFA,
-            }
-            self._text = AhoCorasick(words, **options)
+            kind = MatchKind.LeftmostLongest
+            impl = Implementation.DFA if small else Implementation.ContiguousNFA
+            self._text = AhoCorasick(words, matchkind=kind, implementation=impl)
             self._bytes = BytesAhoCorasick(
-                [w.encode("utf-8", "surrogatepass") for w in words], **options
+                [w.encode("utf-8", "surrogatepass") for w in words],
+                matchkind=kind,
+                implementation=impl,
             )
         return len(fresh)
 

@@ -6,6 +6,7 @@ across processes (WAL with a busy timeout) and crash safety.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import getpass
 import os
@@ -264,8 +265,8 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 raise self._damaged(exc) from None
 
-    def list(self) -> list[ProfileMeta]:
-        def read(conn: sqlite3.Connection) -> list[ProfileMeta]:
+    def list(self) -> builtins.list[ProfileMeta]:
+        def read(conn: sqlite3.Connection) -> builtins.list[ProfileMeta]:
             if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                 return []
             return [
@@ -327,7 +328,7 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
                 raise
 
-    def audit_add(self, entries: list[AuditEntry]) -> None:
+    def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         if not entries:
             return
         with self._lock:
@@ -371,8 +372,8 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 raise self._damaged(exc) from None
 
-    def audit(self, profile: str | None = None) -> list[AuditEntry]:
-        def read(conn: sqlite3.Connection) -> list[AuditEntry]:
+    def audit(self, profile: str | None = None) -> builtins.list[AuditEntry]:
+        def read(conn: sqlite3.Connection) -> builtins.list[AuditEntry]:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 return []
@@ -387,7 +388,16 @@ class SQLiteStore(Store):
             rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
             return [
                 AuditEntry(
-                    *r[:6], datetime.fromisoformat(r[6]), datetime.fromisoformat(r[7]), r[8], r[9]
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    datetime.fromisoformat(r[6]),
+                    datetime.fromisoformat(r[7]),
+                    r[8],
+                    r[9],
                 )
                 for r in rows
             ]

@@ -133,7 +133,7 @@ class Store(ABC):
         """Create an empty store; only commands that write a profile call this."""
 
     @abstractmethod
-    def list(self) -> list[ProfileMeta]: ...
+    def list(self) -> builtins.list[ProfileMeta]: ...
 
     @abstractmethod
     def get(self, name: str) -> Row | None: ...
@@ -149,12 +149,12 @@ class Store(ABC):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
     @abstractmethod
-    def audit_add(self, entries: list[AuditEntry]) -> None:
+    def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         """Merge entries (same profile, flow, outcome, process: add counts), then prune
         to the retention limits. Does nothing when the store does not exist."""
 
     @abstractmethod
-    def audit(self, profile: str | None = None) -> list[AuditEntry]:
+    def audit(self, profile: str | None = None) -> builtins.list[AuditEntry]:
         """Entries, newest first, optionally for one profile."""
 
     @abstractmethod
