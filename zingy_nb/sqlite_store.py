@@ -194,6 +194,25 @@ class SQLiteStore(Store):
 
         return self._run(read, default=None)
 
+    @contextmanager
+    def _immediate(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed at the end, rolled back on any error.
+
+        A body may end it early with ROLLBACK; SQLite errors become ``StoreError``.
+        """
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from None
+
     @staticmethod
     def _lay_schema(conn: sqlite3.Connection, info: StoreInfo) -> None:
         for step in migrations.SQLITE:
@@ -251,19 +270,13 @@ class SQLiteStore(Store):
             assert conn is not None
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
-                        conn.execute("ROLLBACK")
-                        return  # another process created it first
-                    self._lay_schema(conn, info)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 raise self._damaged(exc) from None
+            with self._immediate(conn):
+                if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+                    conn.execute("ROLLBACK")
+                    return  # another process created it first
+                self._lay_schema(conn, info)
 
     def list(self) -> builtins.list[ProfileMeta]:
         def read(conn: sqlite3.Connection) -> builtins.list[ProfileMeta]:
@@ -312,21 +325,8 @@ class SQLiteStore(Store):
             conn = self._open(create=False)
             if conn is None:
                 raise StoreError(f"The store at {self.location} does not exist yet.")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._damaged(exc) from None
-            try:
+            with self._immediate(conn):
                 yield _SQLiteTransaction(conn)
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise self._damaged(exc) from None
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
     def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         if not entries:
@@ -335,42 +335,33 @@ class SQLiteStore(Store):
             conn = self._open(create=False)
             if conn is None:
                 return
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if version == 0:
-                        conn.execute("ROLLBACK")
-                        return
-                    role = version >= _AUDIT_ROLE_VERSION
-                    who = _os_user() if role else None
-                    conn.executemany(
-                        "INSERT INTO audit (profile, flow, outcome, process, kernel_id, "
-                        "notebook, first, last, count" + (", role" if role else "") + ") "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?" + (", ?" if role else "") + ") "
-                        "ON CONFLICT (profile, flow, outcome, process) DO UPDATE SET "
-                        "count = count + excluded.count, last = max(last, excluded.last)",
-                        [
-                            (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
-                             e.first.isoformat(), e.last.isoformat(), e.count)
-                            + ((e.role or who,) if role else ())
-                            for e in entries
-                        ],
-                    )  # fmt: skip
-                    oldest = (entries[0].last - timedelta(days=AUDIT_MAX_AGE_DAYS)).isoformat()
-                    conn.execute("DELETE FROM audit WHERE last < ?", (oldest,))
-                    conn.execute(
-                        "DELETE FROM audit WHERE id NOT IN "
-                        "(SELECT id FROM audit ORDER BY last DESC LIMIT ?)",
-                        (AUDIT_MAX_ENTRIES,),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise self._damaged(exc) from None
+            with self._immediate(conn):
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    conn.execute("ROLLBACK")
+                    return
+                role = version >= _AUDIT_ROLE_VERSION
+                who = _os_user() if role else None
+                conn.executemany(
+                    "INSERT INTO audit (profile, flow, outcome, process, kernel_id, "
+                    "notebook, first, last, count" + (", role" if role else "") + ") "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?" + (", ?" if role else "") + ") "
+                    "ON CONFLICT (profile, flow, outcome, process) DO UPDATE SET "
+                    "count = count + excluded.count, last = max(last, excluded.last)",
+                    [
+                        (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
+                         e.first.isoformat(), e.last.isoformat(), e.count)
+                        + ((e.role or who,) if role else ())
+                        for e in entries
+                    ],
+                )  # fmt: skip
+                oldest = (entries[0].last - timedelta(days=AUDIT_MAX_AGE_DAYS)).isoformat()
+                conn.execute("DELETE FROM audit WHERE last < ?", (oldest,))
+                conn.execute(
+                    "DELETE FROM audit WHERE id NOT IN "
+                    "(SELECT id FROM audit ORDER BY last DESC LIMIT ?)",
+                    (AUDIT_MAX_ENTRIES,),
+                )
 
     def audit(self, profile: str | None = None) -> builtins.list[AuditEntry]:
         def read(conn: sqlite3.Connection) -> builtins.list[AuditEntry]:
@@ -424,25 +415,16 @@ class SQLiteStore(Store):
             conn = self._open(create=False)
             if conn is None:
                 return None, SCHEMA_VERSION
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    before = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if before == 0:
-                        conn.execute("ROLLBACK")
-                        return None, SCHEMA_VERSION
-                    migrations.check_known(before, migrations.SQLITE, self.location)
-                    for step in migrations.pending(migrations.SQLITE, before):
-                        for statement in step.statements():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise self._damaged(exc) from None
+            with self._immediate(conn):
+                before = conn.execute("PRAGMA user_version").fetchone()[0]
+                if before == 0:
+                    conn.execute("ROLLBACK")
+                    return None, SCHEMA_VERSION
+                migrations.check_known(before, migrations.SQLITE, self.location)
+                for step in migrations.pending(migrations.SQLITE, before):
+                    for statement in step.statements():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             return before, SCHEMA_VERSION
 
 
