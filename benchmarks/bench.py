@@ -4,7 +4,8 @@ Not a timed test: one run on one machine prints medians side by side with baseli
 measured in the same run, each with its goal and PASS/MISS, plus the machine it ran on.
 Sections: apikey (warm retrieval vs decrypt vs keyring reads), reads (keyring reads
 per kernel lifetime), startup (%load_ext, kernel start, heavy modules), redaction
-(10 MB of output, 0 vs 100 secrets), store (10,000 profiles vs 10). A section that
+(10 MB of output, 0 vs 100 secrets), store (10,000 profiles vs 10), pg (the
+PostgreSQL team store beside SQLite, on a throwaway server). A section that
 cannot run here prints an n/a or error row and the run goes on.
 """
 

@@ -17,7 +17,7 @@ from importlib import metadata
 from .common import BENCH_DIR
 
 LIBRARIES = (
-    "zingy-nb", "cryptography", "keyring", "ipykernel", "ipython", "jupyter_client",
+    "zingy-nb", "cryptography", "keyring", "ipykernel", "ipython", "jupyter_client", "psycopg",
     "pyzmq", "tornado",
 )  # fmt: skip
 

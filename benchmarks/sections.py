@@ -14,6 +14,7 @@ from . import (
     measure_apikey,
     measure_keyring,
     measure_keyring_reads,
+    measure_pg,
     measure_redaction,
     measure_startup,
     measure_store,
@@ -188,10 +189,41 @@ def store(root: Path, notes: list[str]) -> list[Row]:
     ]  # fmt: skip
 
 
+def pg(root: Path, notes: list[str]) -> list[Row]:
+    """The PostgreSQL team store beside SQLite: warm, cold, list, change propagation."""
+    why = measure_pg.available()
+    if why is not None:
+        return [na_row("PostgreSQL team store", why)]
+    got = measure_pg.measure(root)
+    n = measure_pg.COUNT
+    notes.append(
+        f"pg: {got.server}, throwaway server on a unix socket (fsync=off, as the tests "
+        f"run it), member role with row-level security; both stores hold {n:,} profiles "
+        f"(built in {fmt_ns(got.build_ns['pg'])} on PostgreSQL, "
+        f"{fmt_ns(got.build_ns['sqlite'])} on SQLite, {measure_pg.CHUNK} per transaction, "
+        f"not counted). Warm: {len(got.warm['pg'])} batches each (500 calls on "
+        "PostgreSQL, 2,000 on SQLite), alternating; cold = secrets() on a fresh Profiles "
+        "(PostgreSQL: connect + SCRAM login included); propagation: a plain Python process "
+        "polls zingyConn.apikey() in a tight loop while this one calls Profiles.set; "
+        f"{len(got.propagate['pg'])} changes per backend, from set() returning to the "
+        "reader's first sight (CLOCK_MONOTONIC)."
+    )
+    pg_, lite = "PostgreSQL", "SQLite"
+    return [
+        timed_row(f"warm zingyConn.apikey(), {pg_}", got.warm["pg"], baseline=got.warm["sqlite"]),
+        timed_row(f"get cold (fresh Profiles), {pg_}", got.cold["pg"],
+                  baseline=got.cold["sqlite"]),
+        timed_row(f"list(), {n:,} profiles, {pg_}", got.listing["pg"], baseline=got.listing["sqlite"]),
+        timed_row(f"change seen by another process, {pg_}", got.propagate["pg"]),
+        timed_row(f"change seen by another process, {lite}", got.propagate["sqlite"]),
+    ]  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "apikey": apikey,
     "reads": reads,
     "startup": startup,
     "redaction": redaction,
     "store": store,
+    "pg": pg,
 }

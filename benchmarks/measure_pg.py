@@ -1,0 +1,243 @@
+"""The PostgreSQL team store beside the embedded SQLite one, in the same run.
+
+A throwaway PostgreSQL server (``tests.postgres``: initdb / pg_ctl, unix socket only,
+as the ``postgres`` OS user when run as root) is started for the section and stopped
+in a ``finally``. Both stores hold 10,000 profiles, written through the store's
+transaction API, 250 per transaction (timed, not counted), and the PostgreSQL one is used as
+member ``alice`` (row-level security applies, as for any team member). Measured, with
+samples of the two backends alternating:
+
+- warm ``zingyConn.apikey()``, the store chosen by ``ZINGY_NB_HOME`` /
+  ``ZINGY_NB_STORE_URL`` as in a kernel;
+- cold retrieval: ``secrets()`` on a fresh ``Profiles`` (for PostgreSQL this includes
+  connecting and authenticating);
+- ``list()`` of the 10,000 profiles;
+- change propagation: a child process (``pg_reader.py``, a plain Python process, not a
+  kernel) polls ``zingyConn.apikey(name)`` in a tight loop while this process changes
+  the profile with ``Profiles.set``; latency = the reader's first sight of the new value
+  minus the moment ``set()`` returned (commit acknowledged), both on CLOCK_MONOTONIC.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter_ns
+from typing import TYPE_CHECKING
+
+from .common import BENCH_DIR, ROOT, batches
+
+if TYPE_CHECKING:
+    from zingy_nb.profiles import Profiles
+
+COUNT = 10_000
+#: Profiles per build transaction. Not one transaction for all 10,000: every statement
+#: on zingy_nb.profiles bumps the one change-counter row (a statement trigger), and
+#: 20,000 updates of one row inside one transaction make each next update walk all
+#: earlier versions (one transaction of 10,000 puts took 48 s here; chunks take ~5 s).
+CHUNK = 250
+WARM = "bench-warm"
+PROPAGATE = "bench-propagate"
+BACKENDS = ("pg", "sqlite")
+
+
+@dataclass
+class PgTimes:
+    build_ns: dict[str, float] = field(default_factory=dict)
+    warm: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BACKENDS})
+    cold: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BACKENDS})
+    listing: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BACKENDS})
+    propagate: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BACKENDS})
+    server: str = ""
+
+
+def available() -> str | None:
+    """Why PostgreSQL cannot run here, or None."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg not installed: pip install 'zingy-nb[postgres]'"
+    import shutil
+
+    found = shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return None if found else "PostgreSQL not installed: run .ci/run"
+
+
+@contextmanager
+def team_store() -> Iterator[tuple[str, str]]:
+    """A throwaway server and database; yields (member URL, server version)."""
+    import tests.postgres as pg
+
+    try:
+        server = pg._start()
+    except BaseException as exc:  # pytest.fail raises a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise RuntimeError(f"could not start PostgreSQL: {exc}") from None
+    try:
+        db = server.new_database()
+        version = server.sql("SHOW server_version")[0][0]
+        yield server.url("alice", db), f"PostgreSQL {version}"
+    finally:
+        pg._stop(server)
+
+
+def _bulk(profiles: Profiles, count: int) -> float:
+    """``count`` profiles through the store's transaction API, ``CHUNK`` per
+    transaction; ns taken."""
+    from zingy_nb.profiles import _slots_set
+    from zingy_nb.store import Row, utcnow
+
+    t0 = perf_counter_ns()
+    profiles.set(WARM, "sk_live_" + "a1B2c3D4" * 4, "whsec_" + "Z9y8X7w6" * 4)
+    profiles.set(PROPAGATE, "start")
+    for start in range(0, count - 2, CHUNK):
+        with profiles.store.transaction() as txn:
+            cipher = profiles._writable(txn)
+            now = utcnow()
+            for i in range(start, min(start + CHUNK, count - 2)):
+                name = f"profile-{i:05d}"
+                values = (f"secret-one-{i:05d}-" + "x" * 24, f"secret-two-{i:05d}", None, None)
+                txn.put(Row(name, _slots_set(values), now, now, cipher.key_id,
+                            cipher.seal(name, values)))  # fmt: skip
+    profiles._changed()
+    return perf_counter_ns() - t0
+
+
+@contextmanager
+def _env(**values: str | None) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _propagation(writer: Profiles, env: dict[str, str], rounds: int) -> list[float]:
+    """ns from ``set()`` returning in this process to a polling child seeing the value."""
+    child = subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / "pg_reader.py"), PROPAGATE],
+        env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.put(line.strip())
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def next_line() -> str:
+        try:
+            line = lines.get(timeout=15)
+        except queue.Empty:
+            raise RuntimeError("the polling reader saw no change within 15 s") from None
+        if not line:
+            err = child.stderr.read() if child.stderr else ""
+            raise RuntimeError(f"pg_reader.py exited: {err.strip().splitlines()[-1:]}")
+        return line
+
+    out: list[float] = []
+    try:
+        assert next_line().startswith("ready")
+        time.sleep(0.2)  # let it settle into its loop
+        for i in range(rounds + 1):
+            time.sleep(random.uniform(0.02, 0.06))
+            value = f"v{i:03d}" if i < rounds else "stop"
+            writer.set(PROPAGATE, value)
+            committed = time.monotonic_ns()
+            seen, got = next_line().split(" ", 1)
+            assert got == value, f"reader saw {got!r}, expected {value!r}"
+            if i < rounds and i > 0:  # the first round is a warm-up
+                out.append(int(seen) - committed)
+        child.wait(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return out
+
+
+def measure(root: Path, reps: int = 25, rounds: int = 21) -> PgTimes:
+    from zingy_nb.audit import audit_log
+    from zingy_nb.conn import zingyConn
+    from zingy_nb.paths import HOME_ENV, URL_ENV
+    from zingy_nb.profiles import Profiles
+
+    out = PgTimes()
+    home = root / "pg-section"
+    home.mkdir()
+    with team_store() as (url, version):
+        out.server = version
+        urls = {"pg": url, "sqlite": ""}
+        stores = {b: Profiles(home / b, url=urls[b]) for b in BACKENDS}
+        try:
+            for b in BACKENDS:
+                out.build_ns[b] = _bulk(stores[b], COUNT)
+                assert len(stores[b].list()) == COUNT
+
+            def warm_loop(backend: str):  # type: ignore[no-untyped-def]
+                env = {HOME_ENV: str(home / backend), URL_ENV: urls[backend]}
+
+                def loop(n: int) -> None:
+                    with _env(**env):
+                        apikey = zingyConn.apikey
+                        for _ in range(n):
+                            apikey(WARM)
+
+                return loop
+
+            loops = {b: warm_loop(b) for b in BACKENDS}
+            number = {"pg": 500, "sqlite": 2000}
+            for i in range(reps):
+                for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
+                    out.warm[b] += batches(loops[b], number=number[b], repeat=1)
+
+            def cold(backend: str) -> float:
+                fresh = Profiles(home / backend, url=urls[backend])
+                t0 = perf_counter_ns()
+                fresh.secrets(WARM)
+                took = perf_counter_ns() - t0
+                fresh.store.close()
+                return took
+
+            for b in BACKENDS:  # warm-ups
+                cold(b)
+                stores[b].list()
+            for i in range(reps):
+                for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
+                    out.cold[b].append(cold(b))
+            for i in range(15):
+                for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
+                    t0 = perf_counter_ns()
+                    stores[b].list()
+                    out.listing[b].append(perf_counter_ns() - t0)
+
+            for b in BACKENDS:
+                env = {**os.environ, HOME_ENV: str(home / b), URL_ENV: urls[b]}
+                out.propagate[b] = _propagation(stores[b], env, rounds)
+        finally:
+            audit_log.flush()  # the warm calls' counts, before the server goes away
+            for profiles in stores.values():
+                profiles.store.close()
+    return out
