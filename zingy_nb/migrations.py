@@ -106,9 +106,10 @@ CREATE TABLE {SCHEMA}.schema_version (version integer NOT NULL);
 CREATE TABLE {SCHEMA}.store_meta (key text PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE {SCHEMA}.changes (
     id integer PRIMARY KEY CHECK (id = 1),
-    counter bigint NOT NULL
+    counter bigint NOT NULL,
+    last_txid bigint
 );
-INSERT INTO {SCHEMA}.changes VALUES (1, 0);
+INSERT INTO {SCHEMA}.changes VALUES (1, 0, NULL);
 CREATE TABLE {SCHEMA}.profiles (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name text NOT NULL UNIQUE,
@@ -195,13 +196,18 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         (SELECT id FROM {SCHEMA}.audit ORDER BY last DESC LIMIT max_entries);
 $$;
 
--- Every committed change to profiles, grants or the key record bumps one counter
--- (what change_token() reads) and notifies listeners.
+-- Every committed transaction that changes profiles, grants or the key record bumps
+-- one counter (what change_token() reads) once, and notifies listeners. Once: updating
+-- the same row for every statement of a big transaction (a rotation, a bulk import)
+-- would pile up row versions and grow quadratically.
 CREATE FUNCTION {SCHEMA}.bump_changes() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE {SCHEMA}.changes SET counter = counter + 1 WHERE id = 1;
-    PERFORM pg_notify('{CHANGE_CHANNEL}', '');
+    UPDATE {SCHEMA}.changes SET counter = counter + 1, last_txid = txid_current()
+        WHERE id = 1 AND last_txid IS DISTINCT FROM txid_current();
+    IF FOUND THEN
+        PERFORM pg_notify('{CHANGE_CHANNEL}', '');
+    END IF;
     RETURN NULL;
 END
 $$;
