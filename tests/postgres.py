@@ -253,6 +253,40 @@ class Backend:
             )
         ]
 
+    def tables(self) -> dict[str, list[tuple]]:
+        """Every row of every table of the store, read around zingy-nb (the SQLite file,
+        or the schema as the superuser), for "this changed nothing" checks. Empty before
+        the store exists; never creates it."""
+        if self.server is None:
+            import sqlite3
+
+            path = self.home / "profiles.db"
+            if not path.exists():
+                return {}
+            conn = sqlite3.connect(path)
+            try:
+                names = [
+                    n
+                    for (n,) in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                    )
+                ]
+                found = {n: conn.execute(f'SELECT * FROM "{n}"').fetchall() for n in names}
+            finally:
+                conn.close()
+        else:
+            assert self.db is not None
+            names = [
+                n
+                for (n,) in self.server.sql(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'zingy_nb' "
+                    "ORDER BY tablename",
+                    db=self.db,
+                )
+            ]
+            found = {n: self.server.sql(f"SELECT * FROM zingy_nb.{n}", db=self.db) for n in names}
+        return {n: sorted((_plain(r) for r in rows), key=repr) for n, rows in found.items()}
+
     def stored_bytes(self) -> Iterator[tuple[str, bytes]]:
         """Everything the store keeps, as bytes: files, or a dump plus the cluster files."""
         if self.server is None:
@@ -264,6 +298,10 @@ class Backend:
         yield "pg_dump", self.server.dump(self.db)
         for path, data in self.server.data_files():
             yield str(path.relative_to(self.server.root)), data
+
+
+def _plain(row: tuple) -> tuple:
+    return tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

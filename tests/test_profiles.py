@@ -1,13 +1,19 @@
-"""The profiles API: names, slots, set / update / rename / delete, and no partial writes."""
+"""The profiles API: names, slots, set / update / rename / delete, and no partial writes.
+
+Every test runs on both backends through ``store_backend`` (``tests.postgres``): the
+embedded SQLite store and a PostgreSQL team store as member ``alice``. "Changes
+nothing" is checked on every row of every table of the store, read around zingy-nb.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tests import postgres
 from tests.isolation import tree_bytes
+from tests.postgres import Backend
 from zingy_nb.errors import (
     InvalidProfileError,
     ProfileExistsError,
@@ -22,22 +28,18 @@ SSH_KEY = (
 )
 
 
+# The fixtures this module uses (imported fixtures are found by their module name).
+pg_server = postgres.pg_server
+store_backend = postgres.store_backend
+
+
 @pytest.fixture
-def profiles(zingy_home: Path) -> Profiles:
-    return Profiles(zingy_home)
+def profiles(store_backend: Backend) -> Profiles:
+    return store_backend.profiles()
 
 
-def snapshot(home: Path) -> dict[str, bytes]:
-    # WAL/SHM files change on reads; the database content is what must stay.
-    return {p.name: b for p, b in tree_bytes(home) if not p.name.endswith(("-shm", "-wal"))}
-
-
-def db_rows(home: Path) -> list[tuple]:
-    conn = sqlite3.connect(home / "profiles.db")
-    try:
-        return conn.execute("SELECT name, slots, created, updated, blob FROM profiles").fetchall()
-    finally:
-        conn.close()
+def blob_of(backend: Backend, name: str) -> bytes:
+    return dict(backend.raw_rows())[name]
 
 
 @pytest.mark.parametrize("name", ["a", "Stripe", "stripe-prod_2.eu", "0day", "x" * 128, "A.b-C_d"])
@@ -53,28 +55,43 @@ def test_valid_names_round_trip(profiles: Profiles, name: str) -> None:
      "new\n", "semi;colon", 42, None],
 )  # fmt: skip
 def test_invalid_names_are_refused_and_change_nothing(
-    profiles: Profiles, zingy_home: Path, name: object
+    profiles: Profiles, store_backend: Backend, name: object
 ) -> None:
     profiles.set("keep", "sk_test_keep")
-    before = db_rows(zingy_home)
+    before = store_backend.tables()
     with pytest.raises(InvalidProfileError) as err:
         profiles.set(name, "sk_test_other")  # type: ignore[arg-type]
     assert "letters, digits" in str(err.value) or "must be text" in str(err.value)
     assert isinstance(err.value, ValueError) and isinstance(err.value, ZingyError)
-    assert db_rows(zingy_home) == before
+    assert store_backend.tables() == before
 
 
 def test_nothing_is_created_until_a_profile_is_written(
-    profiles: Profiles, zingy_home: Path
+    profiles: Profiles, store_backend: Backend
 ) -> None:
+    # A team store's schema exists before anything is written (its admin created it):
+    # "nothing" is then no key record and no row, not the absence of tables.
+    empty = store_backend.tables()
     assert profiles.list() == []
     with pytest.raises(ProfileNotFoundError):
         profiles.secrets("absent")
     with pytest.raises(ProfileNotFoundError):
         profiles.delete("absent")
-    assert not zingy_home.exists()
+    with pytest.raises(ProfileNotFoundError):
+        profiles.update("absent", {"secret2": "x"})
+    with pytest.raises(ProfileNotFoundError):
+        profiles.rename("absent", "other")
+    assert profiles.store.info() is None
+    assert store_backend.tables() == empty
+    if store_backend.kind == "sqlite":
+        assert empty == {} and not store_backend.home.exists()
+    else:
+        assert empty["store_meta"] == [] and empty["profiles"] == [] and empty["audit"] == []
     profiles.set("first", "sk_test_first")
-    assert (zingy_home / "profiles.db").exists()
+    assert profiles.store.info() is not None
+    assert [n for n, _ in store_backend.raw_rows()] == ["first"]
+    if store_backend.kind == "sqlite":
+        assert (store_backend.home / "profiles.db").exists()
 
 
 @pytest.mark.parametrize(
@@ -90,14 +107,14 @@ def test_nothing_is_created_until_a_profile_is_written(
     ],
 )
 def test_invalid_values_are_refused_with_clear_errors(
-    profiles: Profiles, zingy_home: Path, values: tuple, message: str
+    profiles: Profiles, store_backend: Backend, values: tuple, message: str
 ) -> None:
     profiles.set("keep", "sk_test_keep")
-    before = db_rows(zingy_home)
+    before = store_backend.tables()
     with pytest.raises(InvalidProfileError, match=message) as err:
         profiles.set("new", *values)
     assert "ok\ud800" not in str(err.value)
-    assert db_rows(zingy_home) == before
+    assert store_backend.tables() == before
 
 
 def test_value_limits_and_multi_line_values(profiles: Profiles) -> None:
@@ -132,13 +149,13 @@ def test_update_changes_only_given_slots_and_clears_explicitly(profiles: Profile
     ],
 )
 def test_bad_updates_change_nothing(
-    profiles: Profiles, zingy_home: Path, changes: dict, error: type, message: str
+    profiles: Profiles, store_backend: Backend, changes: dict, error: type, message: str
 ) -> None:
     profiles.set("svc", "one", "two")
-    before = db_rows(zingy_home)
+    before = store_backend.tables()
     with pytest.raises(error, match=message):
         profiles.update("svc", changes)
-    assert db_rows(zingy_home) == before
+    assert store_backend.tables() == before
     assert profiles.secrets("svc") == ("one", "two", None, None)
 
 
@@ -150,23 +167,26 @@ def test_update_of_unknown_profile_is_not_found(profiles: Profiles) -> None:
     assert "No API Key profile named 'other'" in str(err.value)
 
 
-def test_rename_reseals_for_the_new_name(profiles: Profiles, zingy_home: Path) -> None:
+def test_rename_reseals_for_the_new_name(profiles: Profiles, store_backend: Backend) -> None:
     created = profiles.set("old", "one", None, "three")
-    old_blob = db_rows(zingy_home)[0][4]
+    old_blob = blob_of(store_backend, "old")
     meta = profiles.rename("old", "new")
     assert [m.name for m in profiles.list()] == ["new"]
+    assert [n for n, _ in store_backend.raw_rows()] == ["new"]
     assert meta.created == created.created
     assert profiles.secrets("new") == ("one", None, "three", None)
-    assert db_rows(zingy_home)[0][4] != old_blob  # bound to the new name
+    assert blob_of(store_backend, "new") != old_blob  # bound to the new name
 
 
-def test_rename_onto_an_existing_name_is_refused(profiles: Profiles, zingy_home: Path) -> None:
+def test_rename_onto_an_existing_name_is_refused(
+    profiles: Profiles, store_backend: Backend
+) -> None:
     profiles.set("a", "one")
     profiles.set("b", "two")
-    before = db_rows(zingy_home)
+    before = store_backend.tables()
     with pytest.raises(ProfileExistsError, match="already exists"):
         profiles.rename("a", "b")
-    assert db_rows(zingy_home) == before
+    assert store_backend.tables() == before
 
 
 def test_delete_removes_only_that_profile(profiles: Profiles) -> None:
@@ -178,7 +198,7 @@ def test_delete_removes_only_that_profile(profiles: Profiles) -> None:
         profiles.secrets("a")
 
 
-def test_metadata_is_in_clear_values_are_not(profiles: Profiles, zingy_home: Path) -> None:
+def test_metadata_is_in_clear_values_are_not(profiles: Profiles, store_backend: Backend) -> None:
     secrets = (
         "sk_live_MADEUP_aaaa1111",
         "second-MADEUP-bbbb",
@@ -188,24 +208,31 @@ def test_metadata_is_in_clear_values_are_not(profiles: Profiles, zingy_home: Pat
     profiles.set("stripe", *secrets)
     profiles.update("stripe", {"secret2": "updated-MADEUP-cccc"})
     profiles.rename("stripe", "stripe-eu")
+    # the store's bytes (SQLite: every file in the home; PostgreSQL: pg_dump and every
+    # file of the cluster) and, for a team store, anything left in the home folder too
+    stored = list(store_backend.stored_bytes())
+    if store_backend.kind == "postgres" and store_backend.home.exists():
+        stored += [(str(p), b) for p, b in tree_bytes(store_backend.home)]
     found = []
-    for path, data in tree_bytes(zingy_home):
+    for where, data in stored:
         for secret in (*secrets, "updated-MADEUP-cccc", "AAAAmadeupline1"):
             for encoded in (secret.encode(), secret.encode("utf-16-le")):
                 if encoded in data:
-                    found.append((path.name, secret))
+                    found.append((where, secret))
     assert found == []
-    assert any(b"stripe-eu" in data for _, data in tree_bytes(zingy_home))
+    assert any(b"stripe-eu" in data for _, data in stored)
 
 
-def test_store_file_permissions(profiles: Profiles, zingy_home: Path) -> None:
-    profiles.set("svc", "one")
+def test_store_file_permissions(zingy_home: Path) -> None:
+    # SQLite only: a team store has no file of ours (its access is roles and row-level
+    # security, tests/test_pg_rls.py).
+    Profiles(zingy_home).set("svc", "one")
     assert (zingy_home / "profiles.db").stat().st_mode & 0o077 == 0
     assert zingy_home.stat().st_mode & 0o077 == 0
 
 
-def test_two_instances_see_each_others_commits(zingy_home: Path) -> None:
-    writer, reader = Profiles(zingy_home), Profiles(zingy_home)
+def test_two_instances_see_each_others_commits(store_backend: Backend) -> None:
+    writer, reader = store_backend.profiles(), store_backend.profiles()
     writer.set("svc", "one")
     assert reader.secrets("svc") == ("one", None, None, None)
     writer.update("svc", {"secret1": "uno"})

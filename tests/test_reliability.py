@@ -1,6 +1,10 @@
 """Reliability: concurrent processes, SIGKILL mid-write and mid-rotation, tampering.
 
 Plain processes, not kernels: a kernel adds start-up time and nothing under test here.
+Concurrency and SIGKILL mid-write run on both backends through ``store_backend``
+(``tests.postgres``); each process gets the backend's environment (home, store URL
+with member ``alice``'s credentials, ``ZINGY_NB_MASTER_KEY``). Rotation, truncation and
+key-file tests are about the embedded store's files and stay on SQLite (reasons below).
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from tests import postgres
+from tests.postgres import Backend
 from zingy_nb.errors import KeyUnavailableError, StoreError
 from zingy_nb.profiles import Profiles
 
 pytestmark = pytest.mark.slow
+
+# The fixtures this module uses (imported fixtures are found by their module name).
+pg_server = postgres.pg_server
+store_backend = postgres.store_backend
 
 WRITER = r"""
 import json, random, sys
@@ -77,13 +87,16 @@ def spawn(code: str, *args: str, env: dict[str, str] | None = None) -> subproces
     )
 
 
-def test_eight_writers_and_two_readers(zingy_home: Path, tmp_path: Path) -> None:
+def test_eight_writers_and_two_readers(store_backend: Backend, tmp_path: Path) -> None:
     # Given a store with a key, 8 writer processes and 2 cloud-flow readers
-    Profiles(zingy_home).set("seed", "seed-value")
+    seeder = store_backend.profiles()
+    seeder.set("seed", "seed-value")
+    seeder.store.close()
+    env = store_backend.env()
     names = [f"w{w}-{i}" for w in range(8) for i in range(3)] + ["shared-0", "shared-1"]
     logs = [tmp_path / f"writer{w}.log" for w in range(8)]
-    writers = [spawn(WRITER, str(w), "40", str(logs[w])) for w in range(8)]
-    readers = [spawn(READER, json.dumps(names), "6") for _ in range(2)]
+    writers = [spawn(WRITER, str(w), "40", str(logs[w]), env=env) for w in range(8)]
+    readers = [spawn(READER, json.dumps(names), "6", env=env) for _ in range(2)]
     results = [p.communicate(timeout=180) for p in writers + readers]
     # Then no process failed, nobody hit "database is locked"
     for proc, (_out, err) in zip(writers + readers, results):
@@ -108,13 +121,15 @@ def test_eight_writers_and_two_readers(zingy_home: Path, tmp_path: Path) -> None
                 current[0], current[2] = vals[0], vals[2]
             elif op in ("delete", "missing"):
                 expected[name] = None
-    final = Profiles(zingy_home)
+    final = store_backend.profiles()
     for name, want in expected.items():
         if want is None:
             assert not final.exists(name)
         else:
             assert final.secrets(name) == tuple(want)
-    # And every stored profile, contended ones included, decrypts whole
+    # And every stored profile, contended ones included, decrypts whole (and is in the
+    # backend's own storage, read around zingy-nb)
+    assert [n for n, _ in store_backend.raw_rows()] == sorted(m.name for m in final.list())
     for meta in final.list():
         values = final.secrets(meta.name)
         assert meta.name == "seed" or values[0].split("|")[:3] == values[2].split("|")[:3]
@@ -132,17 +147,20 @@ while True:
 """
 
 
-def test_writer_killed_fifty_times_leaves_every_commit_readable(zingy_home: Path) -> None:
-    Profiles(zingy_home).set("k0", "value-0", "second-0")
+def test_writer_killed_fifty_times_leaves_every_commit_readable(store_backend: Backend) -> None:
+    first = store_backend.profiles()
+    first.set("k0", "value-0", "second-0")
+    first.store.close()
+    env = store_backend.env()
     rnd = random.Random(7)
     last_seq = 0
     for _ in range(50):
-        proc = spawn(SLOW_WRITER, str(last_seq))
+        proc = spawn(SLOW_WRITER, str(last_seq), env=env)
         time.sleep(0.15 + rnd.random() * 0.25)  # past start-up, into the write loop
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
         seqs = [int(x) for x in out.split()]
-        fresh = Profiles(zingy_home)
+        fresh = store_backend.profiles()
         # every commit acknowledged before the kill is there, intact
         for seq in seqs[-5:]:
             values = fresh.secrets(f"k{seq % 5}")
@@ -151,8 +169,15 @@ def test_writer_killed_fifty_times_leaves_every_commit_readable(zingy_home: Path
         if seqs:
             last_seq = seqs[-1] + 1  # the write in flight may or may not have committed
         assert len(fresh.list()) >= 1
+        fresh.store.close()
+    # the writers ran against this backend: its own storage holds what the API lists
+    raw = [n for n, _ in store_backend.raw_rows()]
+    assert raw == [m.name for m in store_backend.profiles().list()]
+    assert set(raw) <= {f"k{i}" for i in range(5)}
 
 
+# SQLite only: a team store's key is never in a file, and `zingy-nb key rotate` in a
+# child process would need an OS keyring it shares (team rotation: test_pg_backends.py).
 def test_rotation_killed_at_random_points_keeps_every_profile_readable(
     zingy_home: Path,
 ) -> None:
@@ -182,6 +207,7 @@ def test_rotation_killed_at_random_points_keeps_every_profile_readable(
     assert {n: Profiles(zingy_home).secrets(n) for n in originals} == originals
 
 
+# SQLite only: it damages the embedded store's file; a team store has no file of ours.
 def test_truncated_database_is_a_clear_error_and_left_alone(zingy_home: Path) -> None:
     p = Profiles(zingy_home)
     for i in range(30):
@@ -202,6 +228,7 @@ def test_truncated_database_is_a_clear_error_and_left_alone(zingy_home: Path) ->
     assert (zingy_home / "master.key").read_bytes() == key_before
 
 
+# SQLite only: a key file; a team store never reads one (tests/test_pg_store.py).
 def test_key_of_the_wrong_length_is_refused(zingy_home: Path) -> None:
     Profiles(zingy_home).set("svc", "value-svc")
     (zingy_home / "master.key").write_text("c2hvcnQta2V5\n")  # 9 bytes
