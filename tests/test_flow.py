@@ -263,3 +263,18 @@ def test_managing_profiles_works_in_page_flow(home: Path) -> None:
         assert profiles.secrets("github-ci") == ("ghp_MADEUP", None, "hook_MADEUP", None)
     finally:
         profiles.store.close()
+
+
+@pytest.mark.parametrize("flow", ["page-flow", None])
+def test_a_refusal_stands_even_when_the_store_is_unusable(home: Path, flow: str | None) -> None:
+    # Given a store URL that cannot be used, the refusal is still the refusal
+    found = scenario(
+        """
+        os.environ["ZINGY_NB_STORE_URL"] = "mysql://nobody@127.0.0.1/none"
+        from zingy_nb import zingyConn
+        report(result=attempt(zingyConn.apikey, "stripe"))
+        """,
+        flow=flow,
+        home=home,
+    )
+    assert found["result"]["error"] == "CloudFlowOnlyError"

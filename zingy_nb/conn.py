@@ -138,10 +138,10 @@ class ZingyConn:
         if isinstance(name, str):
             try:
                 validate_name(name)
-            except ZingyError:
-                pass
-            else:
-                audit_log.refused(self._store(), name, mode or "unflagged")
+                profiles = self._store()
+            except ZingyError:  # nothing to audit against: the refusal still stands
+                raise error from None
+            audit_log.refused(profiles, name, mode or "unflagged")
         raise error
 
     def execute(self, name: str, command: str, data: object = None) -> KeyInfo:
