@@ -174,3 +174,24 @@ def test_retention_is_bounded(backend: Backend, monkeypatch: pytest.MonkeyPatch)
     store.audit_add(fresh)
     kept = store.audit()
     assert [e.process for e in kept] == ["p7", "p6", "p5", "p4", "p3"]
+
+
+def test_each_store_object_commits_its_own_first_retrieval(zingy_home: Path) -> None:
+    import gc
+    import weakref
+
+    from zingy_nb.audit import audit_log
+    from zingy_nb.profiles import Profiles
+
+    first = Profiles(zingy_home)
+    first.set("svc", "svc-MADEUP-value")
+    audit_log.retrieved(first, "svc", "cloud-flow")
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None  # the recorder holds no store alive (ids may be reused later)
+    # A new object, possibly at the same address, is a new first retrieval: committed now
+    second = Profiles(zingy_home)
+    audit_log.retrieved(second, "svc", "cloud-flow")
+    entries = second.store.audit("svc")
+    assert sum(e.count for e in entries) == 2

@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from typing import Any, Final
 
@@ -38,7 +39,8 @@ class AuditLog:
         self.context: dict[str, str | None] = {"kernel_id": None, "notebook": None}
         self.process = f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
         self._lock = threading.Lock()
-        self._seen: set[tuple[int, str]] = set()
+        # Profiles object -> names retrieved once already (weak: an id() could be reused)
+        self._seen: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
         # (profiles object, name, flow) -> [count, first, last]
         self._pending: dict[tuple[Any, str, str], list[float]] = {}
         self._flusher: threading.Thread | None = None
@@ -64,13 +66,13 @@ class AuditLog:
 
     def retrieved(self, profiles: Any, name: str, flow: str) -> None:
         """A cold retrieval: committed now if it is this process's first of ``name``."""
-        key = (id(profiles), name)
-        if key in self._seen:
+        seen = self._seen.setdefault(profiles, set())
+        if name in seen:
             self.bump(profiles, name, flow)
             return
         now = time.time()
         self._write(profiles, [self._entry(name, flow, RETRIEVED, 1, now, now)])
-        self._seen.add(key)
+        seen.add(name)
 
     def bump(self, profiles: Any, name: str, flow: str) -> None:
         """A warm retrieval: count it in memory only."""
