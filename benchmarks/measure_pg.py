@@ -34,6 +34,8 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
+from zingy_nb.pytest_plugin import temporary_env
+
 from .common import BENCH_DIR, ROOT, batches
 
 if TYPE_CHECKING:
@@ -113,24 +115,6 @@ def _bulk(profiles: Profiles, count: int) -> float:
     return perf_counter_ns() - t0
 
 
-@contextmanager
-def _env(**values: str | None) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _propagation(writer: Profiles, env: dict[str, str], rounds: int) -> list[float]:
     """ns from ``set()`` returning in this process to a polling child seeing the value."""
     child = subprocess.Popen(
@@ -200,7 +184,7 @@ def measure(root: Path, reps: int = 25, rounds: int = 21) -> PgTimes:
                 env = {HOME_ENV: str(home / backend), URL_ENV: urls[backend]}
 
                 def loop(n: int) -> None:
-                    with _env(**env):
+                    with temporary_env(**env):
                         apikey = zingyConn.apikey
                         for _ in range(n):
                             apikey(WARM)

@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from hypothesis import strategies as st
 from zingy_nb.errors import InvalidProfileError, ProfileNotFoundError
 from zingy_nb.profile import validate_name
 from zingy_nb.profiles import Profiles
+from zingy_nb.pytest_plugin import temporary_env
 
 NASTY = st.sampled_from(
     ["", " ", "\x00", "\ud800", "\u202e", "e\u0301", "\t\n", "😀", "a" * 70_000, "\r\n" * 5]
@@ -35,21 +34,6 @@ FAST = settings(
     derandomize=True,  # the same examples on every CI run
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-
-
-@contextmanager
-def environ(**values: str) -> Iterator[None]:
-    """Set environment variables for one example, then put them back."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def echoed(value: str, text: str, *, allowed: str = "") -> bool:
@@ -70,7 +54,7 @@ def is_valid_name(name: str) -> bool:
 @FAST
 @given(name=NAMES, values=st.lists(st.one_of(st.none(), VALUES), min_size=4, max_size=4))
 def test_api_stores_exactly_or_refuses(name: str, values: list) -> None:
-    with tempfile.TemporaryDirectory() as tmp, environ(ZINGY_NB_HOME=tmp):
+    with tempfile.TemporaryDirectory() as tmp, temporary_env(ZINGY_NB_HOME=tmp):
         p = Profiles(Path(tmp))
         try:
             p.set(name, *values)
@@ -111,7 +95,7 @@ def test_magic_stores_exactly_or_refuses(shell, tmp_path_factory, name: str, val
     if "\x00" in value or "\ud800" in value or "\x00" in name:
         return  # an environment variable cannot carry these; the API test covers them
     try:
-        with environ(ZINGY_NB_HOME=str(home), FUZZ_VALUE=value):
+        with temporary_env(ZINGY_NB_HOME=str(home), FUZZ_VALUE=value):
             shell.run_line_magic("zingy_apikey", f"set {name} --from-env FUZZ_VALUE")
     except UsageError as err:
         assert not echoed(value, str(err), allowed=name)

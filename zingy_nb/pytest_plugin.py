@@ -10,6 +10,7 @@ user's real store or keyring.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -83,26 +84,37 @@ def load_profiles_file(path: Path) -> dict[str, dict[str, str]]:
     return data
 
 
-def make_store(root: Path, profiles: dict[str, dict[str, str]] | None = None) -> TestStore:
-    """Create a store under ``root`` with a fresh random key and the given profiles."""
-    home = root / "zingy-nb-home"
-    # Never a team store: a set ZINGY_NB_STORE_URL is blanked for the session.
-    env = {HOME_ENV: str(home), KEY_ENV: encode_key(new_key()), URL_ENV: ""}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+@contextlib.contextmanager
+def temporary_env(**values: str | None) -> Iterator[None]:
+    """Set (or, with None, remove) environment variables, then put them back."""
+    saved = {k: os.environ.get(k) for k in values}
     try:
-        store = Profiles(home, url="")
-        for name, slots in (profiles or {}).items():
-            try:
-                store.set(name, *(slots.get(s) for s in SLOTS))
-            except ZingyError as exc:
-                raise pytest.UsageError(f"--zingy-profiles: profile {name!r}: {exc}") from None
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def make_store(root: Path, profiles: dict[str, dict[str, str]] | None = None) -> TestStore:
+    """Create a store under ``root`` with a fresh random key and the given profiles."""
+    home = root / "zingy-nb-home"
+    # Never a team store: a set ZINGY_NB_STORE_URL is blanked for the session.
+    env = {HOME_ENV: str(home), KEY_ENV: encode_key(new_key()), URL_ENV: ""}
+    with temporary_env(**env):
+        store = Profiles(home, url="")
+        for name, slots in (profiles or {}).items():
+            try:
+                store.set(name, *(slots.get(s) for s in SLOTS))
+            except ZingyError as exc:
+                raise pytest.UsageError(f"--zingy-profiles: profile {name!r}: {exc}") from None
     return TestStore(home, env)
 
 
@@ -131,17 +143,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise
     config.stash[_STASH] = store
     config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
-    previous = {k: os.environ.get(k) for k in store.env}
-
-    def restore() -> None:
-        for k, v in previous.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-    config.add_cleanup(restore)
-    os.environ.update(store.env)
+    exported = contextlib.ExitStack()
+    exported.enter_context(temporary_env(**store.env))  # for the whole session
+    config.add_cleanup(exported.close)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
