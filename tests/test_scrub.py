@@ -1,4 +1,8 @@
-"""Save-time scrub through Jupyter's contents REST API on a real server (pytest-jupyter)."""
+"""Save-time scrub through Jupyter's contents REST API on a real server (pytest-jupyter).
+
+Every test runs on both store backends (``tests.postgres.store_backend``): the server
+scrubs the values of whichever store it uses.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,22 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
-from zingy_nb.profiles import Profiles
+from tests import postgres
+from tests.postgres import Backend
+from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.server.scrub import EVENT_SCHEMA_ID
+
+pg_server = postgres.pg_server
+store_backend = postgres.store_backend
 
 SECRET = "sk_live_MADEUP_scrub_me_0001"
 SECOND = "whsec_MADEUP_second_0002"
 
 
 @pytest.fixture
-def store_home(tmp_path: Path) -> Path:
-    home = tmp_path / "zingy-store"
-    Profiles(home).set("stripe", SECRET, SECOND)
-    return home
+def store_home(store_backend: Backend) -> Path:
+    store_backend.profiles().set("stripe", SECRET, SECOND)
+    return store_backend.home
 
 
 @pytest.fixture
@@ -166,9 +174,12 @@ async def test_scrub_can_be_limited_to_path_patterns(jp_fetch: Any, jp_root_dir:
 
 
 async def test_without_a_usable_key_the_save_succeeds_unscrubbed_and_warns(
-    jp_fetch: Any, jp_root_dir: Path, store_home: Path, caplog: pytest.LogCaptureFixture
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    (store_home / "master.key").unlink()
+    monkeypatch.delenv(KEY_ENV)  # the store's only key
     response = await save(jp_fetch, "x.txt", {"type": "file", "format": "text", "content": "text"})
     assert response.code in (200, 201)
     assert (jp_root_dir / "x.txt").read_text() == "text"
