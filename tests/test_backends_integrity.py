@@ -1,0 +1,100 @@
+"""Tampering and fuzzed input on both store backends (``tests.postgres.store_backend``).
+
+A flipped byte or a blob moved to another row gives the one opaque error and changes
+nothing; hypothesis-generated names and values either get a documented error or read
+back exactly, whichever backend holds them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import postgres
+from tests.postgres import Backend
+from zingy_nb.errors import DecryptionError, InvalidProfileError, ProfileNotFoundError
+
+pg_server = postgres.pg_server
+store_backend = postgres.store_backend
+
+
+def write_blob(backend: Backend, name: str, blob: bytes) -> None:
+    """Overwrite a stored blob around zingy-nb, as a tamperer would."""
+    if backend.server is None:
+        conn = sqlite3.connect(backend.home / "profiles.db", isolation_level=None)
+        try:
+            conn.execute("UPDATE profiles SET blob = ? WHERE name = ?", (blob, name))
+        finally:
+            conn.close()
+        return
+    assert backend.db is not None
+    backend.server.sql(
+        f"UPDATE zingy_nb.profiles SET blob = '\\x{blob.hex()}'::bytea WHERE name = '{name}'",
+        db=backend.db,
+    )
+
+
+def blob_of(backend: Backend, name: str) -> bytes:
+    return dict(backend.raw_rows())[name]
+
+
+@pytest.mark.parametrize("where", [0, 12, -1])  # nonce, ciphertext, tag
+def test_a_flipped_byte_is_the_opaque_error(store_backend: Backend, where: int) -> None:
+    store_backend.profiles().set("svc", "svc-MADEUP-value", "second-MADEUP")
+    blob = bytearray(blob_of(store_backend, "svc"))
+    blob[where] ^= 0x01
+    write_blob(store_backend, "svc", bytes(blob))
+    before = store_backend.tables()
+    with pytest.raises(DecryptionError) as err:
+        store_backend.profiles().secrets("svc")
+    assert "MADEUP" not in str(err.value)
+    assert store_backend.tables() == before
+
+
+def test_a_blob_moved_to_another_row_is_the_opaque_error(store_backend: Backend) -> None:
+    p = store_backend.profiles()
+    p.set("alpha", "alpha-MADEUP-value")
+    p.set("beta", "beta-MADEUP-value")
+    write_blob(store_backend, "beta", blob_of(store_backend, "alpha"))
+    fresh = store_backend.profiles()
+    with pytest.raises(DecryptionError):
+        fresh.secrets("beta")
+    assert fresh.secrets("alpha") == ("alpha-MADEUP-value", None, None, None)
+
+
+NAMES = st.one_of(
+    st.text(max_size=140),
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,140}", fullmatch=True),
+)
+VALUES = st.one_of(
+    st.none(), st.text(), st.sampled_from(["\x00", "\ud800", "\u202e", "e\u0301", "😀"])
+)
+
+
+def test_fuzzed_names_and_values_store_exactly_or_are_refused(store_backend: Backend) -> None:
+    profiles = store_backend.profiles()
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(name=NAMES, values=st.lists(VALUES, min_size=4, max_size=4))
+    def check(name: str, values: list) -> None:
+        try:
+            profiles.set(name, *values)
+        except InvalidProfileError:
+            with pytest.raises((ProfileNotFoundError, InvalidProfileError)):
+                profiles.secrets(name)
+            return
+        try:
+            assert profiles.secrets(name) == tuple(values)
+            assert store_backend.profiles().secrets(name) == tuple(values)
+        finally:
+            profiles.delete(name)
+
+    check()
