@@ -301,15 +301,20 @@ def start_secret_service(*, unlock: bool) -> SecretService:
     return service
 
 
+def _dispose(service: SecretService) -> None:
+    """End both daemons and remove the throwaway home, whatever happens."""
+    try:
+        service.close()
+    finally:
+        shutil.rmtree(service.root, ignore_errors=True)
+
+
 def _serve(unlock: bool) -> Iterator[SecretService]:
     service = start_secret_service(unlock=unlock)
     try:
         yield service
     finally:
-        try:
-            service.close()
-        finally:
-            shutil.rmtree(service.root, ignore_errors=True)
+        _dispose(service)
 
 
 @pytest.fixture(name="secret_service")
@@ -327,14 +332,6 @@ def locked_secret_service_fixture() -> Iterator[SecretService]:
     service = start_secret_service(unlock=True)  # creates the login keyring
     try:
         service.restart_keyring(unlock=False)
-    except BaseException:
-        service.close()
-        shutil.rmtree(service.root, ignore_errors=True)
-        raise
-    try:
         yield service
     finally:
-        try:
-            service.close()
-        finally:
-            shutil.rmtree(service.root, ignore_errors=True)
+        _dispose(service)
