@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from zingy_nb.profiles import Profiles
 
@@ -46,8 +47,15 @@ def open_lab(page: Page, lab_server: LabServer, path: str = "lab") -> None:
 
 def open_sidebar(page: Page) -> Any:
     """Open the API Keys sidebar the way a person does: the command palette."""
-    page.keyboard.press("Control+Shift+C")
-    page.keyboard.type("Open API Keys")
+    palette = page.locator(".lm-CommandPalette-input")
+    for _ in range(5):  # a shortcut pressed while the shell is still settling is lost
+        page.keyboard.press("Control+Shift+C")
+        try:
+            palette.wait_for(state="visible", timeout=3000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    palette.fill("Open API Keys")
     page.locator(".lm-CommandPalette-item[data-command='zingy-nb:open-sidebar']").click()
     sidebar = page.locator("#zingy-nb-sidebar")
     expect(sidebar.get_by_label("Profile name")).to_be_focused()
