@@ -31,6 +31,11 @@ Other test modules in ``tests/browser/`` rely on this interface; keep it stable.
 ``artifacts`` (session scope)
     ``Path`` of ``test-artifacts/`` at the repo root (git-ignored), for screenshots.
 
+``goto_lab(page, lab_server, path="lab")``
+    Opens ``{url}{path}`` logged in and returns once JupyterLab has restored its layout
+    (the splash screen is gone): before that, the shell moves focus around and a modal
+    such as the command palette can close as soon as it opens.
+
 Module constants: ``REPO`` (the repo root), ``BIN`` (the venv's bin dir: ``zingy-nb``,
 ``jupyter-lab``), ``CHROMIUM`` and ``CHROMIUM_ARGS``.
 """
@@ -64,6 +69,7 @@ CHROMIUM_ARGS = [
 ]
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0
+RESTORE_TIMEOUT_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -237,3 +243,10 @@ def page(browser: Any) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+def goto_lab(page: Any, lab_server: LabServer, path: str = "lab") -> None:
+    """Open a JupyterLab URL and wait for ``app.restored`` (see the module docstring)."""
+    page.goto(f"{lab_server.url}{path}?token={lab_server.token}")
+    # The splash is added at start and removed 200 ms after app.restored resolves.
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=RESTORE_TIMEOUT_MS)

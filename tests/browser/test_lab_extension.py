@@ -18,6 +18,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from zingy_nb.profiles import Profiles
 
+from .conftest import goto_lab
+
 if TYPE_CHECKING:
     from .conftest import LabServer
 
@@ -40,24 +42,32 @@ def cli(lab_server: LabServer, *args: str) -> Any:
 
 def open_lab(page: Page, lab_server: LabServer, path: str = "lab") -> None:
     page.set_default_timeout(TIMEOUT)
-    page.goto(f"{lab_server.url}{path}?token={lab_server.token}")
+    goto_lab(page, lab_server, path)
     # The status bar item is there once the extension's plugins have activated.
     page.locator(".zingy-nb-flow-status").wait_for()
 
 
 def open_sidebar(page: Page) -> Any:
-    """Open the API Keys sidebar the way a person does: the command palette."""
+    """Open the API Keys sidebar the way a person does: the command palette.
+
+    The modal palette closes whenever focus leaves it, and a busy 2-core machine can
+    still be moving focus when it opens, so the whole gesture is retried, never a lone
+    keystroke (the shortcut only ever opens the palette, so a repeat cannot close it).
+    """
     palette = page.locator(".lm-CommandPalette-input")
-    for _ in range(5):  # a shortcut pressed while the shell is still settling is lost
-        page.keyboard.press("Control+Shift+C")
+    item = page.locator(".lm-CommandPalette-item[data-command='zingy-nb:open-sidebar']")
+    sidebar = page.locator("#zingy-nb-sidebar")
+    for attempt in range(5):
         try:
-            palette.wait_for(state="visible", timeout=3000)
+            if not palette.is_visible():
+                page.keyboard.press("Control+Shift+C")
+            palette.fill("Open API Keys", timeout=5000)
+            item.click(timeout=5000)
+            sidebar.wait_for(state="visible", timeout=5000)
             break
         except PlaywrightTimeoutError:
-            continue
-    palette.fill("Open API Keys")
-    page.locator(".lm-CommandPalette-item[data-command='zingy-nb:open-sidebar']").click()
-    sidebar = page.locator("#zingy-nb-sidebar")
+            if attempt == 4:
+                raise
     expect(sidebar.get_by_label("Profile name")).to_be_focused()
     return sidebar
 

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import BIN
+from tests.browser.conftest import BIN, goto_lab
 from tests.test_panel_notebook import encodings
 from zingy_nb.profiles import Profiles
 
@@ -93,7 +93,7 @@ def run_scenario(lab_server: Any, page: Any, artifacts: Path) -> None:
     path = lab_server.root_dir / NOTEBOOK
     write_notebook(path)
     home = Path(lab_server.env["ZINGY_NB_HOME"])
-    page.goto(f"{lab_server.url}lab/tree/{NOTEBOOK}?token={lab_server.token}")
+    goto_lab(page, lab_server, f"lab/tree/{NOTEBOOK}")
     editor = page.locator(".jp-Cell .jp-InputArea-editor").first
     editor.wait_for(timeout=TIMEOUT)
     page.get_by_text("Python 3 (Zingy Page Flow) | Idle").wait_for(timeout=TIMEOUT)
