@@ -123,6 +123,10 @@ class PgServer:
         self.sql("GRANT zingy_nb_admin TO dana")
         return db
 
+    def drop_database(self, db: str) -> None:
+        """Drop a test database, hanging up whoever is still connected to it."""
+        self.sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
     def dump(self, db: str) -> bytes:
         """``pg_dump`` of a whole database, as the superuser: what a DBA can see."""
         result = self.run(
@@ -207,9 +211,11 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def team_db(pg_server: PgServer) -> str:
-    """A fresh database with the zingy-nb schema, for one test."""
-    return pg_server.new_database()
+def team_db(pg_server: PgServer) -> Iterator[str]:
+    """A fresh database with the zingy-nb schema, for one test (dropped after it)."""
+    db = pg_server.new_database()
+    yield db
+    pg_server.drop_database(db)
 
 
 @dataclass
@@ -307,7 +313,7 @@ def _plain(row: tuple) -> tuple:
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_backend(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Backend:
+) -> Iterator[Backend]:
     """The same test on the embedded store and on a team store (as member ``alice``).
 
     The master key comes from ``ZINGY_NB_MASTER_KEY``, as it does for a team.
@@ -318,12 +324,14 @@ def store_backend(
     monkeypatch.setenv(HOME_ENV, str(home))
     if request.param == "sqlite":
         monkeypatch.delenv(URL_ENV, raising=False)
-        return Backend("sqlite", home, key)
+        yield Backend("sqlite", home, key)
+        return
     server: PgServer = request.getfixturevalue("pg_server")
     db = server.new_database()
     backend = Backend("postgres", home, key, server, db)
     monkeypatch.setenv(URL_ENV, backend.url("alice") or "")
-    return backend
+    yield backend
+    server.drop_database(db)
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:

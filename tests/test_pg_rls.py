@@ -30,7 +30,9 @@ def team(
     pg_server: PgServer, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[PgServer, str]]:
     monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
-    yield pg_server, pg_server.new_database()
+    db = pg_server.new_database()
+    yield pg_server, db
+    pg_server.drop_database(db)
 
 
 def member(server: PgServer, db: str, role: str, tmp_path) -> Profiles:

@@ -14,12 +14,15 @@ from tests.postgres import PASSWORDS, PgServer
 from zingy_nb.crypto import encode_key, new_key
 
 pg_server = postgres.pg_server
+team_db = postgres.team_db
 
 
 @pytest.fixture
-def team_url(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def team_url(
+    pg_server: PgServer, team_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> str:
     """The server process is put on a team store as member alice, before it starts."""
-    url = pg_server.url("alice", pg_server.new_database())
+    url = pg_server.url("alice", team_db)
     monkeypatch.setenv("ZINGY_NB_STORE_URL", url)
     monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
     monkeypatch.setenv("ZINGY_NB_HOME", str(tmp_path / "home"))

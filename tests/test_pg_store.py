@@ -3,11 +3,13 @@ commands, where the key may come from, and the URL's password never being shown.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from zingy_nb.profiles import Profiles
 from zingy_nb.store_url import open_store, redact_url
 
 pg_server = postgres.pg_server
+team_db = postgres.team_db
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 
 
@@ -103,8 +106,10 @@ def test_a_member_cannot_create_the_schema(pg_server: PgServer, tmp_path: Path) 
     assert PASSWORDS["alice"] not in result.stderr
 
 
-def test_a_newer_team_store_is_refused(pg_server: PgServer, tmp_path: Path, key_env: str) -> None:
-    db = pg_server.new_database()
+def test_a_newer_team_store_is_refused(
+    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+) -> None:
+    db = team_db
     Profiles(tmp_path, url=pg_server.url("alice", db)).set("svc", "svc-MADEUP")
     pg_server.sql("UPDATE zingy_nb.schema_version SET version = 99", db=db)
     with pytest.raises(UnsupportedStoreVersionError, match="newer than this zingy-nb"):
@@ -116,9 +121,9 @@ def test_a_newer_team_store_is_refused(pg_server: PgServer, tmp_path: Path, key_
 
 # -- the CLI's team commands ------------------------------------------------------------
 def test_cli_grant_revoke_and_list_show_only_what_the_caller_may_see(
-    pg_server: PgServer, tmp_path: Path, key_env: str
+    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
 ) -> None:
-    db = pg_server.new_database()
+    db = team_db
 
     def as_(role: str) -> dict[str, str]:
         return {"ZINGY_NB_STORE_URL": pg_server.url(role, db), "ZINGY_NB_MASTER_KEY": key_env}
@@ -160,10 +165,10 @@ def test_grants_on_the_embedded_store_say_what_is_needed(zingy_home: Path) -> No
 
 # -- the key of a team store -------------------------------------------------------------
 def test_a_team_store_never_writes_a_key_file(
-    pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_server: PgServer, team_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ZINGY_NB_MASTER_KEY", raising=False)
-    db = pg_server.new_database()
+    db = team_db
     home = tmp_path / "home"
     p = Profiles(home, url=pg_server.url("alice", db))
     with pytest.raises(KeyUnavailableError, match="never writes a team key to a file"):
@@ -179,8 +184,10 @@ def test_a_team_store_never_writes_a_key_file(
 
 
 # -- the password in the URL -------------------------------------------------------------
-def test_the_url_password_never_shows(pg_server: PgServer, tmp_path: Path, key_env: str) -> None:
-    db = pg_server.new_database()
+def test_the_url_password_never_shows(
+    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+) -> None:
+    db = team_db
     secret_pw = PASSWORDS["alice"]
     url = pg_server.url("alice", db)
     assert secret_pw in url
@@ -220,3 +227,28 @@ def test_an_unknown_url_scheme_is_refused(tmp_path: Path) -> None:
         Profiles(tmp_path, url="mysql://root:made-up-pw@h/db")
     except StoreError as exc:
         assert "made-up-pw" not in str(exc)
+
+
+# -- connections -------------------------------------------------------------------------
+def test_a_team_store_dropped_without_close_hangs_up(
+    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+) -> None:
+    # Given a Profiles object on a team store, with its connection open
+    def sessions() -> int:
+        rows = pg_server.sql(
+            "SELECT count(*) FROM pg_stat_activity "
+            f"WHERE datname = '{team_db}' AND application_name = 'zingy-nb'"
+        )
+        return int(rows[0][0])
+
+    profiles = Profiles(tmp_path, url=pg_server.url("alice", team_db))
+    profiles.set("svc", "svc-MADEUP")
+    assert sessions() == 1
+    # When the program forgets it without calling close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del profiles
+        gc.collect()
+    # Then the connection is closed, quietly: the server sees it go
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    postgres.wait_for(lambda: sessions() == 0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -213,6 +214,7 @@ class PostgresStore(Store):
         self._url = url
         self.location = redact_url(url)
         self._conn: psycopg.Connection | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
         self._version: int | None = None
         self._lock = threading.RLock()
 
@@ -236,6 +238,9 @@ class PostgresStore(Store):
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        if self._closer is not None:
+            self._closer.detach()
+            self._closer = None
         if conn is not None:
             try:
                 conn.close()
@@ -255,6 +260,8 @@ class PostgresStore(Store):
             )
         except psycopg.Error as exc:
             raise self._error(exc) from None
+        # A store dropped without close() (a kernel's cache, a script) still hangs up.
+        self._closer = weakref.finalize(self, self._conn.close)
         return self._conn
 
     def _stored_version(self, conn: psycopg.Connection) -> int | None:
