@@ -73,7 +73,8 @@ def test_list_json_is_an_array_of_objects_without_values(zingy_home: Path) -> No
         "secret3": False,
         "secret4": True,
     }
-    assert set(listed[0]) == {"name", "slots", "created", "updated"}
+    assert set(listed[0]) == {"name", "slots", "unredacted", "created", "updated"}
+    assert listed[0]["unredacted"] == listed[1]["unredacted"] == []
     assert "MADEUP" not in result.stdout + result.stderr
     text = run("profiles", "list").stdout
     assert "a-svc\tsecret1\t" in text and "b-svc\tsecret1, secret4\t" in text

@@ -150,6 +150,22 @@ def test_save_new_profile_stores_values_and_forgets_them(
     assert [panel.slot_states[s].value for s in SLOTS] == ["set", "not set", "set", "not set"]
 
 
+def test_save_says_which_values_are_too_short_to_redact(
+    panel: ProfilesPanel, store: Profiles
+) -> None:
+    # Given a Secret2 below the redaction minimum
+    fill(panel, "tiny", secret1=S1, secret2="ab12")
+    # When Save is clicked
+    panel.save_button.click()
+    # Then it is saved, and the status line says the short value is not redacted
+    assert panel.message_kind == "ok", panel.message
+    assert "Note: Secret2 is shorter than 6 characters, so not redacted from output." in (
+        panel.message
+    )
+    assert store.show("tiny").unredacted_slots == ["secret2"]
+    assert_no_secret(panel)
+
+
 def test_update_keeps_empty_slots_and_clear_box_clears(
     panel: ProfilesPanel, store: Profiles
 ) -> None:
@@ -377,12 +393,17 @@ def test_clear_empties_the_form(panel: ProfilesPanel, store: Profiles) -> None:
 def test_list_shows_metadata_never_values(panel: ProfilesPanel, store: Profiles) -> None:
     store.set("one", S1, S2)
     store.set("two", S1_NEW, None, None, SSH_KEY)
+    store.set("zz-short", S1, "ab12")
     panel.refresh_button.click()
     labels = [label for label, _ in panel.profile_list.options]
     assert labels[0].startswith("one  ·  Secret, Secret2  ·  updated ")
     assert labels[1].startswith("two  ·  Secret, Secret4  ·  updated ")
-    assert "2 profiles" in panel.summary.value
-    assert "refreshed (2)" in panel.message
+    assert "not redacted" not in labels[0] + labels[1]
+    # a slot too short for output redaction is named, wherever the profile came from
+    assert labels[2].startswith("zz-short  ·  Secret, Secret2  ·  updated ")
+    assert labels[2].endswith("  ·  not redacted: Secret2")
+    assert "3 profiles" in panel.summary.value
+    assert "refreshed (3)" in panel.message
     for secret in ALL_SECRETS:
         assert secret not in list_text(panel)
 

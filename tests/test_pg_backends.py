@@ -96,6 +96,21 @@ def test_refused_changes_change_nothing(store_backend: Backend, call, error) -> 
     assert p.store.change_token() == token
 
 
+def test_slots_too_short_to_redact_are_flagged_in_the_metadata(store_backend: Backend) -> None:
+    # Given a profile whose Secret2 is below the redaction minimum (6 characters)
+    p = store_backend.profiles()
+    assert p.set("svc", STRIPE, "ab12").unredacted_slots == ["secret2"]
+    # Then every listing says so, from a fresh process's view of the store too
+    fresh = store_backend.profiles()
+    assert [(m.name, m.unredacted_slots) for m in fresh.list()] == [("svc", ["secret2"])]
+    assert fresh.show("svc").to_json()["unredacted"] == ["secret2"]
+    # And updating and renaming keep the flags true to the values (rotation: below)
+    assert p.update("svc", {"secret3": "xyz", "secret2": SECOND}).unredacted_slots == ["secret3"]
+    assert p.rename("svc", "svc2").unredacted_slots == ["secret3"]
+    assert p.update("svc2", {"secret3": None}).unredacted_slots == []
+    assert p.secrets("svc2") == (STRIPE, SECOND, None, None)
+
+
 def test_no_plaintext_in_the_database(store_backend: Backend) -> None:
     p = store_backend.profiles()
     p.set("stripe", STRIPE, SECOND, UTF8, MULTI)
@@ -147,6 +162,7 @@ def test_rotation_reencrypts_every_profile(
     assert set(after) == {"a", "b"} and all(after[n] != before[n] for n in after)
     fresh = store_backend.profiles(role)
     assert fresh.secrets("b") == ("value-MADEUP-b", "two", None, None)
+    assert fresh.show("b").unredacted_slots == ["secret2"]  # "two" is too short to redact
     assert fresh.key_status().key_id == new_id
     # And the old key no longer opens the store
     monkeypatch.setenv("ZINGY_NB_MASTER_KEY", store_backend.key)

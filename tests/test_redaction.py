@@ -163,19 +163,42 @@ def test_huge_and_nested_values_compile_and_match_whole() -> None:
     assert r.text("z" + "a" * 299 + "z") == f"z{MASK}z"
 
 
-def test_a_short_retrieved_value_is_noted_in_the_kernel_log_not_the_cell(tmp_path: Path) -> None:
+def test_a_short_value_is_noted_where_the_user_looks_never_in_the_retrieving_cell(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "short-home"
+    env = kernel_env(flow=None, home=home)
     subprocess.run(
         [CLI, "profiles", "set", "tiny", "--stdin"], input="long-enough-MADEUP\nab12\n",
-        text=True, check=True, timeout=60, env=kernel_env(flow=None, home=home),
+        text=True, check=True, timeout=60, env=env,
     )  # fmt: skip
+    note = "secret2 is shorter than 6 characters, so not redacted from output."
+    # The CLI says so in show and list, and --json names the slot
+    for action in ("show", "list"):
+        shown = subprocess.run(
+            [CLI, "profiles", action, *(["tiny"] if action == "show" else [])],
+            capture_output=True, text=True, check=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert shown.stdout.rstrip("\n").endswith(f"\t{note}"), shown.stdout
+    as_json = subprocess.run(
+        [CLI, "profiles", "show", "tiny", "--json"],
+        capture_output=True, text=True, check=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert json.loads(as_json.stdout)["unredacted"] == ["secret2"]
     log = tmp_path / "kernel.log"
     with running_kernel(kernel_env(flow="cloud-flow", home=home), log=log) as k:
         k.ok("%load_ext zingy_nb")
+        # The magic's show says so, and so does its set
+        assert k.ok("%zingy_apikey show tiny").stdout.rstrip().endswith(f". {note}")
+        k.ok("import os; os.environ['TINY_1'] = 'long-MADEUP-1'; os.environ['TINY_2'] = 'x1'")
+        saved = k.ok("%zingy_apikey set tiny2 --from-env TINY_1 TINY_2").stdout
+        assert saved.endswith(f"Note: {note}\n"), saved
+        # A retrieval does not: its cell's output stays as the user's code made it
         cell = k.ok("info = zingyConn.apikey('tiny'); print(info.secret2)")
         assert cell.stdout == "ab12\n"  # documented: too short to redact
-        assert "secret2 shorter than 6 characters" not in every_message(cell)
-    assert "profile 'tiny': secret2 shorter than 6 characters" in log.read_text()
+        assert "shorter than 6 characters" not in every_message(cell)
+    # The kernel's log says it once
+    assert log.read_text().count(f"profile 'tiny': {note}") == 1
 
 
 def test_text_with_lone_surrogates_is_still_redacted() -> None:

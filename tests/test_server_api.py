@@ -128,7 +128,8 @@ async def test_put_creates_a_profile_that_the_store_api_reads_back(
     meta = data(response)
     assert meta["name"] == "stripe"
     assert meta["slots"] == slots(True, True, False, False)
-    assert set(meta) == {"name", "slots", "created", "updated"}
+    assert meta["unredacted"] == []
+    assert set(meta) == {"name", "slots", "unredacted", "created", "updated"}
     assert Profiles(store_home).secrets("stripe") == (S1, S2, None, None)
     assert data(await api("GET", "profiles", "stripe")) == meta
     assert data(await api("GET", "profiles")) == {"profiles": [meta]}
@@ -157,6 +158,13 @@ async def test_patch_absent_keeps_string_sets_null_clears(api: Any, store_home: 
     # Then the absent slots keep their values
     assert meta["slots"] == slots(True, True, True, False)
     assert Profiles(store_home).secrets("svc") == (S1, S2, S3, None)
+    # When secret4 is set to a value too short to be redacted from kernel output
+    meta = data(await api("PATCH", "profiles", "svc", body={"secret4": "ab12"}))
+    # Then the metadata says so (for the sidebar), in every answer
+    assert meta["unredacted"] == ["secret4"]
+    assert data(await api("GET", "profiles"))["profiles"][0]["unredacted"] == ["secret4"]
+    meta = data(await api("PATCH", "profiles", "svc", body={"secret4": None}))
+    assert meta["unredacted"] == []
     # When secret2 is cleared with null and secret1 replaced
     meta = data(
         await api("PATCH", "profiles", "svc", body={"secret2": None, "secret1": MADE_UP[4]})

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from . import redact
 from .errors import InvalidProfileError, ZingyError
 from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
 from .sources import from_lines, gather
@@ -143,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_meta(meta: ProfileMeta) -> None:
-    print(f"{meta.name}\t{meta.describe_slots()}\tupdated {meta.updated:%Y-%m-%d %H:%M:%S} UTC")
+    line = f"{meta.name}\t{meta.describe_slots()}\tupdated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
+    note = redact.short_note(meta.unredacted_slots)
+    print(f"{line}\t{note}" if note else line)
 
 
 def _values(args: Any, *, updating: bool) -> dict[str, str]:

@@ -27,13 +27,11 @@ def _kernel_context(ipython: Any) -> dict[str, str | None]:
 
 def _register_retrieved(info: Any) -> None:
     redact.redactor.register_all(info.values())
-    short = [slot for slot, value in info.items() if value and len(value) < redact.MIN_LENGTH]
-    if short:
-        announce_once(
-            f"short:{info.name}",
-            f"profile {info.name!r}: {', '.join(short)} shorter than {redact.MIN_LENGTH} "
-            "characters, so not redacted from this kernel's output.",
-        )
+    note = redact.short_note(
+        slot for slot, value in info.items() if value and len(value) < redact.MIN_LENGTH
+    )
+    if note:
+        announce_once(f"short:{info.name}", f"profile {info.name!r}: {note}")
 
 
 def load(ipython: Any) -> None:

@@ -55,19 +55,19 @@ def get_profiles() -> Profiles:
 
 def _remember(values: dict[str, str | None]) -> None:
     """Register saved values for redaction; say so when one is too short for it."""
-    for slot, value in values.items():
-        if value and not redact.register_value(value) and len(value) < redact.MIN_LENGTH:
-            print(
-                f"Note: {slot} is shorter than {redact.MIN_LENGTH} characters, so it is not "
-                "redacted from output."
-            )
+    redact.redactor.register_all(v for v in values.values() if v)
+    note = redact.short_note(s for s, v in values.items() if v and len(v) < redact.MIN_LENGTH)
+    if note:
+        print(f"Note: {note}")
 
 
 def _format_meta(meta: ProfileMeta) -> str:
-    return (
+    text = (
         f"{meta.name}: {meta.describe_slots()} set; "
         f"created {meta.created:%Y-%m-%d %H:%M:%S} UTC, updated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
     )
+    note = redact.short_note(meta.unredacted_slots)
+    return f"{text}. {note}" if note else text
 
 
 @magics_class

@@ -50,7 +50,9 @@ def _slots(meta: ProfileMeta) -> str:
 
 
 def _label(meta: ProfileMeta) -> str:
-    return f"{meta.name}  ·  {_slots(meta)}  ·  updated {meta.updated:%Y-%m-%d %H:%M} UTC"
+    text = f"{meta.name}  ·  {_slots(meta)}  ·  updated {meta.updated:%Y-%m-%d %H:%M} UTC"
+    short = [LABELS[s] for s in meta.unredacted_slots]
+    return f"{text}  ·  not redacted: {', '.join(short)}" if short else text
 
 
 class ProfilesPanel(w.VBox):
@@ -346,12 +348,11 @@ class ProfilesPanel(w.VBox):
             for box in self.clear_boxes.values():
                 box.value = False
             redact.redactor.register_all(values.values())
-            short = [LABELS[s] for s, v in values.items() if len(v) < redact.MIN_LENGTH]
-            if short:
-                text += (
-                    f" Note: {', '.join(short)} is shorter than {redact.MIN_LENGTH} characters, "
-                    "so it is not redacted from output."
-                )
+            note = redact.short_note(
+                LABELS[s] for s, v in values.items() if len(v) < redact.MIN_LENGTH
+            )
+            if note:
+                text += f" Note: {note}"
             self.refresh()
             self._say("ok", text + " The secret fields were cleared.")
 

@@ -43,6 +43,7 @@ from .store import (
     Store,
     StoreInfo,
     Transaction,
+    slots_from_mask,
 )
 from .store_url import redact_url, scrub
 
@@ -73,15 +74,13 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _mask(slots_set: tuple[bool, ...]) -> int:
-    return sum(1 << i for i, on in enumerate(slots_set) if on)
-
-
 def _row(rec: tuple) -> Row:
     name, mask, created, updated, key_id, blob = rec
+    slots_set, unredacted = slots_from_mask(mask)
     return Row(
         name=name,
-        slots_set=tuple(bool(mask & (1 << i)) for i in range(4)),  # type: ignore[arg-type]
+        slots_set=slots_set,
+        unredacted=unredacted,
         created=_utc(created),
         updated=_utc(updated),
         key_id=key_id,
@@ -129,7 +128,7 @@ class _PgTransaction(Transaction):
         return (_row(rec) for rec in recs)
 
     def _values(self, row: Row) -> tuple:
-        return (_mask(row.slots_set), row.created, row.updated, row.key_id, row.blob)
+        return (row.slots_mask, row.created, row.updated, row.key_id, row.blob)
 
     def _insert(self, row: Row) -> None:
         psycopg = _psycopg()

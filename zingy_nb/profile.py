@@ -25,6 +25,9 @@ _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
 Secret = str | None
 #: The four slot values, in slot order.
 Secrets = tuple[Secret, Secret, Secret, Secret]
+#: One flag per slot, in slot order.
+SlotFlags = tuple[bool, bool, bool, bool]
+NO_SLOTS: Final[SlotFlags] = (False, False, False, False)
 
 
 def validate_name(name: object) -> str:
@@ -81,17 +84,25 @@ class ProfileMeta:
     """What may be shown about a profile anywhere: never a value."""
 
     name: str
-    slots_set: tuple[bool, bool, bool, bool]
+    slots_set: SlotFlags
     created: datetime
     updated: datetime
+    #: Set slots whose value is too short for output redaction (``redact.MIN_LENGTH``);
+    #: shown wherever profiles are listed, so nobody relies on a redaction that is off.
+    unredacted: SlotFlags = NO_SLOTS
 
     def is_set(self, slot: str) -> bool:
         return self.slots_set[SLOTS.index(validate_slot(slot))]
+
+    @property
+    def unredacted_slots(self) -> list[str]:
+        return [s for s, on in zip(SLOTS, self.unredacted) if on]
 
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
             "slots": dict(zip(SLOTS, self.slots_set)),
+            "unredacted": self.unredacted_slots,
             "created": self.created.isoformat(),
             "updated": self.updated.isoformat(),
         }

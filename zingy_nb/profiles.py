@@ -10,9 +10,11 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import redact
 from .crypto import Cipher, decode_key, encode_key, new_key
 from .errors import (
     InvalidProfileError,
@@ -35,8 +37,19 @@ from .store import Row, Store, StoreInfo, Transaction, utcnow
 from .store_url import key_locator, open_store, store_url
 
 
-def _slots_set(values: Secrets) -> tuple[bool, bool, bool, bool]:
-    return tuple(v is not None for v in values)  # type: ignore[return-value]
+def _sealed_row(
+    name: str, values: Secrets, created: datetime, updated: datetime, cipher: Cipher
+) -> Row:
+    """A row for ``values``: which slots are set, which are too short to be redacted."""
+    return Row(
+        name,
+        tuple(v is not None for v in values),  # type: ignore[arg-type]
+        tuple(v is not None and len(v) < redact.MIN_LENGTH for v in values),  # type: ignore[arg-type]
+        created,
+        updated,
+        cipher.key_id,
+        cipher.seal(name, values),
+    )
 
 
 @dataclass(frozen=True)
@@ -211,14 +224,7 @@ class Profiles:
                 cipher = self._writable(txn)
                 old = txn.get(name)
                 now = utcnow()
-                row = Row(
-                    name,
-                    _slots_set(values),
-                    old.created if old else now,
-                    now,
-                    cipher.key_id,
-                    cipher.seal(name, values),
-                )
+                row = _sealed_row(name, values, old.created if old else now, now, cipher)
                 txn.put(row)
             self._changed()
             return row.meta
@@ -254,14 +260,7 @@ class Profiles:
                     values[SLOTS.index(slot)] = value
                 new_values: Secrets = validate_secrets(tuple(values))  # type: ignore[arg-type]
                 cipher = self._writable(txn)
-                row = Row(
-                    name,
-                    _slots_set(new_values),
-                    old.created,
-                    utcnow(),
-                    cipher.key_id,
-                    cipher.seal(name, new_values),
-                )
+                row = _sealed_row(name, new_values, old.created, utcnow(), cipher)
                 txn.put(row)
             self._changed()
             return row.meta
@@ -286,14 +285,7 @@ class Profiles:
                     )
                 values = self._cipher_for_key_id(old.key_id).open(old_name, old.blob)
                 cipher = self._writable(txn)
-                row = Row(
-                    new_name,
-                    old.slots_set,
-                    old.created,
-                    utcnow(),
-                    cipher.key_id,
-                    cipher.seal(new_name, values),
-                )
+                row = _sealed_row(new_name, values, old.created, utcnow(), cipher)
                 txn.rename(old_name, row)
             self._changed()
             return row.meta
@@ -363,16 +355,7 @@ class Profiles:
                     )
                 for row in list(txn.rows()):
                     values = old_cipher.open(row.name, row.blob)
-                    txn.put(
-                        Row(
-                            row.name,
-                            row.slots_set,
-                            row.created,
-                            row.updated,
-                            new_cipher.key_id,
-                            new_cipher.seal(row.name, values),
-                        )
-                    )
+                    txn.put(_sealed_row(row.name, values, row.created, row.updated, new_cipher))
                 txn.set_key(new_cipher.key_id, new_cipher.make_verifier())
             self._key = self.keys.save(info.store_id, fresh)
             self.keys.discard_pending(info.store_id)

@@ -30,6 +30,22 @@ MIN_LENGTH: Final = 6
 _MARK: Final = "_zingy_nb_redacting"
 
 
+def short_note(slots: Iterable[str]) -> str:
+    """What to tell a user whose values are too short to be redacted ('' when none).
+
+    Said where the user looks (magic, CLI, panel, sidebar, log), never in a cell's
+    output on its own, which must stay stable for nbval.
+    """
+    names = list(slots)
+    if not names:
+        return ""
+    verb = "is" if len(names) == 1 else "are"
+    return (
+        f"{', '.join(names)} {verb} shorter than {MIN_LENGTH} characters, "
+        "so not redacted from output."
+    )
+
+
 def variants(value: str) -> set[str]:
     """The forms of ``value`` that are redacted: itself and its common encodings."""
     raw = value.encode("utf-8", "surrogatepass")

@@ -22,7 +22,7 @@ from typing import Final, TypeVar
 from . import migrations
 from .errors import StoreError
 from .profile import ProfileMeta
-from .store import AuditEntry, Row, Store, StoreInfo, Transaction
+from .store import AuditEntry, Row, Store, StoreInfo, Transaction, slots_from_mask
 
 SCHEMA_VERSION: Final = migrations.latest(migrations.SQLITE)
 APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files
@@ -36,15 +36,13 @@ _AUDIT_ROLE_VERSION: Final = 2
 T = TypeVar("T")
 
 
-def _slots_mask(slots_set: tuple[bool, ...]) -> int:
-    return sum(1 << i for i, on in enumerate(slots_set) if on)
-
-
 def _row(record: tuple) -> Row:
     name, mask, created, updated, key_id, blob = record
+    slots_set, unredacted = slots_from_mask(mask)
     return Row(
         name=name,
-        slots_set=tuple(bool(mask & (1 << i)) for i in range(4)),  # type: ignore[arg-type]
+        slots_set=slots_set,
+        unredacted=unredacted,
         created=datetime.fromisoformat(created),
         updated=datetime.fromisoformat(updated),
         key_id=key_id,
@@ -75,7 +73,7 @@ class _SQLiteTransaction(Transaction):
             "VALUES (?, ?, ?, ?, ?, ?)",
             (
                 row.name,
-                _slots_mask(row.slots_set),
+                row.slots_mask,
                 row.created.isoformat(),
                 row.updated.isoformat(),
                 row.key_id,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import StoreError
-from .profile import ProfileMeta
+from .profile import ProfileMeta, SlotFlags
 
 #: Access levels a team store grants on a profile; each includes the ones before it.
 LEVELS = ("read", "write", "manage")
@@ -39,20 +39,41 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def slots_mask(slots_set: tuple[bool, ...], unredacted: tuple[bool, ...]) -> int:
+    """The ``slots`` column: bit i says slot i is set, bit 4+i that its value is too
+    short to be redacted from output (older zingy-nb writes and reads the low bits only)."""
+    return sum(1 << i for i, on in enumerate(slots_set) if on) | sum(
+        1 << (4 + i) for i, on in enumerate(unredacted) if on
+    )
+
+
+def slots_from_mask(mask: int) -> tuple[SlotFlags, SlotFlags]:
+    """(set, unredacted) flags of the four slots, from the ``slots`` column."""
+    return (
+        tuple(bool(mask & (1 << i)) for i in range(4)),  # type: ignore[return-value]
+        tuple(bool(mask & (1 << (4 + i))) for i in range(4)),
+    )
+
+
 @dataclass(frozen=True)
 class Row:
     """One stored profile: metadata in clear, values as one sealed blob."""
 
     name: str
-    slots_set: tuple[bool, bool, bool, bool]
+    slots_set: SlotFlags
+    unredacted: SlotFlags
     created: datetime
     updated: datetime
     key_id: str
     blob: bytes
 
     @property
+    def slots_mask(self) -> int:
+        return slots_mask(self.slots_set, self.unredacted)
+
+    @property
     def meta(self) -> ProfileMeta:
-        return ProfileMeta(self.name, self.slots_set, self.created, self.updated)
+        return ProfileMeta(self.name, self.slots_set, self.created, self.updated, self.unredacted)
 
 
 @dataclass(frozen=True)

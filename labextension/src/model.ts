@@ -15,9 +15,22 @@ import {
   putProfile,
   Slot,
   SLOT_LABELS,
+  unredactedNote,
   validateProfileName
 } from './profiles';
 import { errorMessage } from './request';
+
+/**
+ * A success message, followed by what to know about slots left unredacted.
+ *
+ * @param text - what was done
+ * @param meta - the saved profile's metadata, from the server
+ * @returns the text for the status line
+ */
+function withNote(text: string, meta: IProfileMeta): string {
+  const note = unredactedNote(meta);
+  return note ? `${text} ${note}` : text;
+}
 
 /** The sidebar's status line. */
 export interface IStatusLine {
@@ -166,8 +179,8 @@ export class ProfilesModel {
           );
           return false;
         }
-        await patchProfile(name, body);
-        this.setStatus('success', `Updated profile "${name}".`);
+        const meta = await patchProfile(name, body);
+        this.setStatus('success', withNote(`Updated profile "${name}".`, meta));
       } else {
         if (!values.secret1) {
           this.setStatus(
@@ -183,8 +196,8 @@ export class ProfilesModel {
           secret3: values.secret3 || null,
           secret4: values.secret4 || null
         };
-        await putProfile(name, body);
-        this.setStatus('success', `Saved new profile "${name}".`);
+        const meta = await putProfile(name, body);
+        this.setStatus('success', withNote(`Saved new profile "${name}".`, meta));
       }
       await this._reload();
       return true;

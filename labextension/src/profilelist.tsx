@@ -1,6 +1,11 @@
 import * as React from 'react';
 
-import { IProfileMeta, SLOT_LABELS, SLOTS } from './profiles';
+import {
+  IProfileMeta,
+  SLOT_LABELS,
+  SLOTS,
+  unredactedNote
+} from './profiles';
 
 /** Props of {@link ProfileList}. */
 export interface IProfileListProps {
@@ -37,6 +42,7 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
       {profiles.map(profile => {
         const isSelected = profile.name === selected;
         const nameId = `zingy-nb-profile-${encodeURIComponent(profile.name)}`;
+        const note = unredactedNote(profile);
         return (
           <li
             key={profile.name}
@@ -53,13 +59,18 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
             <div className="zingy-nb-slots">
               {SLOTS.map(slot => {
                 const set = !!profile.slots?.[slot];
+                const unredacted = !!profile.unredacted?.includes(slot);
                 return (
                   <span
                     key={slot}
                     className="zingy-nb-slot"
                     data-slot={slot}
                     data-set={set ? 'true' : 'false'}
-                    title={`${SLOT_LABELS[slot]} ${set ? 'is set' : 'is not set'}`}
+                    data-unredacted={unredacted ? 'true' : undefined}
+                    title={
+                      `${SLOT_LABELS[slot]} ${set ? 'is set' : 'is not set'}` +
+                      (unredacted ? ' (too short to be redacted from output)' : '')
+                    }
                   >
                     {SLOT_LABELS[slot]}
                     <span className="zingy-nb-sr-only">
@@ -69,6 +80,11 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
                 );
               })}
             </div>
+            {note && (
+              <div className="zingy-nb-profile-note" role="note">
+                {note}
+              </div>
+            )}
             <div className="zingy-nb-profile-updated">
               Updated{' '}
               <time dateTime={profile.updated} title={profile.updated}>

@@ -24,10 +24,31 @@ export const SLOT_LABELS: Record<Slot, string> = {
 export interface IProfileMeta {
   name: string;
   slots: Record<Slot, boolean>;
+  /**
+   * Set slots whose value is too short for the kernel's output redaction (the
+   * server's minimum length): the user is told, so nobody relies on it there.
+   */
+  unredacted?: Slot[];
   /** ISO 8601 */
   created: string;
   /** ISO 8601 */
   updated: string;
+}
+
+/**
+ * What to tell the user about a profile's slots that are not redacted from output.
+ *
+ * @param profile - metadata from the server
+ * @returns a sentence, or `''` when every set slot is redacted
+ */
+export function unredactedNote(profile: IProfileMeta): string {
+  const slots = profile.unredacted ?? [];
+  if (slots.length === 0) {
+    return '';
+  }
+  const names = slots.map(slot => SLOT_LABELS[slot] ?? slot).join(', ');
+  const verb = slots.length === 1 ? 'is' : 'are';
+  return `${names} ${verb} too short to be redacted from kernel output.`;
 }
 
 /** Body of `PUT profiles/{name}`: create or replace. */

@@ -146,6 +146,40 @@ def test_sidebar_saves_a_profile_the_cli_sees_then_deletes_it(
     assert zingy_errors(page) == [], page.console_errors
 
 
+def test_sidebar_names_slots_too_short_to_be_redacted(lab_server: LabServer, page: Page) -> None:
+    # Given a profile saved from the CLI whose Secret2 is below the redaction minimum
+    subprocess.run(
+        [CLI, "profiles", "set", "short-cli", "--stdin"], input=f"{SECRET}\nab12\n",
+        env=lab_server.env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    # When the sidebar is opened
+    open_lab(page, lab_server)
+    sidebar = open_sidebar(page)
+    # Then its row says so, and marks the slot
+    row = sidebar.locator('.zingy-nb-profile[data-name="short-cli"]')
+    expect(row.get_by_role("note")).to_have_text(
+        "Secret2 is too short to be redacted from kernel output."
+    )
+    expect(row.locator('[data-slot="secret2"]')).to_have_attribute("data-unredacted", "true")
+    expect(row.locator('[data-slot="secret1"]')).not_to_have_attribute("data-unredacted", "true")
+    # When a new profile with a short Secret3 is saved from the sidebar
+    sidebar.get_by_label("Profile name").fill("short-ui")
+    sidebar.get_by_label("Secret", exact=True).fill(SECRET2)
+    sidebar.get_by_label("Secret3", exact=True).fill("xy9")
+    sidebar.get_by_role("button", name="Save").click()
+    # Then the status line says so too
+    expect(sidebar.get_by_role("status")).to_have_text(
+        'Saved new profile "short-ui". Secret3 is too short to be redacted from kernel output.'
+    )
+    assert {p["name"]: p["unredacted"] for p in cli(lab_server, "profiles", "list")} == {
+        "short-cli": ["secret2"],
+        "short-ui": ["secret3"],
+    }
+    # (the module's server is shared: leave its store empty for the next test)
+    for name in ("short-cli", "short-ui"):
+        Profiles(lab_server.env["ZINGY_NB_HOME"]).delete(name)
+
+
 def test_status_bar_follows_the_kernels_flow_mode(
     lab_server: LabServer, page: Page, artifacts: Path
 ) -> None:
