@@ -210,3 +210,30 @@ def test_status_bar_follows_the_kernels_flow_mode(
         expect(item).to_have_attribute("data-flow", mode)
         expect(item).to_have_text(label)
     assert zingy_errors(page) == [], page.console_errors
+
+
+def test_a_save_the_server_scrubbed_is_announced_in_lab(lab_server: LabServer, page: Page) -> None:
+    # Given a stored secret pasted into a notebook's cell
+    pasted = "madeup-browser-PASTED-Qz7Lm2"
+    store = Profiles(lab_server.env["ZINGY_NB_HOME"])
+    store.set("pasted", pasted)
+    write_notebook(
+        lab_server.root_dir, "pasted.ipynb", "zingy-page-flow", "Python 3 (Zingy Page Flow)"
+    )
+    path = lab_server.root_dir / "pasted.ipynb"
+    notebook = json.loads(path.read_text())
+    notebook["cells"][0]["source"] = f"token = {pasted!r}"
+    path.write_text(json.dumps(notebook))
+    # When it is opened and saved from the UI (Ctrl+S)
+    open_lab(page, lab_server, "lab/tree/pasted.ipynb")
+    page.locator(".jp-Cell .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+s")
+    # Then JupyterLab shows the server's warning
+    expect(
+        page.get_by_text('Saved "pasted.ipynb" with 1 secret value(s) replaced by [REDACTED].')
+    ).to_be_visible()
+    # And the file on disk has the mask, not the value
+    saved = path.read_text()
+    assert pasted not in saved and "token = '[REDACTED]'" in json.loads(saved)["cells"][0]["source"]
+    store.delete("pasted")
+    assert zingy_errors(page) == [], page.console_errors
