@@ -32,7 +32,8 @@ Other test modules in ``tests/browser/`` rely on this interface; keep it stable.
     ``Path`` of ``test-artifacts/`` at the repo root (git-ignored), for screenshots.
 
 ``goto_lab(page, lab_server, path="lab")``
-    Opens ``{url}{path}`` logged in and returns once JupyterLab has restored its layout
+    Opens ``{url}{path}`` logged in, in a fresh workspace (``path`` is ``lab`` or
+    ``lab/tree/...``), and returns once JupyterLab has restored its layout
     (the splash screen is gone): before that, the shell moves focus around and a modal
     such as the command palette can close as soon as it opens.
 
@@ -246,7 +247,13 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def goto_lab(page: Any, lab_server: LabServer, path: str = "lab") -> None:
-    """Open a JupyterLab URL and wait for ``app.restored`` (see the module docstring)."""
-    page.goto(f"{lab_server.url}{path}?token={lab_server.token}")
+    """Open a JupyterLab URL and wait for ``app.restored`` (see the module docstring).
+
+    Each call gets a fresh, empty workspace, so what an earlier test left open (tabs,
+    sidebars, kernels) is not restored into this one.
+    """
+    assert path == "lab" or path.startswith("lab/"), path
+    workspace = f"lab/workspaces/test-{secrets.token_hex(4)}"
+    page.goto(f"{lab_server.url}{workspace}{path[3:]}?token={lab_server.token}")
     # The splash is added at start and removed 200 ms after app.restored resolves.
     page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=RESTORE_TIMEOUT_MS)
