@@ -5,6 +5,9 @@ environment (``ZINGY_NB_STORE_URL`` with that role's credentials, the team's
 ``ZINGY_NB_MASTER_KEY``, ``ZINGY_NB_FLOW=cloud-flow``), runs ``%load_ext zingy_nb`` and
 then its whole workload as one cell. All 50 kernels are started (in parallel batches)
 before any workload is sent; then every workload is sent, then the replies collected.
+Kernels talk over Unix sockets (``transport="ipc"``): with TCP, a port picked for a
+kernel not started yet can be taken meanwhile as the source port of a connection to an
+earlier one, and that kernel dies at start.
 
 Each profile's slots are written by different roles at once: ``secret1`` by dana (an
 admin), ``secret2`` by alice (the owner), ``secret3`` and ``secret4`` together by bob
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,9 +110,12 @@ print("ZNB-RESULT " + json.dumps(_stats))
 class Job:
     """One kernel, its role and the cell it runs."""
 
-    def __init__(self, role: str, name: str, code: str, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, role: str, name: str, code: str, env: dict[str, str], log: Path, ipc: str
+    ) -> None:
         self.role, self.name, self.code, self.env, self.log = role, name, code, env, log
-        self.km = AsyncKernelManager(kernel_name="python3")
+        # ipc: the socket files are named "{ipc}-{n}"; one prefix per kernel
+        self.km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=ipc)
         self.kc: Any = None
         self.msg_id: str | None = None
 
@@ -116,7 +124,10 @@ class Job:
             await self.km.start_kernel(env=self.env, stderr=log)
         self.kc = self.km.client()
         self.kc.start_channels()
-        await self.kc.wait_for_ready(timeout=START_TIMEOUT)
+        try:
+            await self.kc.wait_for_ready(timeout=START_TIMEOUT)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{self.role} kernel: {exc}\n{self.log.read_text()}") from None
 
     def send(self, code: str) -> None:
         self.msg_id = self.kc.execute(code, store_history=True)
@@ -202,9 +213,10 @@ def test_fifty_kernels_on_four_roles(
             ZINGY_NB_MASTER_KEY=key,
         )
         n = len(jobs)
-        return Job(role, name, code, env, tmp_path / f"kernel-{n}-{role}.log")
+        return Job(role, name, code, env, tmp_path / f"kernel-{n}-{role}.log", f"{ipc}/k{n}")
 
     # And 15 writer kernels (3 roles x 5 profiles), 30 reader kernels, 5 refused writers
+    ipc = tempfile.mkdtemp(prefix="zk-")  # short: a Unix socket path has ~107 bytes
     stop = tmp_path / "stop"
     jobs: list[Job] = []
     for name in PROFILES:
@@ -254,6 +266,7 @@ def test_fifty_kernels_on_four_roles(
         leftover = kernel_processes(files)
         for proc in leftover:
             proc.kill()
+        shutil.rmtree(ipc, ignore_errors=True)
         assert not leftover, f"kernel processes left running: {leftover}"
     elapsed = time.monotonic() - started
     print(f"50 kernels: {elapsed:.1f} s")
