@@ -27,9 +27,7 @@ def _kernel_context(ipython: Any) -> dict[str, str | None]:
 
 def _register_retrieved(info: Any) -> None:
     redact.redactor.register_all(info.values())
-    note = redact.short_note(
-        slot for slot, value in info.items() if value and len(value) < redact.MIN_LENGTH
-    )
+    note = redact.short_note(slot for slot, value in info.items() if redact.too_short(value))
     if note:
         announce_once(f"short:{info.name}", f"profile {info.name!r}: {note}")
 

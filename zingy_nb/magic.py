@@ -56,7 +56,7 @@ def get_profiles() -> Profiles:
 def _remember(values: dict[str, str | None]) -> None:
     """Register saved values for redaction; say so when one is too short for it."""
     redact.redactor.register_all(v for v in values.values() if v)
-    note = redact.short_note(s for s, v in values.items() if v and len(v) < redact.MIN_LENGTH)
+    note = redact.short_note(s for s, v in values.items() if redact.too_short(v))
     if note:
         print(f"Note: {note}")
 

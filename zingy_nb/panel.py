@@ -348,9 +348,7 @@ class ProfilesPanel(w.VBox):
             for box in self.clear_boxes.values():
                 box.value = False
             redact.redactor.register_all(values.values())
-            note = redact.short_note(
-                LABELS[s] for s, v in values.items() if len(v) < redact.MIN_LENGTH
-            )
+            note = redact.short_note(LABELS[s] for s, v in values.items() if redact.too_short(v))
             if note:
                 text += f" Note: {note}"
             self.refresh()

@@ -44,7 +44,7 @@ def _sealed_row(
     return Row(
         name,
         tuple(v is not None for v in values),  # type: ignore[arg-type]
-        tuple(v is not None and len(v) < redact.MIN_LENGTH for v in values),  # type: ignore[arg-type]
+        tuple(redact.too_short(v) for v in values),  # type: ignore[arg-type]
         created,
         updated,
         cipher.key_id,

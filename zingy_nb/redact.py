@@ -30,6 +30,11 @@ MIN_LENGTH: Final = 6
 _MARK: Final = "_zingy_nb_redacting"
 
 
+def too_short(value: str | None) -> bool:
+    """Whether a set value is below ``MIN_LENGTH``, so output redaction skips it."""
+    return value is not None and 0 < len(value) < MIN_LENGTH
+
+
 def short_note(slots: Iterable[str]) -> str:
     """What to tell a user whose values are too short to be redacted ('' when none).
 
