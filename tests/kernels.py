@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +52,22 @@ def kernel_env(*, flow: str | None, home: Path | str, **extra: str | None) -> di
         else:
             env[key] = value
     return env
+
+
+CLI = str(Path(sys.executable).with_name("zingy-nb"))
+
+
+def run_cli(home: Path | str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``zingy-nb ARGS`` in its own process, on the store a kernel on ``home`` uses.
+
+    It must succeed (the failure shows its stderr).
+    """
+    proc = subprocess.run(
+        [CLI, *args], input=stdin, env=kernel_env(flow=None, home=home),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc
 
 
 @dataclass

@@ -8,8 +8,6 @@ and ``%zingy_apikey`` with ``--from-env``.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +20,10 @@ from tests.kernels import (
     digests,
     kernel_env,
     read_digests,
+    run_cli,
     running_kernel,
 )
 
-CLI = str(Path(sys.executable).with_name("zingy-nb"))
 REFUSED = "works only in cloud-flow kernels"
 
 # Made-up values.
@@ -36,16 +34,7 @@ NOTICE_S1 = "sk_test_MADEUP_notice"
 
 def cli(home: Path, *args: str, stdin: str = "") -> str:
     """Run ``zingy-nb`` in its own process against ``home``; returns its stderr."""
-    proc = subprocess.run(
-        [CLI, *args],
-        input=stdin,
-        env=kernel_env(flow=None, home=home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stderr
+    return run_cli(home, *args, stdin=stdin).stderr
 
 
 def unique(prefix: str) -> str:

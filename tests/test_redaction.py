@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kernels import Kernel, kernel_env, running_kernel
+from tests.kernels import Kernel, kernel_env, run_cli, running_kernel
 from zingy_nb.redact import MASK, MIN_LENGTH, Redactor, variants
 
 SECRET = "sk_live_MADEUP_r3dact/me+ok=é"
 SECOND = "whsec_MADEUP_second_value"
-CLI = str(Path(sys.executable).with_name("zingy-nb"))
 
 
 def forms(value: str) -> list[bytes]:
@@ -61,11 +58,7 @@ def leaked(cell_text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     home = tmp_path_factory.mktemp("redaction-home")
-    subprocess.run(
-        [CLI, "profiles", "set", "stripe", "--stdin"],
-        input=f"{SECRET}\n{SECOND}\n", text=True, check=True, timeout=60,
-        env=kernel_env(flow=None, home=home),
-    )  # fmt: skip
+    run_cli(home, "profiles", "set", "stripe", "--stdin", stdin=f"{SECRET}\n{SECOND}\n")
     with running_kernel(kernel_env(flow="cloud-flow", home=home)) as k:
         k.ok("%load_ext zingy_nb")
         k.ok("info = zingyConn.apikey('stripe'); s = info.secret1; s2 = info.secret2")
@@ -167,24 +160,14 @@ def test_a_short_value_is_noted_where_the_user_looks_never_in_the_retrieving_cel
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "short-home"
-    env = kernel_env(flow=None, home=home)
-    subprocess.run(
-        [CLI, "profiles", "set", "tiny", "--stdin"], input="long-enough-MADEUP\nab12\n",
-        text=True, check=True, timeout=60, env=env,
-    )  # fmt: skip
+    run_cli(home, "profiles", "set", "tiny", "--stdin", stdin="long-enough-MADEUP\nab12\n")
     note = "secret2 is shorter than 6 characters, so not redacted from output."
     # The CLI says so in show and list, and --json names the slot
-    for action in ("show", "list"):
-        shown = subprocess.run(
-            [CLI, "profiles", action, *(["tiny"] if action == "show" else [])],
-            capture_output=True, text=True, check=True, timeout=60, env=env,
-        )  # fmt: skip
-        assert shown.stdout.rstrip("\n").endswith(f"\t{note}"), shown.stdout
-    as_json = subprocess.run(
-        [CLI, "profiles", "show", "tiny", "--json"],
-        capture_output=True, text=True, check=True, timeout=60, env=env,
-    )  # fmt: skip
-    assert json.loads(as_json.stdout)["unredacted"] == ["secret2"]
+    for args in (("show", "tiny"), ("list",)):
+        shown = run_cli(home, "profiles", *args).stdout
+        assert shown.rstrip("\n").endswith(f"\t{note}"), shown
+    as_json = run_cli(home, "profiles", "show", "tiny", "--json").stdout
+    assert json.loads(as_json)["unredacted"] == ["secret2"]
     log = tmp_path / "kernel.log"
     with running_kernel(kernel_env(flow="cloud-flow", home=home), log=log) as k:
         k.ok("%load_ext zingy_nb")
