@@ -28,8 +28,8 @@ class ApikeyTimes:
 
 def measure(number: int = 2000, repeat: int = 61) -> ApikeyTimes:
     """Per-call ns of a warm ``zingyConn.apikey`` and of a bare decrypt, interleaved."""
-    from zingy_nb.conn import zingyConn
     from zingy_nb.crypto import NONCE_BYTES, Cipher
+    from zingy_nb.kernel.conn import zingyConn
     from zingy_nb.profiles import get_profiles
 
     profiles = get_profiles()

@@ -97,7 +97,7 @@ def _bulk(profiles: Profiles, count: int) -> float:
     """``count`` profiles through the store's transaction API, ``CHUNK`` per
     transaction; ns taken."""
     from zingy_nb.profiles import _slots_set
-    from zingy_nb.store import Row, utcnow
+    from zingy_nb.store.base import Row, utcnow
 
     t0 = perf_counter_ns()
     profiles.set(WARM, "sk_live_" + "a1B2c3D4" * 4, "whsec_" + "Z9y8X7w6" * 4)
@@ -164,7 +164,7 @@ def _propagation(writer: Profiles, env: dict[str, str], rounds: int) -> list[flo
 
 def measure(root: Path, reps: int = 25, rounds: int = 21) -> PgTimes:
     from zingy_nb.audit import audit_log
-    from zingy_nb.conn import zingyConn
+    from zingy_nb.kernel.conn import zingyConn
     from zingy_nb.paths import HOME_ENV, URL_ENV
     from zingy_nb.profiles import Profiles
 

@@ -12,7 +12,7 @@ import time
 
 
 def main(name: str) -> int:
-    from zingy_nb.conn import zingyConn
+    from zingy_nb.kernel.conn import zingyConn
 
     apikey, now = zingyConn.apikey, time.monotonic_ns
     last = apikey(name).secret1

@@ -36,7 +36,7 @@ from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import HOME_ENV
 from zingy_nb.profiles import Profiles
-from zingy_nb.store_url import URL_ENV
+from zingy_nb.store.url import URL_ENV
 
 SUPERUSER_PASSWORD = "made-up-superuser-pw-1"
 PASSWORDS = {
@@ -108,7 +108,7 @@ class PgServer:
 
     def new_database(self) -> str:
         """A fresh database owned by ``team_admin``, with the zingy-nb schema in it."""
-        from zingy_nb.pg_store import PostgresStore
+        from zingy_nb.store.postgres import PostgresStore
 
         db = f"team{next(self._dbs)}"
         self.sql(f"CREATE DATABASE {db} OWNER team_admin")

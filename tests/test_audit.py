@@ -147,8 +147,9 @@ def test_missing_key_is_not_audited_and_leaves_the_store_alone(backend: Backend)
 def test_retention_is_bounded(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
-    from zingy_nb import pg_store, sqlite_store
-    from zingy_nb.store import AuditEntry, utcnow
+    from zingy_nb.store import postgres as pg_store
+    from zingy_nb.store import sqlite as sqlite_store
+    from zingy_nb.store.base import AuditEntry, utcnow
 
     monkeypatch.setattr(sqlite_store, "AUDIT_MAX_ENTRIES", 5)
     monkeypatch.setattr(pg_store, "AUDIT_MAX_ENTRIES", 5)

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zingy_nb.errors import InvalidProfileError, ProfileNotFoundError
-from zingy_nb.profile import validate_name
 from zingy_nb.profiles import Profiles
 from zingy_nb.pytest_plugin import temporary_env
+from zingy_nb.rules import validate_name
 
 NASTY = st.sampled_from(
     ["", " ", "\x00", "\ud800", "\u202e", "e\u0301", "\t\n", "😀", "a" * 70_000, "\r\n" * 5]

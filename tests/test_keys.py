@@ -457,7 +457,7 @@ def test_crash_inside_the_rotation_transaction_keeps_the_old_key(
     seeded: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a rotation that dies after re-sealing one row, inside its transaction
-    from zingy_nb import sqlite_store
+    from zingy_nb.store import sqlite as sqlite_store
 
     before_rows = rows(seeded)
     old_key_file = (seeded / "master.key").read_bytes()

@@ -20,10 +20,10 @@ import ipywidgets as w
 import pytest
 
 import zingy_nb
-from zingy_nb.panel import LABELS, ProfilesPanel, show_panel
+from zingy_nb.kernel.panel import LABELS, ProfilesPanel, show_panel
 from zingy_nb.paths import KEY_FILE, STORE_FILE
-from zingy_nb.profile import MAX_VALUE_BYTES, SLOTS
 from zingy_nb.profiles import Profiles, get_profiles
+from zingy_nb.rules import MAX_VALUE_BYTES, SLOTS
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 
@@ -465,9 +465,9 @@ def test_show_panel_and_module_call_make_panels(zingy_home: Path) -> None:
 
 def test_loading_the_extension_does_not_import_ipywidgets() -> None:
     code = (
-        "import sys, zingy_nb, zingy_nb.magic, zingy_nb.kernel_ext\n"
+        "import sys, zingy_nb, zingy_nb.kernel.magic, zingy_nb.kernel.extension\n"
         "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'\n"
-        "assert 'zingy_nb.panel' not in sys.modules\n"
+        "assert 'zingy_nb.kernel.panel' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

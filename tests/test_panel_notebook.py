@@ -31,7 +31,7 @@ SECRETS = {"ZNB_PANEL_S1": S1, "ZNB_PANEL_S2": S2, "ZNB_PANEL_NEW": S1_NEW, "ZNB
 
 CELLS = [
     "%load_ext zingy_nb",
-    "from zingy_nb.panel import show_panel\npanel = show_panel()\npanel",
+    "from zingy_nb.kernel.panel import show_panel\npanel = show_panel()\npanel",
     # Typing into the fields and choosing a file, as the front end would, then Save.
     """import os
 panel.name.value = "nb-profile"

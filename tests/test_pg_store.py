@@ -19,7 +19,7 @@ from tests.postgres import PASSWORDS, PgServer
 from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.errors import KeyUnavailableError, StoreError, UnsupportedStoreVersionError
 from zingy_nb.profiles import Profiles
-from zingy_nb.store_url import open_store, redact_url
+from zingy_nb.store.url import open_store, redact_url
 
 pg_server = postgres.pg_server
 team_db = postgres.team_db

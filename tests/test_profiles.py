@@ -20,8 +20,8 @@ from zingy_nb.errors import (
     ProfileNotFoundError,
     ZingyError,
 )
-from zingy_nb.profile import MAX_VALUE_BYTES
 from zingy_nb.profiles import Profiles
+from zingy_nb.rules import MAX_VALUE_BYTES
 
 SSH_KEY = (
     "-----BEGIN MADE-UP KEY-----\nAAAAmadeupline1\nAAAAmadeupline2\n-----END MADE-UP KEY-----\n"

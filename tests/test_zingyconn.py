@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from zingy_nb.conn import KeyInfo
+from zingy_nb.kernel.conn import KeyInfo
 from zingy_nb.profiles import Profiles
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
@@ -82,7 +82,7 @@ def test_keyinfo_cannot_be_pickled(info: KeyInfo, protocol: int) -> None:
 PRELUDE = f'''
 import json, subprocess
 from zingy_nb import crypto
-from zingy_nb.conn import ZingyConn
+from zingy_nb.kernel.conn import ZingyConn
 from zingy_nb.profiles import get_profiles
 
 opens, statements = [], []

@@ -24,13 +24,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Lazy, so `import zingy_nb` (and kernel start with the extension) stays cheap.
     if name in ("zingyConn", "ZingyConn", "KeyInfo"):
-        from . import conn
+        from .kernel import conn
 
         return getattr(conn, name)
     if name == "panel":  # a callable module: zingy_nb.panel() shows the panel
         import importlib
 
-        return importlib.import_module(".panel", __name__)
+        return importlib.import_module(".kernel.panel", __name__)
     if name in ("Profiles", "get_profiles"):
         from . import profiles
 
@@ -57,12 +57,12 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext zingy_nb`` / ``--ext=zingy_nb``: the magic and ``zingyConn``."""
-    from .kernel_ext import load
+    from .kernel.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .kernel_ext import unload
+    from .kernel.extension import unload
 
     unload(ipython)

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from .errors import ZingyError
 from .notices import announce_once
-from .store import AuditEntry
+from .store.base import AuditEntry
 
 FLUSH_SECONDS: Final = 30.0
 RETRIEVED: Final = "retrieved"

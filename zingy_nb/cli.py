@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from . import redact
 from .errors import InvalidProfileError, ZingyError
-from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
+from .rules import SLOTS, ProfileMeta, validate_name, validate_slot
 from .sources import from_lines, gather
 
 _LABEL = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
@@ -309,8 +309,8 @@ def _store_cmd(args: Any) -> None:
 
 
 def _code_version(store: Any) -> int:
-    from . import migrations
-    from .sqlite_store import SQLiteStore
+    from .store import migrations
+    from .store.sqlite import SQLiteStore
 
     steps = migrations.SQLITE if isinstance(store, SQLiteStore) else migrations.POSTGRES
     return migrations.latest(steps)

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import DecryptionError, KeyUnavailableError
-from .profile import Secrets
+from .rules import Secrets
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12

@@ -24,7 +24,7 @@ from .errors import (
 )
 from .keys import ENV_VAR, KeyLocator, MasterKey, env_key
 from .paths import store_home
-from .profile import (
+from .rules import (
     SLOTS,
     ProfileMeta,
     Secrets,
@@ -33,8 +33,8 @@ from .profile import (
     validate_slot,
     validate_value,
 )
-from .store import Row, Store, StoreInfo, Transaction, utcnow
-from .store_url import key_locator, open_store, store_url
+from .store.base import Row, Store, StoreInfo, Transaction, utcnow
+from .store.url import key_locator, open_store, store_url
 
 
 def _sealed_row(

@@ -26,9 +26,9 @@ from .crypto import encode_key, new_key
 from .errors import ZingyError
 from .keys import ENV_VAR as KEY_ENV
 from .paths import HOME_ENV
-from .profile import SLOTS
 from .profiles import Profiles
-from .store_url import URL_ENV
+from .rules import SLOTS
+from .store.url import URL_ENV
 
 if sys.version_info >= (3, 11):
     import tomllib

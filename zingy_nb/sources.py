@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .errors import InvalidProfileError
-from .profile import SLOTS, validate_slot
+from .rules import SLOTS, validate_slot
 
 SKIP = "-"
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -47,7 +47,7 @@ def enable_widget_state_saving(lab: Any) -> None:
 def write_notebook(path: Path) -> None:
     cell = {
         "cell_type": "code", "execution_count": None, "id": "show-panel", "metadata": {},
-        "outputs": [], "source": "import zingy_nb.panel\nzingy_nb.panel()",
+        "outputs": [], "source": "import zingy_nb\nzingy_nb.panel()",
     }  # fmt: skip
     path.write_text(
         json.dumps(

@@ -32,8 +32,8 @@ from ..errors import (
     UnknownCommandError,
     ZingyError,
 )
-from ..profile import SLOTS, Secret, validate_name, validate_slot
 from ..profiles import Profiles, get_profiles
+from ..rules import SLOTS, Secret, validate_name, validate_slot
 from .config import SETTINGS_KEY, ZingyNb
 
 T = TypeVar("T")

@@ -25,17 +25,16 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from . import migrations
-from .errors import (
+from ..errors import (
     InvalidProfileError,
     ProfileAccessError,
     ProfileNotFoundError,
     StoreError,
     ZingyError,
 )
-from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
-from .profile import ProfileMeta, validate_name
-from .store import (
+from ..rules import ProfileMeta, validate_name
+from . import migrations
+from .base import (
     LEVELS,
     AuditEntry,
     Grant,
@@ -45,7 +44,8 @@ from .store import (
     Transaction,
     slots_from_mask,
 )
-from .store_url import redact_url, scrub
+from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
+from .url import redact_url, scrub
 
 if TYPE_CHECKING:
     import psycopg

@@ -14,15 +14,15 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import flow, redact
+from .. import flow, redact
+from ..errors import ZingyError
+from ..rules import SLOTS, ProfileMeta, validate_name, validate_slot
+from ..sources import gather
 from .conn import KeyInfo, zingyConn
-from .errors import ZingyError
 from .history import forget_input
-from .profile import SLOTS, ProfileMeta, validate_name, validate_slot
-from .sources import gather
 
 if TYPE_CHECKING:
-    from .profiles import Profiles
+    from ..profiles import Profiles
 
 COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve", "panel")
 _ARITY = {
@@ -48,7 +48,7 @@ def _refuse_line(shell: Any, problem: str) -> UsageError:
 
 def get_profiles() -> Profiles:
     """The process's store, imported on first use so loading the magic stays cheap."""
-    from .profiles import get_profiles as shared
+    from ..profiles import get_profiles as shared
 
     return shared()
 

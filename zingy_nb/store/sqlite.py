@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, TypeVar
 
+from ..errors import StoreError
+from ..rules import ProfileMeta
 from . import migrations
-from .errors import StoreError
-from .profile import ProfileMeta
-from .store import AuditEntry, Row, Store, StoreInfo, Transaction, slots_from_mask
+from .base import AuditEntry, Row, Store, StoreInfo, Transaction, slots_from_mask
 
 SCHEMA_VERSION: Final = migrations.latest(migrations.SQLITE)
 APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files

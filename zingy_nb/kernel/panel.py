@@ -22,11 +22,11 @@ from typing import Any
 import ipywidgets as w
 from traitlets import Bool, Instance, List, Unicode, observe
 
-from . import redact
-from .errors import InvalidProfileError, ZingyError
-from .profile import MAX_VALUE_BYTES, SLOTS, ProfileMeta, validate_name
-from .profiles import Profiles, get_profiles
-from .sqlite_store import SQLiteStore
+from .. import redact
+from ..errors import InvalidProfileError, ZingyError
+from ..profiles import Profiles, get_profiles
+from ..rules import MAX_VALUE_BYTES, SLOTS, ProfileMeta, validate_name
+from ..store.sqlite import SQLiteStore
 
 __all__ = ["LABELS", "ProfilesPanel", "show_panel"]
 

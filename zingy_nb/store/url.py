@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from .errors import KeyUnavailableError, StoreError
-from .keys import ENV_VAR, KeyLocator, MasterKey
-from .paths import STORE_FILE, URL_ENV
-from .store import Store
+from ..errors import KeyUnavailableError, StoreError
+from ..keys import ENV_VAR, KeyLocator, MasterKey
+from ..paths import STORE_FILE, URL_ENV
+from .base import Store
 
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 
@@ -73,7 +73,7 @@ def scrub(text: str, url: str) -> str:
 def open_store(url: str | None, home: Path) -> Store:
     """The store for ``url`` (a ``postgresql://`` URL), or the embedded one in ``home``."""
     if not url:
-        from .sqlite_store import SQLiteStore
+        from .sqlite import SQLiteStore
 
         return SQLiteStore(Path(home) / STORE_FILE)
     scheme = url.split(":", 1)[0].lower()
@@ -82,7 +82,7 @@ def open_store(url: str | None, home: Path) -> Store:
             f"{URL_ENV} must be a postgresql:// URL, not {redact_url(url)!r}. Unset it "
             "to use the embedded store."
         )
-    from .pg_store import PostgresStore
+    from .postgres import PostgresStore
 
     return PostgresStore(url)
 
@@ -127,7 +127,7 @@ class TeamKeyLocator(KeyLocator):
 
 def key_locator(store: Store, home: Path) -> KeyLocator:
     """Where the key of ``store`` lives: team stores never fall back to a key file."""
-    from .sqlite_store import SQLiteStore
+    from .sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         return KeyLocator(home)

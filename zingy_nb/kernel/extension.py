@@ -10,8 +10,8 @@ import os
 import warnings
 from typing import Any
 
-from . import flow, redact
-from .notices import announce_once
+from .. import flow, redact
+from ..notices import announce_once
 
 
 def _kernel_context(ipython: Any) -> dict[str, str | None]:
@@ -33,7 +33,7 @@ def _register_retrieved(info: Any) -> None:
 
 
 def load(ipython: Any) -> None:
-    from .audit import audit_log
+    from ..audit import audit_log
     from .conn import zingyConn
     from .magic import ZingyMagics, complete_names
 

@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .errors import StoreError
-from .profile import ProfileMeta, SlotFlags
+from ..errors import StoreError
+from ..rules import ProfileMeta, SlotFlags
 
 #: Access levels a team store grants on a profile; each includes the ones before it.
 LEVELS = ("read", "write", "manage")

@@ -11,14 +11,14 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-from . import flow
-from .audit import audit_log
-from .errors import UnknownCommandError, ZingyError
-from .paths import HOME_ENV, URL_ENV
-from .profile import SLOTS, Secrets, validate_name
+from .. import flow
+from ..audit import audit_log
+from ..errors import UnknownCommandError, ZingyError
+from ..paths import HOME_ENV, URL_ENV
+from ..rules import SLOTS, Secrets, validate_name
 
 if TYPE_CHECKING:
-    from .profiles import Profiles
+    from ..profiles import Profiles
 
 COMMANDS: Final = ("Retrieve",)
 
@@ -109,7 +109,7 @@ class ZingyConn:
         if self._profiles is None or where != self._where:
             # Imported here: the store and cryptography load on first use, not at
             # extension load (kernel start).
-            from .profiles import get_profiles
+            from ..profiles import get_profiles
 
             self._profiles, self._where = get_profiles(), where
             self._cache.clear()

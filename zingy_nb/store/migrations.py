@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import StoreError, UnsupportedStoreVersionError
+from ..errors import StoreError, UnsupportedStoreVersionError
 
 #: Group roles a PostgreSQL team store relies on (created by ``store upgrade``).
 MEMBER_ROLE: Final = "zingy_nb_member"  # may use the store, as far as the policies allow
