@@ -1,5 +1,32 @@
 """The profile store: one interface (``base``), two backends (``sqlite``, ``postgres``).
 
 ``url`` picks the backend for a process (the embedded file, or a team store by
-``ZINGY_NB_STORE_URL``); ``migrations`` holds both backends' versioned schemas.
+``ZINGY_NB_STORE_URL``); ``migrations`` holds both backends' versioned schemas. The
+interface is re-exported here, where ``zingy_nb.store`` always had it.
 """
+
+from .base import (
+    LEVELS,
+    AuditEntry,
+    Grant,
+    Row,
+    Store,
+    StoreInfo,
+    Transaction,
+    slots_from_mask,
+    slots_mask,
+    utcnow,
+)
+
+__all__ = [
+    "LEVELS",
+    "AuditEntry",
+    "Grant",
+    "Row",
+    "Store",
+    "StoreInfo",
+    "Transaction",
+    "slots_from_mask",
+    "slots_mask",
+    "utcnow",
+]
