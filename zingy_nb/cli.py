@@ -60,7 +60,7 @@ def _add_sources(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zingy-nb", description="Zingy API Key profiles for Jupyter.")
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"zingy-nb {__version__}")
     top = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)

@@ -18,7 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     CloudFlowOnlyError,
     DecryptionError,

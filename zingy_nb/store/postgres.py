@@ -45,7 +45,7 @@ from .base import (
     slots_from_mask,
 )
 from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
-from .url import redact_url, scrub
+from .url_password import redact_url, scrub
 
 if TYPE_CHECKING:
     import psycopg

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from ..errors import KeyUnavailableError, StoreError
 from ..keys import ENV_VAR, KeyLocator, MasterKey
 from ..paths import STORE_FILE, URL_ENV
 from .base import Store
+from .url_password import redact_url
 
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 
@@ -25,49 +25,6 @@ POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 def store_url() -> str | None:
     """``ZINGY_NB_STORE_URL``, or None when it is unset or empty."""
     return os.environ.get(URL_ENV) or None
-
-
-def url_passwords(url: str) -> list[str]:
-    """Every form of the password in a URL (userinfo or ``?password=``, raw and
-    decoded), longest first, for scrubbing messages."""
-    found: set[str] = set()
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            found |= {parts.password, unquote(parts.password)}
-    except ValueError:
-        return []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "password" and value:
-            found.add(value)
-    # the query value may also appear still percent-encoded in the URL itself
-    found |= {unquote(v) for v in list(found)}
-    return sorted((p for p in found if p), key=len, reverse=True)
-
-
-def redact_url(url: str) -> str:
-    """The URL as people may see it: no password, in the userinfo or the query."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<a store URL that cannot be parsed>"
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"],
-        safe="/",
-    )
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}" + (f"?{query}" if query else "")
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` with the URL's password replaced, wherever a driver quoted it."""
-    for password in url_passwords(url):
-        text = text.replace(password, "***")
-    return text
 
 
 def open_store(url: str | None, home: Path) -> Store:
