@@ -8,13 +8,17 @@ leaving out only ``if TYPE_CHECKING:`` blocks.
 from __future__ import annotations
 
 import graphlib
+from pathlib import Path
 
 import grimp
 import pytest
 
+import zingy_nb
+
 PACKAGE = "zingy_nb"
 FRONT_END_LIBRARIES = ("IPython", "ipykernel", "ipywidgets", "tornado", "jupyter_server")
 SHELL_FOLDERS = ("zingy_nb.kernel", "zingy_nb.server", "zingy_nb.runtime")
+LONGEST = 450  # "a few hundred lines": past this, split along a seam
 SHELL_MODULES = ("zingy_nb.cli", "zingy_nb.kernels", "zingy_nb.pytest_plugin", "zingy_nb.__main__")
 
 
@@ -63,3 +67,11 @@ def test_the_checks_would_catch_a_violation() -> None:
         tuple(graphlib.TopologicalSorter(circular).static_order())
     assert not in_shell("zingy_nb.profiles") and not in_shell("zingy_nb.kernelsx")
     assert in_shell("zingy_nb.kernel.magic") and in_shell("zingy_nb.server")
+
+
+def test_modules_stay_small() -> None:
+    root = Path(zingy_nb.__file__).parent
+    sizes = {
+        p.relative_to(root).as_posix(): len(p.read_text().splitlines()) for p in root.rglob("*.py")
+    }
+    assert not {name: n for name, n in sizes.items() if n > LONGEST}

@@ -423,7 +423,7 @@ def test_watcher_starts_on_display_and_stops_on_close(zingy_home: Path) -> None:
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert panel.watching
-    thread = panel._thread
+    thread = panel._watcher.thread
     panel.close()
     assert not panel.watching and thread is not None and not thread.is_alive()
 

@@ -25,23 +25,19 @@ from traitlets import Bool, Instance, List, Unicode, observe
 from .. import redact
 from ..errors import InvalidProfileError, ZingyError
 from ..profiles import Profiles, get_profiles
-from ..rules import MAX_VALUE_BYTES, SLOTS, ProfileMeta, validate_name
+from ..rules import SLOTS, ProfileMeta, validate_name
 from ..store.sqlite import SQLiteStore
+from .change_watch import ChangeWatcher
+from .slot_field import DESCRIPTION, LABELS, SlotField, fixed
 
 __all__ = ["LABELS", "ProfilesPanel", "show_panel"]
 
-LABELS = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
 _COLORS = {
     "ok": "var(--jp-success-color1, #2e7d32)",
     "error": "var(--jp-error-color1, #c62828)",
     "warn": "var(--jp-warn-color1, #ef6c00)",
     "info": "var(--jp-ui-font-color1, inherit)",
 }
-_DESC = {"description_width": "90px"}
-
-
-def _fixed(width: str) -> w.Layout:
-    return w.Layout(width=width, flex="0 0 auto")
 
 
 def _slots(meta: ProfileMeta) -> str:
@@ -83,12 +79,13 @@ class ProfilesPanel(w.VBox):
         # Its own connection to the same store (see above); other backends are shared.
         shared = not isinstance(self.profiles.store, SQLiteStore)
         self._reader = self.profiles if shared else Profiles(self.profiles.home)
-        self.interval = interval
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._from_file: dict[str, str] = {}
-        self._file_names: dict[str, str] = {}
+        self._watcher = ChangeWatcher(
+            self._reader.store.change_token,
+            lambda: self._guard(self.refresh),
+            interval=interval,
+            name="zingy-nb-panel-watch",
+        )
         self._syncing = False
         self._to_delete = ""
         self._bad_name = ""
@@ -99,40 +96,30 @@ class ProfilesPanel(w.VBox):
         )
         self.summary = w.HTML()
         self.profile_list = w.Select(
-            description="Profiles", options=[], rows=5, style=_DESC, layout=w.Layout(width="640px")
+            description="Profiles",
+            options=[],
+            rows=5,
+            style=DESCRIPTION,
+            layout=w.Layout(width="640px"),
         )
         self.refresh_button = self._button(
             "Refresh", lambda: self.refresh(announce=True),
             tooltip="Read the profile list again",
         )  # fmt: skip
         self.name = w.Text(
-            description="Name", placeholder="profile name, e.g. stripe", style=_DESC,
-            layout=_fixed("360px"),
+            description="Name", placeholder="profile name, e.g. stripe", style=DESCRIPTION,
+            layout=fixed("360px"),
         )  # fmt: skip
-        self.secret_inputs: dict[str, w.Password] = {}
-        self.uploads: dict[str, w.FileUpload] = {}
-        self.clear_boxes: dict[str, w.Checkbox] = {}
-        self.slot_states: dict[str, w.Label] = {}
-        rows = []
-        for slot in SLOTS:
-            label = LABELS[slot]
-            pw = w.Password(description=label, style=_DESC, layout=_fixed("360px"))
-            up = w.FileUpload(
-                description="Load file", multiple=False, icon="",
-                tooltip=f"Load {label} from a file, kept exactly (e.g. an SSH key)",
-                layout=_fixed("130px"),
-            )  # fmt: skip
-            state = w.Label(layout=_fixed("110px"))
-            pw.observe(self._on(self._typed, slot), "value")
-            up.observe(self._on(self._uploaded, slot), "value")
-            self.secret_inputs[slot], self.uploads[slot], self.slot_states[slot] = pw, up, state
-            row = [pw, up, state]
-            if slot != "secret1":  # every profile keeps its main secret
-                box = w.Checkbox(description=f"Clear {label}", indent=False, layout=_fixed("140px"))
-                box.observe(self._on(self._ticked, slot), "value")
-                self.clear_boxes[slot] = box
-                row.append(box)
-            rows.append(w.HBox(row))
+        self.fields = {slot: SlotField(slot) for slot in SLOTS}
+        self.secret_inputs = {s: f.password for s, f in self.fields.items()}
+        self.uploads = {s: f.upload for s, f in self.fields.items()}
+        self.slot_states = {s: f.state for s, f in self.fields.items()}
+        self.clear_boxes = {s: f.clear_box for s, f in self.fields.items() if f.clear_box}
+        for slot, field in self.fields.items():
+            field.password.observe(self._on(self._typed, slot), "value")
+            field.upload.observe(self._on(self._uploaded, slot), "value")
+            if field.clear_box is not None:
+                field.clear_box.observe(self._on(self._ticked, slot), "value")
         self.save_button = self._button("Save", self.save, button_style="primary")
         self.delete_button = self._button("Delete", self.ask_delete)
         self.confirm_button = self._button(
@@ -147,7 +134,7 @@ class ProfilesPanel(w.VBox):
                    self.cancel_button, self.clear_button]  # fmt: skip
         super().__init__(
             [self.title, w.HBox([self.profile_list, self.refresh_button]), self.summary,
-             self.name, *rows, w.HBox(actions), self.status],
+             self.name, *self.fields.values(), w.HBox(actions), self.status],
             layout=w.Layout(padding="6px", border="1px solid var(--jp-border-color2, #ccc)"),
         )  # fmt: skip
         self.add_class("zingy-nb-panel")
@@ -195,22 +182,8 @@ class ProfilesPanel(w.VBox):
 
     def _render_slots(self) -> None:
         meta = self._meta(self.name.value.strip())
-        for slot in SLOTS:
-            i = SLOTS.index(slot)
-            box = self.clear_boxes.get(slot)
-            if meta is None:
-                hint = "required" if slot == "secret1" else "optional"
-            else:
-                hint = "set; empty keeps it" if meta.slots_set[i] else "not set; optional"
-            state = hint.split(";")[0]
-            if slot in self._file_names:
-                state = f"from file {self._file_names[slot]}"
-            elif box is not None and box.value:
-                state = "will be cleared"
-            self.secret_inputs[slot].placeholder = hint
-            self.slot_states[slot].value = state
-            if box is not None:
-                box.disabled = meta is None or not meta.slots_set[i]
+        for i, field in enumerate(self.fields.values()):
+            field.render(None if meta is None else meta.slots_set[i])
 
     def _say(self, kind: str, text: str) -> None:
         with self.hold_trait_notifications():
@@ -274,52 +247,21 @@ class ProfilesPanel(w.VBox):
 
     def _typed(self, slot: str, change: Any) -> None:
         if change.new:  # the latest entry for a slot wins
-            self._drop_file(slot)
-            if slot in self.clear_boxes:
-                self.clear_boxes[slot].value = False
+            self.fields[slot].typed()
             self._render_slots()
 
     def _ticked(self, slot: str, change: Any) -> None:
         if change.new:
-            self.secret_inputs[slot].value = ""
-            self._drop_file(slot)
+            self.fields[slot].ticked()
         self._render_slots()
 
     def _uploaded(self, slot: str, change: Any) -> None:
-        if not change.new:
-            return
-        self.uploads[slot].value = ()  # the bytes leave widget state at once
-        entry = change.new[0]
-        self._take_file(slot, str(entry.get("name", "file")), bytes(entry["content"]))
-
-    def _take_file(self, slot: str, name: str, data: bytes) -> None:
-        label = LABELS[slot]
-        if not data:
-            return self._say("error", f"{name} is empty: {label} was not loaded.")
-        if len(data) > MAX_VALUE_BYTES:
-            return self._say(
-                "error",
-                f"{name} is {len(data)} bytes; a slot holds at most "
-                f"{MAX_VALUE_BYTES} bytes (64 KiB). {label} was not loaded.",
-            )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return self._say(
-                "error",
-                f"{name} is not UTF-8 text, so {label} was not loaded. "
-                "Encode binary keys as text (e.g. base64 or PEM) first.",
-            )
-        self.secret_inputs[slot].value = ""
-        if slot in self.clear_boxes:
-            self.clear_boxes[slot].value = False
-        self._from_file[slot], self._file_names[slot] = text, name
-        self._render_slots()
-        self._say("info", f"{label} will be taken from {name} when you click Save.")
-
-    def _drop_file(self, slot: str) -> None:
-        self._from_file.pop(slot, None)
-        self._file_names.pop(slot, None)
+        if change.new:
+            try:
+                name = self.fields[slot].take_upload(change.new[0])
+            finally:
+                self._render_slots()
+            self._say("info", f"{LABELS[slot]} will be taken from {name} when you click Save.")
 
     # -- actions (also callable from code and tests) ------------------------------------
     def refresh(self, *, announce: bool = False) -> None:
@@ -337,9 +279,8 @@ class ProfilesPanel(w.VBox):
         The fields are emptied whatever the outcome, so no value outlives the click.
         """
         with self._lock:
-            values = {s: pw.value for s, pw in self.secret_inputs.items() if pw.value}
-            values.update(self._from_file)
-            clears = [s for s, box in self.clear_boxes.items() if box.value and s not in values]
+            values = {s: v for s, f in self.fields.items() if (v := f.value())}
+            clears = [s for s, f in self.fields.items() if f.clearing and s not in values]
             self._forget_values()
             try:
                 text = self._write(validate_name(self.name.value.strip()), values, clears)
@@ -413,10 +354,8 @@ class ProfilesPanel(w.VBox):
         self.confirming = False
 
     def _forget_values(self) -> None:
-        for slot in SLOTS:
-            self.secret_inputs[slot].value = ""
-            self.uploads[slot].value = ()
-            self._drop_file(slot)
+        for field in self.fields.values():
+            field.forget()
         self._render_slots()
 
     def _names(self) -> list[str]:
@@ -428,33 +367,14 @@ class ProfilesPanel(w.VBox):
     # -- watching for outside changes ---------------------------------------------------
     def start_watching(self) -> None:
         """Start the change watcher (idempotent). Displaying the panel calls this."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._watch, name="zingy-nb-panel-watch", daemon=True
-            )
-            self._thread.start()
+        self._watcher.start()
 
     def stop_watching(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-        self._thread = None
+        self._watcher.stop()
 
     @property
     def watching(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _watch(self) -> None:
-        last: object = None
-        while not self._stop.wait(self.interval):
-            try:
-                token = self._reader.store.change_token()
-            except Exception as exc:  # shown by the refresh below, which fails alike
-                token = f"error: {type(exc).__name__}"
-            if token != last:
-                last = token
-                self._guard(self.refresh)
+        return self._watcher.alive
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         self.start_watching()

@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import (
@@ -42,9 +42,9 @@ from .base import (
     Store,
     StoreInfo,
     Transaction,
-    slots_from_mask,
 )
-from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
+from .migrations import MEMBER_ROLE, SCHEMA
+from .postgres_transaction import PgTransaction, one, psycopg_module, refused, row_from_record, utc
 from .url_password import redact_url, scrub
 
 if TYPE_CHECKING:
@@ -56,154 +56,6 @@ AUDIT_MAX_AGE_DAYS: Final = 90
 AUDIT_MAX_ENTRIES: Final = 100_000
 
 T = TypeVar("T")
-
-_COLUMNS: Final = "name, slots, created, updated, key_id, blob"
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise StoreError(
-            "A postgresql:// store needs the psycopg driver: pip install 'zingy-nb[postgres]'."
-        ) from None
-    return psycopg
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
-
-
-def _row(rec: tuple) -> Row:
-    name, mask, created, updated, key_id, blob = rec
-    slots_set, unredacted = slots_from_mask(mask)
-    return Row(
-        name=name,
-        slots_set=slots_set,
-        unredacted=unredacted,
-        created=_utc(created),
-        updated=_utc(updated),
-        key_id=key_id,
-        blob=bytes(blob),
-    )
-
-
-def _one(conn: psycopg.Connection, sql: str, args: tuple = ()) -> Any:
-    """The first column of a query that always returns one row."""
-    rec = conn.execute(sql.encode(), args).fetchone()
-    assert rec is not None
-    return rec[0]
-
-
-def _refused(name: str, what: str, needed: str) -> ProfileAccessError:
-    return ProfileAccessError(
-        f"You may see profile {name!r} but not {what} it: that needs {needed} access. "
-        f"Ask its owner (or a member of {ADMIN_ROLE}) for a grant: "
-        f"`zingy-nb profiles grant {name} YOUR_ROLE {needed}`."
-    )
-
-
-class _PgTransaction(Transaction):
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self._conn = conn
-
-    def _visible(self, name: str) -> bool:
-        return (
-            self._conn.execute(
-                f"SELECT 1 FROM {SCHEMA}.profiles WHERE name = %s", (name,)
-            ).fetchone()
-            is not None
-        )
-
-    def get(self, name: str) -> Row | None:
-        rec = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM {SCHEMA}.profiles WHERE name = %s", (name,)
-        ).fetchone()
-        return _row(rec) if rec else None
-
-    def rows(self) -> Iterator[Row]:
-        recs = self._conn.execute(
-            f'SELECT {_COLUMNS} FROM {SCHEMA}.profiles ORDER BY name COLLATE "C"'
-        ).fetchall()
-        return (_row(rec) for rec in recs)
-
-    def _values(self, row: Row) -> tuple:
-        return (row.slots_mask, row.created, row.updated, row.key_id, row.blob)
-
-    def _insert(self, row: Row) -> None:
-        psycopg = _psycopg()
-        try:
-            with self._conn.transaction():  # a savepoint: the error must not abort ours
-                self._conn.execute(
-                    f"INSERT INTO {SCHEMA}.profiles (slots, created, updated, key_id, blob, "
-                    "name) VALUES (%s, %s, %s, %s, %s, %s)",
-                    (*self._values(row), row.name),
-                )
-        except psycopg.errors.UniqueViolation:
-            raise ProfileAccessError(
-                f"The name {row.name!r} is taken by a profile you have no access to "
-                "(names are shared by the whole team store). Choose another name, or ask "
-                "its owner for a grant."
-            ) from None
-
-    def put(self, row: Row) -> None:
-        updated = self._conn.execute(
-            f"UPDATE {SCHEMA}.profiles SET slots = %s, created = %s, updated = %s, "
-            "key_id = %s, blob = %s WHERE name = %s",
-            (*self._values(row), row.name),
-        ).rowcount
-        if updated:
-            return
-        if self._visible(row.name):
-            raise _refused(row.name, "change", "write")
-        self._insert(row)
-
-    def rename(self, old_name: str, row: Row) -> None:
-        psycopg = _psycopg()
-        try:
-            with self._conn.transaction():
-                renamed = self._conn.execute(
-                    f"UPDATE {SCHEMA}.profiles SET slots = %s, created = %s, updated = %s, "
-                    "key_id = %s, blob = %s, name = %s WHERE name = %s",
-                    (*self._values(row), row.name, old_name),
-                ).rowcount
-        except psycopg.errors.UniqueViolation:
-            raise ProfileAccessError(
-                f"The name {row.name!r} is taken by a profile you have no access to "
-                "(names are shared by the whole team store). Choose another name."
-            ) from None
-        if not renamed:
-            if self._visible(old_name):
-                raise _refused(old_name, "rename", "write")
-            raise ProfileNotFoundError.for_name(old_name)
-
-    def delete(self, name: str) -> bool:
-        deleted = self._conn.execute(
-            f"DELETE FROM {SCHEMA}.profiles WHERE name = %s", (name,)
-        ).rowcount
-        if not deleted and self._visible(name):
-            raise _refused(name, "delete", "write")
-        return deleted > 0
-
-    def key_id(self) -> str:
-        rec = self._conn.execute(
-            f"SELECT value FROM {SCHEMA}.store_meta WHERE key = 'key_id'"
-        ).fetchone()
-        return bytes(rec[0]).decode() if rec else ""
-
-    def set_key(self, key_id: str, verifier: bytes) -> None:
-        admin = _one(self._conn, "SELECT pg_has_role(current_user, %s, 'MEMBER')", (ADMIN_ROLE,))
-        left = _one(self._conn, f"SELECT {SCHEMA}.rows_not_under(%s)", (key_id,))
-        if not admin or left:
-            raise ProfileAccessError(
-                "Changing a team store's key re-encrypts every profile, so only a member "
-                f"of {ADMIN_ROLE} may do it ({left} profile(s) are not under the new key). "
-                "Nothing was changed."
-            )
-        for key, value in (("key_id", key_id.encode()), ("verifier", verifier)):
-            self._conn.execute(
-                f"UPDATE {SCHEMA}.store_meta SET value = %s WHERE key = %s", (value, key)
-            )
 
 
 class PostgresStore(Store):
@@ -219,7 +71,7 @@ class PostgresStore(Store):
 
     # -- connection -------------------------------------------------------------------
     def _error(self, exc: Exception) -> ZingyError:
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", self._url)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             return ProfileAccessError(
@@ -249,7 +101,7 @@ class PostgresStore(Store):
     def _connection(self) -> psycopg.Connection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         try:
             self._conn = psycopg.connect(
                 self._url,
@@ -292,7 +144,7 @@ class PostgresStore(Store):
         return True
 
     def _run(self, fn: Callable[[psycopg.Connection], T], *, default: T) -> T:
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         with self._lock:
             conn = self._connection()
             try:
@@ -311,7 +163,7 @@ class PostgresStore(Store):
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection]:
         """A transaction holding the store's change lock: writers run one at a time."""
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         with self._lock:
             conn = self._connection()
             try:
@@ -363,28 +215,28 @@ class PostgresStore(Store):
                 f"SELECT name, slots, created, updated FROM {SCHEMA}.profiles "
                 'ORDER BY name COLLATE "C"'
             ).fetchall()
-            return [_row((*rec, "", b"")).meta for rec in recs]
+            return [row_from_record((*rec, "", b"")).meta for rec in recs]
 
         return self._run(read, default=[])
 
     def get(self, name: str) -> Row | None:
-        return self._run(lambda conn: _PgTransaction(conn).get(name), default=None)
+        return self._run(lambda conn: PgTransaction(conn).get(name), default=None)
 
     def count(self) -> int:
         return int(
-            self._run(lambda conn: _one(conn, f"SELECT count(*) FROM {SCHEMA}.profiles"), default=0)
+            self._run(lambda conn: one(conn, f"SELECT count(*) FROM {SCHEMA}.profiles"), default=0)
         )
 
     def change_token(self) -> object:
         return self._run(
-            lambda conn: _one(conn, f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1"),
+            lambda conn: one(conn, f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1"),
             default=None,
         )
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         with self._write() as conn:
-            yield _PgTransaction(conn)
+            yield PgTransaction(conn)
 
     def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         if not entries:
@@ -423,7 +275,7 @@ class PostgresStore(Store):
             rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
             return [
                 AuditEntry(
-                    r[0], r[1], r[2], r[3], r[4], r[5], _utc(r[6]), _utc(r[7]), int(r[8]), r[9]
+                    r[0], r[1], r[2], r[3], r[4], r[5], utc(r[6]), utc(r[7]), int(r[8]), r[9]
                 )
                 for r in rows
             ]
@@ -436,7 +288,7 @@ class PostgresStore(Store):
 
     # -- schema -----------------------------------------------------------------------
     def schema_version(self) -> int | None:
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         with self._lock:
             try:
                 return self._stored_version(self._connection())
@@ -445,7 +297,7 @@ class PostgresStore(Store):
 
     def upgrade(self) -> tuple[int | None, int]:
         """Create or migrate the schema (run by the store's admin, who may create roles)."""
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         with self._lock:
             conn = self._connection()
             try:
@@ -496,7 +348,7 @@ class PostgresStore(Store):
                 )
             pid, mine = self._profile_level(conn, name)
             if mine < 3:
-                raise _refused(name, "grant access to", "manage")
+                raise refused(name, "grant access to", "manage")
             conn.execute(
                 f"INSERT INTO {SCHEMA}.grants (profile_id, grantee, level) VALUES (%s, %s, %s) "
                 "ON CONFLICT (profile_id, grantee) DO UPDATE SET level = excluded.level, "
@@ -508,7 +360,7 @@ class PostgresStore(Store):
         with self._write() as conn:
             pid, mine = self._profile_level(conn, name)
             if mine < 3:
-                raise _refused(name, "revoke access to", "manage")
+                raise refused(name, "revoke access to", "manage")
             return (
                 conn.execute(
                     f"DELETE FROM {SCHEMA}.grants WHERE profile_id = %s AND grantee = %s",
