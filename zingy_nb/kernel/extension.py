@@ -12,6 +12,8 @@ from typing import Any
 
 from .. import flow, redact
 from ..notices import announce_once
+from ..paths import KEY_ENV
+from . import outgoing
 
 
 def _kernel_context(ipython: Any) -> dict[str, str | None]:
@@ -26,7 +28,6 @@ def _kernel_context(ipython: Any) -> dict[str, str | None]:
 
 
 def _register_retrieved(info: Any) -> None:
-    redact.redactor.register_all(info.values())
     note = redact.short_note(slot for slot, value in info.items() if redact.too_short(value))
     if note:
         announce_once(f"short:{info.name}", f"profile {info.name!r}: {note}")
@@ -44,9 +45,11 @@ def load(ipython: Any) -> None:
             "page-flow): every retrieval in this kernel will be refused.",
             stacklevel=2,
         )
+    # The key plus a copy of the store opens everything: never show it, even in page flow.
+    redact.register_value(os.environ.get(KEY_ENV))
     session = getattr(getattr(ipython, "kernel", None), "session", None)
     if session is not None:
-        redact.install(session)  # once: a reload finds it wrapped already
+        outgoing.install(session)  # once: a reload finds it wrapped already
         audit_log.context.update(_kernel_context(ipython))
     if not any(getattr(h, "__name__", "") == "_register_retrieved" for h in zingyConn.hooks):
         zingyConn.hooks.append(_register_retrieved)
