@@ -7,6 +7,7 @@ nothing touches the developer's real store or keyring.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -37,6 +38,9 @@ _DROP = (
 )
 
 
+_CLOUD_FLOW = contextlib.ExitStack()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for key in _DROP:
         os.environ.pop(key, None)
@@ -45,9 +49,15 @@ def pytest_configure(config: pytest.Config) -> None:
         if value.startswith(str(_ROOT)):
             Path(value).mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = None  # honour the new TMPDIR
+    # The suite's own process retrieves as a cloud-flow kernel would (as the pytest
+    # plugin's fixture does for users); kernels and subprocesses keep their own flow.
+    from zingy_nb import flow
+
+    _CLOUD_FLOW.enter_context(flow.cloud_flow_while_testing())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _CLOUD_FLOW.close()
     shutil.rmtree(_ROOT, ignore_errors=True)
 
 

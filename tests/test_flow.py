@@ -278,3 +278,84 @@ def test_a_refusal_stands_even_when_the_store_is_unusable(home: Path, flow: str 
         home=home,
     )
     assert found["result"]["error"] == "CloudFlowOnlyError"
+
+
+# -- the gate is in the core: every public path to a value ----------------------------------
+EVERY_PATH = """
+from zingy_nb import flow, get_profiles, zingyConn
+from zingy_nb.profiles import Profiles
+from zingy_nb.redact import redactor
+paths = {
+    "Profiles.secrets": lambda: Profiles().secrets("stripe"),
+    "get_profiles().secrets": lambda: get_profiles().secrets("stripe"),
+    "zingyConn.apikey": lambda: zingyConn.apikey("stripe"),
+    "zingyConn.execute": lambda: zingyConn.execute("stripe", "Retrieve"),
+}
+found = {name: attempt(fn) for name, fn in paths.items()}
+report(found=found, masked=redactor.text(VALUE))
+""".replace("VALUE", repr(VALUES[0]))
+
+
+@pytest.mark.parametrize("flow", ["cloud-flow", "page-flow", None, "nonsense"])
+def test_every_public_path_is_gated_and_registers_what_it_returns(
+    home: Path, flow: str | None
+) -> None:
+    found = scenario(EVERY_PATH, flow=flow, home=home)
+    for path, result in found["found"].items():
+        if flow == "cloud-flow":
+            expected = EXPECTED if path.startswith("zingyConn") else list(VALUES)
+            assert result == {"ok": expected}, (path, result)
+        else:
+            assert result["error"] == "CloudFlowOnlyError", (path, result)
+            assert VALUES[0] not in result["message"]
+    # Retrieved values are registered with the process's redactor; refused ones never were.
+    assert (found["masked"] == "[REDACTED]") is (flow == "cloud-flow")
+
+
+CHILD = """
+import subprocess, sys
+from zingy_nb import flow
+before = os.environ.get("ZINGY_NB_FLOW")
+flag = attempt(flow.flag, "page-flow")
+child = subprocess.run(
+    [sys.executable, "-c", "from zingy_nb import flow, zingyConn\\n"
+     "try:\\n    zingyConn.apikey('stripe')\\nexcept Exception as e:\\n"
+     "    print(flow.current(), type(e).__name__)\\nelse:\\n    print(flow.current(), 'ok')"],
+    capture_output=True, text=True)
+report(before=before, flag=flag, child=child.stdout.strip(), err=child.stderr[-300:])
+"""
+
+
+@pytest.mark.parametrize("start", ["cloud-flow", None])
+def test_a_process_flagged_page_flow_starts_page_flow_children(
+    home: Path, start: str | None
+) -> None:
+    found = scenario(CHILD, flow=start, home=home)
+    assert found["before"] == start
+    assert found["flag"] == {"ok": "page-flow"}
+    assert found["child"] == "page-flow CloudFlowOnlyError", found["err"]
+
+
+WHILE_TESTING = """
+from zingy_nb import flow, zingyConn
+seen = []
+with flow.cloud_flow_while_testing():
+    seen.append([flow.current(), "ok" in attempt(zingyConn.apikey, "stripe")])
+seen.append([flow.current(), "ok" in attempt(zingyConn.apikey, "stripe")])
+report(seen=seen)
+"""
+
+
+@pytest.mark.parametrize(
+    ("start", "inside", "after"),
+    [
+        (None, ["cloud-flow", True], [None, False]),
+        ("page-flow", ["page-flow", False], ["page-flow", False]),
+        ("bogus", ["invalid", False], ["invalid", False]),
+        ("cloud-flow", ["cloud-flow", True], ["cloud-flow", True]),
+    ],
+)
+def test_the_pytest_plugins_cloud_flow_never_widens_a_decided_mode(
+    home: Path, start: str | None, inside: list[Any], after: list[Any]
+) -> None:
+    assert scenario(WHILE_TESTING, flow=start, home=home)["seen"] == [inside, after]

@@ -32,6 +32,8 @@ GITHUB2 = "github-second-slot-MADEUP-kr-77"
 
 READ = """
 import json, sys
+from zingy_nb import flow
+flow.flag("cloud-flow")  # a reader as a cloud-flow kernel would read
 from zingy_nb.errors import ZingyError
 from zingy_nb.profiles import Profiles
 try:

@@ -161,7 +161,7 @@ Profiles().secrets("b")
 p.rotate_key()
 main(["key", "status"])
 """
-    env = {**os.environ, "ZINGY_NB_HOME": str(tmp_path / "zingy")}
+    env = {**os.environ, "ZINGY_NB_HOME": str(tmp_path / "zingy"), "ZINGY_NB_FLOW": "cloud-flow"}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )

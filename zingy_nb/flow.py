@@ -9,8 +9,10 @@ invalid value fails closed. The state survives ``importlib.reload`` of this modu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from typing import Final
 
 from .errors import CloudFlowOnlyError, FlowModeError
@@ -95,6 +97,7 @@ def flag(mode: str) -> str:
             return mode
         if mode == PAGE_FLOW:  # narrowing is always safe
             _state.mode, _state.source = PAGE_FLOW, "flagged in this process"
+            os.environ[ENV_VAR] = PAGE_FLOW  # child processes inherit page flow
             return mode
         if now is None:
             _state.mode, _state.source = CLOUD_FLOW, "flagged in this process"
@@ -104,6 +107,24 @@ def flag(mode: str) -> str:
             f"This is {what} process and a flow mode never widens: it cannot become "
             f"cloud-flow. Start the notebook on the {_CLOUD_KERNEL} instead."
         )
+
+
+@contextlib.contextmanager
+def cloud_flow_while_testing() -> Iterator[None]:
+    """For the pytest plugin: an unflagged test process retrieves as a cloud-flow kernel
+    would, until the block ends, then is unflagged again. A page-flow or invalid process
+    stays as it is: this never widens a decided mode."""
+    with _state.lock:
+        _decide_locked()
+        before = (_state.mode, _state.source)
+        if _state.mode is None:
+            _state.mode, _state.source = CLOUD_FLOW, "the zingy-nb pytest plugin"
+    try:
+        yield
+    finally:
+        with _state.lock:
+            if (_state.mode, _state.source) == (CLOUD_FLOW, "the zingy-nb pytest plugin"):
+                _state.mode, _state.source = before
 
 
 def refusal(action: str = "Retrieving secrets") -> CloudFlowOnlyError:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from . import redact
 from .crypto import decode_key, encode_key
 from .errors import KeyUnavailableError
 from .notices import announce_once
-from .paths import KEY_FILE
+from .paths import KEY_ENV, KEY_FILE
 
-ENV_VAR: Final = "ZINGY_NB_MASTER_KEY"
+ENV_VAR: Final = KEY_ENV
 SERVICE: Final = "zingy-nb"
 
 
@@ -36,9 +37,11 @@ class MasterKey:
 
 
 def env_key() -> MasterKey | None:
+    """The key in ``ZINGY_NB_MASTER_KEY``, registered for redaction like any secret."""
     text = os.environ.get(ENV_VAR)
     if not text:
         return None
+    redact.register_value(text)
     return MasterKey(decode_key(text, where=ENV_VAR), "env", ENV_VAR)
 
 

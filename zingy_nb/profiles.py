@@ -1,7 +1,9 @@
 """The profiles API: every entry point (magic, panel, CLI, server, zingyConn) uses this.
 
-It joins a ``Store`` backend, the master key and the cipher. The flow gate is not here:
-reading values is gated by ``zingyConn``; managing profiles is allowed everywhere.
+It joins a ``Store`` backend, the master key and the cipher. The flow gate lives here,
+where every path to a stored value passes: ``secrets`` refuses outside cloud-flow, and
+``zingyConn`` is a thin shell over it. Managing profiles is allowed everywhere. Every
+value this process retrieves or writes is registered with its redactor.
 """
 
 from __future__ import annotations
@@ -9,19 +11,20 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
-from . import redact
-from .crypto import Cipher, decode_key, encode_key, new_key
+from . import flow, key_admin, redact
+from .audit import audit_log
+from .crypto import Cipher, encode_key, new_key
 from .errors import (
     InvalidProfileError,
     KeyUnavailableError,
     ProfileExistsError,
     ProfileNotFoundError,
+    ZingyError,
 )
+from .key_admin import KeyStatus
 from .keys import ENV_VAR, KeyLocator, MasterKey, env_key
 from .paths import store_home
 from .rules import (
@@ -33,39 +36,9 @@ from .rules import (
     validate_slot,
     validate_value,
 )
-from .store.base import Row, Store, StoreInfo, Transaction, utcnow
+from .sealing import sealed_row
+from .store.base import Store, StoreInfo, Transaction, utcnow
 from .store.url import key_locator, open_store, store_url
-
-
-def _sealed_row(
-    name: str, values: Secrets, created: datetime, updated: datetime, cipher: Cipher
-) -> Row:
-    """A row for ``values``: which slots are set, which are too short to be redacted."""
-    return Row(
-        name,
-        tuple(v is not None for v in values),  # type: ignore[arg-type]
-        tuple(redact.too_short(v) for v in values),  # type: ignore[arg-type]
-        created,
-        updated,
-        cipher.key_id,
-        cipher.seal(name, values),
-    )
-
-
-@dataclass(frozen=True)
-class KeyStatus:
-    """Where the key lives and whether it opens the store; never the key itself."""
-
-    store: str
-    store_exists: bool
-    profiles: int
-    key_source: str  # "env", "keyring", "file" or "none"
-    key_location: str
-    key_id: str | None
-    problem: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 class Profiles:
@@ -97,6 +70,13 @@ class Profiles:
         return None
 
     def _find_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
+        """The key that opens the store, registered for redaction: with a copy of the
+        store it opens every profile, so this process never shows it."""
+        key, cipher = self._locate_key(info)
+        redact.register_value(encode_key(key.key))
+        return key, cipher
+
+    def _locate_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
         env = env_key()
         if env is not None:
             cipher = self._opens(env, info)
@@ -185,12 +165,38 @@ class Profiles:
     def exists(self, name: str) -> bool:
         return self.store.get(validate_name(name)) is not None
 
-    def secrets(self, name: str) -> Secrets:
+    def secrets(self, name: str, *, caller: str = "Profiles.secrets()") -> Secrets:
         """The four values of a profile, always as last committed by anyone.
 
-        A warm call costs one cheap change check; it neither queries nor decrypts.
-        The flow gate is the caller's business (``zingyConn``).
+        Cloud-flow only: anywhere else it raises ``CloudFlowOnlyError`` (audited, with
+        ``caller`` named in the message). The values are registered with the process's
+        redactor. A warm call costs the flow check and one cheap change check; it
+        neither queries nor decrypts.
         """
+        mode = flow.current()
+        if mode != flow.CLOUD_FLOW:
+            self._refuse(name, mode, caller)
+        values, cold = self._open(name)
+        if cold:
+            redact.redactor.register_all(values)
+            audit_log.retrieved(self, name, flow.CLOUD_FLOW)
+        else:
+            audit_log.bump(self, name, flow.CLOUD_FLOW)
+        return values
+
+    def _refuse(self, name: object, mode: str | None, caller: str) -> NoReturn:
+        error = flow.refusal(caller)
+        if isinstance(name, str):
+            try:
+                validate_name(name)
+            except ZingyError:  # nothing to audit against: the refusal still stands
+                raise error from None
+            audit_log.refused(self, name, mode or "unflagged")
+        raise error
+
+    def _open(self, name: str) -> tuple[Secrets, bool]:
+        """The values (ungated, for this module's own work) and whether they were
+        decrypted now rather than taken from the warm cache."""
         with self._lock:
             token = self.store.change_token()
             if token != self._token:
@@ -198,13 +204,27 @@ class Profiles:
                 self._token = token
             hit = self._cache.get(name)
             if hit is not None:
-                return hit
+                return hit, False
             row = self.store.get(validate_name(name))
             if row is None:
                 raise ProfileNotFoundError.for_name(name)
             values = self._cipher_for_key_id(row.key_id).open(name, row.blob)
             self._cache[name] = values
-            return values
+            return values, True
+
+    def _redactor_of_all(self) -> redact.Redactor:
+        """A redactor holding every stored value, for the server's save-time scrub.
+
+        Not public: it decrypts without the flow gate, and hands the caller a matcher,
+        never a value.
+        """
+        redactor = redact.Redactor()
+        for meta in self.list():
+            try:
+                redactor.register_all(self._open(meta.name)[0])
+            except ProfileNotFoundError:  # deleted meanwhile
+                continue
+        return redactor
 
     # -- writing ----------------------------------------------------------------------
     def set(
@@ -224,10 +244,11 @@ class Profiles:
                 cipher = self._writable(txn)
                 old = txn.get(name)
                 now = utcnow()
-                row = _sealed_row(name, values, old.created if old else now, now, cipher)
+                row = sealed_row(name, values, old.created if old else now, now, cipher)
                 txn.put(row)
             self._changed()
-            return row.meta
+        redact.redactor.register_all(values)
+        return row.meta
 
     def update(self, name: str, changes: Mapping[str, str | None]) -> ProfileMeta:
         """Change only the slots given; a slot given as ``None`` is cleared.
@@ -260,10 +281,11 @@ class Profiles:
                     values[SLOTS.index(slot)] = value
                 new_values: Secrets = validate_secrets(tuple(values))  # type: ignore[arg-type]
                 cipher = self._writable(txn)
-                row = _sealed_row(name, new_values, old.created, utcnow(), cipher)
+                row = sealed_row(name, new_values, old.created, utcnow(), cipher)
                 txn.put(row)
             self._changed()
-            return row.meta
+        redact.redactor.register_all(changes.values())
+        return row.meta
 
     def rename(self, old_name: str, new_name: str) -> ProfileMeta:
         """Give a profile a new name; its values are re-sealed for that name."""
@@ -285,7 +307,7 @@ class Profiles:
                     )
                 values = self._cipher_for_key_id(old.key_id).open(old_name, old.blob)
                 cipher = self._writable(txn)
-                row = _sealed_row(new_name, values, old.created, utcnow(), cipher)
+                row = sealed_row(new_name, values, old.created, utcnow(), cipher)
                 txn.rename(old_name, row)
             self._changed()
             return row.meta
@@ -301,108 +323,22 @@ class Profiles:
                     raise ProfileNotFoundError.for_name(name)
             self._changed()
 
-    # -- the key, for people ------------------------------------------------------------
+    # -- the key, for people (see key_admin) --------------------------------------------
     def key_status(self) -> KeyStatus:
-        info = self.store.info()
-        env = env_key() if info is None else None
-        problem: str | None = None
-        source = "none"
-        if info is not None:
-            try:
-                key, _ = self._find_key(info)
-                source = key.source
-            except KeyUnavailableError as exc:
-                problem = str(exc)
-        elif env is not None:
-            source = "env"
-        return KeyStatus(
-            store=self.store.location,
-            store_exists=info is not None,
-            profiles=self.store.count(),
-            key_source=source,
-            key_location=self.keys.describe(),
-            key_id=info.key_id if info else None,
-            problem=problem,
-        )
+        """Where the key lives and whether it opens the store; never the key itself."""
+        return key_admin.key_status(self)
 
     def rotate_key(self) -> str:
-        """Re-encrypt every profile under a new key in one transaction; returns its id.
-
-        The new key is saved as pending before the store commits and promoted after,
-        so a crash at any point leaves a key that opens every profile.
-        """
-        if env_key() is not None:
-            raise KeyUnavailableError(
-                f"The key comes from {ENV_VAR}, which zingy-nb cannot change. Generate a "
-                "new key yourself, re-encrypt with it by importing the old one into the "
-                f"keyring (`zingy-nb key import`), unset {ENV_VAR}, rotate, then export."
-            )
-        with self._lock:
-            info = self.store.info()
-            if info is None:
-                raise KeyUnavailableError(
-                    f"There is no store at {self.store.location} yet, so no key to rotate."
-                )
-            self._key, old_cipher = self._find_key(info)
-            fresh = new_key()
-            new_cipher = Cipher(fresh)
-            self.keys.save(info.store_id, fresh, pending=True)
-            with self.store.transaction() as txn:
-                if txn.key_id() != old_cipher.key_id:
-                    raise KeyUnavailableError(
-                        "Another process rotated the key at the same time. Run the "
-                        "rotation again if you still want a new key."
-                    )
-                for row in list(txn.rows()):
-                    values = old_cipher.open(row.name, row.blob)
-                    txn.put(_sealed_row(row.name, values, row.created, row.updated, new_cipher))
-                txn.set_key(new_cipher.key_id, new_cipher.make_verifier())
-            self._key = self.keys.save(info.store_id, fresh)
-            self.keys.discard_pending(info.store_id)
-            self._cipher = new_cipher
-            self._changed()
-            return new_cipher.key_id
+        """Re-encrypt every profile under a new key in one transaction; returns its id."""
+        return key_admin.rotate_key(self)
 
     def export_key(self) -> str:
         """The store's master key as URL-safe base64, for a backup or another machine."""
-        with self._lock:
-            info = self.store.info()
-            if info is None:
-                raise KeyUnavailableError(
-                    f"There is no store at {self.store.location} yet, so no key to export."
-                )
-            key, _ = self._find_key(info)
-            return encode_key(key.key)
+        return key_admin.export_key(self)
 
     def import_key(self, text: str) -> MasterKey:
-        """Keep a key from ``export_key`` for this store (keyring, else key file).
-
-        With a store present the key must open it; with none, a new empty store is
-        created under that key.
-        """
-        key = decode_key(text, where="the imported text")
-        if env_key() is not None:
-            raise KeyUnavailableError(
-                f"{ENV_VAR} is set and always wins; unset it before importing a key."
-            )
-        with self._lock:
-            info = self.store.info()
-            if info is None:
-                store_id = uuid.uuid4().hex
-                saved = self.keys.save(store_id, key)
-                cipher = Cipher(key)
-                self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
-                return saved
-            candidate = MasterKey(key, "import", "the imported text")
-            if self._opens(candidate, info) is None:
-                raise KeyUnavailableError(
-                    f"That key does not open the store at {self.store.location} (it "
-                    f"expects key id {info.key_id}). Nothing was changed."
-                )
-            saved = self.keys.save(info.store_id, key)
-            self._key, self._cipher = saved, Cipher(key)
-            self._changed()
-            return saved
+        """Keep a key from ``export_key`` for this store (keyring, else key file)."""
+        return key_admin.import_key(self, text)
 
 
 _instances: dict[tuple[Path, str], Profiles] = {}

@@ -5,7 +5,9 @@ random master key in a temporary directory, loads the profiles from FILE (TOML o
 by extension), and exports ``ZINGY_NB_HOME`` / ``ZINGY_NB_MASTER_KEY`` so kernels
 started by nbval, nbclient or papermill in that session use exactly that store. The
 ``zingy_profiles`` fixture gives Python tests the same. Neither ever reads or writes the
-user's real store or keyring.
+user's real store or keyring. While either is in use, the test process itself counts as
+cloud-flow (unless it is page-flow already), so in-process calls of ``zingyConn`` or
+``Profiles.secrets`` behave as in a cloud-flow kernel.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from . import flow
 from .crypto import encode_key, new_key
 from .errors import ZingyError
 from .keys import ENV_VAR as KEY_ENV
@@ -145,6 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
     exported = contextlib.ExitStack()
     exported.enter_context(temporary_env(**store.env))  # for the whole session
+    exported.enter_context(flow.cloud_flow_while_testing())  # in-process retrievals too
     config.add_cleanup(exported.close)
 
 
@@ -167,4 +171,5 @@ def zingy_profiles(
     store = request.config.stash.get(_STASH, None) or make_store(tmp_path)
     for key, value in store.env.items():
         monkeypatch.setenv(key, value)
-    yield store.profiles
+    with flow.cloud_flow_while_testing():
+        yield store.profiles

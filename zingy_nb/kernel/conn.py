@@ -1,26 +1,27 @@
 """``zingyConn``: what a Zingy Cloud Flow custom-code block calls, in Python.
 
-``zingyConn.apikey(name)`` returns a read-only ``KeyInfo``; outside cloud-flow it raises
-``CloudFlowOnlyError``. This is the hot path of user code: a warm call is a flow check,
-a cheap change check and dictionary look-ups.
+``zingyConn.apikey(name)`` returns a read-only ``KeyInfo`` around the gated core call
+``Profiles.secrets``; outside cloud-flow that raises ``CloudFlowOnlyError``. This is the
+hot path of user code: a warm call is a flow check, a cheap change check and
+dictionary look-ups.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import flow
-from ..audit import audit_log
 from ..errors import UnknownCommandError, ZingyError
 from ..paths import HOME_ENV, URL_ENV
-from ..rules import SLOTS, Secrets, validate_name
+from ..rules import SLOTS, Secrets
 
 if TYPE_CHECKING:
     from ..profiles import Profiles
 
 COMMANDS: Final = ("Retrieve",)
+ACTION: Final = "zingyConn.apikey()"
 
 
 class KeyInfo(Mapping[str, "str | None"]):
@@ -88,7 +89,8 @@ class KeyInfo(Mapping[str, "str | None"]):
     __str__ = __repr__
 
 
-#: Called with each newly retrieved ``KeyInfo`` (the redactor registers values here).
+#: Called with each newly retrieved ``KeyInfo`` (the kernel extension names values too
+#: short to be redacted in the kernel log; the core has registered the values already).
 RetrievalHook = Callable[[KeyInfo], None]
 
 
@@ -116,33 +118,22 @@ class ZingyConn:
         return self._profiles
 
     def apikey(self, name: str) -> KeyInfo:
-        """Retrieve profile ``name`` (cloud-flow only)."""
-        mode = flow.current()
-        if mode != flow.CLOUD_FLOW:
-            self._refuse(name, mode)
-        profiles = self._store()
-        values = profiles.secrets(name)
+        """Retrieve profile ``name`` (cloud-flow only: the core call it wraps refuses
+        anywhere else)."""
+        try:
+            profiles = self._store()
+        except ZingyError:
+            flow.require_cloud_flow(ACTION)  # outside cloud-flow the refusal comes first
+            raise
+        values = profiles.secrets(name, caller=ACTION)
         cached = self._cache.get(name)
         if cached is not None and cached._values is values:
-            audit_log.bump(profiles, name, flow.CLOUD_FLOW)
             return cached
         info = KeyInfo(name, values)
         self._cache[name] = info
-        audit_log.retrieved(profiles, name, flow.CLOUD_FLOW)
         for hook in self.hooks:
             hook(info)
         return info
-
-    def _refuse(self, name: object, mode: str | None) -> NoReturn:
-        error = flow.refusal("zingyConn.apikey()")
-        if isinstance(name, str):
-            try:
-                validate_name(name)
-                profiles = self._store()
-            except ZingyError:  # nothing to audit against: the refusal still stands
-                raise error from None
-            audit_log.refused(profiles, name, mode or "unflagged")
-        raise error
 
     def execute(self, name: str, command: str, data: object = None) -> KeyInfo:
         """Zingy's Execute Connection Command block; the API Key service has ``Retrieve``."""
