@@ -1,7 +1,8 @@
 """Save-time scrub through Jupyter's contents REST API on a real server (pytest-jupyter).
 
 Every test runs on both store backends (``tests.postgres.store_backend``): the server
-scrubs the values of whichever store it uses.
+scrubs the values of whichever store it uses. Saves come in every format a client uses:
+notebook JSON, text, base64 (JupyterLab uploads) and chunked base64 (large uploads).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from traitlets.config import Config
 
 from tests import postgres
 from tests.postgres import Backend
+from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.server.scrub import EVENT_SCHEMA_ID
 
@@ -42,6 +44,7 @@ def jp_server_config(store_home: Path, scrub_settings: dict[str, Any]) -> Config
     return Config(
         {
             "ServerApp": {"jpserver_extensions": {"zingy_nb": True}},
+            "ContentsManager": {"allow_hidden": True},  # uploads of dotfiles (.env)
             "ZingyNb": {"store_home": str(store_home), **scrub_settings},
         }
     )
@@ -185,3 +188,239 @@ async def test_without_a_usable_key_the_save_succeeds_unscrubbed_and_warns(
     assert (jp_root_dir / "x.txt").read_text() == "text"
     assert "saved x.txt WITHOUT scrubbing stored secrets" in caplog.text
     assert "zingy-nb key import" in caplog.text
+
+
+# -- base64 and chunked uploads, magic lines, the master key ------------------------------
+
+MAGIC_TOKEN = "sk_live_madeupmadeup123"  # typed inline, never stored
+
+
+@pytest.fixture
+def events(jp_serverapp: Any) -> list[dict[str, Any]]:
+    """Scrub events the server emits (read after ``gather_listeners``)."""
+    seen: list[dict[str, Any]] = []
+
+    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        seen.append(data)
+
+    jp_serverapp.event_logger.add_listener(schema_id=EVENT_SCHEMA_ID, listener=listener)
+    return seen
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+async def upload(jp_fetch: Any, path: str, *pieces: bytes) -> dict[str, Any]:
+    """Upload as JupyterLab does: one base64 save, or chunks numbered 1, 2, ..., -1."""
+    if len(pieces) == 1:
+        model = {"type": "file", "format": "base64", "content": b64(pieces[0])}
+        return json.loads((await save(jp_fetch, path, model)).body)
+    for number, piece in enumerate(pieces, 1):
+        chunk = -1 if number == len(pieces) else number
+        model = {"type": "file", "format": "base64", "chunk": chunk, "content": b64(piece)}
+        response = await save(jp_fetch, path, model)
+        assert response.code in (200, 201)
+    return json.loads(response.body)
+
+
+def split_inside(data: bytes, *values: str) -> list[bytes]:
+    """``data`` cut into pieces at a point inside each value (so no piece holds one)."""
+    cuts = [data.index(v.encode()) + len(v) // 2 for v in values]
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+
+
+def magic_notebook(*lines: str) -> dict[str, Any]:
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "m1",
+                "execution_count": None,
+                "metadata": {},
+                "source": "\n".join(lines),
+                "outputs": [],
+            }
+        ],
+    }
+
+
+async def test_a_base64_upload_of_a_text_file_is_scrubbed(
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    jp_serverapp: Any,
+    events: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # When a .env file holding both stored values is uploaded (base64, one request)
+    text = f"# made-up\nSTRIPE_KEY={SECRET}\nHOOK='{SECOND}'\n"
+    model = await upload(jp_fetch, ".env", text.encode())
+    # Then the file on disk holds [REDACTED] instead, and the user is told
+    on_disk = (jp_root_dir / ".env").read_bytes()
+    assert on_disk == b"# made-up\nSTRIPE_KEY=[REDACTED]\nHOOK='[REDACTED]'\n"
+    assert model["size"] == len(on_disk)
+    assert "replaced 2 stored secret value(s) in .env" in caplog.text
+    await jp_serverapp.event_logger.gather_listeners()
+    assert events == [{"path": ".env", "count": 2}]
+
+
+async def test_a_notebook_uploaded_as_base64_is_scrubbed_and_stays_valid_json(
+    jp_fetch: Any, jp_root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    notebook = leaky_notebook()
+    notebook["cells"][0]["source"] = f"%zingy_apikey set stripe {MAGIC_TOKEN}\nkey = '{SECRET}'"
+    await upload(jp_fetch, "up.ipynb", json.dumps(notebook, indent=1).encode())
+    on_disk = (jp_root_dir / "up.ipynb").read_bytes()
+    assert [f for v in (SECRET, SECOND, MAGIC_TOKEN) for f in forms(v) if f in on_disk] == []
+    saved = json.loads(on_disk)
+    assert "".join(saved["cells"][0]["source"]) == "%zingy_apikey set stripe\nkey = '[REDACTED]'"
+    assert "".join(saved["cells"][0]["outputs"][0]["text"]) == "Bearer [REDACTED]\n"
+    assert "replaced 10 stored secret value(s) in up.ipynb" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["big.env", "big.ipynb"])
+async def test_a_chunked_upload_is_scrubbed_once_assembled(
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    jp_serverapp: Any,
+    events: list[dict[str, Any]],
+    name: str,
+) -> None:
+    # Given a file whose stored values each straddle a chunk boundary
+    if name.endswith(".ipynb"):
+        notebook = magic_notebook(f"a = '{SECRET}'", f"%zingy_apikey set s {MAGIC_TOKEN}")
+        notebook["cells"][0]["outputs"] = [
+            {"output_type": "stream", "name": "stdout", "text": f"{SECOND}\n"}
+        ]
+        data = json.dumps(notebook, indent=1).encode()
+        expected = 3
+    else:
+        data = f"A={SECRET}\n{'padding ' * 50}\nB={SECOND}\n".encode()
+        expected = 2
+    pieces = split_inside(data, SECRET, SECOND)
+    assert len(pieces) == 3 and not [p for p in pieces for v in (SECRET, SECOND) if v.encode() in p]
+    # When it is uploaded in chunks 1, 2, -1
+    model = await upload(jp_fetch, name, *pieces)
+    # Then the assembled file holds no stored value, and the answer describes it as it is
+    on_disk = (jp_root_dir / name).read_bytes()
+    assert [f for v in (SECRET, SECOND, MAGIC_TOKEN) for f in forms(v) if f in on_disk] == []
+    assert on_disk.count(b"[REDACTED]") == 2
+    assert model["size"] == len(on_disk)
+    if name.endswith(".ipynb"):
+        cell = json.loads(on_disk)["cells"][0]
+        assert "".join(cell["source"]) == "a = '[REDACTED]'\n%zingy_apikey set s"
+    await jp_serverapp.event_logger.gather_listeners()
+    assert events == [{"path": name, "count": expected}]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["single", "chunked"])
+async def test_a_binary_upload_is_written_unchanged(
+    jp_fetch: Any, jp_root_dir: Path, chunked: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given bytes that are not UTF-8 text, though they hold a stored value
+    data = b"\x89PNG\r\n\x1a\n\xff\xfe" + SECRET.encode() + b"\x00\x01\xc3" + SECOND.encode()
+    pieces = split_inside(data, SECRET) if chunked else [data]
+    await upload(jp_fetch, "image.png", *pieces)
+    # Then the file is exactly what was sent: binary files are left alone
+    assert (jp_root_dir / "image.png").read_bytes() == data
+    assert "secret value(s) in image.png" not in caplog.text
+
+
+@pytest.mark.parametrize("how", ["notebook", "base64"])
+@pytest.mark.parametrize("key", ["usable", "missing"])
+async def test_inline_secrets_on_magic_lines_are_dropped_even_without_a_key(
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+    key: str,
+) -> None:
+    if key == "missing":
+        monkeypatch.delenv(KEY_ENV)  # the store's only key: no stored value is known
+    notebook = magic_notebook(
+        f"%zingy_apikey set stripe {MAGIC_TOKEN}", "%zingy_apikey list", "print(1)"
+    )
+    if how == "notebook":
+        await save(jp_fetch, "magic.ipynb", {"type": "notebook", "content": notebook})
+    else:
+        await upload(jp_fetch, "magic.ipynb", json.dumps(notebook).encode())
+    on_disk = (jp_root_dir / "magic.ipynb").read_bytes()
+    assert [f for f in forms(MAGIC_TOKEN) if f in on_disk] == []
+    source = "".join(json.loads(on_disk)["cells"][0]["source"])
+    assert source == "%zingy_apikey set stripe\n%zingy_apikey list\nprint(1)"
+    assert "replaced 1 stored secret value(s) in magic.ipynb" in caplog.text
+    assert ("WITHOUT scrubbing stored secrets" in caplog.text) == (key == "missing")
+
+
+async def test_a_clean_magic_line_is_saved_byte_identical(
+    jp_fetch: Any, jp_root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = json.dumps(magic_notebook("%zingy_apikey set stripe --from-env STRIPE_KEY"))
+    await upload(jp_fetch, "fine.ipynb", text.encode())
+    assert (jp_root_dir / "fine.ipynb").read_text() == text
+    assert "secret value(s) in fine.ipynb" not in caplog.text
+
+
+@pytest.mark.parametrize("opens_store", [True, False], ids=["store-key", "other-key"])
+async def test_the_master_key_from_the_environment_is_scrubbed(
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    store_backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    opens_store: bool,
+) -> None:
+    # Given the key in ZINGY_NB_MASTER_KEY: the store's own, or one that opens nothing
+    key = store_backend.key if opens_store else encode_key(new_key())
+    monkeypatch.setenv(KEY_ENV, key)
+    raw = base64.urlsafe_b64decode(key)
+    # When files holding it (as text, in standard base64 and hex) are saved
+    text = f"{KEY_ENV}={key}\nstd={base64.b64encode(raw).decode()}\nhex={raw.hex()}\n"
+    await save(jp_fetch, "k.txt", {"type": "file", "format": "text", "content": text})
+    await upload(jp_fetch, "k.sh", f"export {KEY_ENV}='{key}'\n".encode())
+    # Then no form of it is on disk
+    assert (jp_root_dir / "k.txt").read_text() == (
+        f"{KEY_ENV}=[REDACTED]\nstd=[REDACTED]\nhex=[REDACTED]\n"
+    )
+    assert (jp_root_dir / "k.sh").read_text() == f"export {KEY_ENV}='[REDACTED]'\n"
+    assert key not in caplog.text
+    assert ("WITHOUT scrubbing stored secrets" in caplog.text) == (not opens_store)
+
+
+async def test_a_match_across_a_json_escape_never_breaks_the_notebook(
+    jp_fetch: Any, jp_root_dir: Path, store_backend: Backend
+) -> None:
+    # Given a stored value that starts with "n", and a notebook whose JSON text has the
+    # escape "\n" right before the rest of it: a match there would cut the escape
+    value = "nMADEUP_esc_val_04"
+    store_backend.profiles().set("esc", value)
+    notebook = magic_notebook("print('hi')")
+    notebook["cells"][0]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": f"line\n{value[1:]}\n"},
+        {"output_type": "stream", "name": "stdout", "text": f"real {value}\n"},
+    ]
+    text = json.dumps(notebook)
+    assert f"\\{value}" in text
+    await upload(jp_fetch, "esc.ipynb", text.encode())
+    # Then the saved file is still valid JSON, and the value is gone
+    on_disk = (jp_root_dir / "esc.ipynb").read_bytes()
+    saved = json.loads(on_disk)
+    assert value.encode() not in on_disk
+    assert "".join(saved["cells"][0]["outputs"][1]["text"]) == "real [REDACTED]\n"
+
+
+@pytest.mark.parametrize("scrub_settings", [{"scrub_max_bytes": 64}])
+async def test_a_chunked_upload_over_the_size_limit_is_saved_with_a_warning(
+    jp_fetch: Any, jp_root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = f"A={SECRET}\n{'padding ' * 20}\n".encode()
+    await upload(jp_fetch, "huge.txt", *split_inside(data, SECRET))
+    assert (jp_root_dir / "huge.txt").read_bytes() == data
+    assert "saved huge.txt WITHOUT scrubbing: it is larger than" in caplog.text
+    # A save in one request is in memory anyway: it is scrubbed whatever its size
+    await upload(jp_fetch, "whole.txt", data)
+    assert SECRET.encode() not in (jp_root_dir / "whole.txt").read_bytes()

@@ -265,7 +265,7 @@ BAD_BODIES = [
     (json.dumps(S1).encode(), "not a JSON string"),
     (b"null", "not a JSON null"),
     (b"42", "not a JSON number"),
-    (json.dumps({"secret1": S1, "password": S2}).encode(), "Unknown slot 'password'"),
+    (json.dumps({"secret1": S1, "password": S2}).encode(), "Unknown slot"),
     (
         json.dumps({"secret1": 5}).encode(),
         "secret1 must be a JSON string or null, not a JSON number",
@@ -291,7 +291,64 @@ async def test_bad_bodies_are_400_and_change_nothing(
     # Then 400 says what is wrong (never echoing a value) and the profile is unchanged
     assert response.code == 400
     assert words in data(response)["message"]
+    assert "password" not in data(response)["message"]  # no key the client sent is echoed
     assert Profiles(store_home).secrets("svc") == (S3, S4, None, None)
+
+
+TYPED = "sk_live_51HtypedMADEUPtoken9Xq"  # a value pasted where a key or name belongs
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{TYPED: S2}, {"secret1": S2, TYPED: None}, {TYPED: 5}, {"secret2": S2, TYPED: [TYPED]}],
+    ids=["only", "beside-a-slot", "number", "array"],
+)
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_a_token_sent_as_a_slot_key_is_never_echoed(
+    api: Any, store_home: Path, caplog: pytest.LogCaptureFixture, method: str, body: Any
+) -> None:
+    # Given a stored profile
+    await api("PUT", "profiles", "svc", body={"secret1": S1})
+    # When a body uses a pasted token as a slot key
+    response = await api(method, "profiles", "svc", body=body)
+    # Then 400 says a key is unknown, and neither the answer nor the log holds the token
+    assert response.code == 400
+    assert "Unknown slot" in data(response)["message"]
+    assert TYPED not in response.body.decode() + str(response.headers)
+    assert TYPED not in caplog.text
+    assert Profiles(store_home).secrets("svc") == (S1, None, None, None)
+
+
+TYPED_NAMES = [f"stripe={TYPED}", f"{TYPED}==", f" {TYPED}", TYPED * 5, f"-{TYPED}", f"{TYPED}+x"]
+
+
+@pytest.mark.parametrize("name", TYPED_NAMES)
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("token", [None, ""], ids=["authenticated", "no-token"])
+async def test_an_invalid_name_is_never_echoed_nor_logged(
+    api: Any,
+    store_home: Path,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    method: str,
+    token: str | None,
+) -> None:
+    # When a pasted token is used as a profile name in the URL
+    body = {"secret1": S1} if method in ("PUT", "PATCH") else None
+    headers = None if token is None else {"Authorization": token}
+    response = await api(method, "profiles", name, body=body, headers=headers)
+    # Then it is refused (400, or 403 without a token) without repeating the name,
+    # and no log line about the request holds it
+    if token is None:
+        assert response.code == 400
+        message = data(response)["message"]
+        assert "Invalid profile name" in message and "letters, digits" in message
+    else:
+        assert response.code == 403
+    assert TYPED not in response.body.decode() + str(response.headers)
+    assert TYPED not in caplog.text
+    assert "<invalid-name>" in caplog.text
+    assert not store_home.exists() or Profiles(store_home).list() == []
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Int, List, Unicode
 from traitlets.config import Configurable
 
 #: Key of the ``ZingyNb`` instance in ``web_app.settings``, where handlers read it.
@@ -28,8 +28,21 @@ class ZingyNb(Configurable):
         True,
         help=(
             "Save-time scrub: when True, the server replaces any stored secret value "
-            "found in a file it saves (notebooks above all) by [REDACTED] before writing "
-            "it, and tells the user. Turn off only where notebooks never hold outputs."
+            "(and the master key from ZINGY_NB_MASTER_KEY) found in a file it saves, in "
+            "every save format (notebook, text, base64 and chunked uploads; binary files "
+            "are left alone), by [REDACTED], drops what %zingy_apikey lines in code cells "
+            "may not hold (inline secrets), and tells the user. Turn off only where "
+            "notebooks never hold outputs."
+        ),
+    ).tag(config=True)
+
+    scrub_max_bytes = Int(
+        256 * 1024 * 1024,
+        help=(
+            "Save-time scrub: the largest file (in bytes) that is read back and scrubbed "
+            "after a chunked upload, which the server otherwise never holds whole in "
+            "memory. A larger upload is saved unscrubbed, with a warning. 0: no limit. "
+            "Saves in one request are always scrubbed."
         ),
     ).tag(config=True)
 

@@ -18,7 +18,8 @@ def load(server_app: Any) -> None:
     scrubber = Scrubber(config, server_app.log, getattr(server_app, "event_logger", None))
     if scrubber.event_logger is not None:
         scrubber.event_logger.register_event_schema(EVENT_SCHEMA)
-    server_app.contents_manager.register_pre_save_hook(scrubber)
+    server_app.contents_manager.register_pre_save_hook(scrubber.before_save)
+    server_app.contents_manager.register_post_save_hook(scrubber.after_save)
     home = config.home()
     server_app.log.info(
         "zingy-nb: REST API at %s; profile store: %s",

@@ -3,7 +3,10 @@
 Every method is authenticated (``@web.authenticated``) and authorized on the resource
 ``zingy-nb``; writes get the XSRF check of Jupyter's own APIs (``APIHandler``). Errors are
 JSON ``{"message": ...}``: one base handler maps each ``ZingyError`` to its status code.
-No response ever carries a secret value: the store API returns only metadata.
+No response ever carries a secret value: the store API returns only metadata. No error
+quotes what the client sent (a slot key, a value, a name that failed validation: any
+of them may be a pasted secret), except a profile name that passed validation; an
+invalid name is also masked in the request's path before anything logs it.
 """
 
 from __future__ import annotations
@@ -33,13 +36,16 @@ from ..errors import (
     ZingyError,
 )
 from ..profiles import Profiles, get_profiles
-from ..rules import SLOTS, Secret, validate_name, validate_slot
+from ..rules import NAME_RULE, SLOTS, Secret, validate_name
 from .config import SETTINGS_KEY, ZingyNb
 
 T = TypeVar("T")
 
 #: Resource name that Jupyter authorizers see for every zingy-nb request.
 AUTH_RESOURCE = "zingy-nb"
+
+#: What logs show instead of a profile name that failed validation.
+INVALID_NAME = "<invalid-name>"
 
 #: HTTP status of each error, first match wins (subclasses before their bases).
 STATUS_CODES: tuple[tuple[type[ZingyError], int], ...] = (
@@ -87,15 +93,37 @@ def parse_slots(body: bytes) -> dict[str, Secret]:
         raise InvalidProfileError(
             f"The request body must be a JSON object {example}, not a JSON {_json_type(data)}."
         )
+    unknown = sum(key not in SLOTS for key in data)
+    if unknown:
+        raise InvalidProfileError(
+            f"Unknown slot: the request body has {unknown} key(s) that are not slot names "
+            f"(not repeated here). The slots are {', '.join(SLOTS)}."
+        )
     slots: dict[str, Secret] = {}
     for key, value in data.items():
-        validate_slot(key)
         if value is not None and not isinstance(value, str):
             raise InvalidProfileError(
                 f"{key} must be a JSON string or null, not a JSON {_json_type(value)}."
             )
         slots[key] = value
     return slots
+
+
+def is_valid_name(name: str) -> bool:
+    try:
+        validate_name(name)
+    except InvalidProfileError:
+        return False
+    return True
+
+
+def checked_name(name: str) -> str:
+    """``name`` if valid; else ``InvalidProfileError`` that does not repeat it."""
+    if not is_valid_name(name):
+        raise InvalidProfileError(
+            f"Invalid profile name in the URL (not repeated here): use {NAME_RULE}."
+        )
+    return name
 
 
 def _json_type(value: object) -> str:
@@ -117,6 +145,17 @@ class ZingyAPIHandler(APIHandler):
     """Base of every zingy-nb handler: the store, off the event loop, and error mapping."""
 
     auth_resource = AUTH_RESOURCE
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        name = self.path_kwargs.get("name")
+        if isinstance(name, str) and not is_valid_name(name):
+            # The name may be a pasted secret: keep it out of every log line about this
+            # request (tornado's access log, warnings, errors).
+            request = self.request
+            head = request.path.rsplit("/", 1)[0]
+            request.path = f"{head}/{INVALID_NAME}"
+            request.uri = request.path + (f"?{request.query}" if request.query else "")
+        await super().prepare()
 
     @property
     def zingy_config(self) -> ZingyNb:
@@ -165,7 +204,7 @@ class ProfileHandler(ZingyAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        validate_name(name)
+        checked_name(name)
         meta = await self.store(lambda p: p.show(name))
         self.reply(meta.to_json())
 
@@ -173,7 +212,7 @@ class ProfileHandler(ZingyAPIHandler):
     @authorized
     async def put(self, name: str) -> None:
         """All four slots: an absent (or null) optional slot is unset; secret1 is required."""
-        validate_name(name)
+        checked_name(name)
         slots = parse_slots(self.request.body)
         values = [slots.get(slot) for slot in SLOTS]
         meta = await self.store(lambda p: p.set(name, *values))
@@ -183,7 +222,7 @@ class ProfileHandler(ZingyAPIHandler):
     @authorized
     async def patch(self, name: str) -> None:
         """Only the slots given: a string sets a slot, null clears it, absent keeps it."""
-        validate_name(name)
+        checked_name(name)
         slots = parse_slots(self.request.body)
         meta = await self.store(lambda p: p.update(name, slots))
         self.reply(meta.to_json())
@@ -191,7 +230,7 @@ class ProfileHandler(ZingyAPIHandler):
     @web.authenticated
     @authorized
     async def delete(self, name: str) -> None:
-        validate_name(name)
+        checked_name(name)
         await self.store(lambda p: p.delete(name))
         self.set_status(204)
         self.finish()

@@ -1,20 +1,49 @@
-"""Save-time scrub: stored secret values never reach a saved file.
+"""Save-time scrub: stored secret values never stay in a file the server saves.
 
-A contents-manager pre-save hook. Before a notebook (or any text file) is written, every
-stored secret value found in it (outputs, widget state, metadata, attachments, cell
-sources) becomes ``[REDACTED]``; the save still succeeds, and the user is told in the
-server log and, through a Jupyter event, by a JupyterLab notification. The values come
-from the server's own store and are kept as one compiled pattern, rebuilt only when the
-store changes. A server without a usable key saves unscrubbed and warns.
+Contents-manager hooks. Every stored secret value found in a saved file (outputs,
+widget state, metadata, attachments, cell sources) becomes ``[REDACTED]``, and so does
+the master key read from ``ZINGY_NB_MASTER_KEY`` (with ``profiles.db`` it opens every
+value). Code cells also lose what ``%zingy_apikey`` lines may not hold (``magic_line``):
+a secret typed inline never reaches the file. The save still succeeds, and the user is
+told in the server log and, through a Jupyter event, by a JupyterLab notification.
+
+Per save format:
+
+- notebook models (JSON): every string, in place, before the write;
+- text files: the text before the write; a ``.ipynb`` is handled as a notebook;
+- base64 files (JupyterLab uploads and drag and drop, notebooks included): decoded;
+  bytes that are UTF-8 text without a NUL byte are scrubbed as text and re-encoded.
+  Other bytes (images, archives, compressed data) are binary and saved unchanged: a
+  value inside them is not looked for;
+- chunked uploads: jupyter_server runs pre-save hooks on the first chunk only, so the
+  assembled file is read back after the last chunk (a post-save hook), scrubbed and
+  rewritten atomically. Until that chunk arrives the partial file may hold a value. A
+  file over ``c.ZingyNb.scrub_max_bytes`` is not read back (with a warning).
+
+The values come from the server's own store without the flow gate
+(``Profiles._redactor_of_all``, which hands out a matcher, never a value), kept as one
+compiled automaton and rebuilt only when the store changes. Without a usable key the
+stored values cannot be scrubbed: the save succeeds and a warning says so, while the
+magic lines and the master key are still scrubbed (they need no stored value).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
+import json
+import os
+from datetime import datetime, timezone
 from typing import Any, Final
 
+from jupyter_server.services.contents.fileio import atomic_writing
+
+from ..crypto import decode_key
 from ..errors import ZingyError
-from ..profiles import Profiles, get_profiles
+from ..keys import ENV_VAR as KEY_ENV
+from ..magic_line import clean_source
+from ..profiles import get_profiles
 from ..redact import MASK, Redactor
 from .config import ZingyNb
 
@@ -34,62 +63,61 @@ EVENT_SCHEMA: Final = {
 }
 
 
-class Scrubber:
-    """The pre-save hook; one per server."""
-
-    def __init__(self, config: ZingyNb, log: Any, event_logger: Any = None) -> None:
-        self.config = config
-        self.log = log
-        self.event_logger = event_logger
-        self._token: object = object()
-        self._redactor: Redactor | None = None
-
-    def _profiles(self) -> Profiles:
-        return get_profiles(self.config.home())
-
-    def redactor(self) -> Redactor:
-        """All stored values as one pattern; raises ``ZingyError`` without a usable key."""
-        profiles = self._profiles()
-        token = profiles.change_token()
-        if token != self._token or self._redactor is None:
-            redactor = Redactor()
-            redactor.register_all(
-                v for meta in profiles.list() for v in profiles.secrets(meta.name)
-            )
-            self._redactor, self._token = redactor, token
-        return self._redactor
-
-    def applies_to(self, path: str) -> bool:
-        return self.config.scrub_enabled and any(
-            fnmatch.fnmatch(path, pattern) for pattern in self.config.scrub_paths
-        )
-
-    def __call__(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
-        if model.get("content") is None or not self.applies_to(path):
-            return
-        kind = model.get("type")
-        if not (kind == "notebook" or (kind == "file" and model.get("format") == "text")):
-            return
-        try:
-            redactor = self.redactor()
-        except ZingyError as exc:
-            self.log.warning("zingy-nb: saved %s WITHOUT scrubbing stored secrets: %s", path, exc)
-            return
-        if not len(redactor):
-            return
-        count = _scrub(model, "content", redactor)
-        if count:
-            self.log.warning(
-                "zingy-nb: replaced %d stored secret value(s) in %s by %s before saving it",
-                count, path, MASK,
-            )  # fmt: skip
-            if self.event_logger is not None:
-                self.event_logger.emit(
-                    schema_id=EVENT_SCHEMA_ID, data={"path": path, "count": count}
-                )
+_SNIFF: Final = 8192  # bytes read first to tell a binary file (a NUL byte) cheaply
 
 
-def _scrub(parent: Any, key: Any, redactor: Redactor) -> int:
+def master_key_forms() -> list[str]:
+    """The master key from the environment as text, standard base64 and hex ([] if unset)."""
+    text = os.environ.get(KEY_ENV, "").strip()
+    if not text:
+        return []
+    forms = [text, text.rstrip("=")]
+    try:
+        key = decode_key(text, where=KEY_ENV)
+    except ZingyError:
+        return forms  # not a valid key: still never saved
+    standard = base64.b64encode(key).decode("ascii")
+    return [*forms, standard, standard.rstrip("="), key.hex()]
+
+
+def as_text(data: bytes) -> str | None:
+    """``data`` as text if it is UTF-8 without a NUL byte; ``None`` for binary data."""
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def is_notebook(path: str) -> bool:
+    return path.lower().endswith(".ipynb")
+
+
+def clean_cells(notebook: Any) -> int:
+    """Clean ``%zingy_apikey`` lines in a notebook's code cells, in place; lines changed."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        return 0
+    changed = 0
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source")
+        as_list = isinstance(source, list) and all(isinstance(s, str) for s in source)
+        if as_list:
+            text, n = clean_source("".join(source))  # type: ignore[arg-type]
+        elif isinstance(source, str):
+            text, n = clean_source(source)
+        else:
+            continue
+        if n:
+            cell["source"] = text.splitlines(keepends=True) if as_list else text
+            changed += n
+    return changed
+
+
+def scrub_strings(parent: Any, key: Any, redactor: Redactor) -> int:
     """Redact strings under ``parent[key]`` in place (keeping NotebookNode types)."""
     value = parent[key]
     if isinstance(value, str):
@@ -98,7 +126,179 @@ def _scrub(parent: Any, key: Any, redactor: Redactor) -> int:
             parent[key] = text
         return n
     if isinstance(value, dict):
-        return sum(_scrub(value, k, redactor) for k in list(value))
+        return sum(scrub_strings(value, k, redactor) for k in list(value))
     if isinstance(value, list):
-        return sum(_scrub(value, i, redactor) for i in range(len(value)))
+        return sum(scrub_strings(value, i, redactor) for i in range(len(value)))
     return 0
+
+
+def scrub_notebook(notebook: Any, redactor: Redactor) -> int:
+    """Scrub a notebook's JSON structure in place; returns lines and values replaced."""
+    count = clean_cells(notebook)
+    if len(redactor):
+        count += scrub_strings({"nb": notebook}, "nb", redactor)
+    return count
+
+
+def _dump(notebook: Any) -> str:
+    """A notebook as nbformat writes it (sorted keys, indent 1, UTF-8)."""
+    return json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def scrub_text(text: str, path: str, redactor: Redactor) -> tuple[str, int]:
+    """Scrub a file's text; a notebook's JSON stays valid JSON. Returns (text, count)."""
+    if not is_notebook(path):
+        return redactor.count(text)
+    try:
+        notebook = json.loads(text)
+    except ValueError:
+        notebook = None
+    if not isinstance(notebook, dict):
+        return redactor.count(text)  # not a notebook's JSON: plain text
+    lines = clean_cells(notebook)
+    if lines:
+        text = _dump(notebook)
+    scrubbed, values = redactor.count(text)
+    if values:
+        try:
+            json.loads(scrubbed)
+        except ValueError:  # a match cut through a JSON escape: scrub the strings instead
+            values = scrub_strings({"nb": notebook}, "nb", redactor)
+            scrubbed = _dump(notebook)
+    return scrubbed, lines + values
+
+
+def base64_text(content: str) -> str | None:
+    """The text a base64 file model holds; ``None`` for binary or undecodable content."""
+    try:
+        return as_text(base64.decodebytes(content.encode("ascii")))
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return None  # the save itself refuses it
+
+
+class Scrubber:
+    """The save hooks; one per server."""
+
+    def __init__(self, config: ZingyNb, log: Any, event_logger: Any = None) -> None:
+        self.config = config
+        self.log = log
+        self.event_logger = event_logger
+        self._token: object = object()
+        self._redactor: Redactor | None = None
+        self._uploads: set[str] = set()  # chunked uploads whose last chunk is pending
+
+    def redactor(self) -> Redactor:
+        """Every stored value and the env master key as one matcher.
+
+        Raises ``ZingyError`` without a usable key.
+        """
+        profiles = get_profiles(self.config.home())
+        forms = master_key_forms()
+        token = (profiles.change_token(), tuple(forms))
+        if token != self._token or self._redactor is None:
+            redactor = profiles._redactor_of_all()
+            redactor.register_all(forms)
+            self._redactor, self._token = redactor, token
+        return self._redactor
+
+    def _redactor_for(self, path: str, *, warn: bool = True) -> Redactor:
+        """``redactor()``, or without a usable key one of the master key alone."""
+        try:
+            return self.redactor()
+        except ZingyError as exc:
+            if warn:
+                self.log.warning(
+                    "zingy-nb: saved %s WITHOUT scrubbing stored secrets: %s", path, exc
+                )
+            fallback = Redactor()
+            fallback.register_all(master_key_forms())
+            return fallback
+
+    def applies_to(self, path: str) -> bool:
+        return self.config.scrub_enabled and any(
+            fnmatch.fnmatch(path, pattern) for pattern in self.config.scrub_paths
+        )
+
+    def before_save(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
+        """Pre-save hook: scrub the model before it is written."""
+        if model.get("content") is None or not self.applies_to(path):
+            return
+        if model.get("chunk") is not None:
+            if model["chunk"] == 1:  # a part of a file: scrubbed whole after the last one
+                self._uploads.add(path)
+            return
+        kind, form, content = model.get("type"), model.get("format"), model["content"]
+        if kind == "notebook":
+            count = scrub_notebook(content, self._redactor_for(path))
+        elif kind == "file" and form == "text" and isinstance(content, str):
+            model["content"], count = scrub_text(content, path, self._redactor_for(path))
+        elif kind == "file" and form == "base64" and isinstance(content, str):
+            text = base64_text(content)
+            if text is None:
+                return  # binary: left alone
+            scrubbed, count = scrub_text(text, path, self._redactor_for(path))
+            if count:
+                model["content"] = base64.b64encode(scrubbed.encode("utf-8")).decode("ascii")
+        else:
+            return
+        self._report(path, count)
+
+    def after_save(
+        self, model: dict[str, Any], os_path: str, contents_manager: Any = None, **kwargs: Any
+    ) -> None:
+        """Post-save hook: scrub a file as written (the end of a chunked upload).
+
+        Also run after every other save of a non-notebook file, as a safety net for
+        clients that append chunks without a first one; after an ordinary save, which
+        the pre-save hook scrubbed, it finds nothing and says nothing.
+        """
+        path = str(model.get("path", ""))
+        upload = path in self._uploads  # a .ipynb upload is described as a notebook
+        self._uploads.discard(path)
+        if not (upload or model.get("type") == "file") or not self.applies_to(path):
+            return
+        limit = self.config.scrub_max_bytes
+        with open(os_path, "rb") as f:
+            head = f.read(_SNIFF)
+            if b"\0" in head:
+                return  # binary: left alone, and not read whole
+            if limit and os.fstat(f.fileno()).st_size > limit:
+                if upload:
+                    self.log.warning(
+                        "zingy-nb: saved %s WITHOUT scrubbing: it is larger than "
+                        "c.ZingyNb.scrub_max_bytes (%d bytes)",
+                        path, limit,
+                    )  # fmt: skip
+                return
+            text = as_text(head + f.read())
+        if text is None:
+            return
+        scrubbed, count = scrub_text(text, path, self._redactor_for(path, warn=upload))
+        if not count:
+            return
+        data = scrubbed.encode("utf-8")
+        try:
+            writing = getattr(contents_manager, "atomic_writing", None)
+            with (
+                writing(os_path, text=False)
+                if writing is not None
+                else atomic_writing(os_path, text=False, log=self.log)
+            ) as f:
+                f.write(data)
+        except Exception:
+            self.log.error("zingy-nb: could not rewrite %s without its stored secrets", path)
+            raise
+        model["size"] = len(data)
+        mtime = os.stat(os_path).st_mtime
+        model["last_modified"] = datetime.fromtimestamp(mtime, tz=timezone.utc)
+        self._report(path, count)
+
+    def _report(self, path: str, count: int) -> None:
+        if not count:
+            return
+        self.log.warning(
+            "zingy-nb: replaced %d stored secret value(s) in %s by %s before saving it",
+            count, path, MASK,
+        )  # fmt: skip
+        if self.event_logger is not None:
+            self.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data={"path": path, "count": count})
