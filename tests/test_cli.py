@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -105,16 +106,17 @@ def test_secret_on_argv_is_refused_and_never_echoed(zingy_home: Path) -> None:
         (("profiles", "set", "svc", "--stdin"), "\nsecond\n", "secret1 is required"),
         (("profiles", "set", "svc", "--stdin"), "1\n2\n3\n4\n5\n", "at most four"),
         (("profiles", "set", "svc"), "", "stdin is not a terminal"),
-        (("profiles", "set", "svc", "--from-env", "NOPE_UNSET"), "", "NOPE_UNSET"),
+        (("profiles", "set", "svc", "--from-env", "NOPE_UNSET"), "",
+         "The 1st --from-env variable (for secret1) is not set"),
         (("profiles", "set", "svc", "--from-file", "secret9=/x"), "", "Unknown slot"),
         (("profiles", "set", "svc", "--from-file", "secret2=/no/such/file", "--stdin"), "",
          "not both"),
         (("profiles", "set", "svc", "--from-file", "secret1=/no/such/file"), "",
          "Cannot read secret1 from the file given"),
-        (("profiles", "update", "nope", "--stdin"), "x\n", "No API Key profile named 'nope'"),
+        (("profiles", "update", "nope", "--stdin"), "x\n", "No profile with that name"),
         (("profiles", "update", "keep", "--clear", "secret1"), "", "secret1 cannot be cleared"),
-        (("profiles", "show", "nope"), "", "No API Key profile"),
-        (("profiles", "delete", "nope"), "", "No API Key profile"),
+        (("profiles", "show", "nope"), "", "No profile with that name"),
+        (("profiles", "delete", "nope"), "", "No profile with that name"),
         (("profiles", "rename", "keep", "../x"), "", "Invalid profile name"),
     ],
 )  # fmt: skip
@@ -130,6 +132,69 @@ def test_bad_input_gets_one_line_error_and_changes_nothing(
     after = {p: b for p, b in tree_bytes(zingy_home) if not p.name.endswith(("-shm", "-wal"))}
     assert after == before
     assert secrets_of("keep") == ("keep-MADEUP", None, None, None)
+
+
+# -- no error quotes an argument ----------------------------------------------------------
+#: Made-up tokens in the formats of real ones: they look like variable and profile names.
+TOKENS = {
+    "sk_live": f"sk_live_MADEUP{uuid.uuid4().hex[:20]}",
+    "ghp": f"ghp_MADEUP{uuid.uuid4().hex[:26]}",
+    "github_pat": f"github_pat_MADEUP_{uuid.uuid4().hex[:22]}",
+    "whsec": f"whsec_MADEUP{uuid.uuid4().hex[:24]}",
+}
+#: Command lines with a token ``T`` where it does not belong, and the error each gets.
+ECHO_CASES = [
+    (("profiles", "set", "svc", "T"), "unrecognized arguments"),
+    (("profiles", "set", "svc", "--secret1=T"), "unrecognized arguments"),
+    (("profiles", "set", "svc", "--stdin=T"), "argument --stdin: takes no value"),
+    (("profiles", "set", "svc", "--from=T"), "ambiguous option"),
+    (("profiles", "T"), "invalid choice"),
+    (("T",), "invalid choice"),
+    (("profiles", "grant", "keep", "bob", "T"), "invalid choice"),
+    (("profiles", "show", "keep", "T"), "unrecognized arguments"),
+    (("profiles", "set", "svc", "--from-env", "T"), "1st --from-env variable"),
+    (("profiles", "set", "svc", "--from-env", "-", "T"), "2nd --from-env variable"),
+    (("profiles", "set", "svc", "--from-env", "T!"), "not an environment variable name"),
+    (("profiles", "set", "T/x", "--stdin"), "Invalid profile name"),
+    (("profiles", "show", "T"), "No profile with that name"),
+    (("profiles", "delete", "T"), "No profile with that name"),
+    (("profiles", "update", "T", "--stdin"), "No profile with that name"),
+    (("profiles", "rename", "T", "svc"), "No profile with that name"),
+    (("profiles", "rename", "keep", "T!"), "Invalid profile name (the new name)"),
+    (("profiles", "set", "svc", "--from-file", "secret1=/nonexistent/T"), "Cannot read secret1"),
+    (("profiles", "set", "svc", "--from-file", "T=/x"), "Unknown slot"),
+    (("profiles", "set", "svc", "--from-file", "T"), "--from-file takes SLOT=PATH"),
+    (("profiles", "update", "keep", "--clear", "T"), "1st --clear argument is not a slot"),
+    (("audit", "--profile", "T/x"), "Invalid profile name"),
+    (("key", "export", "--output", "/nonexistent/T/key"), "its path is not shown"),
+    (("key", "import", "--input", "/nonexistent/T"), "its path is not shown"),
+    (("kernels", "install", "--prefix", "/proc/T"), "its path is not shown"),
+]
+
+
+@pytest.fixture(scope="module")
+def echo_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = {"ZINGY_NB_HOME": str(tmp_path_factory.mktemp("echo") / "zingy")}
+    assert run("profiles", "set", "keep", "--stdin", stdin="keep-MADEUP\n", env=env).returncode == 0
+    return env
+
+
+@pytest.mark.parametrize("kind", TOKENS)
+@pytest.mark.parametrize(("args", "message"), ECHO_CASES, ids=lambda v: " ".join(v)[:40])
+def test_no_error_quotes_a_token_typed_on_the_command_line(
+    echo_home: dict[str, str], kind: str, args: tuple[str, ...], message: str
+) -> None:
+    token = TOKENS[kind]
+    argv = [a.replace("T", token) for a in args]  # no other argument has a capital T
+    result = run(*argv, stdin="x\n", env=echo_home)
+    # Then it fails with one error line saying what was wrong, and quotes nothing typed
+    assert result.returncode in (1, 2), result.stderr
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    for text in (result.stdout, result.stderr):
+        assert token not in text
+        assert not [token[i : i + 8] for i in range(len(token) - 7) if token[i : i + 8] in text]
+    assert "Traceback" not in result.stderr
 
 
 def test_key_status_export_import_moves_a_store(zingy_home: Path, tmp_path: Path) -> None:
@@ -148,11 +213,12 @@ def test_key_status_export_import_moves_a_store(zingy_home: Path, tmp_path: Path
     # When the key is imported through stdin
     imported = run("key", "import", stdin=key_text + "\n", env=env)
     assert imported.returncode == 0, imported.stderr
-    # Then the store reads there
+    # Then the store reads there (in a cloud-flow process: reading values is gated)
     check = subprocess.run(
         [sys.executable, "-c",
          "from zingy_nb.profiles import Profiles; print(Profiles().secrets('svc')[0])"],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=60,
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, **env, "ZINGY_NB_FLOW": "cloud-flow"},
     )  # fmt: skip
     assert check.stdout.strip() == "moved-MADEUP"
     assert json.loads(run("key", "status", "--json", env=env).stdout)["problem"] is None

@@ -18,7 +18,15 @@ ENV_SECRET = "sk_live_MADEUP_from_env_4242"
 PROMPT_SECRETS = ["sk_live_MADEUP_typed_at_prompt", "", "third-MADEUP-typed", ""]
 INLINE = "sk_live_MADEUP_inline_attempt"
 PANEL_SECRET = "panel-MADEUP-entered-value"
-ALL = [ENV_SECRET, INLINE, PANEL_SECRET, *(s for s in PROMPT_SECRETS if s)]
+# Tokens pasted where a variable name, a profile name or a path belongs: every line that
+# fails is removed from history, whatever the reason.
+MISPLACED = {
+    "set misplaced --from-env {}": "ghp_MADEUP_as_variable_name_0042",
+    "retrieve {}": "sk_live_MADEUP_as_profile_name_0042",
+    "update from-env --from-file secret2=/nonexistent/{}": "whsec_MADEUP_in_a_path_0042",
+    "update from-env --clear {}": "github_pat_MADEUP_as_slot_0042",
+}
+ALL = [ENV_SECRET, INLINE, PANEL_SECRET, *(s for s in PROMPT_SECRETS if s), *MISPLACED.values()]
 
 
 def test_history_database_holds_no_secret_after_a_session(tmp_path: Path) -> None:
@@ -42,6 +50,9 @@ def test_history_database_holds_no_secret_after_a_session(tmp_path: Path) -> Non
         assert reply["content"]["status"] == "ok"
         # an inline secret: refused, and scrubbed
         assert kernel.run(f"%zingy_apikey set inline {INLINE}").ename == "UsageError"
+        for template, token in MISPLACED.items():
+            cell = kernel.run("%zingy_apikey " + template.format(token))
+            assert cell.ename == "UsageError" and token not in cell.everything()
         # the panel, filled in by code as a click would
         kernel.ok(
             "import os\n"

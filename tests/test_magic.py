@@ -11,11 +11,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.kernels import (
     DEFINE_DIGESTS,
+    Cell,
     Kernel,
     digests,
     kernel_env,
@@ -25,6 +27,8 @@ from tests.kernels import (
 from zingy_nb.profiles import Profiles
 
 COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve")
+NOT_FOUND = "No profile with that name; %zingy_apikey list shows them."
+PLACEHOLDER = "# [zingy-nb removed this input from history: it may have held a secret]"
 
 # Made-up values, handed to the kernels through their environment.
 S1 = "sk_test_MADEUP_magic_one"
@@ -55,7 +59,9 @@ def _znb_inspect(secret_hex, line):
     print(json.dumps({
         "found_in": sorted(k for k, v in places.items() if secret in repr(v)),
         "previous_cell": hm.input_hist_raw[line - 1],
-        "probe": [seen for seen in _znb_probe.seen if seen["line"] == line],
+        "probe": [seen for seen in getattr(globals().get("_znb_probe"), "seen", [])
+                  if seen["line"] == line],
+        "input": hm.input_hist_raw[line],
     }))
 """
 
@@ -183,7 +189,7 @@ def test_rename_moves_the_profile(cloud: Kernel) -> None:
     assert cloud.ok(f"%zingy_apikey rename {old} {new}").stdout.startswith("Renamed profile")
 
     gone = cloud.run(f"%zingy_apikey show {old}")
-    assert gone.ename == "UsageError" and "No API Key profile named" in gone.evalue
+    assert gone.ename == "UsageError" and NOT_FOUND in gone.evalue and old not in gone.evalue
     names = [line.split(":")[0] for line in cloud.ok("%zingy_apikey list").stdout.splitlines()]
     assert new in names and old not in names
     assert read_digests(cloud, new) == digests(S1, None, S2)
@@ -196,7 +202,7 @@ def test_delete_removes_the_profile(cloud: Kernel) -> None:
 
     for line in (f"%zingy_apikey show {name}", f"%zingy_apikey retrieve {name}"):
         cell = cloud.run(line)
-        assert cell.ename == "UsageError" and "No API Key profile named" in cell.evalue
+        assert cell.ename == "UsageError" and NOT_FOUND in cell.evalue and name not in cell.evalue
     assert name not in cloud.ok("%zingy_apikey list").stdout
 
 
@@ -262,6 +268,8 @@ def test_bad_names_and_values_change_nothing(
     assert cell.status == "error" and cell.ename == "UsageError", cell.describe()
     assert snapshot(home) == before
     assert S1 not in cell.everything() and S2 not in cell.everything()
+    assert "removed from history" in cell.evalue
+    assert inspect(cloud, "no-such-text", cell)["input"] == PLACEHOLDER
 
 
 def test_set_without_sources_in_a_kernel_without_stdin(cloud: Kernel, home: Path) -> None:
@@ -382,6 +390,77 @@ def test_inline_secret_is_refused_and_scrubbed_from_history(
     data = history_bytes(cloud_ipython_dir)
     assert marker.encode() in data  # the history did reach this file
     assert secret.encode() not in data
+
+
+# -- no error quotes a typed token; every failing line leaves history ---------------------
+#: Made-up tokens in the formats of real ones: they look like variable and profile names.
+TOKENS = {
+    "sk_live": f"sk_live_MADEUP{uuid.uuid4().hex[:20]}",
+    "ghp": f"ghp_MADEUP{uuid.uuid4().hex[:26]}",
+    "github_pat": f"github_pat_MADEUP_{uuid.uuid4().hex[:22]}",
+    "whsec": f"whsec_MADEUP{uuid.uuid4().hex[:24]}",
+}
+#: Lines with a token ``T`` where it does not belong, and the error each gets.
+ECHO_CASES = [
+    ("set {name} --from-env T", "The 1st --from-env variable (for secret1) is not set"),
+    ("set {name} --from-env ZNB_S1 - T", "The 3rd --from-env variable (for secret3)"),
+    ("set {name} --from-env T!", "not an environment variable name"),
+    ("set {name}=T", "Invalid profile name"),
+    ("set T/x --from-env ZNB_S1", "Invalid profile name"),
+    ("update T", NOT_FOUND),
+    ("update T --from-env ZNB_S1", NOT_FOUND),
+    ("retrieve T", NOT_FOUND),
+    ("show T", NOT_FOUND),
+    ("delete T", NOT_FOUND),
+    ("rename T {name}", NOT_FOUND),
+    ("rename keep-me T!", "Invalid profile name (the new name)"),
+    ("update keep-me --clear T", "The 1st --clear argument is not a slot"),
+    ("update keep-me --from-file T", "--from-file takes SLOT=PATH"),
+    ("update keep-me --from-file T=/x", "Unknown slot in the 1st --from-file argument"),
+    ("update keep-me --from-file secret2=/nonexistent/T", "Cannot read secret2"),
+    ("T", "has no such command"),
+    ("show keep-me T", "got extra arguments"),
+    ("flow T", "That is not a flow mode"),
+    ("list --secret1=T", "did not understand this line"),
+    ("set {name} 'T", "did not understand this line"),
+]
+
+
+def inspect(kernel: Kernel, token: str, cell: Cell) -> dict[str, Any]:
+    """Where IPython still keeps ``token`` (and what it holds for ``cell``'s line)."""
+    line = cell.reply["execution_count"]
+    return dict(json.loads(kernel.ok(f"_znb_inspect({token.encode().hex()!r}, {line})").stdout))
+
+
+@pytest.mark.parametrize("kind", TOKENS)
+@pytest.mark.parametrize(("template", "message"), ECHO_CASES, ids=lambda v: v[:30])
+def test_no_error_quotes_a_typed_token_and_the_line_leaves_history(
+    cloud: Kernel, home: Path, cloud_ipython_dir: Path, kind: str, template: str, message: str
+) -> None:
+    if "keep-me" not in snapshot(home):
+        saved(cloud, "keep-me", "ZNB_S1", "ZNB_S2")
+    token = TOKENS[kind]
+    line = "%zingy_apikey " + template.format(name=unique("echo")).replace("T", token)
+    # When the line runs, it fails and says what was wrong
+    cell = cloud.run(line)
+    assert cell.ename == "UsageError", cell.describe()
+    assert message in cell.evalue and "removed from history" in cell.evalue, cell.evalue
+    # And neither its output nor the reply (error, traceback) quotes the token
+    shown = cell.everything()
+    assert token not in shown
+    assert not [token[i : i + 8] for i in range(len(token) - 7) if token[i : i + 8] in shown]
+    # And IPython keeps it nowhere: In, _i*, the write cache, the history database
+    found = inspect(cloud, token, cell)
+    assert found["found_in"] == [] and found["input"] == PLACEHOLDER
+    assert token.encode() not in history_bytes(cloud_ipython_dir)
+
+
+def test_lines_that_succeed_stay_in_history(cloud: Kernel) -> None:
+    name = unique("stays")
+    cell = cloud.ok(f"%zingy_apikey set {name} --from-env ZNB_S1")
+    listed = cloud.ok("%zingy_apikey list")
+    assert inspect(cloud, "no-such-text", cell)["input"] == cell.code
+    assert inspect(cloud, "no-such-text", listed)["input"] == "%zingy_apikey list"
 
 
 # -- completion ------------------------------------------------------------------------------

@@ -272,8 +272,8 @@ def test_unusable_file_is_refused_with_a_reason(
 @pytest.mark.parametrize(
     ("name", "slots", "expected"),
     [
-        ("bad name!", {"secret1": S1}, "Invalid profile name 'bad name!'"),
-        ("", {"secret1": S1}, "Invalid profile name ''"),
+        ("bad name!", {"secret1": S1}, "Invalid profile name: use "),
+        ("", {"secret1": S1}, "Invalid profile name: use "),
         ("new", {"secret2": S2}, "'new' is a new profile: Secret is required"),
         ("big", {"secret1": S1, "secret3": "x" * (MAX_VALUE_BYTES + 1)}, "the limit is 65536"),
     ],
@@ -288,6 +288,32 @@ def test_invalid_input_saves_nothing_and_says_why(
     assert panel.message.endswith("Nothing was saved; enter the secrets again.")
     assert store.list() == []
     assert_no_secret(panel, *slots.values())
+
+
+@pytest.mark.parametrize("pasted", ["ghp_MADEUP pasted into Name", "sk_live_MADEUP/in/name"])
+def test_a_bad_name_is_never_quoted_in_the_status_line(
+    panel: ProfilesPanel, store: Profiles, pasted: str
+) -> None:
+    # A secret pasted into the Name field by mistake: the status line (synced to every
+    # client) says what is wrong without quoting it, while typing, on Save, on Delete.
+    type_into(panel.name, pasted)
+    assert panel.message_kind == "error" and "Invalid profile name: use " in panel.message
+    assert pasted not in panel.status.value and "MADEUP" not in panel.status.value
+    type_into(panel.secret_inputs["secret1"], S1)
+    panel.save_button.click()
+    assert panel.message_kind == "error" and "MADEUP" not in panel.status.value
+    type_into(panel.name, pasted)
+    panel.delete_button.click()
+    assert panel.message_kind == "error" and "MADEUP" not in panel.status.value
+    assert store.list() == []
+
+
+def test_typed_values_are_never_echoed_to_the_front_end(panel: ProfilesPanel) -> None:
+    # ipywidgets 8 echoes a front end's update of a trait unless it is tagged so.
+    for slot in SLOTS:
+        for widget in (panel.secret_inputs[slot], panel.uploads[slot]):
+            assert widget.trait_metadata("value", "echo_update") is False, slot
+        assert panel.secret_inputs[slot].get_state()["_model_name"] == "PasswordModel"
 
 
 def test_bad_name_is_flagged_while_typing_and_the_hint_goes_away(panel: ProfilesPanel) -> None:
@@ -375,7 +401,8 @@ def test_delete_needs_an_existing_profile(panel: ProfilesPanel) -> None:
     assert panel.message == "Nothing to delete: click Delete first."
     type_into(panel.name, "ghost")
     panel.delete_button.click()
-    assert panel.message_kind == "error" and "No API Key profile named 'ghost'" in panel.message
+    assert panel.message_kind == "error" and "No profile with that name" in panel.message
+    assert "ghost" not in panel.message
     assert not panel.confirming
 
 

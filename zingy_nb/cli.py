@@ -2,7 +2,9 @@
 
 Secrets are read from prompts, stdin, environment variables or files, never from argv
 (``ps`` and shell history show argv). Exit status 0 on success, 1 on an error, 2 on a
-usage error, with a one-line message on stderr.
+usage error, with a one-line message on stderr that never quotes an argument: a secret
+pasted in the wrong place looks like a name, a variable or a path, so errors name the
+position or the option instead.
 """
 
 from __future__ import annotations
@@ -10,31 +12,62 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import redact
-from .errors import InvalidProfileError, ZingyError
-from .rules import SLOTS, ProfileMeta, validate_name, validate_slot
-from .sources import from_lines, gather
+from .errors import InvalidProfileError, ProfileExistsError, ProfileNotFoundError, ZingyError
+from .rules import NAME_RULE, SLOTS, ProfileMeta, validate_name
+from .sources import from_lines, gather, hide, ordinal, typed_tokens
 
 _LABEL = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
+NOT_FOUND = "No profile with that name; `zingy-nb profiles list` shows them."
+#: The arguments of this run, free-form ones only (set by ``main``): what errors hide.
+_typed: list[str] = []
+#: argparse messages that quote what was typed, and what is kept of each.
+_QUOTING = (
+    (re.compile(r"^unrecognized arguments: .*", re.S), "unrecognized arguments"),
+    (re.compile(r"invalid choice: .* (\(choose from [^()]*\))$", re.S), r"invalid choice \1"),
+    (re.compile(r"^ambiguous option: .* (could match [^=]*)$", re.S), r"ambiguous option (\1)"),
+    (re.compile(r"ignored explicit argument .*", re.S), "takes no value"),
+)
 
 
 class _Parser(argparse.ArgumentParser):
     """Never quotes what it did not understand: it may be a secret typed on argv."""
 
     def error(self, message: str) -> NoReturn:
-        known = {a for action in self._actions for a in (action.option_strings or [])}
-        for token in sys.argv[1:]:
-            if token and token not in known and token in message:
-                message = message.replace(token, "<hidden>")
+        for pattern, kept in _QUOTING:
+            message = pattern.sub(kept, message)
         self.exit(
             2,
-            f"{self.prog}: error: {message} (secrets never go on the command line: use "
-            "--stdin, --from-env VAR or --from-file SLOT=PATH; see --help)\n",
+            f"{self.prog}: error: {hide(message, _typed)} (secrets never go on the command "
+            "line: use --stdin, --from-env VAR or --from-file SLOT=PATH; see --help)\n",
         )
+
+
+def _vocabulary(parser: argparse.ArgumentParser) -> set[str]:
+    """Every word the parser itself knows: options, subcommands and choices."""
+    words: set[str] = set()
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop()._actions:
+            words.update(action.option_strings)
+            words.update(str(c) for c in action.choices or ())
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return words
+
+
+def _valid_name(name: str, role: str = "") -> str:
+    """``name`` if valid; the error names the argument's role, never its text."""
+    try:
+        return validate_name(name)
+    except InvalidProfileError:
+        which = f" (the {role})" if role else ""
+        raise InvalidProfileError(f"Invalid profile name{which}: use {NAME_RULE}.") from None
 
 
 def _add_sources(p: argparse.ArgumentParser) -> None:
@@ -181,18 +214,26 @@ def _profiles_cmd(args: Any) -> None:
     from .profiles import get_profiles
 
     profiles = get_profiles()
+    for role, attr in (("", "name"), ("current name", "old"), ("new name", "new")):
+        if getattr(args, attr, None) is not None:
+            _valid_name(getattr(args, attr), role)
     if args.action == "set":
-        validate_name(args.name)
         values = _values(args, updating=False)
         meta = profiles.set(args.name, *(values.get(s) for s in SLOTS))
         print(f"Saved profile {meta.name!r} ({meta.describe_slots()} set).", file=sys.stderr)
     elif args.action == "update":
+        for i, slot in enumerate(args.clear or [], start=1):
+            if slot not in SLOTS:
+                raise InvalidProfileError(
+                    f"The {ordinal(i)} --clear argument is not a slot: use secret2, secret3 "
+                    "or secret4."
+                )
         profiles.show(args.name)
         changes: dict[str, str | None] = dict(_values(args, updating=True))
         for slot in args.clear or []:
             if slot in changes:
                 raise InvalidProfileError(f"{slot} is both given a value and cleared.")
-            changes[validate_slot(slot)] = None
+            changes[slot] = None
         meta = profiles.update(args.name, changes)
         print(f"Updated profile {meta.name!r} ({meta.describe_slots()} set).", file=sys.stderr)
     elif args.action == "list":
@@ -212,15 +253,15 @@ def _profiles_cmd(args: Any) -> None:
         profiles.delete(args.name)
         print(f"Deleted profile {args.name!r}.", file=sys.stderr)
     elif args.action == "grant":
-        profiles.store.grant(validate_name(args.name), args.role, args.level)
+        profiles.store.grant(args.name, args.role, args.level)
         print(f"Granted {args.level} on {args.name!r} to {args.role}.", file=sys.stderr)
     elif args.action == "revoke":
-        if profiles.store.revoke(validate_name(args.name), args.role):
+        if profiles.store.revoke(args.name, args.role):
             print(f"Revoked {args.role}'s access to {args.name!r}.", file=sys.stderr)
         else:
             print(f"{args.role} had no grant on {args.name!r}; nothing changed.", file=sys.stderr)
     elif args.action == "access":
-        grants = profiles.store.grants(validate_name(args.name))
+        grants = profiles.store.grants(args.name)
         if args.json:
             print(json.dumps([g.to_json() for g in grants], indent=2))
         else:
@@ -320,7 +361,7 @@ def _audit_cmd(args: Any) -> None:
     from .profiles import get_profiles
 
     if args.profile is not None:
-        validate_name(args.profile)
+        _valid_name(args.profile, "--profile name")
     entries = get_profiles().store.audit(args.profile)
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
@@ -343,8 +384,20 @@ def _kernels_cmd(args: Any) -> None:
             print(f"Removed kernelspec {path}", file=sys.stderr)
 
 
+def _explain(exc: ZingyError) -> str:
+    """An error's message without any argument of this run in it."""
+    if isinstance(exc, ProfileNotFoundError):
+        return NOT_FOUND
+    if isinstance(exc, ProfileExistsError):
+        return "Another profile already has the new name: delete it first or choose another."
+    return hide(str(exc), _typed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    _typed[:] = typed_tokens(given, _vocabulary(parser))
+    args = parser.parse_args(given)
     try:
         commands = {
             "profiles": _profiles_cmd,
@@ -355,14 +408,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         commands[args.area](args)
     except ZingyError as exc:
-        print(f"zingy-nb: error: {exc}", file=sys.stderr)
+        print(f"zingy-nb: error: {_explain(exc)}", file=sys.stderr)
         return 1
-    except OSError as exc:  # a file given with --output/--input
-        print(f"zingy-nb: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+    except OSError as exc:  # a file or folder given with --output, --input or --prefix
+        print(
+            f"zingy-nb: error: {exc.strerror or type(exc).__name__}: check the file or folder "
+            "given on the command line and its permissions (its path is not shown).",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("zingy-nb: cancelled; nothing was changed.", file=sys.stderr)
         return 130
+    except Exception as exc:  # one line, never a traceback that could quote an argument
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"zingy-nb: error: unexpected {hide(text, _typed)}", file=sys.stderr)
+        return 1
     return 0
 
 

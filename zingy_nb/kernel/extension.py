@@ -13,7 +13,7 @@ from typing import Any
 from .. import flow, redact
 from ..notices import announce_once
 from ..paths import KEY_ENV
-from . import outgoing
+from . import outgoing, store_guard
 
 
 def _kernel_context(ipython: Any) -> dict[str, str | None]:
@@ -54,6 +54,7 @@ def load(ipython: Any) -> None:
     if not any(getattr(h, "__name__", "") == "_register_retrieved" for h in zingyConn.hooks):
         zingyConn.hooks.append(_register_retrieved)
     ipython.register_magics(ZingyMagics)
+    store_guard.install(ipython)  # %store never pickles a secret in clear
     ipython.set_hook("complete_command", complete_names, str_key="%zingy_apikey")
     ipython.push({"zingyConn": zingyConn}, interactive=False)
 

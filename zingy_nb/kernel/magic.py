@@ -1,8 +1,10 @@
 """``%zingy_apikey``: manage API Key profiles from a notebook.
 
 Secrets never travel on the magic line (IPython records it in history before the magic
-runs): they come from getpass prompts, environment variables or files. A line that may
-hold an inline secret is refused and removed from history.
+runs): they come from getpass prompts, environment variables or files. A line that
+fails, for whatever reason, is removed from history (it may hold a secret typed in the
+wrong place), and no error quotes what was typed on it: a pasted ``sk_live_...`` looks
+like a variable name or a profile name, so errors name positions instead.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.utils.process import arg_split
 
 from .. import flow, redact
-from ..errors import ZingyError
-from ..rules import SLOTS, ProfileMeta, validate_name, validate_slot
-from ..sources import gather
+from ..errors import InvalidProfileError, ProfileExistsError, ProfileNotFoundError, ZingyError
+from ..rules import NAME_RULE, SLOTS, ProfileMeta, validate_name
+from ..sources import gather, hide, ordinal, typed_tokens
 from .conn import KeyInfo, zingyConn
 from .history import forget_input
 
@@ -29,21 +32,27 @@ _ARITY = {
     "set": 1, "update": 1, "list": 0, "show": 1, "rename": 2,
     "delete": 1, "flow": (0, 1), "retrieve": 1, "panel": 0,
 }  # fmt: skip
+#: What each name argument is called in an error (never its value).
+_NAME_ROLES = {
+    "set": ("",), "update": ("",), "show": ("",), "delete": ("",), "retrieve": ("",),
+    "rename": (" (the current name)", " (the new name)"),
+}  # fmt: skip
+_OPTIONS = ("--from-env", "--from-file", "--clear")
 _SLOT_LABEL = {
     "secret1": "Secret",
     "secret2": "Secret2",
     "secret3": "Secret3",
     "secret4": "Secret4",
 }
+NOT_FOUND = "No profile with that name; %zingy_apikey list shows them."
+_SECRETS_ADVICE = (
+    "Secrets never go on the magic line: leave them out to be prompted, or use "
+    "--from-env VAR or --from-file SLOT=PATH. See %zingy_apikey? for help."
+)
 
 
-def _refuse_line(shell: Any, problem: str) -> UsageError:
-    forget_input(shell)
-    return UsageError(
-        f"{problem} This line was removed from history, since it may hold a secret. "
-        "Secrets never go on the magic line: leave them out to be prompted, or use "
-        "--from-env VAR or --from-file SLOT=PATH. See %zingy_apikey? for help."
-    )
+class _Refused(UsageError):
+    """A line that may hold a secret typed in the wrong place (never leaves the magic)."""
 
 
 def get_profiles() -> Profiles:
@@ -68,6 +77,40 @@ def _format_meta(meta: ProfileMeta) -> str:
     )
     note = redact.short_note(meta.unredacted_slots)
     return f"{text}. {note}" if note else text
+
+
+def _tokens(line: str) -> list[str]:
+    """Every free-form token of ``line``, however it was quoted."""
+    words = line.split()
+    for strict in (True, False):
+        try:
+            words += arg_split(line, strict=strict)
+        except ValueError:
+            pass
+    words += [w.strip("'\"") for w in words]
+    return typed_tokens(words, (*COMMANDS, *_OPTIONS, *flow.MODES))
+
+
+def _explain(exc: BaseException, line: str) -> str:
+    """The message for a failed line: never a token typed on it."""
+    if isinstance(exc, UsageError):
+        text = str(exc)  # written here, from no token of the line
+    elif isinstance(exc, ProfileNotFoundError):
+        text = NOT_FOUND
+    elif isinstance(exc, ProfileExistsError):
+        text = "Another profile already has the new name: delete it first or choose another."
+    elif isinstance(exc, KeyboardInterrupt):
+        text = "Cancelled; nothing was saved."
+    elif isinstance(exc, ZingyError):
+        text = hide(str(exc), _tokens(line))
+    else:
+        text = hide(f"%zingy_apikey stopped on an unexpected {type(exc).__name__}: {exc}",
+                    _tokens(line))  # fmt: skip
+    if isinstance(exc, _Refused):
+        why = f"This line was removed from history, since it may hold a secret. {_SECRETS_ADVICE}"
+    else:
+        why = "This line was removed from history, as every failing %zingy_apikey line is."
+    return f"{text} {why}"
 
 
 @magics_class
@@ -120,53 +163,73 @@ class ZingyMagics(Magics):
                                         (values are never shown)
 
         Secrets never go on the magic line (IPython keeps every line in its history):
-        use the prompts, --from-env VAR [VAR ...] or --from-file SLOT=PATH. A line with
-        extra arguments is refused and removed from history.
+        use the prompts, --from-env VAR [VAR ...] or --from-file SLOT=PATH. A line that
+        fails is removed from history, and no error quotes what was typed on it.
 
         In code, use ``zingyConn.apikey(NAME)`` as in a Zingy Cloud Flow.
         """
         try:
+            return self._run(line)
+        except (Exception, KeyboardInterrupt) as exc:
+            # Whatever failed, the line may hold a secret typed in the wrong place.
+            forget_input(self.shell)
+            raise UsageError(_explain(exc, line)) from None
+
+    def _run(self, line: str) -> Any:
+        try:
             args = parse_argstring(self.zingy_apikey, line)
         except (UsageError, ValueError):  # ValueError: shlex, e.g. an unclosed quote
             # argparse's message may quote the offending text: never show it.
-            raise _refuse_line(self.shell, "%zingy_apikey did not understand this line.") from None
+            raise _Refused("%zingy_apikey did not understand this line.") from None
         if not args.command:
             print(self.zingy_apikey.__doc__)
             return None
         if args.command not in COMMANDS:
-            raise _refuse_line(
-                self.shell,
-                f"%zingy_apikey has no such command (the commands are {', '.join(COMMANDS)}).",
+            raise _Refused(
+                f"%zingy_apikey has no such command (the commands are {', '.join(COMMANDS)})."
             )
         arity = _ARITY[args.command]
         lo, hi = arity if isinstance(arity, tuple) else (arity, arity)
-        if not lo <= len(args.names) <= hi:
-            if len(args.names) > hi:
-                raise _refuse_line(
-                    self.shell, f"'%zingy_apikey {args.command}' got extra arguments."
-                )
+        if len(args.names) > hi:
+            raise _Refused(f"'%zingy_apikey {args.command}' got extra arguments.")
+        if len(args.names) < lo:
             raise UsageError(
                 f"'%zingy_apikey {args.command}' needs {lo} name(s). See %zingy_apikey?"
             )
         writes = args.command in ("set", "update")
         if not writes and (args.from_env or args.from_file):
-            raise UsageError("--from-env and --from-file go with set and update only.")
+            raise _Refused("--from-env and --from-file go with set and update only.")
         if args.clear and args.command != "update":
-            raise UsageError("--clear goes with update only.")
-        try:
-            return getattr(self, f"_do_{args.command}")(args)
-        except ZingyError as exc:
-            raise UsageError(str(exc)) from None
+            raise _Refused("--clear goes with update only.")
+        for role, name in zip(_NAME_ROLES.get(args.command, ()), args.names):
+            try:
+                validate_name(name)
+            except InvalidProfileError:
+                raise _Refused(f"Invalid profile name{role}: use {NAME_RULE}.") from None
+        for i, slot in enumerate(args.clear or [], start=1):
+            if slot not in SLOTS:
+                raise _Refused(
+                    f"The {ordinal(i)} --clear argument is not a slot: use secret2, secret3 "
+                    "or secret4."
+                )
+        if args.command == "flow" and args.names and args.names[0] not in flow.MODES:
+            raise _Refused(f"That is not a flow mode: use {' or '.join(flow.MODES)}.")
+        return getattr(self, f"_do_{args.command}")(args)
 
     # -- commands ---------------------------------------------------------------------
     def _gather(self, args: Any, *, updating: bool) -> dict[str, str | None]:
-        """Slot values from --from-env / --from-file, else from getpass prompts."""
+        """Slot values from --from-env / --from-file, else from getpass prompts.
+
+        Each value is registered with the redactor at once, so no later message (even
+        an unexpected error's) can carry it out.
+        """
         try:
             given = gather(args.from_env, args.from_file)
         except ZingyError as exc:
             # A value typed where a variable name or path belongs is on this line.
-            raise _refuse_line(self.shell, str(exc)) from None
+            raise _Refused(str(exc)) from None
         if given is not None:
+            redact.redactor.register_all(given.values())
             return dict(given)
         values: dict[str, str | None] = {}
         what = "new value (Enter keeps it)" if updating else "value (Enter leaves it unset)"
@@ -182,6 +245,7 @@ class ZingyMagics(Magics):
                 ) from None
             entered = entered.rstrip("\r\n")
             if entered:
+                redact.redactor.register(entered)
                 values[slot] = entered
             elif required:
                 raise UsageError("Secret (secret1) is required; nothing was saved.")
@@ -198,9 +262,13 @@ class ZingyMagics(Magics):
         name = get_profiles().show(args.names[0]).name  # fail before any prompt
         changes: dict[str, str | None] = {}
         for slot in args.clear or []:
-            changes[validate_slot(slot)] = None
+            changes[slot] = None
         if not (args.clear and not (args.from_env or args.from_file)):
             changes.update(self._gather(args, updating=True))
+        if not changes:
+            raise UsageError(
+                "Nothing to update: give a new value for at least one slot, or --clear SLOT."
+            )
         meta = get_profiles().update(name, changes)
         print(f"Updated profile {name!r} ({meta.describe_slots()} set).")
         _remember(changes)

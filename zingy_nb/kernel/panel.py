@@ -1,10 +1,12 @@
 """``zingy_nb.panel()`` / ``%zingy_apikey panel``: manage profiles from an ipywidgets panel.
 
 A thin shell over the profiles API, like the magic and the CLI. It never loads a stored
-value into a widget, and a value it is given (typed into a ``Password`` or read from a
+value into a widget, and a value it is given (typed into a password field or read from a
 ``FileUpload``) lives in widget state only until the next Save: every Save, successful
 or not, sets the password fields to ``""`` and a file's bytes are dropped from the
 upload widget as soon as they are read, so a notebook saved afterwards holds no secret.
+Neither is ever sent back out (no ``echo_update``, see ``slot_field.SecretInput``), and
+no status text quotes what was typed, so other clients of the kernel never see it.
 Entering profiles is editor work, allowed in every kernel: there is no flow check.
 
 ipywidgets is imported here only, so loading the extension stays cheap.
@@ -23,9 +25,9 @@ import ipywidgets as w
 from traitlets import Bool, Instance, List, Unicode, observe
 
 from .. import redact
-from ..errors import InvalidProfileError, ZingyError
+from ..errors import InvalidProfileError, ProfileNotFoundError, ZingyError
 from ..profiles import Profiles, get_profiles
-from ..rules import SLOTS, ProfileMeta, validate_name
+from ..rules import NAME_RULE, SLOTS, ProfileMeta, validate_name
 from ..store.sqlite import SQLiteStore
 from .change_watch import ChangeWatcher
 from .slot_field import DESCRIPTION, LABELS, SlotField, fixed
@@ -38,6 +40,21 @@ _COLORS = {
     "warn": "var(--jp-warn-color1, #ef6c00)",
     "info": "var(--jp-ui-font-color1, inherit)",
 }
+
+
+def _checked_name(text: str) -> str:
+    """The Name field's text as a valid name; the error never quotes it (a secret pasted
+    into the wrong field must not reach the synced status line)."""
+    try:
+        return validate_name(text)
+    except InvalidProfileError:
+        raise InvalidProfileError(f"Invalid profile name: use {NAME_RULE}.") from None
+
+
+def _wording(exc: ZingyError) -> str:
+    if isinstance(exc, ProfileNotFoundError):
+        return "No profile with that name; the list above shows them."
+    return str(exc)
 
 
 def _slots(meta: ProfileMeta) -> str:
@@ -200,7 +217,7 @@ class ProfilesPanel(w.VBox):
             try:
                 action(**kw)
             except ZingyError as exc:
-                self._say("error", str(exc))
+                self._say("error", _wording(exc))
             except Exception as exc:
                 self._say(
                     "error",
@@ -236,7 +253,7 @@ class ProfilesPanel(w.VBox):
         bad_name = ""
         if name:
             try:
-                validate_name(name)
+                _checked_name(name)
             except ZingyError as exc:
                 bad_name = str(exc)
         if bad_name:
@@ -283,9 +300,11 @@ class ProfilesPanel(w.VBox):
             clears = [s for s, f in self.fields.items() if f.clearing and s not in values]
             self._forget_values()
             try:
-                text = self._write(validate_name(self.name.value.strip()), values, clears)
+                text = self._write(_checked_name(self.name.value.strip()), values, clears)
             except ZingyError as exc:
-                return self._say("error", f"{exc} Nothing was saved; enter the secrets again.")
+                return self._say(
+                    "error", f"{_wording(exc)} Nothing was saved; enter the secrets again."
+                )
             for box in self.clear_boxes.values():
                 box.value = False
             redact.redactor.register_all(values.values())
@@ -320,7 +339,7 @@ class ProfilesPanel(w.VBox):
         name = self.name.value.strip()
         if not name:
             return self._say("error", "Select a profile in the list (or type its name) first.")
-        self.profiles.show(name)  # not found -> a message naming the way to list them
+        self.profiles.show(_checked_name(name))  # not found -> how to list them
         self._to_delete, self.confirming = name, True
         self._say(
             "warn",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as w
+from traitlets import Unicode
 
 from ..errors import InvalidProfileError
 from ..rules import MAX_VALUE_BYTES
@@ -36,6 +37,20 @@ def file_text(name: str, data: bytes, label: str) -> str:
         ) from None
 
 
+class SecretInput(w.Password):
+    """A password field whose typed value never leaves the kernel again.
+
+    ipywidgets 8 answers every update from a browser with an ``echo_update`` message on
+    IOPub carrying the new value, to every client of the kernel (a second tab, a
+    console, Voila), unless the trait is tagged ``echo_update=False``; ``Password``'s
+    value is not (``FileUpload``'s is). The front end is the stock ``PasswordModel``.
+    """
+
+    value = Unicode(help="The typed value (kept in the kernel, never echoed)").tag(
+        sync=True, echo_update=False
+    )
+
+
 class SlotField(w.HBox):
     """The widgets of one slot. A typed value, a loaded file and a ticked Clear box
     exclude each other: whichever was given last wins. A file's bytes leave the upload
@@ -44,7 +59,9 @@ class SlotField(w.HBox):
 
     def __init__(self, slot: str) -> None:
         self.slot, self.label = slot, LABELS[slot]
-        self.password = w.Password(description=self.label, style=DESCRIPTION, layout=fixed("360px"))
+        self.password = SecretInput(
+            description=self.label, style=DESCRIPTION, layout=fixed("360px")
+        )
         self.upload = w.FileUpload(
             description="Load file", multiple=False, icon="",
             tooltip=f"Load {self.label} from a file, kept exactly (e.g. an SSH key)",
