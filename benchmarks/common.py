@@ -19,6 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: ``bench.py --smoke`` sets this before the sections are imported (children inherit it):
+#: every section runs at tiny sizes, to prove it still works, not to measure.
+SMOKE_ENV = "ZINGY_NB_BENCH_SMOKE"
+
+
+def smoke() -> bool:
+    return os.environ.get(SMOKE_ENV) == "1"
+
+
+def scaled(full: int, tiny: int) -> int:
+    """``full`` for a real run, ``tiny`` in smoke mode."""
+    return tiny if smoke() else full
+
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
 #: Child processes get this long at most, so a hang becomes an error row, not a stuck run.

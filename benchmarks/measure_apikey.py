@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .common import batches
+from .common import batches, scaled
 
 NAME = "bench-stripe"
 VALUES = ("sk_live_" + "a1B2c3D4" * 4, "whsec_" + "Z9y8X7w6" * 4, None, None)
@@ -26,7 +26,7 @@ class ApikeyTimes:
     decrypt: list[float]
 
 
-def measure(number: int = 2000, repeat: int = 61) -> ApikeyTimes:
+def measure(number: int = scaled(2000, 20), repeat: int = scaled(61, 3)) -> ApikeyTimes:
     """Per-call ns of a warm ``zingyConn.apikey`` and of a bare decrypt, interleaved."""
     from zingy_nb.crypto import NONCE_BYTES, Cipher
     from zingy_nb.kernel.conn import zingyConn

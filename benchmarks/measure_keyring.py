@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .common import BENCH_DIR, run_child
+from .common import BENCH_DIR, run_child, scaled
 
 DEPS = BENCH_DIR / ".deps"
 READER = BENCH_DIR / "keyring_reader.py"
@@ -46,7 +46,7 @@ def stop_secret_service(service: Any) -> None:
         shutil.rmtree(service.root, ignore_errors=True)
 
 
-def secret_service_reads(service: Any, count: int = 60) -> dict[str, Any]:
+def secret_service_reads(service: Any, count: int = scaled(60, 3)) -> dict[str, Any]:
     """Per-call ns of ``keyring.get_password`` through gnome-keyring over D-Bus."""
     home = Path(tempfile.mkdtemp(prefix="ss-reader-"))
     try:
@@ -77,7 +77,7 @@ def ensure_keyrings_alt() -> str | None:
     return None
 
 
-def plaintext_reads(count: int = 400) -> dict[str, Any]:
+def plaintext_reads(count: int = scaled(400, 3)) -> dict[str, Any]:
     """Per-call ns of ``keyring.get_password`` from keyrings.alt's plaintext file."""
     import os
 

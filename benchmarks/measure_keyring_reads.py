@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .common import scaled
+
 NAMES = [f"svc-{i}" for i in range(5)]
-ROUNDS = 200  # per cell, over every name
+ROUNDS = scaled(200, 2)  # per cell, over every name
 
 SETUP = """
 from zingy_nb.profiles import Profiles

@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING
 
 from zingy_nb.pytest_plugin import temporary_env
 
-from .common import BENCH_DIR, ROOT, batches
+from .common import BENCH_DIR, ROOT, batches, scaled
 
 if TYPE_CHECKING:
     from zingy_nb.profiles import Profiles
 
-COUNT = 10_000
+COUNT = scaled(10_000, 40)
 #: Profiles per build transaction. Not one transaction for all 10,000: every statement
 #: on zingy_nb.profiles bumps the one change-counter row (a statement trigger), and
 #: 20,000 updates of one row inside one transaction make each next update walk all
@@ -96,8 +96,8 @@ def team_store() -> Iterator[tuple[str, str]]:
 def _bulk(profiles: Profiles, count: int) -> float:
     """``count`` profiles through the store's transaction API, ``CHUNK`` per
     transaction; ns taken."""
-    from zingy_nb.profiles import _slots_set
-    from zingy_nb.store.base import Row, utcnow
+    from zingy_nb.sealing import sealed_row
+    from zingy_nb.store.base import utcnow
 
     t0 = perf_counter_ns()
     profiles.set(WARM, "sk_live_" + "a1B2c3D4" * 4, "whsec_" + "Z9y8X7w6" * 4)
@@ -109,8 +109,7 @@ def _bulk(profiles: Profiles, count: int) -> float:
             for i in range(start, min(start + CHUNK, count - 2)):
                 name = f"profile-{i:05d}"
                 values = (f"secret-one-{i:05d}-" + "x" * 24, f"secret-two-{i:05d}", None, None)
-                txn.put(Row(name, _slots_set(values), now, now, cipher.key_id,
-                            cipher.seal(name, values)))  # fmt: skip
+                txn.put(sealed_row(name, values, now, now, cipher))
     profiles._changed()
     return perf_counter_ns() - t0
 
@@ -162,7 +161,7 @@ def _propagation(writer: Profiles, env: dict[str, str], rounds: int) -> list[flo
     return out
 
 
-def measure(root: Path, reps: int = 25, rounds: int = 21) -> PgTimes:
+def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(21, 3)) -> PgTimes:
     from zingy_nb.audit import audit_log
     from zingy_nb.kernel.conn import zingyConn
     from zingy_nb.paths import HOME_ENV, URL_ENV
@@ -192,7 +191,7 @@ def measure(root: Path, reps: int = 25, rounds: int = 21) -> PgTimes:
                 return loop
 
             loops = {b: warm_loop(b) for b in BACKENDS}
-            number = {"pg": 500, "sqlite": 2000}
+            number = {"pg": scaled(500, 20), "sqlite": scaled(2000, 20)}
             for i in range(reps):
                 for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
                     out.warm[b] += batches(loops[b], number=number[b], repeat=1)
@@ -211,7 +210,7 @@ def measure(root: Path, reps: int = 25, rounds: int = 21) -> PgTimes:
             for i in range(reps):
                 for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
                     out.cold[b].append(cold(b))
-            for i in range(15):
+            for i in range(scaled(15, 2)):
                 for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
                     t0 = perf_counter_ns()
                     stores[b].list()

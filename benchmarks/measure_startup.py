@@ -20,7 +20,7 @@ from queue import Empty
 from time import perf_counter_ns, sleep
 from typing import Any
 
-from .common import BENCH_DIR, run_child
+from .common import BENCH_DIR, run_child, scaled
 
 PROBE = BENCH_DIR / "load_ext_probe.py"
 
@@ -34,7 +34,7 @@ class LoadExt:
     new_modules: int = 0
 
 
-def load_ext(runs: int = 15) -> LoadExt:
+def load_ext(runs: int = scaled(15, 2)) -> LoadExt:
     """``%load_ext zingy_nb`` in ``runs`` fresh IPython processes (one warm-up first)."""
     out = LoadExt()
     run_child([sys.executable, str(PROBE)])  # warm the OS file cache and .pyc files
@@ -97,7 +97,7 @@ class KernelStarts:
     ext: list[float] = field(default_factory=list)
 
 
-def kernel_starts(runs: int = 24) -> KernelStarts:
+def kernel_starts(runs: int = scaled(24, 2)) -> KernelStarts:
     """Alternating starts of the plain and the ``--ext=zingy_nb`` kernel (one warm-up each)."""
     root = Path(tempfile.mkdtemp(prefix="specs-"))
     env: dict[str, Any] = dict(os.environ)

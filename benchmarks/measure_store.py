@@ -15,12 +15,12 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .common import batches
+from .common import batches, scaled
 
 if TYPE_CHECKING:
     from zingy_nb.profiles import Profiles
 
-BIG, SMALL = 10_000, 10
+BIG, SMALL = scaled(10_000, 40), 10
 
 
 @dataclass
@@ -43,7 +43,7 @@ def _build(home: Path, count: int) -> tuple[Profiles, float]:
     return profiles, perf_counter_ns() - t0
 
 
-def measure(root: Path, reps: int = 25) -> StoreTimes:
+def measure(root: Path, reps: int = scaled(25, 2)) -> StoreTimes:
     """Per-operation ns for each store size, with warm-ups and alternation."""
     from zingy_nb.profiles import Profiles
 
@@ -99,7 +99,9 @@ def measure(root: Path, reps: int = 25) -> StoreTimes:
             out.samples["get cold"][size].append(cold_get(size))
     for i in range(reps):
         for size in (SMALL, BIG) if i % 2 == 0 else (BIG, SMALL):
-            out.samples["get warm"][size] += batches(warm_loop(size), number=2000, repeat=1)
+            out.samples["get warm"][size] += batches(
+                warm_loop(size), number=scaled(2000, 20), repeat=1
+            )
     for profiles in stores.values():
         profiles.store.close()
     assert os.environ.get("ZINGY_NB_MASTER_KEY"), "the stores use the env key"

@@ -1,0 +1,41 @@
+"""The benchmark cannot rot unseen: its smoke mode runs here, exactly as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_smoke_runs_every_section_as_documented() -> None:
+    # The README's command, from the repository root.
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench.py", "--smoke"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert ": error" not in table, table
+    assert "Smoke run" in table
+    # Every section printed its rows (the suite's machine has gnome-keyring and PostgreSQL).
+    for row in (
+        "warm zingyConn.apikey()",
+        "keyring reads per kernel lifetime",
+        "%load_ext zingy_nb, fresh IPython process",
+        "kernel start to kernel_info",
+        "print 10 MB",
+        "list(), ",
+        "warm zingyConn.apikey(), PostgreSQL",
+    ):
+        assert row in table, f"missing row {row!r}:\n{table}"
+    assert "n/a" not in table, table
+
+
+def test_an_unknown_section_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench.py", "--smoke", "--only", "nonsense"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "unknown section" in done.stderr
