@@ -1,5 +1,6 @@
 import { ISessionContext } from '@jupyterlab/apputils';
 import { KernelSpec } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { FLOW_LABELS, FlowMode, flowModeOfKernel, flowTooltip } from './flow';
@@ -22,7 +23,10 @@ export function sessionContextOf(widget: Widget | null): ISessionContext | null 
  * Status bar item showing the flow mode of the active kernel's kernelspec.
  *
  * Its node has the class `zingy-nb-flow-status` and a `data-flow` attribute
- * (`cloud-flow`, `page-flow` or `none`).
+ * (`cloud-flow`, `page-flow` or `none`). It has something to show only while
+ * the session it follows has a kernel: register it with `isActive` bound to
+ * {@link FlowStatus.hasKernel} and `activeStateChanged`, so the status bar hides
+ * it otherwise (the Launcher, a text file, a notebook with no kernel).
  */
 export class FlowStatus extends Widget {
   /**
@@ -42,6 +46,16 @@ export class FlowStatus extends Widget {
   /** The mode currently shown. */
   get mode(): FlowMode {
     return this._mode;
+  }
+
+  /** Whether the followed session has a kernel, i.e. whether there is a mode to show. */
+  get hasKernel(): boolean {
+    return this._hasKernel;
+  }
+
+  /** Emitted when {@link FlowStatus.hasKernel} changes. */
+  get activeStateChanged(): ISignal<this, void> {
+    return this._activeStateChanged;
   }
 
   /**
@@ -87,10 +101,17 @@ export class FlowStatus extends Widget {
     this._label.textContent = FLOW_LABELS[mode];
     this.node.dataset.flow = mode;
     this.node.title = flowTooltip(mode, kernelName);
+    const hasKernel = !!kernelName;
+    if (hasKernel !== this._hasKernel) {
+      this._hasKernel = hasKernel;
+      this._activeStateChanged.emit();
+    }
   }
 
   private _kernelspecs: KernelSpec.IManager;
   private _context: ISessionContext | null = null;
   private _label: HTMLSpanElement;
   private _mode: FlowMode = 'none';
+  private _hasKernel = false;
+  private _activeStateChanged = new Signal<this, void>(this);
 }

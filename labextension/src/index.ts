@@ -5,7 +5,6 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { afterPaletteRestore, CommandIDs, PALETTE_CATEGORY } from './commands';
@@ -15,17 +14,18 @@ import { notifyOnScrub } from './scrub';
 import { ApiKeysPanel } from './sidebar';
 
 /**
- * Status bar item with the flow mode of the active notebook's kernelspec.
+ * Status bar item with the flow mode of the active widget's kernelspec. It
+ * follows the shell's current widget only: with no kernel there (the Launcher,
+ * a text file), the item is hidden rather than left showing an earlier notebook.
  */
 const flowStatusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'zingy-nb:flow-status',
   description: 'Shows the flow mode (Cloud Flow, Page Flow, No flow) of the active kernel.',
   autoStart: true,
-  optional: [IStatusBar, INotebookTracker, ILabShell],
+  optional: [IStatusBar, ILabShell],
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar | null,
-    notebooks: INotebookTracker | null,
     labShell: ILabShell | null
   ) => {
     if (!statusBar) {
@@ -33,20 +33,18 @@ const flowStatusPlugin: JupyterFrontEndPlugin<void> = {
     }
     const item = new FlowStatus(app.serviceManager.kernelspecs);
     const update = () => {
-      const current = sessionContextOf(app.shell.currentWidget);
-      item.setSessionContext(
-        current ?? notebooks?.currentWidget?.sessionContext ?? null
-      );
+      item.setSessionContext(sessionContextOf(app.shell.currentWidget));
     };
     const currentChanged = labShell?.currentChanged ?? app.shell.currentChanged;
     currentChanged?.connect(update);
-    notebooks?.currentChanged.connect(update);
     void app.serviceManager.kernelspecs.ready.then(update);
     update();
     statusBar.registerStatusItem('zingy-nb:flow-status', {
       item,
       align: 'left',
-      rank: 4
+      rank: 4,
+      isActive: () => item.hasKernel,
+      activeStateChanged: item.activeStateChanged
     });
   }
 };

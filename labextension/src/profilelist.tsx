@@ -1,3 +1,8 @@
+import {
+  deleteIcon,
+  editIcon,
+  ToolbarButtonComponent
+} from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import {
@@ -6,6 +11,7 @@ import {
   SLOTS,
   unredactedNote
 } from './profiles';
+import { formatUtcMinute } from './time';
 
 /** Props of {@link ProfileList}. */
 export interface IProfileListProps {
@@ -18,14 +24,14 @@ export interface IProfileListProps {
 }
 
 /**
- * Format an ISO 8601 timestamp for display in the user's locale.
+ * The tooltip, and accessible name, of a row action.
  *
- * @param iso - timestamp from the server
- * @returns the local date and time, or the input if it does not parse
+ * @param action - what the button does ("Edit", "Delete")
+ * @param name - the profile's name
+ * @returns e.g. `Delete profile "stripe"`
  */
-export function formatTimestamp(iso: string): string {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+export function actionTitle(action: string, name: string): string {
+  return `${action} profile "${name}"`;
 }
 
 /**
@@ -41,7 +47,6 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
     <ul className="zingy-nb-profile-list" aria-label="Profiles">
       {profiles.map(profile => {
         const isSelected = profile.name === selected;
-        const nameId = `zingy-nb-profile-${encodeURIComponent(profile.name)}`;
         const note = unredactedNote(profile);
         return (
           <li
@@ -53,8 +58,28 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
             aria-current={isSelected ? 'true' : undefined}
             onClick={() => onSelect(profile.name)}
           >
-            <div className="zingy-nb-profile-name" id={nameId}>
-              {profile.name}
+            <div className="zingy-nb-profile-header">
+              <div className="zingy-nb-profile-name">{profile.name}</div>
+              <div className="zingy-nb-profile-actions">
+                <ToolbarButtonComponent
+                  icon={editIcon}
+                  tooltip={actionTitle('Edit', profile.name)}
+                  enabled={!busy}
+                  onClick={event => {
+                    event?.stopPropagation();
+                    onSelect(profile.name);
+                  }}
+                />
+                <ToolbarButtonComponent
+                  icon={deleteIcon}
+                  tooltip={actionTitle('Delete', profile.name)}
+                  enabled={!busy}
+                  onClick={event => {
+                    event?.stopPropagation();
+                    onDelete(profile.name);
+                  }}
+                />
+              </div>
             </div>
             <div className="zingy-nb-slots">
               {SLOTS.map(slot => {
@@ -88,34 +113,8 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
             <div className="zingy-nb-profile-updated">
               Updated{' '}
               <time dateTime={profile.updated} title={profile.updated}>
-                {formatTimestamp(profile.updated)}
+                {formatUtcMinute(profile.updated)}
               </time>
-            </div>
-            <div className="zingy-nb-profile-actions">
-              <button
-                type="button"
-                className="jp-Button jp-mod-styled jp-mod-reject"
-                aria-describedby={nameId}
-                disabled={busy}
-                onClick={event => {
-                  event.stopPropagation();
-                  onSelect(profile.name);
-                }}
-              >
-                Edit
-              </button>
-              <button
-                type="button"
-                className="jp-Button jp-mod-styled jp-mod-warn"
-                aria-describedby={nameId}
-                disabled={busy}
-                onClick={event => {
-                  event.stopPropagation();
-                  onDelete(profile.name);
-                }}
-              >
-                Delete
-              </button>
             </div>
           </li>
         );

@@ -1,5 +1,9 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { ReactWidget } from '@jupyterlab/ui-components';
+import {
+  ReactWidget,
+  refreshIcon,
+  ToolbarButtonComponent
+} from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
@@ -13,6 +17,7 @@ import {
   SlotValues
 } from './profileform';
 import { ProfileList } from './profilelist';
+import { StoreSummary } from './store';
 
 /** Id of the API Keys sidebar widget. */
 export const SIDEBAR_ID = 'zingy-nb-sidebar';
@@ -104,21 +109,16 @@ export function ApiKeysComponent(props: IApiKeysProps): JSX.Element {
     <div className="zingy-nb-sidebar-content" aria-busy={model.busy}>
       <div className="zingy-nb-header">
         <h2 className="zingy-nb-title">API Keys</h2>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled jp-mod-reject"
-          disabled={model.busy}
-          onClick={() => void model.refresh()}
-        >
-          Refresh
-        </button>
+        <div className="zingy-nb-header-actions">
+          <ToolbarButtonComponent
+            icon={refreshIcon}
+            tooltip="Refresh the profile list"
+            enabled={!model.busy}
+            onClick={() => void model.refresh()}
+          />
+        </div>
       </div>
-      {store && (
-        <p className="zingy-nb-store">
-          {store.profiles} profile{store.profiles === 1 ? '' : 's'} in {store.store}{' '}
-          (key from {store.key_source})
-        </p>
-      )}
+      {store && <StoreSummary store={store} />}
       <section className="zingy-nb-section">
         {model.loaded ? (
           <ProfileList

@@ -22,7 +22,9 @@ Other test modules in ``tests/browser/`` rely on this interface; keep it stable.
     Chromium is missing: ``.ci/run`` installs it.
 
 ``page`` (function scope)
-    A Playwright ``Page`` in a fresh browser context, closed at the end.
+    A Playwright ``Page`` in a fresh browser context, closed at the end. The browser's
+    time zone is ``BROWSER_TIMEZONE`` (far from UTC, whatever the machine's), so a time
+    shown in local time instead of UTC shows up as a wrong hour or date.
     ``page.console_errors`` is a list of the console messages of type "error", in order:
     each is the message text followed by `` (URL)`` of its source (the script, or the
     resource that failed to load) when Chromium gives one; uncaught page errors are
@@ -38,7 +40,7 @@ Other test modules in ``tests/browser/`` rely on this interface; keep it stable.
     such as the command palette can close as soon as it opens.
 
 Module constants: ``REPO`` (the repo root), ``BIN`` (the venv's bin dir: ``zingy-nb``,
-``jupyter-lab``), ``CHROMIUM`` and ``CHROMIUM_ARGS``.
+``jupyter-lab``), ``CHROMIUM``, ``CHROMIUM_ARGS`` and ``BROWSER_TIMEZONE``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ CHROMIUM_ARGS = [
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0
 RESTORE_TIMEOUT_MS = 60_000
+BROWSER_TIMEZONE = "Pacific/Kiritimati"  # UTC+14
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, timezone_id=BROWSER_TIMEZONE
+    )
     try:
         page = context.new_page()
         errors: list[str] = []

@@ -8,9 +8,11 @@ status bar shows the flow mode of the active kernel's kernelspec. Screenshots go
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ NAME = "stripe-browser"
 SECRET = "madeup-browser-S1-Vw3qT8"
 SECRET2 = "madeup-browser-S2-Jk8zP4"
 TIMEOUT = 20_000  # ms: generous for a 2-core CI machine
+#: The one time format of the sidebar, the panel and the CLI: UTC, to the minute.
+UTC_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$")
 
 
 def cli(lab_server: LabServer, *args: str) -> Any:
@@ -44,8 +48,9 @@ def cli(lab_server: LabServer, *args: str) -> Any:
 def open_lab(page: Page, lab_server: LabServer, path: str = "lab") -> None:
     page.set_default_timeout(TIMEOUT)
     goto_lab(page, lab_server, path)
-    # The status bar item is there once the extension's plugins have activated.
-    page.locator(".zingy-nb-flow-status").wait_for()
+    # The status bar item is there once the extension's plugins have activated (hidden
+    # while the active widget has no kernel).
+    page.locator(".zingy-nb-flow-status").wait_for(state="attached")
 
 
 def open_sidebar(page: Page) -> Any:
@@ -75,6 +80,30 @@ def open_sidebar(page: Page) -> Any:
 
 def zingy_errors(page: Page) -> list[str]:
     return [text for text in page.console_errors if "zingy" in text.lower()]
+
+
+def utc_minute(iso: str) -> str:
+    """The server's ISO time as the sidebar must show it (a time without a zone is UTC)."""
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def toolbar_button(container: Any, title: str) -> Any:
+    """The JupyterLab toolbar icon button named ``title`` in ``container``, checked.
+
+    Its accessible name (role-based locators find it) and its tooltip both say what it
+    does; it shows an icon and no text. JupyterLab renders it as a ``jp-button`` web
+    component: the tooltip is on that element, the role on the button in its shadow root.
+    """
+    button = container.get_by_role("button", name=title, exact=True)
+    expect(button).to_be_enabled()
+    host = container.get_by_title(title, exact=True)
+    expect(host).to_have_class(re.compile(r"\bjp-ToolbarButtonComponent\b"))
+    expect(host.locator("svg")).to_have_count(1)
+    expect(host).to_have_text("")
+    return button
 
 
 def write_notebook(root: Path, name: str, kernel: str, display_name: str) -> None:
@@ -128,11 +157,45 @@ def test_sidebar_saves_a_profile_the_cli_sees_then_deletes_it(
     # And the page never holds a value
     html = page.content()
     assert SECRET not in html and SECRET2 not in html
+
+    # And the row's actions are JupyterLab toolbar icon buttons named after the profile
+    edit_title, delete_title = f'Edit profile "{NAME}"', f'Delete profile "{NAME}"'
+    edit = toolbar_button(row, edit_title)
+    delete = toolbar_button(row, delete_title)
+    expect(row.get_by_role("button")).to_have_count(2)
+    expect(
+        sidebar.locator("button.jp-mod-styled", has_text=re.compile("Edit|Delete"))
+    ).to_have_count(0)
+    toolbar_button(sidebar, "Refresh the profile list")
+    # And its time reads as in the panel: UTC to the minute, whatever the browser's zone
+    (listed,) = cli(lab_server, "profiles", "list")
+    shown = row.locator("time")
+    expect(shown).to_have_text(UTC_MINUTE)
+    expect(shown).to_have_text(utc_minute(listed["updated"]))
+    # And the store's long path is cut with an ellipsis, and whole in its tooltip
+    store_path = cli(lab_server, "key", "status")["store"]
+    path = sidebar.locator(".zingy-nb-store-path")
+    expect(path).to_have_attribute("title", store_path)
+    expect(path).to_have_text(store_path)
+    for prop, value in (("text-overflow", "ellipsis"), ("white-space", "nowrap")):
+        expect(path).to_have_css(prop, value)
+    expect(path).to_have_css("overflow-x", "hidden")
+    assert path.evaluate("node => node.scrollWidth > node.clientWidth"), "the path is not cut"
+    # And with no kernel in the main area, the status bar shows no flow
+    expect(page.locator(".zingy-nb-flow-status")).to_be_hidden()
     page.mouse.move(0, 0)
     page.screenshot(path=str(artifacts / "sidebar.png"))
 
+    # When the form is cleared, then the row's Edit button is clicked
+    sidebar.get_by_role("button", name="Clear form").click()
+    expect(sidebar.get_by_role("form")).to_contain_text("New profile")
+    edit.click()
+    # Then the form edits that profile
+    expect(sidebar.get_by_role("form")).to_contain_text(f'Edit profile "{NAME}"')
+    expect(sidebar.get_by_label("Profile name")).to_have_value(NAME)
+
     # When the profile is deleted from its row, confirming the dialog
-    row.get_by_role("button", name="Delete").click()
+    delete.click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(f'Delete the profile "{NAME}"')
     dialog.get_by_role("button", name="Delete").click()
@@ -196,6 +259,17 @@ def test_status_bar_follows_the_kernels_flow_mode(
     expect(item).to_have_text("Cloud Flow")
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Python 3 (Zingy Cloud Flow) | Idle")
     page.locator("#jp-main-statusbar").screenshot(path=str(artifacts / "statusbar.png"))
+
+    # When the Launcher becomes the active tab (File, New Launcher)
+    page.get_by_role("menuitem", name="File", exact=True).click()
+    page.get_by_role("menuitem", name="New Launcher").click()
+    expect(page.get_by_role("tab", name="Launcher")).to_have_attribute("aria-selected", "true")
+    # Then the status bar shows no flow: the Launcher has no kernel
+    expect(item).to_be_hidden()
+    # When the notebook's tab is active again, then its flow is back
+    page.get_by_role("tab", name="flow.ipynb").click()
+    expect(item).to_be_visible()
+    expect(item).to_have_text("Cloud Flow")
 
     # When the kernel is changed to page-flow (Kernel menu, Change Kernel…), then to a plain one
     for display_name, mode, label in (
