@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from . import redact
 from .errors import InvalidProfileError, ProfileExistsError, ProfileNotFoundError, ZingyError
-from .rules import NAME_RULE, SLOTS, ProfileMeta, validate_name
+from .rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name
 from .sources import from_lines, gather, hide, ordinal, typed_tokens
 
 _LABEL = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_meta(meta: ProfileMeta) -> None:
-    line = f"{meta.name}\t{meta.describe_slots()}\tupdated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
+    line = f"{meta.name}\t{meta.describe_slots()}\tupdated {utc_minutes(meta.updated)}"
     note = redact.short_note(meta.unredacted_slots)
     print(f"{line}\t{note}" if note else line)
 
@@ -369,7 +369,7 @@ def _audit_cmd(args: Any) -> None:
     for e in entries:
         where = e.notebook or (f"kernel {e.kernel_id}" if e.kernel_id else e.process)
         print(
-            f"{e.last:%Y-%m-%d %H:%M:%S}\t{e.profile}\t{e.outcome}\t{e.flow}\tx{e.count}\t{where}"
+            f"{utc_minutes(e.last)}\t{e.profile}\t{e.outcome}\t{e.flow}\tx{e.count}\t{where}"
         )
 
 

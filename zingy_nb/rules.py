@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Final
 
 from .errors import InvalidProfileError
@@ -109,3 +109,8 @@ class ProfileMeta:
 
     def describe_slots(self) -> str:
         return ", ".join(s for s, on in zip(SLOTS, self.slots_set) if on)
+
+
+def utc_minutes(when: datetime) -> str:
+    """The one way zingy-nb shows a time to people (panel, magic, CLI, sidebar alike)."""
+    return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"

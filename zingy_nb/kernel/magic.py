@@ -19,7 +19,7 @@ from IPython.utils.process import arg_split
 
 from .. import flow, redact
 from ..errors import InvalidProfileError, ProfileExistsError, ProfileNotFoundError, ZingyError
-from ..rules import NAME_RULE, SLOTS, ProfileMeta, validate_name
+from ..rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name
 from ..sources import gather, hide, ordinal, typed_tokens
 from .conn import KeyInfo, zingyConn
 from .history import forget_input
@@ -73,7 +73,7 @@ def _remember(values: dict[str, str | None]) -> None:
 def _format_meta(meta: ProfileMeta) -> str:
     text = (
         f"{meta.name}: {meta.describe_slots()} set; "
-        f"created {meta.created:%Y-%m-%d %H:%M:%S} UTC, updated {meta.updated:%Y-%m-%d %H:%M:%S} UTC"
+        f"created {utc_minutes(meta.created)}, updated {utc_minutes(meta.updated)}"
     )
     note = redact.short_note(meta.unredacted_slots)
     return f"{text}. {note}" if note else text

@@ -27,7 +27,7 @@ from traitlets import Bool, Instance, List, Unicode, observe
 from .. import redact
 from ..errors import InvalidProfileError, ProfileNotFoundError, ZingyError
 from ..profiles import Profiles, get_profiles
-from ..rules import NAME_RULE, SLOTS, ProfileMeta, validate_name
+from ..rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name
 from ..store.sqlite import SQLiteStore
 from .change_watch import ChangeWatcher
 from .slot_field import DESCRIPTION, LABELS, SlotField, fixed
@@ -63,7 +63,7 @@ def _slots(meta: ProfileMeta) -> str:
 
 
 def _label(meta: ProfileMeta) -> str:
-    text = f"{meta.name}  ·  {_slots(meta)}  ·  updated {meta.updated:%Y-%m-%d %H:%M} UTC"
+    text = f"{meta.name}  ·  {_slots(meta)}  ·  updated {utc_minutes(meta.updated)}"
     short = [LABELS[s] for s in meta.unredacted_slots]
     return f"{text}  ·  not redacted: {', '.join(short)}" if short else text
 
