@@ -1,22 +1,31 @@
-"""Redaction in the kernel: no retrieved secret leaves the kernel in any message.
+"""Redaction: no registered value leaves the kernel whole, nor any 16-character run of it.
 
 A real kernel (jupyter_client) retrieves a secret, then leaks it every way a notebook
 can; the test reads every message the client receives, on every channel, and finds
-no secret's bytes, and finds ``[REDACTED]`` where each was.
+no secret's bytes, and finds ``[REDACTED]`` where each was. Then the ``Redactor`` on its
+own, against a table of vectors (truncation, escaping, folding, bytes) and random JSON
+documents, judged by ``leaks``: a brute-force scanner written apart from the redactor.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
+import random
+import re
+import string
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.kernels import Kernel, kernel_env, run_cli, running_kernel
-from zingy_nb.redact import MASK, MIN_LENGTH, Redactor, variants
+from zingy_nb.redact import LONG, MASK, MIN_LENGTH, RUN, Redactor, variants
 
 SECRET = "sk_live_MADEUP_r3dact/me+ok=é"
 SECOND = "whsec_MADEUP_second_value"
@@ -188,3 +197,300 @@ def test_text_with_lone_surrogates_is_still_redacted() -> None:
     r = Redactor()
     r.register("secret-value-MADEUP")
     assert r.text("\ud800 secret-value-MADEUP \udfff") == f"\ud800 {MASK} \udfff"
+
+
+# -- the Redactor on its own: one brute-force scanner, a table of vectors -------------------
+
+
+def _escaped(window: str) -> set[str]:
+    """How a viewer may show ``window``: raw, HTML-, JSON- and repr-escaped."""
+    both = window + "\"'"  # repr of a text holding both quotes escapes '
+    return {
+        window,
+        html.escape(window),
+        html.escape(window, quote=False),
+        json.dumps(window)[1:-1],
+        json.dumps(window, ensure_ascii=False)[1:-1],
+        repr(window)[1:-1],
+        ascii(window)[1:-1],
+        repr(both)[1:-4],
+        ascii(both)[1:-4],
+    }
+
+
+def _encoded(unit: str) -> set[str]:
+    raw = unit.encode("utf-8", "surrogatepass")
+    b64 = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    quoted = urllib.parse.quote(unit, safe="", errors="surrogatepass")
+    return b64 | {b.rstrip("=") for b in b64} | {quoted}
+
+
+def leaks(text: str, values: list[str], public: tuple[str, ...] = ()) -> list[str]:
+    """Every way ``text`` breaks the rule for ``values``, found the slow way.
+
+    Each value and each of its lines (a unit) of MIN_LENGTH+ characters: the unit
+    whole, raw, escaped or encoded, in the text, or raw in its HTML-unescaped view;
+    and for units of LONG+ characters, every RUN-character window the same way.
+    Windows that are part of a ``public`` text are allowed. (A JSON document's own
+    unescaped view is its parsed strings: the JSON test checks those one by one.)
+    """
+    views = {text, html.unescape(text)}
+    found = []
+    for value in values:
+        lines = [line.strip() for line in value.splitlines()]
+        for unit in {value, *lines}:
+            if len(unit) < MIN_LENGTH:
+                continue
+            windows = {unit}
+            if len(unit) >= LONG:
+                windows |= {unit[i : i + RUN] for i in range(len(unit) - RUN + 1)}
+            for w in windows:
+                if w.strip() and any(w.strip() in p for p in public):
+                    continue
+                forms = _escaped(w) | (_encoded(w) if w == unit else set())
+                if any(f in text for f in forms) or any(w in v for v in views):
+                    found.append(w)
+    return found
+
+
+def _made_up(seed: int, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    return "".join(random.Random(seed).choices(alphabet, k=n))
+
+
+TOKEN = "tok_MADEUP_" + _made_up(1, 82)  # 93 characters, as pandas truncates at 50
+PASSWORD = 'MADEUP&pass<word>"quoted"\'s & more-of-it'
+SHORT = "MADEUP-short-9z"  # 15 characters: matched whole only
+BACKSLASHED = "MADEUP-ends-in-a-backslash-" + _made_up(2, 8) + "\\"
+ESCAPE_TAIL = "u00e9" + _made_up(3, 30)  # the tail of the JSON escape of "é"
+BODY = [_made_up(10 + i, 64, string.ascii_letters + string.digits + "+/") for i in range(4)]
+PEM = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(BODY) + "\n-----END PRIVATE KEY-----\n"
+SERVICE_ACCOUNT = json.dumps(
+    {
+        "type": "service_account",
+        "project_id": "madeup-project",
+        "private_key_id": _made_up(20, 40, "0123456789abcdef"),
+        "private_key": PEM,
+        "client_email": "robot@madeup-project.iam.gserviceaccount.com",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": "https://oauth2.googleapis.com/token",
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "universe_domain": "googleapis.com",
+    },
+    indent=2,
+)
+VALUES = [TOKEN, PASSWORD, SHORT, BACKSLASHED, ESCAPE_TAIL, PEM, SERVICE_ACCOUNT]
+ARMOUR = ("-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----")
+GOOGLE = (
+    '"type": "service_account"',
+    "https://oauth2.googleapis.com/token",
+    "https://accounts.google.com/o/oauth2/auth",
+    "https://www.googleapis.com/oauth2/v1/certs",
+)
+
+
+@pytest.fixture(scope="module")
+def table_redactor() -> Redactor:
+    r = Redactor()
+    assert r.register_all(VALUES) == len(VALUES)
+    return r
+
+
+ARMOUR_ONLY = f"{ARMOUR[0]}\n(elided)\n{ARMOUR[1]}\n"
+#: (name, output, exactly what must come out). Each row's result is also scanned by
+#: ``leaks``; a row expecting its output unchanged is a "left alone" row.
+VECTORS: list[tuple[str, str, str]] = [
+    ("pandas truncation", f"col  {TOKEN[:46]}...", f"col  {MASK}..."),
+    ("%whos truncation", f"s  str  {TOKEN[:25]}...{TOKEN[-25:]}", f"s  str  {MASK}...{MASK}"),
+    ("run of 15: left", f"<{TOKEN[30:45]}>", f"<{TOKEN[30:45]}>"),
+    ("run of 16: masked", f"<{TOKEN[30:46]}>", f"<{MASK}>"),
+    ("30-run: one mask, nothing after", f"<{TOKEN[20:50]}>", f"<{MASK}>"),
+    ("twice, adjacent: one mask", f"<{TOKEN}{TOKEN}>", f"<{MASK}>"),
+    ("html quote=True", f"<b>{html.escape(PASSWORD)}</b>", f"<b>{MASK}</b>"),
+    ("html quote=False", f"<b>{html.escape(PASSWORD, quote=False)}</b>", f"<b>{MASK}</b>"),
+    ("html run", f"<i>{html.escape(PASSWORD[4:22])}</i>", f"<i>{MASK}</i>"),
+    ("json", json.dumps({"pw": PASSWORD}), f'{{"pw": "{MASK}"}}'),
+    ("json run", json.dumps({"pw": "x" + PASSWORD[3:20]}), f'{{"pw": "x{MASK}"}}'),
+    ("repr", repr([PASSWORD]), f"['{MASK}']"),
+    ("repr run", repr(PASSWORD[2:19]), f"'{MASK}'"),
+    ("ascii", ascii({"k": "é" + PASSWORD}), f"{{'k': '\\xe9{MASK}'}}"),
+    ("15 escaped characters: left", json.dumps(PASSWORD[12:27]), json.dumps(PASSWORD[12:27])),
+    ("short whole", f"[{SHORT}]", f"[{MASK}]"),
+    ("short base64", base64.b64encode(SHORT.encode()).decode(), MASK),
+    ("url-encoded whole", "?pw=" + urllib.parse.quote(PASSWORD, safe=""), f"?pw={MASK}"),
+    (
+        "url-encoded part: left",
+        urllib.parse.quote(PASSWORD[:24]),
+        urllib.parse.quote(PASSWORD[:24]),
+    ),
+    ("short part: left", f"[{SHORT[:14]}]", f"[{SHORT[:14]}]"),
+    ("json cut after a backslash", json.dumps(BACKSLASHED + "n"), f'"{MASK}n"'),
+    ("json cut inside \\u", json.dumps("é" + ESCAPE_TAIL[5:]), f'"{MASK}"'),
+    ("pem whole", f"key = {PEM}", f"key = {MASK}"),
+    ("pem body line", f"line: {BODY[2]}", f"line: {MASK}"),
+    ("pem armour left alone", ARMOUR_ONLY, ARMOUR_ONLY),
+    ("google constants left alone", "\n".join(GOOGLE), "\n".join(GOOGLE)),
+    ("google key id", json.dumps(json.loads(SERVICE_ACCOUNT)["private_key_id"]), f'"{MASK}"'),
+]
+
+
+@pytest.mark.parametrize(("name", "output", "expected"), VECTORS, ids=[v[0] for v in VECTORS])
+def test_vectors(table_redactor: Redactor, name: str, output: str, expected: str) -> None:
+    out, n = table_redactor.count(output)
+    assert out == expected, name
+    assert leaks(out, VALUES, public=ARMOUR + GOOGLE) == []
+    assert n == out.count(MASK) - output.count(MASK)
+    spans = table_redactor.spans(output)
+    assert len(spans) == n
+    rebuilt = output
+    for start, end in reversed(spans):
+        rebuilt = rebuilt[:start] + MASK + rebuilt[end:]
+    assert rebuilt == out  # spans() is exactly what count() replaced
+
+
+def test_the_scanner_sees_what_the_rule_forbids() -> None:
+    # ``leaks`` must fail on each kind of leak, or the table above proves nothing
+    assert leaks(TOKEN[5:21], [TOKEN]) == [TOKEN[5:21]]
+    assert leaks(TOKEN[5:20], [TOKEN]) == []
+    assert leaks(html.escape(PASSWORD[3:19]), [PASSWORD])
+    assert leaks(json.dumps(PASSWORD[3:19]), [PASSWORD])
+    assert leaks(repr(PASSWORD[3:19]), [PASSWORD])
+    assert leaks(base64.b64encode(SHORT.encode()).decode(), [SHORT])
+    assert leaks(f"x {BODY[1][:20]}", [PEM])
+    assert leaks(ARMOUR[0], [PEM]) and not leaks(ARMOUR[0], [PEM], public=ARMOUR)
+
+
+def test_a_pem_dumped_as_yaml_keeps_only_its_armour(table_redactor: Redactor) -> None:
+    for dumped in (yaml.safe_dump({"key": PEM}), yaml.safe_dump({"key": PEM}, default_style="|")):
+        out = table_redactor.text(dumped)
+        assert leaks(out, VALUES, public=ARMOUR) == [], out
+        assert all(line in out for line in ARMOUR) and MASK in out
+
+
+def test_runs_count_original_characters_not_escaped_bytes() -> None:
+    r = Redactor()
+    value = '"quoted" & <tagged> "MADEUP" and more'
+    r.register(value)
+    fifteen = value[:15]  # 15 characters, 4 of them escaped in JSON and HTML
+    for shown in (json.dumps(fifteen), html.escape(fifteen), repr(fifteen)):
+        assert r.text(shown) == shown
+    for shown in (json.dumps(value[:16]), html.escape(value[:16]), repr(value[:16])):
+        assert MASK in r.text(shown) and leaks(r.text(shown), [value]) == []
+
+
+def test_every_run_of_16_is_found_at_every_offset(table_redactor: Redactor) -> None:
+    # Runs are found through sparse anchors: none may fall between them
+    for value in (TOKEN, PASSWORD, BODY[0]):
+        for i in range(len(value) - RUN + 1):
+            run = value[i : i + RUN]
+            for shown in {run, json.dumps(run), html.escape(run), repr(run)}:
+                out = table_redactor.text(f"<{shown}>")
+                assert leaks(out, [value]) == [] and MASK in out, (i, shown)
+            assert table_redactor.text(value[i : i + RUN - 1]) == value[i : i + RUN - 1]
+
+
+def test_short_values_only_whole_and_too_short_ones_never() -> None:
+    r = Redactor()
+    twenty_three = "MADEUP-" + _made_up(4, 16)
+    assert r.register(twenty_three) and not r.register("ab12")
+    assert (
+        r.text(twenty_three[:22] + "|" + twenty_three[1:])
+        == twenty_three[:22] + "|" + twenty_three[1:]
+    )
+    assert r.text(f"({twenty_three})") == f"({MASK})"
+    assert r.text(html.escape(f"<{twenty_three}>")) == f"&lt;{MASK}&gt;"
+    assert r.text("ab12 ab12") == "ab12 ab12"
+
+
+def test_bytes_follow_the_same_rule(table_redactor: Redactor) -> None:
+    data = b"\x89PNG\xff\x00" + TOKEN[10:40].encode() + b"\xfe" + json.dumps(PASSWORD).encode()
+    out = table_redactor.buffer(data)
+    assert out == b"\x89PNG\xff\x00" + MASK.encode() + b"\xfe" + f'"{MASK}"'.encode()
+    clean = memoryview(b"nothing secret in here at all")
+    assert table_redactor.buffer(clean) is clean
+
+
+def test_lone_surrogates_in_values_and_text() -> None:
+    r = Redactor()
+    value = "\udcffMADEUP-surrogate-" + _made_up(5, 10)
+    r.register(value)
+    out = r.text("\ud800 é " + value + " \udfff " + value[3:20])
+    assert out == f"\ud800 é {MASK} \udfff {MASK}"
+    assert r.spans("é" + value) == [(1, 1 + len(value))]
+
+
+def test_values_registered_between_scans_and_after_large_output() -> None:
+    r = Redactor()
+    early = [f"MADEUP-early-{i:03d}-" + _made_up(i, 12) for i in range(100)]
+    r.register_all(early)
+    assert r.text(early[5]) == MASK
+    late = [f"MADEUP-late-{i:03d}-" + _made_up(i + 500, 12) for i in range(80)]
+    for i, value in enumerate(late):  # a loop of retrieve-then-print
+        r.register(value)
+        assert r.text(f"{i}: {value}") == f"{i}: {MASK}"
+    filler = "ordinary output line\n" * 150_000  # enough to fold everything into one
+    for _ in range(2):
+        assert r.text(filler) == filler
+    assert r.text(" ".join(early[::9] + late[::9])) == " ".join(
+        [MASK] * len(early[::9] + late[::9])
+    )
+    assert len(r) == 180
+
+
+# -- random JSON documents: still JSON after redaction, and no run left ---------------------
+
+ALPHABET = string.ascii_letters + string.digits + "\"\\\n\t'&<>/ é€😀\x01"
+GLUE = ['", "', '": "', '", 7, "']  # JSON text between strings, inside a value
+value_text = (
+    st.lists(
+        st.text(alphabet=ALPHABET, min_size=1, max_size=12) | st.sampled_from(GLUE), max_size=8
+    )
+    .map("".join)
+    .filter(lambda v: len(v) >= LONG and len(set(v.strip())) >= 10)  # not one repeated character
+)
+
+
+def _parts(values: list[str]) -> st.SearchStrategy[str]:
+    def cut(value: str) -> st.SearchStrategy[str]:
+        return st.tuples(st.integers(0, len(value)), st.integers(0, len(value))).map(
+            lambda ab: value[min(ab) : max(ab)]
+        )
+
+    piece = st.sampled_from(values).flatmap(cut) | st.sampled_from(values)
+    filler = st.text(alphabet=ALPHABET, max_size=6)
+    return st.lists(piece | filler, max_size=3).map("".join)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(value_text, min_size=1, max_size=3, unique=True), st.data())
+def test_random_json_stays_json_and_leaks_no_run(values: list[str], data: st.DataObject) -> None:
+    r = Redactor()
+    r.register_all(values)
+    text = _parts(values)
+    doc = st.recursive(
+        text | st.integers() | st.none(),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(text, kids, max_size=4),
+        max_leaves=8,
+    )
+    # ... or a value cut where it holds JSON glue, dumped as a list: its raw form then
+    # spans several strings of the document
+    split = st.sampled_from(values).map(lambda v: re.split(r'", (?:7, )?"|": "', v))
+    dumped = json.dumps(
+        data.draw(doc | split),
+        ensure_ascii=data.draw(st.booleans()),
+        indent=data.draw(st.sampled_from([None, 1])),
+    )
+    out = r.text(dumped)
+    parsed = json.loads(out)  # still a JSON document
+    assert leaks(out, values) == [], out
+    strings: list[str] = []
+    stack = [parsed]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings.append(item)
+        elif isinstance(item, dict):
+            strings += list(item)
+            stack += list(item.values())
+        elif isinstance(item, list):
+            stack += item
+    assert [s for s in strings if leaks(s, values)] == []

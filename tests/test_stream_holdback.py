@@ -158,9 +158,10 @@ def test_held_text_goes_out_before_the_requests_next_message_and_idle(
 
 
 def test_a_lone_tail_goes_out_within_a_moment_while_the_cell_runs(kernel: Kernel) -> None:
-    messages = run_timed(kernel, "print('abc', end='', flush=True); time.sleep(1.0)")
+    # Five characters that begin the long value: held, as they could begin a run
+    messages = run_timed(kernel, "print(v[:5], end='', flush=True); time.sleep(1.0)")
     _, started = arrival(messages, lambda m: m["msg_type"] == "execute_input")
-    _, shown = arrival(messages, lambda m: m["content"].get("text") == "abc")
+    _, shown = arrival(messages, lambda m: m["content"].get("text") == LONG[:5])
     _, idle = arrival(messages, lambda m: m["content"].get("execution_state") == "idle")
     # Held for about 100 ms; generous bounds, as CI machines are slow
     assert shown - started < 0.6, (shown - started, idle - started)
@@ -173,6 +174,27 @@ def test_ordinary_output_is_complete_and_state_is_forgotten(kernel: Kernel) -> N
         assert cell.stdout == "hello\n" + "world " * 10 + "\n"
     tracked = kernel.ok("print(len(get_ipython().kernel.session.send._filter._streams))")
     assert tracked.stdout == "0\n"  # earlier requests' streams were dropped at their idle
+
+
+def test_ordinary_output_with_values_registered_is_neither_held_nor_split(
+    kernel: Kernel,
+) -> None:
+    """Only a tail that could begin a match waits: text ending in what no value holds
+    (a newline, usually) goes out at once and whole, so saved notebooks keep one
+    stream output per print, as without zingy-nb."""
+    code = (
+        "print('Flow mode: page-flow (from ZINGY_NB_FLOW): retrieval refused', flush=True)\n"
+        "time.sleep(0.3)\nprint('second line', flush=True); time.sleep(0.3)"
+    )
+    messages = run_timed(kernel, code)
+    texts = [m["content"]["text"] for m in streams(messages)]
+    assert texts == [
+        "Flow mode: page-flow (from ZINGY_NB_FLOW): retrieval refused\n",
+        "second line\n",
+    ]
+    _, first = arrival(messages, lambda m: m["msg_type"] == "stream")
+    _, idle = arrival(messages, lambda m: m["content"].get("execution_state") == "idle")
+    assert idle - first > 0.45  # the first line came out while the cell still ran
 
 
 def test_with_nothing_registered_output_is_not_held(tmp_path: Path) -> None:

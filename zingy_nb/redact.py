@@ -5,29 +5,89 @@ Values retrieved (or entered) in a kernel are registered here. The kernel's
 execute results, errors, replies, comm/widget messages, output from other threads),
 is wrapped so each message's content, metadata and buffers are rewritten first.
 
-Each value is matched in its common encodings too: base64 (standard and URL-safe),
-URL-encoding, JSON escaping and Python repr escaping. All of them go into one compiled
-Aho-Corasick automaton (``ahocorasick-rs``), rebuilt only when values are added, so a
-hundred secrets cost one linear scan.
-Values shorter than ``MIN_LENGTH`` are not redacted (as Airflow does): redacting
-every "abc" would mangle ordinary output, and such values are not secrets worth the
-name. Not covered: deliberate transformations (reversing, slicing, hashing,
-re-encoding a value inside a larger blob), and output written by subprocesses
+The rule: no output holds a registered value whole, nor a run of ``RUN`` (16) or more
+characters of a value of ``LONG`` (24) or more, raw or HTML-, JSON- or repr-escaped
+(``html.escape`` quote on/off, ``json.dumps`` ensure_ascii on/off, ``repr``/``ascii``).
+Base64 (standard, URL-safe, padded or not) and URL-encoded forms, values of 6 to 23
+characters and each line of a multi-line value are matched whole only. One mask covers
+overlapping and adjacent matches, never cuts an escape (``\\uXXXX``, ``&amp;``), and
+keeps a JSON document's string quotes, so it still parses. Left alone, being the same
+in every value of its kind (a match holding nothing else): PEM armour lines
+(``-----BEGIN ...-----``, ``-----END ...-----``) and the Google service-account key
+file members in ``PUBLIC``.
+
+Fast: registering computes a value's anchors; the next scan builds. Anchors are each
+form's 9-byte grams at multiples of 8 (any 16-byte run holds one) and each whole-only
+form's first 9 bytes, in one ``ahocorasick-rs`` automaton over UTF-8 bytes; a hit (rare
+in ordinary output) is checked and extended in Python. Values registered since the
+last full build go to a small second automaton, so a retrieve-then-print loop does not
+rebuild a large one each time; after 64 of them, or once 2 MB went through more than
+one automaton or an NFA, all are folded into one DFA (3x faster to scan).
+
+Values shorter than ``MIN_LENGTH`` are not redacted (as Airflow does): redacting every
+"abc" would mangle ordinary output, and such values are not secrets worth the name.
+Not covered: deliberate transformations (reversing, hashing, cutting into pieces under
+16 characters, re-encoding inside a larger blob), and subprocess output written
 straight to the kernel process's own stdout/stderr.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
+from itertools import accumulate
 from typing import Any, Final
 
 MASK: Final = "[REDACTED]"
 MIN_LENGTH: Final = 6
-_MARK: Final = "_zingy_nb_redacting"
+RUN: Final = 16
+LONG: Final = 24
+_GRAM, _STEP = 9, 8  # _GRAM + _STEP - 1 == RUN: every RUN-byte window holds an anchor
+_FEW = 8  # a hit with more candidates stops at the first match (low-entropy values)
+_SMALL = 64  # values in the small automaton before a full rebuild
+_FOLD = 2_000_000  # bytes scanned before the automata are folded into one DFA
+_QUICK_DFA = 8_000  # anchor bytes up to which a DFA is built at once
+_DFA_BYTES = 100_000  # anchor bytes above which a DFA costs too much memory (~40 MB)
+
+#: Public text of Google service-account key files: a match that is only (part of)
+#: one of these is left alone. PEM armour lines are matched by ``_ARMOUR``.
+PUBLIC: Final = (
+    '"type": "service_account"',
+    '"auth_uri": "https://accounts.google.com/o/oauth2/auth"',
+    '"token_uri": "https://oauth2.googleapis.com/token"',
+    '"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs"',
+    '"universe_domain": "googleapis.com"',
+)
+_ARMOUR = re.compile(r"-----(?:BEGIN|END) [A-Z0-9 ]*-----")
+_SPECIAL = re.compile(r"[^\x20-\x7e]|[&<>\"'\\]")  # characters some escaping changes
+#: One escape sequence, entity or byte: a mask's ends are moved to these boundaries.
+_TOKEN = re.compile(
+    rb"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[\xc0-\xff][\x80-\xbf]*|[\s\S])"
+    rb"|&#?\w{1,8};|[\s\S]"
+)
+_STRING = re.compile(rb'"(?:[^"\\]|\\[\s\S])*"')
+_STRUCTURE = b" \t\r\n,:[]{}"
+
+
+#: The escaped forms runs are checked in; each escapes character by character. repr
+#: and ascii: as for a text holding both quotes (' escaped) or only ' (kept).
+_ESCAPES: Final[tuple[Callable[[str], str], ...]] = (
+    str,
+    html.escape,
+    lambda s: html.escape(s, quote=False),
+    lambda s: json.dumps(s)[1:-1],
+    lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    lambda s: repr(s + "\"'")[1:-4],
+    lambda s: repr(s + "\"'")[1:-4].replace("\\'", "'"),
+    lambda s: ascii(s + "\"'")[1:-4],
+    lambda s: ascii(s + "\"'")[1:-4].replace("\\'", "'"),
+)
 
 
 def too_short(value: str | None) -> bool:
@@ -45,50 +105,179 @@ def short_note(slots: Iterable[str]) -> str:
     if not names:
         return ""
     verb = "is" if len(names) == 1 else "are"
-    return (
-        f"{', '.join(names)} {verb} shorter than {MIN_LENGTH} characters, "
-        "so not redacted from output."
-    )
+    note = f"{', '.join(names)} {verb} shorter than {MIN_LENGTH} characters"
+    return note + ", so not redacted from output."
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def variants(value: str) -> set[str]:
-    """The forms of ``value`` that are redacted: itself and its common encodings."""
-    raw = value.encode("utf-8", "surrogatepass")
-    forms = {
-        value,
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        repr(value)[1:-1],
-        ascii(value)[1:-1],
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value, safe=""),
-        urllib.parse.quote(value),
-    }
+    """The forms of ``value`` that are redacted whole: itself, escaped and encoded."""
+    forms = {esc(value) for esc in _ESCAPES} if _SPECIAL.search(value) else {value}
+    for quote in (urllib.parse.quote, urllib.parse.quote_plus):
+        forms.add(quote(value, safe="", errors="surrogatepass"))
+    forms.add(urllib.parse.quote(value, errors="surrogatepass"))
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        text = encode(raw).decode("ascii")
+        text = encode(_utf8(value)).decode("ascii")
         forms.update({text, text.rstrip("=")})
     return {f for f in forms if len(f) >= MIN_LENGTH}
 
 
-def _splice(text: Any, matches: list[tuple[int, int, int]], mask: Any) -> Any:
-    """``text`` with each (pattern, start, end) match replaced by ``mask``."""
-    parts: list[Any] = []
-    last = 0
-    for _, start, end in matches:
-        parts += (text[last:start], mask)
-        last = end
-    parts.append(text[last:])
-    return text[:0].join(parts)
+def _forms(unit: str) -> dict[bytes, list[int] | None]:
+    """The unit's escaped forms (UTF-8), each with the byte offsets where its original
+    characters start and its end (None when every character is one byte)."""
+    if not _SPECIAL.search(unit):
+        return {unit.encode("ascii"): None}
+    out: dict[bytes, list[int] | None] = {}
+    chars = set(unit)
+    for esc in _ESCAPES:
+        piece = {c: _utf8(esc(c)) for c in chars}
+        data = b"".join(piece[c] for c in unit)
+        if data not in out:
+            sizes = (len(piece[c]) for c in unit)
+            out[data] = None if len(data) == len(unit) else list(accumulate(sizes, initial=0))
+    return out
+
+
+_PUBLIC_FORMS: Final = tuple(data for text in PUBLIC for data in _forms(text))
+
+#: (bytes, character starts or None, whole-only); anchors point into it.
+_Form = tuple[bytes, "list[int] | None", bool]
+_Anchor = tuple[bytes, _Form, int]  # (gram, form, offset of the gram in the form)
+#: automaton, candidates per pattern, whether it is the fastest one worth building
+_Tier = tuple[Any, "list[list[tuple[_Form, int]]]", bool]
+
+
+def _anchors(value: str) -> list[_Anchor]:
+    """What finds ``value``: run anchors of its escaped forms (when long), and the
+    first bytes of each form matched whole, for it and for each of its lines."""
+    out: list[_Anchor] = []
+    seen: set[bytes] = set()
+    if len(value) >= LONG:
+        for data, starts in _forms(value).items():
+            seen.add(data)
+            form = (data, starts, False)
+            out += [(data[m : m + _GRAM], form, m) for m in range(0, len(data) - _GRAM + 1, _STEP)]
+    for unit in {value, *map(str.strip, value.splitlines())}:
+        public = unit.rstrip(",") in PUBLIC or _ARMOUR.fullmatch(unit)
+        if len(unit) < MIN_LENGTH or (unit != value and public):
+            continue
+        for text in variants(unit):
+            data = _utf8(text)
+            if data not in seen:
+                seen.add(data)
+                out.append((data[:_GRAM], (data, None, True), 0))
+    return out
+
+
+def _build(anchors: Iterable[list[_Anchor]], dfa: bool | None) -> _Tier:
+    """An automaton over many values' anchors, each pattern's candidates, and whether
+    it is the best worth building. A DFA scans about 3x faster than an NFA, builds 10x
+    slower: built when cheap or asked (``dfa``); ``None``: the small one, an NFA."""
+    from ahocorasick_rs import BytesAhoCorasick, Implementation, MatchKind
+
+    index: dict[bytes, list[tuple[_Form, int]]] = {}
+    for gram, form, offset in (anchor for group in anchors for anchor in group):
+        index.setdefault(gram, []).append((form, offset))
+    for found in index.values():
+        found.sort(key=lambda c: not c[0][2])  # whole forms first: a cheap check
+    size = sum(map(len, index))
+    best = dfa is not None and (size <= _QUICK_DFA or dfa or size > _DFA_BYTES)
+    impl = Implementation.DFA if best and size <= _DFA_BYTES else Implementation.ContiguousNFA
+    impl = Implementation.NoncontiguousNFA if dfa is None else impl
+    automaton = BytesAhoCorasick(list(index), matchkind=MatchKind.Standard, implementation=impl)
+    return automaton, list(index.values()), best
+
+
+def _same(a: bytes, i: int, b: bytes, j: int, back: bool) -> int:
+    """How many bytes ``a`` and ``b`` share going forward from (or back before) i, j."""
+    n = min(i, j) if back else min(len(a) - i, len(b) - j)
+    k, step = 0, 16
+    while step and k < n:
+        s = min(step, n - k)
+        x, y = (i - k - s, j - k - s) if back else (i + k, j + k)
+        if a[x : x + s] == b[y : y + s]:
+            k, step = k + s, step * 2
+        else:
+            step = s // 2
+    return k
+
+
+def _check(data: bytes, p: int, form: _Form, m: int, public: tuple[bytes, ...]) -> Any:
+    """The span to mask around an anchor hit at ``p`` for ``form`` (None if none)."""
+    f, starts, whole = form
+    if whole:
+        return (p, p + len(f)) if data.startswith(f, p) else None
+    i = m - _same(data, p, f, m, True)
+    j = m + _GRAM + _same(data, p + _GRAM, f, m + _GRAM, False)
+    if starts is not None:  # count whole original characters only
+        a, b = bisect_left(starts, i), bisect_right(starts, j) - 1
+        if b - a < RUN:
+            return None
+        i, j = starts[a], starts[b]
+    elif j - i < RUN:
+        return None
+    d, seen = p - m, data[p - m + i : p - m + j].strip()
+    if (i or j < len(f)) and seen and any(seen in text for text in public):
+        return None  # public text (and whitespace) only: left alone
+    return d + i, d + j
+
+
+def _edge(data: bytes, x: int, start: bool) -> int:
+    """``x`` moved out of any escape sequence or entity it falls inside."""
+    w = max(0, x - 12)
+    while w and data[w - 1] == 0x5C:  # from the start of a backslash run: escapes pair up
+        w -= 1
+    for token in _TOKEN.finditer(data, w, min(len(data), x + 12)):
+        a, b = token.span()
+        if b > x:
+            return x if a >= x else a if start else b
+    return x
+
+
+def _by_string(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans of a JSON document cut to the strings they cover, so it still parses: the
+    quotes and punctuation between strings stay (other text there is masked if it holds
+    a run); an empty string gets a mask (an empty span), so none is a run of quotes."""
+    strings = [m.span() for m in _STRING.finditer(data)]
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        pos, k = s, bisect_right(strings, s, key=lambda string: string[1])
+        while k < len(strings) and strings[k][0] < e:
+            a, b = strings[k]
+            if pos < a and len(data[pos:a].translate(None, _STRUCTURE)) >= RUN:
+                out.append((pos, a))
+            inner = (max(pos, a + 1), min(e, b - 1))
+            if inner[0] < inner[1] or (a + 2 == b and s <= a and b <= e):
+                out.append(inner)
+            pos, k = b, k + 1
+        if pos < e and len(data[pos:e].translate(None, _STRUCTURE)) >= RUN:
+            out.append((pos, e))
+    return out
+
+
+def _splice(text: Any, spans: list[tuple[int, int]], mask: Any) -> Any:
+    """``text`` with each (start, end) span replaced by ``mask``."""
+    starts = [s for s, _ in spans] + [len(text)]
+    return mask.join(text[a:b] for a, b in zip([0] + [e for _, e in spans], starts))
 
 
 class Redactor:
-    """The registered values of one process and the automaton that finds them."""
+    """The registered values of one process and the automata that find them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: dict[str, set[str]] = {}  # value -> its variants
-        self._text: Any = None  # AhoCorasick over every variant, or None
-        self._bytes: Any = None
+        self._values: dict[str, list[_Anchor]] = {}  # value -> its anchors
+        self._text: Any = None  # not None once a value is registered
+        self._joined: bytes | None = b""  # every form, NUL-separated; None: to rebuild
+        self._pending: list[str] = []  # registered, in no automaton yet
+        self._fresh: list[str] = []  # in the small automaton
+        self._big: _Tier | None = None
+        self._small: _Tier | None = None
+        self._scanned = 0  # bytes scanned since the last build, while a better one is due
+        self._public: tuple[bytes, ...] = _PUBLIC_FORMS
 
     def __len__(self) -> int:
         return len(self._values)
@@ -98,56 +287,119 @@ class Redactor:
         return self.register_all([value]) == 1
 
     def register_all(self, values: Iterable[str | None]) -> int:
-        """Add many values with one rebuild; returns how many were new."""
-        fresh = {v for v in values if v and len(v) >= MIN_LENGTH and v not in self._values}
-        if not fresh:
+        """Add many values; returns how many were new. Cheap: the next scan builds."""
+        old = self._values
+        computed = {v: _anchors(v) for v in values if v and len(v) >= MIN_LENGTH and v not in old}
+        if not computed:
             return 0
-        from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation, MatchKind
-
+        armour = {_utf8(a) for v in computed for a in _ARMOUR.findall(v)}
         with self._lock:
-            for value in fresh:
-                self._values[value] = variants(value)
-            words = sorted(set().union(*self._values.values()))
-            # Leftmost-longest: an encoded form that contains another is masked whole.
-            # A DFA scans fastest; for huge values (64 KiB keys) its build would not pay.
-            small = sum(map(len, words)) <= 50_000
-            kind = MatchKind.LeftmostLongest
-            impl = Implementation.DFA if small else Implementation.ContiguousNFA
-            self._text = AhoCorasick(words, matchkind=kind, implementation=impl)
-            self._bytes = BytesAhoCorasick(
-                [w.encode("utf-8", "surrogatepass") for w in words],
-                matchkind=kind,
-                implementation=impl,
-            )
-        return len(fresh)
+            for value, anchors in computed.items():
+                if value not in self._values:
+                    self._values[value] = anchors
+                    self._pending.append(value)
+            self._public = tuple(dict.fromkeys(self._public + tuple(armour)))
+            self._text = self._values
+            self._joined = None
+        return len(computed)
+
+    def _tiers(self, size: int) -> list[_Tier]:
+        """The automata to scan ``size`` bytes with, built first if values are waiting."""
+        if self._pending or self._scanned > _FOLD:
+            with self._lock:
+                self._rebuild()
+        tiers = [t for t in (self._big, self._small) if t is not None]
+        if len(tiers) > 1 or not tiers[0][2]:
+            self._scanned += size  # not the fastest yet: count towards building it
+        return tiers
+
+    def _rebuild(self) -> None:
+        """Build what the next scan needs, under the lock. Values stay pending until
+        built, so a scan in another thread waits for them instead of missing them."""
+        pending, fold = self._pending, self._scanned > _FOLD
+        if fold or self._big is None or len(self._fresh) + len(pending) > _SMALL:
+            self._big, self._small, self._fresh = _build(self._values.values(), fold), None, []
+        elif pending:
+            small = _build((self._values[v] for v in self._fresh + pending), None)
+            self._small, self._fresh = small, self._fresh + pending
+        self._pending, self._scanned = [], 0
+
+    def _find(self, data: bytes) -> list[tuple[int, int]]:
+        """Sorted, merged byte spans of ``data`` to mask."""
+        found: list[tuple[int, int]] = []
+        last = (0, -1)  # the found span reaching furthest: hits inside it are skipped
+        public = self._public
+        for automaton, candidates, _ in self._tiers(len(data)):
+            for pattern, p, end in automaton.find_matches_as_indexes(data, overlapping=True):
+                if last[0] <= p and end <= last[1]:
+                    continue
+                options = candidates[pattern]
+                for form, offset in options:
+                    span = _check(data, p, form, offset, public)
+                    if span:
+                        found.append(span)
+                        last = span if span[1] >= last[1] else last
+                        if len(options) > _FEW:
+                            break  # a masked byte breaks every run through this hit
+        if not found:
+            return []
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted((_edge(data, s, True), _edge(data, e, False)) for s, e in found):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+            else:
+                merged.append((s, e))
+        if any(b'"' in data[s:e] for s, e in merged):
+            try:
+                json.loads(data)
+            except (ValueError, RecursionError):
+                return merged  # not a JSON document: no string boundaries to keep
+            return _by_string(data, merged)
+        return merged
 
     def count(self, text: str) -> tuple[str, int]:
-        """``text`` redacted, and how many values were replaced."""
-        automaton = self._text
-        if automaton is None:
-            return text, 0
-        if text.isascii():  # the common case: the bytes automaton is quicker
-            data = text.encode("ascii")
-            found = self._bytes.find_matches_as_indexes(data)
-            return (_splice(text, found, MASK), len(found)) if found else (text, 0)
-        try:
-            matches = automaton.find_matches_as_indexes(text)
-        except UnicodeEncodeError:  # lone surrogates: match on the bytes instead
-            data = text.encode("utf-8", "surrogatepass")
-            found = self._bytes.find_matches_as_indexes(data)
-            if not found:
-                return text, 0
-            return _splice(data, found, MASK.encode()).decode("utf-8", "surrogatepass"), len(found)
-        return (_splice(text, matches, MASK), len(matches)) if matches else (text, 0)
+        """``text`` redacted, and how many masks were put in."""
+        found = self.spans(text)
+        return (_splice(text, found, MASK), len(found)) if found else (text, 0)
 
     def text(self, text: str) -> str:
         return self.count(text)[0]
 
+    def open_tail(self, text: str) -> int:
+        """How many characters at the end of ``text`` (at most ``RUN - 1``) could begin
+        a match that the next text completes: the longest suffix found inside some form
+        of a registered value. Text ending in something no value holds (a newline,
+        usually) gives 0, so a stream filter need not hold it back."""
+        joined = self._joined
+        if joined is None:
+            with self._lock:
+                forms = {f[0] for anchors in self._values.values() for _, f, _ in anchors}
+                joined = self._joined = b"\0".join(forms)
+        found = 0
+        for k in range(1, min(RUN - 1, len(text)) + 1):
+            if _utf8(text[-k:]) not in joined:
+                break
+            found = k
+        return found
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` must be masked: sorted, merged ``(start, end)`` character
+        ranges. ``count`` and ``text`` replace exactly these; the kernel's stream filter
+        uses them to redact text that continues an earlier message."""
+        if self._text is None:
+            return []
+        if text.isascii():  # the common case: byte offsets are character offsets
+            return self._find(text.encode("ascii"))
+        data, out, char, byte = _utf8(text), [], 0, 0
+        for s, e in self._find(data):
+            start = char + len(data[byte:s].decode("utf-8", "surrogatepass"))
+            char, byte = start + len(data[s:e].decode("utf-8", "surrogatepass")), e
+            out.append((start, char))
+        return out
+
     def data(self, obj: Any) -> Any:
         """A copy of a JSON-like structure with every string redacted."""
-        if self._text is None:
-            return obj
-        return self._walk(obj)
+        return obj if self._text is None else self._walk(obj)
 
     def _walk(self, obj: Any) -> Any:
         if isinstance(obj, str):
@@ -161,12 +413,10 @@ class Redactor:
         return obj
 
     def buffer(self, buf: Any) -> Any:
-        automaton = self._bytes
-        if automaton is None:
-            return buf
-        data = bytes(buf)
-        matches = automaton.find_matches_as_indexes(data)
-        return _splice(data, matches, MASK.encode()) if matches else buf
+        """A binary buffer with the same rule applied to its bytes (read as UTF-8)."""
+        data = bytes(buf) if self._text is not None else b""
+        found = self._find(data) if data else []
+        return _splice(data, found, MASK.encode()) if found else buf
 
     def message(self, msg: dict[str, Any]) -> dict[str, Any]:
         """A message dict with content, metadata and buffers redacted."""
@@ -188,31 +438,3 @@ redactor: Redactor = globals().get("redactor") or Redactor()
 def register_value(value: str | None) -> bool:
     """Register a secret value with this process's redactor."""
     return redactor.register(value)
-
-
-def install(session: Any) -> bool:
-    """Wrap ``session.send`` once so every outgoing message is redacted.
-
-    Handles both forms ipykernel uses: a built message dict as ``msg_or_type``
-    (streams, displays, execute results) and ``content=`` with a message type.
-    """
-    if getattr(session.send, _MARK, False):
-        return False
-    original = session.send
-
-    def send(stream: Any, msg_or_type: Any, content: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if redactor._text is not None:
-            if isinstance(msg_or_type, dict):
-                msg_or_type = redactor.message(msg_or_type)
-            else:
-                content = redactor.data(content)
-            if kwargs.get("metadata") is not None:
-                kwargs["metadata"] = redactor.data(kwargs["metadata"])
-            if kwargs.get("buffers"):
-                kwargs["buffers"] = [redactor.buffer(b) for b in kwargs["buffers"]]
-        return original(stream, msg_or_type, content, *args, **kwargs)
-
-    setattr(send, _MARK, True)
-    send.__wrapped__ = original  # type: ignore[attr-defined]
-    session.send = send
-    return True

@@ -18,9 +18,10 @@ subprocess) would leave as messages each too short to match. So, per request (pa
   encoded) and any encoded 16-run of a longer one; longer values are caught by runs.
 - *holds* back up to ``HOLD`` (15) raw characters at the end of the text, which could
   begin a run or a value, so that a match completed by the next message is masked
-  whole rather than after its first characters. The filter cannot see which tails
-  could begin a match (that knowledge is the redactor's), so it holds any tail after
-  the last masked span. A held tail goes out prepended to the next message of the
+  whole rather than after its first characters. Only a tail that could begin a match
+  is held (``Redactor.open_tail``: a suffix found inside some registered value's
+  form); ordinary output, which ends in text no value holds, goes out at once and
+  whole. A held tail goes out prepended to the next message of the
   same stream, or on its own before any other message of the same request (other
   stream, display, error, reply, the idle status), and at the latest ``DELAY`` after
   it was first held, sent by one daemon timer thread.
@@ -47,7 +48,7 @@ HOLD: Final = 15
 DELAY: Final = 0.1
 CONTEXT: Final = 1024
 MAX_STREAMS: Final = 64
-# The same mark ``redact.install`` sets, so the old and the new wrapper never stack.
+# Marks a wrapped ``send``, so a reload of the extension never wraps it twice.
 _MARK: Final = "_zingy_nb_redacting"
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,8 @@ class _Filter:
             start, end = max(start - base, 0), end - base
             pieces += (full[last:start], redact.MASK)
             last = end
-        cut = max(last, len(full) - HOLD) if hold else len(full)
+        held = min(HOLD, redact.redactor.open_tail(full[last:])) if hold else 0
+        cut = len(full) - held
         pieces.append(full[last:cut])
         state.context = (context + full[:cut])[-CONTEXT:]
         return "".join(pieces), cut
