@@ -11,7 +11,6 @@ can keep it in.
 
 from __future__ import annotations
 
-import json
 import queue
 import time
 import uuid
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.kernels import TIMEOUT, Kernel, kernel_env, running_kernel
+from tests.leaks.scanner import message_texts, scan_messages
 from zingy_nb.profiles import Profiles
 
 # Made-up values only, unique per run.
@@ -32,28 +32,10 @@ FILE_TEXT = (
 NAME = "comm-profile"
 
 
-def runs(secret: str, width: int = 16) -> list[str]:
-    """The secret and every run of ``width`` consecutive characters of it."""
-    return [secret] + [secret[i : i + width] for i in range(len(secret) - width + 1)]
-
-
-def as_text(msg: dict[str, Any]) -> str:
-    """Everything one IOPub message carries, as text (buffers decoded leniently)."""
-    parts = {k: msg.get(k) for k in ("header", "parent_header", "metadata", "content")}
-    text = json.dumps(parts, default=str, ensure_ascii=False)
-    for buf in msg.get("buffers") or []:
-        text += "\n" + bytes(buf).decode("utf-8", errors="replace")
-    return text
-
-
 def leaks(messages: list[dict[str, Any]], *secrets: str) -> list[str]:
-    """Types of the messages holding a secret or a 16-character run of one."""
-    found = []
-    for msg in messages:
-        text = as_text(msg)
-        if any(run in text for secret in secrets for run in runs(secret)):
-            found.append(msg["header"]["msg_type"])
-    return found
+    """What the leak table's scanner finds of the secrets in these IOPub messages."""
+    values = {f"value {i}": secret for i, secret in enumerate(secrets)}
+    return [str(leak) for leak in scan_messages([("iopub", m) for m in messages], values)]
 
 
 class Browser:
@@ -162,7 +144,9 @@ def test_typed_and_uploaded_secrets_never_come_back_out_on_iopub(
 
     # Then nothing the kernel sent so far holds either value, though echoes do flow
     echoes = [m for m in before_save if m["content"].get("data", {}).get("method") == "echo_update"]
-    assert any(NAME in as_text(m) for m in echoes), "no echo seen: the check would be empty"
+    assert any(NAME in "".join(message_texts(m)) for m in echoes), (
+        "no echo seen: the check would be empty"
+    )
     assert leaks(before_save, TYPED, FILE_TEXT) == []
 
     # When Save is clicked, and the panel's watcher has had time to send its refresh
@@ -171,7 +155,9 @@ def test_typed_and_uploaded_secrets_never_come_back_out_on_iopub(
     after_save = browser.seen[len(before_save) :]
 
     # Then the save happened, and nothing sent after it holds either value
-    assert any("Saved new profile" in as_text(m) for m in after_save), "no save reported"
+    assert any("Saved new profile" in "".join(message_texts(m)) for m in after_save), (
+        "no save reported"
+    )
     assert leaks(after_save, TYPED, FILE_TEXT) == []
     profiles = Profiles(zingy_home)
     try:
