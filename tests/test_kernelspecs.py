@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import jupyter_core.paths
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import start_new_kernel
 
-from zingy_nb.kernels import KERNELS
+from zingy_nb import kernels
+from zingy_nb.kernels import KERNELS, LOGO_FILES, InstalledKernel
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 
@@ -134,3 +139,103 @@ def test_uninstall_removes_them(tmp_path: Path) -> None:
     )  # fmt: skip
     dirs = [spec["resource_dir"] for spec in json.loads(listed.stdout)["kernelspecs"].values()]
     assert not [d for d in dirs if d.startswith(str(tmp_path))]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (bytes 16-24)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_each_spec_folder_has_its_own_logos(prefix: Path) -> None:
+    folders = {name: prefix / "share" / "jupyter" / "kernels" / name for name in KERNELS}
+    logos = {
+        name: {f: (folder / f).read_bytes() for f in LOGO_FILES} for name, folder in folders.items()
+    }
+    for name, files in logos.items():
+        assert png_size(files["logo-32x32.png"]) == (32, 32), name
+        assert png_size(files["logo-64x64.png"]) == (64, 64), name
+        assert ET.fromstring(files["logo-svg.svg"]).tag == "{http://www.w3.org/2000/svg}svg"
+    cloud, page = logos["zingy-cloud-flow"], logos["zingy-page-flow"]
+    assert all(cloud[f] != page[f] for f in LOGO_FILES)
+    assert b"Cloud Flow" in cloud["logo-svg.svg"] and b"Page Flow" in page["logo-svg.svg"]
+
+
+def test_kernel_spec_manager_finds_the_logos(prefix: Path) -> None:
+    specs = KernelSpecManager().get_all_specs()
+    for name in KERNELS:
+        resource_dir = Path(specs[name]["resource_dir"])
+        assert resource_dir.parent == prefix / "share" / "jupyter" / "kernels"
+        assert set(LOGO_FILES) <= {p.name for p in resource_dir.iterdir()}
+
+
+async def test_the_server_offers_the_logos_to_the_launcher(prefix: Path, jp_fetch) -> None:
+    # Given the kernelspecs installed where Jupyter looks
+    # When JupyterLab's launcher asks the server for kernelspecs, then for a logo
+    response = await jp_fetch("api", "kernelspecs")
+    specs = json.loads(response.body)["kernelspecs"]
+    # Then each flow kernel lists its three logos, and each URL serves that kernel's file
+    for name in KERNELS:
+        resources = specs[name]["resources"]
+        assert {"logo-32x32", "logo-64x64", "logo-svg"} <= set(resources), resources
+        logo = await jp_fetch("kernelspecs", name, "logo-64x64.png")
+        folder = prefix / "share" / "jupyter" / "kernels" / name
+        assert logo.body == (folder / "logo-64x64.png").read_bytes()
+
+
+@pytest.fixture
+def only_jupyter_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Jupyter searches two throwaway data dirs and nothing else (no venv, no system dir)."""
+    dirs = [tmp_path / "a" / "share" / "jupyter", tmp_path / "b"]
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join(map(str, dirs)))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "user-data"))
+    monkeypatch.setattr(jupyter_core.paths, "ENV_JUPYTER_PATH", [])
+    monkeypatch.setattr(jupyter_core.paths, "SYSTEM_JUPYTER_PATH", [])
+    return dirs
+
+
+def write_spec(kernels_dir: Path, name: str, metadata: dict) -> None:
+    folder = kernels_dir / name
+    folder.mkdir(parents=True)
+    spec = {"argv": ["/opt/py/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"Custom {name}", "language": "python", "metadata": metadata}  # fmt: skip
+    (folder / "kernel.json").write_text(json.dumps(spec))
+
+
+def test_installed_lists_flow_kernels_wherever_jupyter_finds_them(
+    only_jupyter_path: list[Path],
+) -> None:
+    first, second = only_jupyter_path
+    # Given nothing installed, then ours in the first dir, and in the second: a custom
+    # kernel flagged page-flow, a plain one, and a second copy of ours that the first hides
+    assert kernels.installed() == []
+    kernels.install(prefix=str(first.parents[1]))
+    write_spec(second / "kernels", "team-page", {"zingy_nb": {"flow": "page-flow"}})
+    write_spec(second / "kernels", "plain", {"debugger": True})
+    write_spec(second / "kernels", "zingy-cloud-flow", {})
+    # When listed
+    found = kernels.installed()
+    # Then each flow kernel is there once, as Jupyter would start it
+    cloud_dir = first / "kernels" / "zingy-cloud-flow"
+    assert found == [
+        InstalledKernel(
+            "team-page", "page-flow", "Custom team-page",
+            str(second / "kernels" / "team-page"), "/opt/py/bin/python",
+        ),
+        InstalledKernel(
+            "zingy-cloud-flow", "cloud-flow", "Python 3 (Zingy Cloud Flow)",
+            str(cloud_dir), sys.executable,
+        ),
+        InstalledKernel(
+            "zingy-page-flow", "page-flow", "Python 3 (Zingy Page Flow)",
+            str(first / "kernels" / "zingy-page-flow"), sys.executable,
+        ),
+    ]  # fmt: skip
+    assert found[1].as_dict()["resource_dir"] == str(cloud_dir)
+    # And once ours are uninstalled, the copy without metadata shows with no flow
+    kernels.uninstall(prefix=str(first.parents[1]))
+    assert [(k.name, k.flow, k.resource_dir) for k in kernels.installed()] == [
+        ("team-page", "page-flow", str(second / "kernels" / "team-page")),
+        ("zingy-cloud-flow", None, str(second / "kernels" / "zingy-cloud-flow")),
+    ]

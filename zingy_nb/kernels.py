@@ -3,13 +3,20 @@
 Each runs the Python it was installed from, sets ``ZINGY_NB_FLOW``, loads the extension
 at start (``--ext=zingy_nb``, so ``zingyConn`` exists in the first cell) and carries its
 mode in the kernelspec metadata, where the JupyterLab extension reads it.
+
+Each spec folder also gets its mode's logos (``logo-32x32.png``, ``logo-64x64.png``,
+``logo-svg.svg``) from ``kernel_logos/<mode>/``, which ships in the wheel. The PNGs are
+rendered from the SVG once and committed:
+``rsvg-convert -w 64 -h 64 logo-svg.svg -o logo-64x64.png`` (and the same at 32).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,22 @@ KERNELS = {
     "zingy-cloud-flow": (CLOUD_FLOW, "Python 3 (Zingy Cloud Flow)"),
     "zingy-page-flow": (PAGE_FLOW, "Python 3 (Zingy Page Flow)"),
 }
+LOGO_FILES = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
+LOGOS = Path(__file__).with_name("kernel_logos")
+
+
+@dataclass(frozen=True)
+class InstalledKernel:
+    """A flow kernelspec as Jupyter finds it (the one it would start under that name)."""
+
+    name: str
+    flow: str | None  # the spec's ``metadata.zingy_nb.flow``; None if it has none
+    display_name: str
+    resource_dir: str
+    python: str | None  # argv[0]: the interpreter the kernel runs
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
@@ -35,7 +58,7 @@ def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
 
 
 def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
-    """Install (or refresh) both kernelspecs; default: into ``sys.prefix``."""
+    """Install (or refresh) both kernelspecs with their logos; default: into ``sys.prefix``."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     ksm = KernelSpecManager()
@@ -45,10 +68,41 @@ def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
     for name, (mode, display) in KERNELS.items():
         with tempfile.TemporaryDirectory() as tmp:
             Path(tmp, "kernel.json").write_text(json.dumps(kernel_json(mode, display), indent=1))
-            installed.append(
-                ksm.install_kernel_spec(tmp, name, user=user, prefix=prefix, replace=True)
-            )
+            for logo in LOGO_FILES:
+                shutil.copyfile(LOGOS / mode / logo, Path(tmp, logo))
+            installed.append(ksm.install_kernel_spec(tmp, name, user=user, prefix=prefix))
     return installed
+
+
+def installed() -> list[InstalledKernel]:
+    """Every flow kernelspec Jupyter finds, sorted by name.
+
+    That is ``zingy-cloud-flow`` and ``zingy-page-flow`` wherever they are on Jupyter's
+    path, plus any other kernelspec whose metadata carries ``zingy_nb.flow``. Where one
+    name is in several places, the one listed is the one Jupyter would start. A spec
+    that cannot be read is left out (Jupyter logs why).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    found = []
+    for name, entry in sorted(KernelSpecManager().get_all_specs().items()):
+        spec = entry.get("spec") or {}
+        meta = spec.get("metadata") or {}
+        ours = meta.get("zingy_nb") if isinstance(meta, dict) else None
+        flow = ours.get("flow") if isinstance(ours, dict) else None
+        if name not in KERNELS and flow is None:
+            continue
+        argv = spec.get("argv") or []
+        found.append(
+            InstalledKernel(
+                name=name,
+                flow=flow if isinstance(flow, str) else None,
+                display_name=str(spec.get("display_name", "")),
+                resource_dir=str(entry.get("resource_dir", "")),
+                python=str(argv[0]) if argv else None,
+            )
+        )
+    return found
 
 
 def kernels_dir(*, user: bool = False, prefix: str | None = None) -> Path:
@@ -62,8 +116,6 @@ def kernels_dir(*, user: bool = False, prefix: str | None = None) -> Path:
 
 def uninstall(*, user: bool = False, prefix: str | None = None) -> list[str]:
     """Remove both kernelspecs from the place ``install`` put them with these options."""
-    import shutil
-
     removed = []
     for name in KERNELS:
         path = kernels_dir(user=user, prefix=prefix) / name
