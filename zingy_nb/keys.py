@@ -23,6 +23,9 @@ from .errors import KeyUnavailableError
 from .notices import announce_once
 from .paths import KEY_ENV, KEY_FILE
 
+#: Beside the key file: the key-file notice was given for this store.
+ANNOUNCED_FILE: Final = ".key-file-announced"
+
 ENV_VAR: Final = KEY_ENV
 SERVICE: Final = "zingy-nb"
 
@@ -182,6 +185,16 @@ class KeyLocator:
         return f"key file {self.key_file}"
 
     def _announce_file_fallback(self) -> None:
+        """Say where the key is, once per store rather than per process (a lab server
+        and each of its kernels would repeat it): a marker beside the key file records
+        that it was said. Before the store's folder exists nothing is said yet; the
+        first write creates it and says it then."""
+        try:
+            os.close(
+                os.open(self.home / ANNOUNCED_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            )
+        except OSError:  # said already (FileExistsError), or no folder yet
+            return
         announce_once(
             "key-file",
             f"no OS keyring is available; the master key is kept in {self.key_file} "
@@ -233,8 +246,8 @@ class KeyLocator:
             if self._keyring.set(self._entry(store_id, pending), text) is not _NO_KEYRING:
                 return MasterKey(key, "keyring", self._keyring.name)
         path = self._file(pending)
-        self._announce_file_fallback()
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._announce_file_fallback()
         if not write_private(path, text + "\n", replace=not keep_existing):
             existing = self.load(store_id, pending=pending)
             if existing is None:
