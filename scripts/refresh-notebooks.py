@@ -3,7 +3,8 @@
 Run this after a deliberate change to what a notebook prints; the nbval regression
 test then compares against the new outputs. Uses a throwaway store, like the plugin.
 
-    .venv/bin/python scripts/refresh-notebooks.py
+    .venv/bin/python scripts/refresh-notebooks.py                   # every example
+    .venv/bin/python scripts/refresh-notebooks.py page_flow.ipynb   # only these
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = make_store(Path(tmp), load_profiles_file(ROOT / "test-profiles.toml"))
         os.environ.update(store.env)
-        for path in sorted(ROOT.glob("*.ipynb")):
+        chosen = [ROOT / name for name in sys.argv[1:]] or sorted(ROOT.glob("*.ipynb"))
+        for path in chosen:
             nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=120, record_timing=False, resources={"metadata": {"path": str(ROOT)}}).execute()
+            NotebookClient(
+                nb, timeout=120, record_timing=False, resources={"metadata": {"path": str(ROOT)}}
+            ).execute()
             nbformat.write(nb, path)
             print(f"refreshed {path.name}", file=sys.stderr)
     return 0

@@ -2,7 +2,17 @@
 
 Set at configure time, before anything imports jupyter_core or starts a kernel, so
 child processes (kernels, servers, the CLI) inherit the same throwaway locations and
-nothing touches the developer's real store or keyring.
+nothing touches the developer's real store or keyring. A session that runs notebooks on
+test profiles (``--zingy-profiles``, as the README's
+``pytest --nbval notebooks/ --zingy-profiles notebooks/test-profiles.toml`` from the
+repository root) also gets the two flow kernelspecs of this checkout in the throwaway
+Jupyter data dir, since each example is set to its kernel, whether or not
+``scripts/lab.sh`` installed them into the venv. Other sessions get none, so tests see
+only the kernelspecs they install themselves.
+
+This runs first among the ``pytest_configure`` hooks (``tryfirst``) and the zingy-nb
+pytest plugin runs last, so the plugin's ``--zingy-profiles`` store and ``--zingy-flow``
+setup override this isolation instead of being reset by it.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ _DROP = (
 _CLOUD_FLOW = contextlib.ExitStack()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for key in _DROP:
         os.environ.pop(key, None)
@@ -49,10 +60,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if value.startswith(str(_ROOT)):
             Path(value).mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = None  # honour the new TMPDIR
+    from zingy_nb import flow, kernels
+
+    if config.getoption("--zingy-profiles", default=None):
+        kernels.install(user=True)  # into the throwaway JUPYTER_DATA_DIR set above
     # The suite's own process retrieves as a cloud-flow kernel would (as the pytest
     # plugin's fixture does for users); kernels and subprocesses keep their own flow.
-    from zingy_nb import flow
-
     _CLOUD_FLOW.enter_context(flow.cloud_flow_while_testing())
 
 

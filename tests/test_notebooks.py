@@ -82,6 +82,38 @@ def test_example_notebooks_pass_strict_nbval(user_env: dict[str, str], tmp_path:
     assert not default_store(user_env).exists()
 
 
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_readme_regression_command_runs_from_the_repository_root(
+    user_env: dict[str, str],
+) -> None:
+    # Given the repository as checked out (its root conftest isolates the run)
+    before = tree_snapshot(NOTEBOOKS)
+    # When the README's command runs there, word for word
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "--nbval", "notebooks/",
+            "--zingy-profiles", "notebooks/test-profiles.toml", "-p", "no:cacheprovider",
+        ],
+        cwd=ROOT, env=user_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    # Then every cell of every notebook passes strict output comparison, on the plugin's
+    # store (webhook.ipynb's first cell prints only when the profile is missing)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "zingy-nb: throwaway test store" in result.stdout
+    code_cells = sum(
+        c["cell_type"] == "code"
+        for nb in NOTEBOOKS.glob("*.ipynb")
+        for c in json.loads(nb.read_text())["cells"]
+    )
+    assert re.search(rf"\b{code_cells} passed\b", result.stdout), result.stdout[-2000:]
+    # And the fixtures are untouched, and the user's real store was never created
+    assert tree_snapshot(NOTEBOOKS) == before
+    assert not default_store(user_env).exists()
+
+
 def test_a_changed_output_fails_the_regression_test(
     user_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -3,11 +3,24 @@
 ``pytest --zingy-profiles FILE`` gives the whole test session an isolated store and a
 random master key in a temporary directory, loads the profiles from FILE (TOML or JSON,
 by extension), and exports ``ZINGY_NB_HOME`` / ``ZINGY_NB_MASTER_KEY`` so kernels
-started by nbval, nbclient or papermill in that session use exactly that store. The
-``zingy_profiles`` fixture gives Python tests the same. Neither ever reads or writes the
-user's real store or keyring. While either is in use, the test process itself counts as
-cloud-flow (unless it is page-flow already), so in-process calls of ``zingyConn`` or
-``Profiles.secrets`` behave as in a cloud-flow kernel.
+started by nbval, nbclient, nbmake, testbook or papermill in that session use exactly
+that store. The ``zingy_profiles`` fixture gives Python tests the same. Neither ever
+reads or writes the user's real store or keyring. While either is in use, the test
+process itself counts as cloud-flow (unless it is page-flow already), so in-process
+calls of ``zingyConn`` or ``Profiles.secrets`` behave as in a cloud-flow kernel.
+
+``pytest --zingy-flow cloud-flow|page-flow`` makes every IPython kernel the session
+starts load zingy-nb in that flow, also when the tool ignores the notebook's kernelspec
+(testbook's default ``python3``, nbval's ``--nbval-current-env``, nbmake's
+``--nbmake-kernel``): it exports ``ZINGY_NB_FLOW`` and points ``IPYTHONDIR`` at a
+throwaway folder whose ``profile_default/ipython_kernel_config.py`` lists the extension
+in ``c.InteractiveShellApp.extensions``. A config file is the only way: IPython reads no
+environment variable for extensions, and the tools start kernels from a kernelspec's
+argv that the plugin cannot change. The zingy kernelspecs keep their own flow (their
+``env`` wins over the session's). The test process's own mode is not changed.
+
+Both options are applied after every other ``pytest_configure`` (``trylast``), so a
+conftest that isolates the environment (as zingy-nb's own suite does) cannot undo them.
 """
 
 from __future__ import annotations
@@ -121,6 +134,27 @@ def make_store(root: Path, profiles: dict[str, dict[str, str]] | None = None) ->
     return TestStore(home, env)
 
 
+#: The kernel config that loads the extension in every kernel of a ``--zingy-flow`` session.
+KERNEL_CONFIG = (
+    "# Written by the zingy-nb pytest plugin (--zingy-flow) for this test session only.\n"
+    'c.InteractiveShellApp.extensions = ["zingy_nb"]\n'
+)
+
+
+def make_ipython_dir(root: Path) -> Path:
+    """An IPython dir under ``root`` whose kernels load zingy-nb at start."""
+    ipython_dir = root / "ipython"
+    profile = ipython_dir / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    return ipython_dir
+
+
+def flow_env(mode: str, root: Path) -> dict[str, str]:
+    """What a process needs so that the kernels it starts load zingy-nb in ``mode``."""
+    return {flow.ENV_VAR: mode, "IPYTHONDIR": str(make_ipython_dir(root))}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("zingy-nb")
     group.addoption(
@@ -131,32 +165,67 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "temporary directory, used by every kernel this session starts. Never reads or "
         "writes your real zingy-nb store or keyring.",
     )
+    group.addoption(
+        "--zingy-flow",
+        metavar="MODE",
+        help=f"{flow.CLOUD_FLOW} or {flow.PAGE_FLOW}: every IPython kernel this session "
+        "starts loads zingy-nb (zingyConn, %%zingy_apikey) in that flow, even when the "
+        "tool ignores the notebook's kernelspec (testbook, --nbval-current-env, "
+        "--nbmake-kernel). Exports ZINGY_NB_FLOW and a throwaway IPYTHONDIR; the zingy "
+        "kernelspecs keep their own flow.",
+    )
 
 
-@pytest.hookimpl(tryfirst=True)
+def _flow_option(config: pytest.Config) -> str | None:
+    option = config.getoption("--zingy-flow", default=None)
+    if option is None:
+        return None
+    if option not in flow.MODES:
+        # Never quote the argument back: one rule for every zingy-nb message.
+        raise pytest.UsageError(
+            f"--zingy-flow must be {flow.CLOUD_FLOW} or {flow.PAGE_FLOW} (the flow every "
+            "kernel of this session runs in)."
+        )
+    return str(option)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("--zingy-profiles", default=None)
-    if not option:
+    mode = _flow_option(config)
+    if not option and mode is None:
         return
-    root = Path(tempfile.mkdtemp(prefix="zingy-nb-test-profiles-"))
-    try:
-        store = make_store(root, load_profiles_file(Path(option)))
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    config.stash[_STASH] = store
+    root = Path(tempfile.mkdtemp(prefix="zingy-nb-test-session-"))
     config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+    env: dict[str, str] = {}
+    if option:
+        store = make_store(root, load_profiles_file(Path(option)))
+        config.stash[_STASH] = store
+        env.update(store.env)
+    if mode is not None:
+        flow.init_from_env()  # this process keeps the mode it started with
+        env.update(flow_env(mode, root))
     exported = contextlib.ExitStack()
-    exported.enter_context(temporary_env(**store.env))  # for the whole session
-    exported.enter_context(flow.cloud_flow_while_testing())  # in-process retrievals too
     config.add_cleanup(exported.close)
+    exported.enter_context(temporary_env(**env))  # for the whole session
+    if option:
+        exported.enter_context(flow.cloud_flow_while_testing())  # in-process retrievals too
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
     store = config.stash.get(_STASH, None)
-    if store is None:
-        return None
-    return f"zingy-nb: throwaway test store at {store.home} (your real store is not used)"
+    mode = config.getoption("--zingy-flow", default=None)
+    lines = []
+    if store is not None:
+        lines.append(
+            f"zingy-nb: throwaway test store at {store.home} (your real store is not used)"
+        )
+    if mode is not None:
+        lines.append(
+            f"zingy-nb: kernels of this session load zingy-nb in {mode} "
+            "(a zingy kernelspec keeps its own flow)"
+        )
+    return lines or None
 
 
 @pytest.fixture
