@@ -485,3 +485,36 @@ def test_tab_completion_offers_commands_and_profile_names(cloud: Kernel) -> None
     assert {"rename", "retrieve"} <= set(commands) and "show" not in commands
     modes = cloud.complete("%zingy_apikey flow ")["matches"]
     assert {"cloud-flow", "page-flow"} <= set(modes) and not [m for m in modes if prefix in m]
+
+
+def test_prompts_are_worded_alike_for_every_slot(cloud: Kernel, home: Path) -> None:
+    from tests.leaks.harness import Recorder
+
+    asked: list[str] = []
+    answers = iter(["sk_test_MADEUP_prompted_1", "", "third-MADEUP-value", ""])
+
+    def answer(request: dict[str, Any]) -> str:
+        asked.append(request["content"]["prompt"])
+        assert request["content"]["password"] is True  # getpass: never echoed
+        return next(answers)
+
+    recorder = Recorder(cloud)
+    assert (
+        recorder.execute("%zingy_apikey set prompted", allow_stdin=True, answer=answer).status
+        == "ok"
+    )
+    assert asked == [
+        "Secret (required): ",
+        "Secret2 (optional, Enter leaves it unset): ",
+        "Secret3 (optional, Enter leaves it unset): ",
+        "Secret4 (optional, Enter leaves it unset): ",
+    ]
+    asked.clear()
+    answers = iter(["", "", "", ""])
+    assert (
+        recorder.execute("%zingy_apikey update prompted", allow_stdin=True, answer=answer).ename
+        == "UsageError"
+    )
+    assert asked == [
+        f"{label} (Enter keeps it): " for label in ("Secret", "Secret2", "Secret3", "Secret4")
+    ]

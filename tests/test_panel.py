@@ -485,7 +485,10 @@ def test_watcher_picks_up_the_cli_and_this_process(panel: ProfilesPanel, zingy_h
 def test_show_panel_and_module_call_make_panels(zingy_home: Path) -> None:
     for made in (show_panel(), zingy_nb.panel()):  # type: ignore[operator]
         assert isinstance(made, ProfilesPanel)
-        assert repr(made) == f"ProfilesPanel(store={str(zingy_home / STORE_FILE)!r})"
+        assert repr(made) == "ProfilesPanel(Zingy API Key profiles)"
+        bundle = made._repr_mimebundle_()
+        assert str(zingy_home) not in repr(bundle)  # a saved notebook keeps no local path
+        made.stop_watching()
         assert {pw.description for pw in made.secret_inputs.values()} == set(LABELS.values())
         made.close()
 

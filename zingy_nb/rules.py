@@ -13,6 +13,8 @@ from typing import Final
 from .errors import InvalidProfileError
 
 SLOTS: Final = ("secret1", "secret2", "secret3", "secret4")
+#: How people see the slots (as in Zingy's profile settings).
+LABELS: Final = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
 REQUIRED_SLOT: Final = "secret1"
 MAX_NAME_LENGTH: Final = 128
 MAX_VALUE_BYTES: Final = 64 * 1024

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .errors import InvalidProfileError
-from .rules import SLOTS
+from .rules import LABELS, SLOTS
 
 SKIP = "-"
 HIDDEN = "<hidden>"
@@ -144,3 +144,12 @@ def hide(message: str, tokens: Iterable[str]) -> str:
                 pattern = rf"(?<![\w.-]){re.escape(form)}(?![\w.-])"
                 message = re.sub(pattern, HIDDEN, message)
     return message
+
+
+def prompt(slot: str, *, updating: bool) -> str:
+    """The getpass prompt for one slot, worded alike for every slot, magic and CLI."""
+    if updating:
+        hint = "Enter keeps it"
+    else:
+        hint = "required" if slot == "secret1" else "optional, Enter leaves it unset"
+    return f"{LABELS[slot]} ({hint}): "

@@ -20,7 +20,7 @@ from IPython.utils.process import arg_split
 from .. import flow, redact
 from ..errors import InvalidProfileError, ProfileExistsError, ProfileNotFoundError, ZingyError
 from ..rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name
-from ..sources import gather, hide, ordinal, typed_tokens
+from ..sources import gather, hide, ordinal, prompt, typed_tokens
 from .conn import KeyInfo, zingyConn
 from .history import forget_input
 
@@ -38,12 +38,6 @@ _NAME_ROLES = {
     "rename": (" (the current name)", " (the new name)"),
 }  # fmt: skip
 _OPTIONS = ("--from-env", "--from-file", "--clear")
-_SLOT_LABEL = {
-    "secret1": "Secret",
-    "secret2": "Secret2",
-    "secret3": "Secret3",
-    "secret4": "Secret4",
-}
 NOT_FOUND = "No profile with that name; %zingy_apikey list shows them."
 _SECRETS_ADVICE = (
     "Secrets never go on the magic line: leave them out to be prompted, or use "
@@ -232,12 +226,11 @@ class ZingyMagics(Magics):
             redact.redactor.register_all(given.values())
             return dict(given)
         values: dict[str, str | None] = {}
-        what = "new value (Enter keeps it)" if updating else "value (Enter leaves it unset)"
         for slot in SLOTS:
             required = slot == "secret1" and not updating
-            prompt = f"{_SLOT_LABEL[slot]} {'(required)' if required else what}: "
+            asked = prompt(slot, updating=updating)
             try:
-                entered = getpass.getpass(prompt)
+                entered = getpass.getpass(asked)
             except StdinNotImplementedError:
                 raise UsageError(
                     "This kernel cannot prompt (no stdin, as under nbval or nbclient). "

@@ -160,7 +160,8 @@ class ProfilesPanel(w.VBox):
         self._render_slots()
 
     def __repr__(self) -> str:
-        return f"ProfilesPanel(store={self.profiles.store.location!r})"
+        # Also the text/plain a saved notebook keeps: no local path, nothing that varies.
+        return "ProfilesPanel(Zingy API Key profiles)"
 
     # -- rendering (traits -> widgets) ------------------------------------------------
     @observe("profiles_meta")

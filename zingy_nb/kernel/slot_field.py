@@ -9,9 +9,8 @@ import ipywidgets as w
 from traitlets import Unicode
 
 from ..errors import InvalidProfileError
-from ..rules import MAX_VALUE_BYTES
+from ..rules import LABELS, MAX_VALUE_BYTES
 
-LABELS = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
 DESCRIPTION = {"description_width": "90px"}
 
 
