@@ -17,9 +17,9 @@ import zingy_nb
 
 PACKAGE = "zingy_nb"
 FRONT_END_LIBRARIES = ("IPython", "ipykernel", "ipywidgets", "tornado", "jupyter_server")
-SHELL_FOLDERS = ("zingy_nb.kernel", "zingy_nb.server", "zingy_nb.runtime")
+SHELL_FOLDERS = ("zingy_nb.kernel", "zingy_nb.server", "zingy_nb.runtime", "zingy_nb.cli")
 LONGEST = 450  # "a few hundred lines": past this, split along a seam
-SHELL_MODULES = ("zingy_nb.cli", "zingy_nb.kernels", "zingy_nb.pytest_plugin", "zingy_nb.__main__")
+SHELL_MODULES = ("zingy_nb.kernels", "zingy_nb.pytest_plugin", "zingy_nb.__main__")
 
 
 @pytest.fixture(scope="module")

@@ -40,10 +40,12 @@ def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
     return key
 
 
-# -- SQLite: version 1 keeps working; upgrade moves it to 2 ----------------------------
+# -- SQLite: version 1 keeps working; upgrade moves it to the latest ---------------------
 def make_v1(home: Path) -> None:
     Profiles(home).set("svc", "svc-MADEUP", "two")
     conn = sqlite3.connect(home / "profiles.db", isolation_level=None)
+    conn.execute("DROP TABLE notebook_access")
+    conn.execute("ALTER TABLE audit DROP COLUMN via")
     conn.execute("ALTER TABLE audit DROP COLUMN role")
     conn.execute("PRAGMA user_version = 1")
     conn.close()
@@ -62,8 +64,8 @@ def test_a_v1_sqlite_store_keeps_working_until_upgraded(zingy_home: Path) -> Non
     assert "schema:       1" in run("store", "version", env={}).stdout
     result = run("store", "upgrade", env={})
     assert result.returncode == 0, result.stderr
-    assert "from version 1 to 2" in result.stderr
-    assert "already at version 2" in run("store", "upgrade", env={}).stderr
+    assert "from version 1 to 3" in result.stderr
+    assert "already at version 3" in run("store", "upgrade", env={}).stderr
     p = Profiles(zingy_home)
     assert p.secrets("svc") == ("svc-MADEUP", "two", None, None)
     audit_log.refused(p, "svc", "page-flow")
@@ -79,7 +81,7 @@ def test_a_newer_sqlite_store_is_refused_by_upgrade_too(zingy_home: Path) -> Non
     assert result.returncode == 1 and "newer than this zingy-nb understands" in result.stderr
     conn = sqlite3.connect(zingy_home / "profiles.db", isolation_level=None)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
-    assert [r[1] for r in conn.execute("PRAGMA table_info(audit)")][-1] == "role"
+    assert [r[1] for r in conn.execute("PRAGMA table_info(audit)")][-1] == "via"
     conn.close()
 
 
@@ -94,8 +96,8 @@ def test_a_database_without_the_schema_says_who_must_create_it(
         p.set("svc", "svc-MADEUP")
     env = {"ZINGY_NB_STORE_URL": pg_server.url("team_admin", "bare")}
     result = run("store", "upgrade", env=env)
-    assert result.returncode == 0 and "from version 0 to 1" in result.stderr, result.stderr
-    assert "already at version 1" in run("store", "upgrade", env=env).stderr
+    assert result.returncode == 0 and "from version 0 to 2" in result.stderr, result.stderr
+    assert "already at version 2" in run("store", "upgrade", env=env).stderr
 
 
 def test_a_member_cannot_create_the_schema(pg_server: PgServer, tmp_path: Path) -> None:
@@ -144,7 +146,10 @@ def test_cli_grant_revoke_and_list_show_only_what_the_caller_may_see(
     listed = json.loads(run("profiles", "list", "--json", env=as_("bob")).stdout)
     assert [m["name"] for m in listed] == ["stripe"]
     access = json.loads(run("profiles", "access", "stripe", "--json", env=as_("alice")).stdout)
-    assert [(g["role"], g["level"]) for g in access] == [("alice", "owner"), ("bob", "read")]
+    assert [(g["role"], g["level"]) for g in access["grants"]] == [
+        ("alice", "owner"),
+        ("bob", "read"),
+    ]
     refused = run("profiles", "grant", "stripe", "carol", "read", env=as_("bob"))
     assert refused.returncode == 1 and "needs manage access" in refused.stderr
     hidden = run("profiles", "grant", "mine", "bob", "manage", env=as_("bob"))

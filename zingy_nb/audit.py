@@ -1,7 +1,10 @@
 """The audit trail: which profile was retrieved or refused, where, when, how often.
 
 Entries are aggregated per process, profile, flow mode and outcome, and never hold a
-value. The first retrieval of a profile in a process and every refusal are committed
+value. Each names the notebook (a kernel's identity, see ``access``) and the runner
+that started the process (``ZINGY_NB_VIA``: ``serve``, ``run``, ``scheduler:JOBID``...),
+when there is one. Notebook access adds the outcomes ``asked``, ``allowed``,
+``denied``, ``unanswered`` and ``not-allowed``, each committed at once. The first retrieval of a profile in a process and every refusal are committed
 before the call returns; later warm retrievals only bump an in-memory count, flushed
 every ``FLUSH_SECONDS`` and at exit, so the warm path never writes. A retrieval that
 fails for a missing or wrong key is not audited: the store stays untouched. Retention
@@ -24,6 +27,7 @@ from .notices import announce_once
 from .store.base import AuditEntry
 
 FLUSH_SECONDS: Final = 30.0
+VIA_ENV: Final = "ZINGY_NB_VIA"
 RETRIEVED: Final = "retrieved"
 REFUSED: Final = "refused"
 
@@ -51,7 +55,7 @@ class AuditLog:
         return AuditEntry(
             name, flow, outcome, self.process,
             self.context.get("kernel_id"), self.context.get("notebook"),
-            _when(first), _when(last), n,
+            _when(first), _when(last), n, via=os.environ.get(VIA_ENV) or None,
         )  # fmt: skip
 
     def _write(self, profiles: Any, entries: list[AuditEntry]) -> None:
@@ -63,6 +67,11 @@ class AuditLog:
     def refused(self, profiles: Any, name: str, flow: str) -> None:
         now = time.time()
         self._write(profiles, [self._entry(name, flow, REFUSED, 1, now, now)])
+
+    def noted(self, profiles: Any, name: str, outcome: str, flow: str = "cloud-flow") -> None:
+        """A notebook-access event (asked, allowed...): committed now."""
+        now = time.time()
+        self._write(profiles, [self._entry(name, flow, outcome, 1, now, now)])
 
     def retrieved(self, profiles: Any, name: str, flow: str) -> None:
         """A cold retrieval: committed now if it is this process's first of ``name``."""

@@ -43,6 +43,24 @@ class CloudFlowOnlyError(ZingyError, PermissionError):
     """Retrieval was refused because this process is not a cloud-flow process."""
 
 
+class NotebookAccessError(ZingyError, PermissionError):
+    """A notebook was refused a profile: it was never allowed to read it.
+
+    Allowing happens outside the notebook (``zingy-nb profiles allow``, the REST API or
+    JupyterLab), so the message says how; a refusal is never remembered.
+    """
+
+    @classmethod
+    def for_notebook(cls, name: str, notebook: str, why: str) -> NotebookAccessError:
+        import shlex
+
+        return cls(
+            f"Notebook {notebook} may not read profile {name!r}: {why}. To allow it, run "
+            f"`zingy-nb profiles allow {name} {shlex.quote(notebook)}` in a terminal, then "
+            "run the cell again."
+        )
+
+
 class FlowModeError(ZingyError, ValueError):
     """A flow mode change that is not allowed (a mode never widens)."""
 

@@ -2,8 +2,11 @@
 
 It joins a ``Store`` backend, the master key and the cipher. The flow gate lives here,
 where every path to a stored value passes: ``secrets`` refuses outside cloud-flow, and
-``zingyConn`` is a thin shell over it. Managing profiles is allowed everywhere. Every
-value this process retrieves or writes is registered with its redactor.
+in a kernel with a notebook identity it asks ``access.judge`` whether that notebook may
+read the profile (cold only: the answer is cached with the values and revalidated by
+the same change token). ``zingyConn`` is a thin shell over it. Managing profiles is
+allowed everywhere. Every value this process retrieves or writes is registered with
+its redactor.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
-from . import flow, key_admin, redact
+from . import access, flow, key_admin, redact
 from .audit import audit_log
 from .crypto import Cipher, encode_key, new_key
 from .errors import (
@@ -57,6 +60,7 @@ class Profiles:
         self._cipher: Cipher | None = None
         self._token: object = object()
         self._cache: dict[str, Secrets] = {}
+        self._allowed: set[str] = set()  # profiles this process's notebook may read
         self._generation = 0  # own writes: SQLite's data_version only counts others'
 
     # -- the key ----------------------------------------------------------------------
@@ -144,6 +148,7 @@ class Profiles:
 
     def _changed(self) -> None:
         self._cache.clear()
+        self._allowed.clear()
         self._generation += 1
 
     def change_token(self) -> object:
@@ -169,14 +174,15 @@ class Profiles:
         """The four values of a profile, always as last committed by anyone.
 
         Cloud-flow only: anywhere else it raises ``CloudFlowOnlyError`` (audited, with
-        ``caller`` named in the message). The values are registered with the process's
-        redactor. A warm call costs the flow check and one cheap change check; it
-        neither queries nor decrypts.
+        ``caller`` named in the message). In a notebook that was not allowed to read
+        ``name`` it asks, or raises ``NotebookAccessError`` (see ``access``). The values
+        are registered with the process's redactor. A warm call costs the flow check and
+        one cheap change check; it neither queries nor decrypts.
         """
         mode = flow.current()
         if mode != flow.CLOUD_FLOW:
             self._refuse(name, mode, caller)
-        values, cold = self._open(name)
+        values, cold = self._open(name, notebook=access.notebook())
         if cold:
             redact.redactor.register_all(values)
             audit_log.retrieved(self, name, flow.CLOUD_FLOW)
@@ -194,14 +200,31 @@ class Profiles:
             audit_log.refused(self, name, mode or "unflagged")
         raise error
 
-    def _open(self, name: str) -> tuple[Secrets, bool]:
-        """The values (ungated, for this module's own work) and whether they were
-        decrypted now rather than taken from the warm cache."""
+    def _fresh(self) -> object:
+        """Revalidate the caches against the store's change token (with the lock held)."""
+        token = self.store.change_token()
+        if token != self._token:
+            self._cache.clear()
+            self._allowed.clear()
+            self._token = token
+        return token
+
+    def _open(self, name: str, notebook: str | None = None) -> tuple[Secrets, bool]:
+        """The values and whether they were decrypted now rather than taken from the
+        warm cache. Ungated, for this module's own work, unless ``notebook`` is given:
+        then that notebook must be allowed to read ``name`` (``access.judge``)."""
         with self._lock:
-            token = self.store.change_token()
-            if token != self._token:
-                self._cache.clear()
-                self._token = token
+            token = self._fresh()
+            hit = self._cache.get(name)
+            if hit is not None and (notebook is None or name in self._allowed):
+                return hit, False
+        if notebook is not None and name not in self._allowed:
+            access.judge(self, validate_name(name), notebook)  # may ask: no lock held
+            with self._lock:
+                if self._token == token:  # else a change came meanwhile: judge again
+                    self._allowed.add(name)
+        with self._lock:
+            self._fresh()
             hit = self._cache.get(name)
             if hit is not None:
                 return hit, False
@@ -246,6 +269,8 @@ class Profiles:
                 now = utcnow()
                 row = sealed_row(name, values, old.created if old else now, now, cipher)
                 txn.put(row)
+                if old is None:
+                    access.created(txn, name)  # the notebook that creates it may read it
             self._changed()
         redact.redactor.register_all(values)
         return row.meta

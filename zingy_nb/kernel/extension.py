@@ -1,7 +1,8 @@
 """What ``%load_ext zingy_nb`` (or ``--ext=zingy_nb`` in a kernelspec) does in a kernel.
 
-It fixes the flow mode from the environment, registers the magic and its completer,
-and puts ``zingyConn`` in the user namespace. Nothing slow is imported here.
+It fixes the flow mode and the notebook identity (``access``) from the environment,
+lets notebook access ask through the kernel's stdin, registers the magic and its
+completer, and puts ``zingyConn`` in the user namespace. Nothing slow is imported here.
 """
 
 from __future__ import annotations
@@ -10,21 +11,21 @@ import os
 import warnings
 from typing import Any
 
-from .. import flow, redact
+from .. import access, flow, redact
 from ..notices import announce_once
 from ..paths import KEY_ENV
-from . import outgoing, store_guard
+from . import access_prompt, outgoing, store_guard
 
 
 def _kernel_context(ipython: Any) -> dict[str, str | None]:
-    """The kernel id (from the connection file's name) and notebook path, if known."""
+    """The kernel id (from the connection file's name) and notebook, if known."""
     kernel_id = None
     kernel = getattr(ipython, "kernel", None)
     connection_file = getattr(getattr(kernel, "parent", None), "connection_file", "") or ""
     name = os.path.basename(connection_file)
     if name.startswith("kernel-") and name.endswith(".json"):
         kernel_id = name[len("kernel-") : -len(".json")]
-    return {"kernel_id": kernel_id, "notebook": os.environ.get("JPY_SESSION_NAME")}
+    return {"kernel_id": kernel_id, "notebook": access.where()}
 
 
 def _register_retrieved(info: Any) -> None:
@@ -50,6 +51,8 @@ def load(ipython: Any) -> None:
     session = getattr(getattr(ipython, "kernel", None), "session", None)
     if session is not None:
         outgoing.install(session)  # once: a reload finds it wrapped already
+        access.init_from_env()  # once per process: a reload keeps the first identity
+        access_prompt.install(ipython)
         audit_log.context.update(_kernel_context(ipython))
     if not any(getattr(h, "__name__", "") == "_register_retrieved" for h in zingyConn.hooks):
         zingyConn.hooks.append(_register_retrieved)

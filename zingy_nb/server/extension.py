@@ -1,12 +1,43 @@
-"""Wiring only: read the settings, register the routes and the save-time scrub."""
+"""Wiring only: read the settings, register the routes, the save-time scrub, and the
+listener that keeps notebook allowances with notebooks renamed or deleted in Jupyter."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Final
 
+from .. import access
+from ..errors import ZingyError
+from ..profiles import get_profiles
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import setup_handlers
 from .scrub import EVENT_SCHEMA, Scrubber
+
+#: The contents manager's events: ``rename``, ``delete`` and ``copy`` carry
+#: root-relative paths (``path``, and ``source_path`` for the first and last).
+CONTENTS_EVENTS: Final = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+
+def follow_notebooks(server_app: Any, config: ZingyNb) -> None:
+    """Move or drop allowances when a file or folder is renamed or deleted in Jupyter."""
+    event_logger = getattr(server_app, "event_logger", None)
+    if event_logger is None:
+        return
+
+    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        if data.get("action") not in ("rename", "delete"):
+            return
+        root = server_app.contents_manager.root_dir
+        try:
+            await asyncio.to_thread(
+                lambda: access.follow_contents_event(get_profiles(config.home()), root, data)
+            )
+        except ZingyError as exc:  # the file operation itself succeeded: say so, go on
+            server_app.log.warning(
+                "zingy-nb: notebook allowances could not follow a %s: %s", data["action"], exc
+            )
+
+    event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=listener)
 
 
 def load(server_app: Any) -> None:
@@ -20,6 +51,7 @@ def load(server_app: Any) -> None:
         scrubber.event_logger.register_event_schema(EVENT_SCHEMA)
     server_app.contents_manager.register_pre_save_hook(scrubber.before_save)
     server_app.contents_manager.register_post_save_hook(scrubber.after_save)
+    follow_notebooks(server_app, config)
     home = config.home()
     server_app.log.info(
         "zingy-nb: REST API at %s; profile store: %s",

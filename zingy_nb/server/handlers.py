@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .. import access
 from .._version import __version__
 from ..errors import (
     CloudFlowOnlyError,
@@ -28,6 +30,7 @@ from ..errors import (
     FlowModeError,
     InvalidProfileError,
     KeyUnavailableError,
+    NotebookAccessError,
     ProfileAccessError,
     ProfileExistsError,
     ProfileNotFoundError,
@@ -53,6 +56,7 @@ STATUS_CODES: tuple[tuple[type[ZingyError], int], ...] = (
     (FlowModeError, 400),
     (UnknownCommandError, 400),
     (CloudFlowOnlyError, 403),
+    (NotebookAccessError, 403),
     (ProfileAccessError, 403),
     (ProfileNotFoundError, 404),
     (ProfileExistsError, 409),
@@ -152,8 +156,14 @@ class ZingyAPIHandler(APIHandler):
             # The name may be a pasted secret: keep it out of every log line about this
             # request (tornado's access log, warnings, errors).
             request = self.request
-            head = request.path.rsplit("/", 1)[0]
-            request.path = f"{head}/{INVALID_NAME}"
+            parts = request.path.split("/")
+            at = next(
+                i
+                for i in range(2, len(parts) - 1)
+                if parts[i - 2 : i + 1] == ["zingy-nb", "api", "profiles"]
+            )
+            parts[at + 1] = INVALID_NAME
+            request.path = "/".join(parts)
             request.uri = request.path + (f"?{request.query}" if request.query else "")
         await super().prepare()
 
@@ -236,6 +246,99 @@ class ProfileHandler(ZingyAPIHandler):
         self.finish()
 
 
+class NotebooksHandler(ZingyAPIHandler):
+    """A profile's notebook allowances (those the caller may see).
+
+    ``GET profiles/{name}/notebooks``; ``DELETE profiles/{name}/notebooks?notebook=ABS``
+    removes one by its full path (one outside the server's root has no ``path``).
+    Each is ``{"profile", "notebook", "path", "how", "created", "role"}``: ``notebook``
+    is the real path kept, ``path`` the same below the server's root (null outside it),
+    ``role`` the database role on a team store (else null).
+    """
+
+    def root(self) -> str:
+        return os.path.realpath(self.contents_manager.root_dir)
+
+    def described(self, notebook: str) -> dict[str, Any]:
+        """``notebook`` and its root-relative ``path`` (None outside the root)."""
+        root = self.root()
+        inside = notebook.startswith(root.rstrip(os.sep) + os.sep)
+        rel = notebook[len(root.rstrip(os.sep)) + 1 :] if inside else None
+        return {"notebook": notebook, "path": rel.replace(os.sep, "/") if rel else None}
+
+    def listed(self, name: str, found: list[Any]) -> list[dict[str, Any]]:
+        return [{**a.to_json(), **self.described(a.notebook)} for a in found]
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        checked_name(name)
+        found = await self.store(lambda p: (p.show(name), access.allowances(p, name))[1])
+        self.reply({"profile": name, "notebooks": self.listed(name, found)})
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        checked_name(name)
+        notebook = self.get_query_argument("notebook", "")
+        if not os.path.isabs(notebook):
+            raise InvalidProfileError(
+                "Give the allowance to remove as ?notebook= followed by its full path, or "
+                "use profiles/{name}/notebooks/{path} for a notebook below the root."
+            )
+        await self.remove(name, notebook)
+
+    async def remove(self, name: str, notebook: str) -> None:
+        role = self.get_query_argument("role", None)
+        _, removed = await self.store(lambda p: access.disallow(p, name, notebook, role))
+        if not removed:
+            self.set_status(404)
+            self.reply({"message": "That notebook has no allowance on this profile to remove."})
+            return
+        self.set_status(204)
+        self.finish()
+
+
+class NotebookHandler(NotebooksHandler):
+    """One notebook by its path below the server's root, as the contents API names it:
+    ``GET`` its allowances on the profile (an empty list: not allowed), ``PUT`` allows
+    it (for the caller's role), ``DELETE`` removes the allowance (``?role=`` another
+    role's, with manage access on a team store)."""
+
+    def notebook_of(self, path: str) -> str:
+        parts = path.split("/")
+        if not path or path.startswith("/") or "\0" in path or ".." in parts:
+            raise InvalidProfileError(
+                "Invalid notebook path in the URL (not repeated here): give it relative to "
+                "the server's root, as the contents API does, without '..'."
+            )
+        return access.resolve(path, self.root())
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str, path: str = "") -> None:  # type: ignore[override]
+        checked_name(name)
+        notebook = self.notebook_of(path)
+        found = await self.store(lambda p: (p.show(name), access.allowances(p, name))[1])
+        mine = [a for a in found if a.notebook == notebook]
+        self.reply({"profile": name, **self.described(notebook),
+                    "allowances": self.listed(name, mine)})  # fmt: skip
+
+    @web.authenticated
+    @authorized
+    async def put(self, name: str, path: str) -> None:
+        checked_name(name)
+        notebook = self.notebook_of(path)
+        kept, new = await self.store(lambda p: access.allow(p, name, notebook, "rest"))
+        self.reply({"profile": name, **self.described(kept), "new": new})
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str, path: str = "") -> None:  # type: ignore[override]
+        checked_name(name)
+        await self.remove(name, self.notebook_of(path))
+
+
 class StatusHandler(ZingyAPIHandler):
     """``GET status``: where the store and its key are, and how many profiles it holds."""
 
@@ -254,6 +357,14 @@ def setup_handlers(web_app: Any) -> str:
         [
             (url_path_join(api, "profiles") + "/?", ProfilesHandler),
             (url_path_join(api, "profiles", r"(?P<name>[^/]+)"), ProfileHandler),
+            (
+                url_path_join(api, "profiles", r"(?P<name>[^/]+)", "notebooks") + "/?",
+                NotebooksHandler,
+            ),
+            (
+                url_path_join(api, "profiles", r"(?P<name>[^/]+)", "notebooks", r"(?P<path>.+)"),
+                NotebookHandler,
+            ),
             (url_path_join(api, "status"), StatusHandler),
         ],
     )

@@ -6,9 +6,14 @@ interface is re-exported here, where ``zingy_nb.store`` always had it.
 """
 
 from .base import (
+    ACCESS_ASK,
+    ACCESS_OFF,
+    ACCESS_SETTINGS,
     LEVELS,
+    Allowance,
     AuditEntry,
     Grant,
+    NotebookCheck,
     Row,
     Store,
     StoreInfo,
@@ -19,9 +24,14 @@ from .base import (
 )
 
 __all__ = [
+    "ACCESS_ASK",
+    "ACCESS_OFF",
+    "ACCESS_SETTINGS",
     "LEVELS",
+    "Allowance",
     "AuditEntry",
     "Grant",
+    "NotebookCheck",
     "Row",
     "Store",
     "StoreInfo",

@@ -14,12 +14,18 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Final
 
 from ..errors import StoreError
 from ..rules import ProfileMeta, SlotFlags
 
 #: Access levels a team store grants on a profile; each includes the ones before it.
 LEVELS = ("read", "write", "manage")
+
+#: The store setting ``notebook-access``: ask before a notebook's first read, or never.
+ACCESS_ASK: Final = "ask"
+ACCESS_OFF: Final = "off"
+ACCESS_SETTINGS: Final = (ACCESS_ASK, ACCESS_OFF)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class AuditEntry:
     last: datetime
     count: int
     role: str | None = None  # the database role (team store) or OS user that retrieved
+    via: str | None = None  # the runner that started the process (``ZINGY_NB_VIA``)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -106,6 +113,30 @@ class AuditEntry:
             "first": self.first.isoformat(),
             "last": self.last.isoformat(),
         }
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A notebook (its real path) allowed to read a profile; on a team store, for one
+    database role."""
+
+    profile: str
+    notebook: str
+    how: str  # "prompt", "created", "cli", "rest" or "upgrade"
+    created: datetime
+    role: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.__dict__, "created": self.created.isoformat()}
+
+
+@dataclass(frozen=True)
+class NotebookCheck:
+    """What a kernel's cold check needs, read in one round trip."""
+
+    setting: str  # one of ACCESS_SETTINGS
+    exists: bool  # the profile exists (on a team store: is visible to the caller)
+    allowed: bool
 
 
 class Transaction(ABC):
@@ -137,6 +168,10 @@ class Transaction(ABC):
         owner and grants."""
         self.put(row)
         self.delete(old_name)
+
+    def allow_notebook(self, name: str, notebook: str, how: str) -> None:  # noqa: B027
+        """Allow ``notebook`` to read profile ``name`` (a store that keeps no allowances
+        ignores it)."""
 
 
 class Store(ABC):
@@ -208,3 +243,45 @@ class Store(ABC):
     def grants(self, name: str) -> builtins.list[Grant]:
         """The grants on ``name`` the caller may see."""
         raise self._no_grants()
+
+    # -- notebook access (see ``zingy_nb.access``) ----------------------------------------
+    # A store that cannot keep allowances (an older schema, another backend) checks
+    # nothing: it answers "off", so nobody is locked out.
+    def _no_allowances(self) -> StoreError:
+        return StoreError(
+            f"The store at {self.location} keeps no notebook allowances: bring it to this "
+            "zingy-nb's schema with `zingy-nb store upgrade`."
+        )
+
+    def notebook_check(self, name: str, notebook: str, started: datetime) -> NotebookCheck:
+        """The setting, whether ``name`` exists, and whether ``notebook`` may read it: it
+        is allowed, or was allowed under this path and moved (renamed through Jupyter)
+        after ``started``, the time the asking process fixed its notebook identity."""
+        return NotebookCheck(ACCESS_OFF, True, True)
+
+    def access_setting(self) -> str:
+        """``ask`` or ``off``: the store-wide ``notebook-access`` setting."""
+        return ACCESS_OFF
+
+    def set_access_setting(self, value: str) -> None:
+        raise self._no_allowances()
+
+    def allowances(self, name: str | None = None) -> builtins.list[Allowance]:
+        """The allowances the caller may see (a team store: its own; a manager's: all)."""
+        return []
+
+    def allow(self, name: str, notebook: str, how: str) -> bool:
+        """Allow ``notebook`` to read profile ``name``; False if it was already."""
+        raise self._no_allowances()
+
+    def disallow(self, name: str, notebook: str, role: str | None = None) -> bool:
+        """Remove an allowance (a team store: ``role``'s, default the caller's)."""
+        raise self._no_allowances()
+
+    def move_notebooks(self, old: str, new: str) -> int:
+        """A file or folder moved from ``old`` to ``new``: its allowances follow."""
+        return 0
+
+    def forget_notebooks(self, path: str) -> int:
+        """A file or folder was deleted: the allowances of what was in it go too."""
+        return 0

@@ -7,7 +7,11 @@ never guessed at or rewritten.
 
 SQLite keeps its version in ``PRAGMA user_version``; PostgreSQL in
 ``zingy_nb.schema_version``. Version 1 of SQLite is the schema of zingy-nb 0.1, and
-zingy-nb keeps reading and writing it until it is upgraded.
+zingy-nb keeps reading and writing it (and versions 2) until it is upgraded; a store
+below the notebook-access version checks no notebook (see ``zingy_nb.access``).
+
+The notebook-access step records an allowance for every (profile, notebook) pair the
+audit log already saw retrieving, so an upgrade locks no existing notebook out.
 """
 
 from __future__ import annotations
@@ -76,7 +80,31 @@ CREATE INDEX audit_last ON audit (last);
         "the audit log records who (the OS user) retrieved",
         "ALTER TABLE audit ADD COLUMN role TEXT",
     ),
+    Migration(
+        3,
+        "notebook access: allowances per profile and notebook; the audit log's runner",
+        """
+CREATE TABLE notebook_access (
+    profile TEXT NOT NULL,
+    notebook TEXT NOT NULL,
+    how TEXT NOT NULL,
+    created TEXT NOT NULL,
+    moved_from TEXT,
+    moved TEXT,
+    PRIMARY KEY (profile, notebook)
+);
+CREATE INDEX notebook_access_notebook ON notebook_access (notebook);
+ALTER TABLE audit ADD COLUMN via TEXT;
+INSERT OR IGNORE INTO notebook_access (profile, notebook, how, created)
+    SELECT DISTINCT a.profile, a.notebook, 'upgrade',
+           strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')
+    FROM audit a JOIN profiles p ON p.name = a.profile
+    WHERE a.outcome = 'retrieved' AND a.notebook IS NOT NULL AND a.notebook <> ''
+""",
+    ),
 )
+#: The first SQLite schema version that keeps notebook allowances and audit runners.
+SQLITE_NOTEBOOKS: Final = 3
 
 _PG_V1: Final = f"""
 DO $roles$
@@ -288,8 +316,55 @@ ALTER FUNCTION {SCHEMA}.bump_changes() OWNER TO {DEFINER_ROLE};
 INSERT INTO {SCHEMA}.schema_version VALUES (1);
 """
 
+# Allowances are per profile, database role and notebook: a role reads and writes its
+# own, a manager of the profile sees (and may remove) all. The store-wide setting may be
+# changed by admins only. Both tables bump the change counter like any write.
+_PG_V2: Final = f"""
+ALTER TABLE {SCHEMA}.audit ADD COLUMN via text;
+GRANT INSERT (via) ON {SCHEMA}.audit TO {MEMBER_ROLE};
+
+CREATE TABLE {SCHEMA}.settings (key text PRIMARY KEY, value text NOT NULL);
+GRANT SELECT ON {SCHEMA}.settings TO {MEMBER_ROLE};
+GRANT INSERT, UPDATE ON {SCHEMA}.settings TO {ADMIN_ROLE};
+CREATE TRIGGER bump_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON {SCHEMA}.settings FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.bump_changes();
+
+CREATE TABLE {SCHEMA}.notebook_access (
+    profile_id bigint NOT NULL REFERENCES {SCHEMA}.profiles (id) ON DELETE CASCADE,
+    role name NOT NULL DEFAULT current_user,
+    notebook text NOT NULL,
+    how text NOT NULL,
+    created timestamptz NOT NULL DEFAULT now(),
+    moved_from text,
+    moved timestamptz,
+    PRIMARY KEY (profile_id, role, notebook)
+);
+CREATE INDEX notebook_access_notebook ON {SCHEMA}.notebook_access (role, notebook);
+-- Before row-level security is on: the schema's owner copies every member's pairs.
+INSERT INTO {SCHEMA}.notebook_access (profile_id, role, notebook, how)
+    SELECT DISTINCT p.id, a.role, a.notebook, 'upgrade'
+    FROM {SCHEMA}.audit a JOIN {SCHEMA}.profiles p ON p.name = a.profile
+    WHERE a.outcome = 'retrieved' AND a.notebook IS NOT NULL AND a.notebook <> '';
+GRANT SELECT, DELETE ON {SCHEMA}.notebook_access TO {MEMBER_ROLE};
+GRANT INSERT (profile_id, notebook, how), UPDATE (notebook, moved_from, moved)
+    ON {SCHEMA}.notebook_access TO {MEMBER_ROLE};
+ALTER TABLE {SCHEMA}.notebook_access ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {SCHEMA}.notebook_access FORCE ROW LEVEL SECURITY;
+CREATE POLICY member_reads ON {SCHEMA}.notebook_access FOR SELECT TO {MEMBER_ROLE}
+    USING (role = current_user OR {SCHEMA}.level(profile_id, current_user) >= 3);
+CREATE POLICY member_allows ON {SCHEMA}.notebook_access FOR INSERT TO {MEMBER_ROLE}
+    WITH CHECK (role = current_user AND {SCHEMA}.level(profile_id, current_user) >= 1);
+CREATE POLICY member_moves ON {SCHEMA}.notebook_access FOR UPDATE TO {MEMBER_ROLE}
+    USING (role = current_user) WITH CHECK (role = current_user);
+CREATE POLICY member_disallows ON {SCHEMA}.notebook_access FOR DELETE TO {MEMBER_ROLE}
+    USING (role = current_user OR {SCHEMA}.level(profile_id, current_user) >= 3);
+CREATE TRIGGER bump_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON {SCHEMA}.notebook_access FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.bump_changes();
+"""
+
 POSTGRES: Final = (
     Migration(1, "profiles with owners and grants under row-level security, audit", _PG_V1),
+    Migration(2, "notebook access: allowances per profile, role and notebook; settings", _PG_V2),
 )
 
 

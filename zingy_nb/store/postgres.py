@@ -44,6 +44,7 @@ from .base import (
     Transaction,
 )
 from .migrations import MEMBER_ROLE, SCHEMA
+from .postgres_notebooks import PgNotebooks
 from .postgres_transaction import PgTransaction, one, psycopg_module, refused, row_from_record, utc
 from .url_password import redact_url, scrub
 
@@ -58,7 +59,7 @@ AUDIT_MAX_ENTRIES: Final = 100_000
 T = TypeVar("T")
 
 
-class PostgresStore(Store):
+class PostgresStore(PgNotebooks, Store):
     """A team store at a ``postgresql://`` URL. One connection per instance, thread-safe."""
 
     def __init__(self, url: str) -> None:
@@ -246,13 +247,14 @@ class PostgresStore(Store):
             with conn.transaction():
                 conn.cursor().executemany(
                     f"INSERT INTO {SCHEMA}.audit (profile, flow, outcome, process, kernel_id, "
-                    "notebook, first, last, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "notebook, first, last, count, via) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (profile, flow, outcome, process, role) DO UPDATE SET "
                     "count = audit.count + excluded.count, "
                     "last = greatest(audit.last, excluded.last)",
                     [
                         (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
-                         e.first, e.last, e.count)
+                         e.first, e.last, e.count, e.via)
                         for e in entries
                     ],
                 )  # fmt: skip
@@ -267,7 +269,7 @@ class PostgresStore(Store):
         def read(conn: psycopg.Connection) -> builtins.list[AuditEntry]:
             sql = (
                 "SELECT profile, flow, outcome, process, kernel_id, notebook, first, last, "
-                f"count, role FROM {SCHEMA}.audit"
+                f"count, role, via FROM {SCHEMA}.audit"
             )
             args: tuple = ()
             if profile is not None:
@@ -275,7 +277,17 @@ class PostgresStore(Store):
             rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
             return [
                 AuditEntry(
-                    r[0], r[1], r[2], r[3], r[4], r[5], utc(r[6]), utc(r[7]), int(r[8]), r[9]
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    utc(r[6]),
+                    utc(r[7]),
+                    int(r[8]),
+                    r[9],
+                    r[10],
                 )
                 for r in rows
             ]

@@ -64,6 +64,19 @@ def refused(name: str, what: str, needed: str) -> ProfileAccessError:
     )
 
 
+def insert_allowance(conn: psycopg.Connection, name: str, notebook: str, how: str) -> bool:
+    """The caller's allowance of ``notebook`` on ``name``; False if it was there."""
+    return (
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.notebook_access (profile_id, notebook, how) "
+            f"SELECT id, %s, %s FROM {SCHEMA}.profiles WHERE name = %s "
+            "ON CONFLICT (profile_id, role, notebook) DO NOTHING",
+            (notebook, how, name),
+        ).rowcount
+        > 0
+    )
+
+
 class PgTransaction(Transaction):
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
@@ -145,6 +158,9 @@ class PgTransaction(Transaction):
         if not deleted and self._visible(name):
             raise refused(name, "delete", "write")
         return deleted > 0
+
+    def allow_notebook(self, name: str, notebook: str, how: str) -> None:
+        insert_allowance(self._conn, name, notebook, how)
 
     def key_id(self) -> str:
         rec = self._conn.execute(

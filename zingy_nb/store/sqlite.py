@@ -22,7 +22,10 @@ from typing import Final, TypeVar
 from ..errors import StoreError
 from ..rules import ProfileMeta
 from . import migrations
-from .base import AuditEntry, Row, Store, StoreInfo, Transaction, slots_from_mask
+from .base import AuditEntry, Row, Store, StoreInfo, Transaction
+from .sqlite_notebooks import SQLiteNotebooks
+from .sqlite_transaction import SQLiteTransaction as _SQLiteTransaction
+from .sqlite_transaction import row_from_record as _row
 
 SCHEMA_VERSION: Final = migrations.latest(migrations.SQLITE)
 APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files
@@ -30,72 +33,14 @@ BUSY_TIMEOUT_MS: Final = 30_000
 #: Audit retention: entries older than this, and beyond this many, are pruned.
 AUDIT_MAX_AGE_DAYS: Final = 90
 AUDIT_MAX_ENTRIES: Final = 10_000
-#: The first schema version whose audit log has a ``role`` column.
+#: The first schema versions whose audit log has a ``role``, and a ``via``, column.
 _AUDIT_ROLE_VERSION: Final = 2
+_AUDIT_VIA_VERSION: Final = migrations.SQLITE_NOTEBOOKS
 
 T = TypeVar("T")
 
 
-def _row(record: tuple) -> Row:
-    name, mask, created, updated, key_id, blob = record
-    slots_set, unredacted = slots_from_mask(mask)
-    return Row(
-        name=name,
-        slots_set=slots_set,
-        unredacted=unredacted,
-        created=datetime.fromisoformat(created),
-        updated=datetime.fromisoformat(updated),
-        key_id=key_id,
-        blob=bytes(blob),
-    )
-
-
-class _SQLiteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def get(self, name: str) -> Row | None:
-        rec = self._conn.execute(
-            "SELECT name, slots, created, updated, key_id, blob FROM profiles WHERE name = ?",
-            (name,),
-        ).fetchone()
-        return _row(rec) if rec else None
-
-    def rows(self) -> Iterator[Row]:
-        cur = self._conn.execute(
-            "SELECT name, slots, created, updated, key_id, blob FROM profiles ORDER BY name"
-        )
-        return (_row(rec) for rec in cur.fetchall())
-
-    def put(self, row: Row) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO profiles (name, slots, created, updated, key_id, blob) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                row.name,
-                row.slots_mask,
-                row.created.isoformat(),
-                row.updated.isoformat(),
-                row.key_id,
-                row.blob,
-            ),
-        )
-
-    def delete(self, name: str) -> bool:
-        return self._conn.execute("DELETE FROM profiles WHERE name = ?", (name,)).rowcount > 0
-
-    def key_id(self) -> str:
-        rec = self._conn.execute("SELECT value FROM store_meta WHERE key = 'key_id'").fetchone()
-        return str(rec[0]) if rec else ""
-
-    def set_key(self, key_id: str, verifier: bytes) -> None:
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)",
-            [("key_id", key_id), ("verifier", verifier)],
-        )
-
-
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteNotebooks, Store):
     """Profiles in ``<home>/profiles.db``; the file is created only on first write."""
 
     def __init__(self, path: Path) -> None:
@@ -210,6 +155,17 @@ class SQLiteStore(Store):
                 raise
         except sqlite3.Error as exc:
             raise self._damaged(exc) from None
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection | None]:
+        """A write transaction on the store, or None when there is none yet."""
+        with self._lock:
+            conn = self._open(create=False)
+            if conn is None:
+                yield None
+                return
+            with self._immediate(conn):
+                yield conn if conn.execute("PRAGMA user_version").fetchone()[0] else None
 
     @staticmethod
     def _lay_schema(conn: sqlite3.Connection, info: StoreInfo) -> None:
@@ -329,37 +285,36 @@ class SQLiteStore(Store):
     def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         if not entries:
             return
-        with self._lock:
-            conn = self._open(create=False)
+        with self._writing() as conn:
             if conn is None:
                 return
-            with self._immediate(conn):
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
-                    conn.execute("ROLLBACK")
-                    return
-                role = version >= _AUDIT_ROLE_VERSION
-                who = _os_user() if role else None
-                conn.executemany(
-                    "INSERT INTO audit (profile, flow, outcome, process, kernel_id, "
-                    "notebook, first, last, count" + (", role" if role else "") + ") "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?" + (", ?" if role else "") + ") "
-                    "ON CONFLICT (profile, flow, outcome, process) DO UPDATE SET "
-                    "count = count + excluded.count, last = max(last, excluded.last)",
-                    [
-                        (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
-                         e.first.isoformat(), e.last.isoformat(), e.count)
-                        + ((e.role or who,) if role else ())
-                        for e in entries
-                    ],
-                )  # fmt: skip
-                oldest = (entries[0].last - timedelta(days=AUDIT_MAX_AGE_DAYS)).isoformat()
-                conn.execute("DELETE FROM audit WHERE last < ?", (oldest,))
-                conn.execute(
-                    "DELETE FROM audit WHERE id NOT IN "
-                    "(SELECT id FROM audit ORDER BY last DESC LIMIT ?)",
-                    (AUDIT_MAX_ENTRIES,),
-                )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            extra = [
+                c
+                for c, since in (("role", _AUDIT_ROLE_VERSION), ("via", _AUDIT_VIA_VERSION))
+                if version >= since
+            ]
+            who = _os_user()
+            conn.executemany(
+                "INSERT INTO audit (profile, flow, outcome, process, kernel_id, notebook, "
+                "first, last, count" + "".join(f", {c}" for c in extra) + ") VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?" + ", ?" * len(extra) + ") "
+                "ON CONFLICT (profile, flow, outcome, process) DO UPDATE SET "
+                "count = count + excluded.count, last = max(last, excluded.last)",
+                [
+                    (e.profile, e.flow, e.outcome, e.process, e.kernel_id, e.notebook,
+                     e.first.isoformat(), e.last.isoformat(), e.count,
+                     *({"role": e.role or who, "via": e.via}[c] for c in extra))
+                    for e in entries
+                ],
+            )  # fmt: skip
+            oldest = (entries[0].last - timedelta(days=AUDIT_MAX_AGE_DAYS)).isoformat()
+            conn.execute("DELETE FROM audit WHERE last < ?", (oldest,))
+            conn.execute(
+                "DELETE FROM audit WHERE id NOT IN "
+                "(SELECT id FROM audit ORDER BY last DESC LIMIT ?)",
+                (AUDIT_MAX_ENTRIES,),
+            )
 
     def audit(self, profile: str | None = None) -> builtins.list[AuditEntry]:
         def read(conn: sqlite3.Connection) -> builtins.list[AuditEntry]:
@@ -367,9 +322,10 @@ class SQLiteStore(Store):
             if version == 0:
                 return []
             role = "role" if version >= _AUDIT_ROLE_VERSION else "NULL"
+            via = "via" if version >= _AUDIT_VIA_VERSION else "NULL"
             sql = (
                 "SELECT profile, flow, outcome, process, kernel_id, notebook, first, last, "
-                f"count, {role} FROM audit"
+                f"count, {role}, {via} FROM audit"
             )
             args: tuple = ()
             if profile is not None:
@@ -387,6 +343,7 @@ class SQLiteStore(Store):
                     datetime.fromisoformat(r[7]),
                     r[8],
                     r[9],
+                    r[10],
                 )
                 for r in rows
             ]

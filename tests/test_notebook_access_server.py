@@ -1,0 +1,329 @@
+"""Notebook access through a real Jupyter server (pytest-jupyter), on both store backends.
+
+Kernels are started as JupyterLab starts them, through the sessions API, so the server
+itself sets ``JPY_SESSION_NAME``; they run the installed "Zingy Cloud Flow" kernelspec.
+A test talks to a kernel with a client on the connection the server's kernel manager
+gives, and answers the kernel's stdin questions as a front end would (``input_reply``).
+Renames and deletions go through the contents API, whose events move the allowances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.blocking import BlockingKernelClient
+from traitlets.config import Config
+
+from tests import postgres
+from tests.postgres import Backend
+from zingy_nb.kernel.access_prompt import parse_prompt
+
+pg_server = postgres.pg_server
+store_backend = postgres.store_backend
+
+SECRET = "sk_test_MADEUP_server_access_1"
+RETRIEVE = "print(zingyConn.apikey('stripe').name)"
+
+
+@pytest.fixture
+def backend(store_backend: Backend) -> Backend:
+    store_backend.profiles().set("stripe", SECRET)
+    return store_backend
+
+
+@pytest.fixture
+def jp_server_config(backend: Backend) -> Config:
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"zingy_nb": True},
+                "allow_unauthenticated_access": False,
+            },
+            "ZingyNb": {"store_home": str(backend.home)},
+        }
+    )
+
+
+@pytest.fixture
+def cloud_kernelspec(jp_environ: Any) -> str:
+    """The "Python 3 (Zingy Cloud Flow)" kernelspec, installed where this server looks."""
+    from zingy_nb.kernels import install
+
+    install(user=True)
+    return "zingy-cloud-flow"
+
+
+def notebook(root: Path, path: str) -> str:
+    """Write an empty notebook at ``path`` below the root; returns its real path."""
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return os.path.realpath(target)
+
+
+@dataclass
+class Ran:
+    """One cell: its reply, what it printed, and the stdin prompts it showed."""
+
+    reply: dict[str, Any]
+    prompts: list[str] = field(default_factory=list)
+    stdout: str = ""
+
+    @property
+    def ename(self) -> str | None:
+        return self.reply.get("ename")
+
+    @property
+    def evalue(self) -> str:
+        return str(self.reply.get("evalue", ""))
+
+
+class Session:
+    """A notebook session on the server, and a client on its kernel."""
+
+    def __init__(self, session_id: str, client: BlockingKernelClient) -> None:
+        self.id = session_id
+        self.kc = client
+
+    def _run(self, code: str, answer: str | None, allow_stdin: bool) -> Ran:
+        ran = Ran({})
+
+        def on_stdin(msg: dict[str, Any]) -> None:
+            ran.prompts.append(msg["content"]["prompt"])
+            if answer is not None:
+                self.kc.input(answer)
+
+        def on_output(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+                ran.stdout += msg["content"]["text"]
+
+        reply = self.kc.execute_interactive(
+            code, allow_stdin=allow_stdin, stdin_hook=on_stdin, output_hook=on_output, timeout=120
+        )
+        ran.reply = reply["content"]
+        return ran
+
+    async def run(self, code: str, *, answer: str | None = None, allow_stdin: bool = True) -> Ran:
+        return await in_thread(lambda: self._run(code, answer, allow_stdin))
+
+
+async def in_thread(fn: Any) -> Any:
+    """Run a blocking client call off the server's loop. Not ``asyncio.to_thread``: it
+    copies the context, where jupyter_core keeps the running loop for ``run_sync``."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+@pytest.fixture
+def sessions(jp_fetch: Any, jp_serverapp: Any, cloud_kernelspec: str) -> Iterator[Any]:
+    """``await open_session(path)``: a session started through the sessions API (its
+    kernel is shut down with the server, by pytest-jupyter's cleanup)."""
+    opened: list[Session] = []
+
+    async def open_session(path: str) -> Session:
+        response = await jp_fetch(
+            "api", "sessions", method="POST",
+            body=json.dumps({"path": path, "name": os.path.basename(path), "type": "notebook",
+                             "kernel": {"name": cloud_kernelspec}}),
+        )  # fmt: skip
+        model = json.loads(response.body)
+        km = jp_serverapp.kernel_manager.get_kernel(model["kernel"]["id"])
+        kc = BlockingKernelClient()
+        kc.load_connection_info(km.get_connection_info())
+        kc.start_channels()
+        session = Session(model["id"], kc)
+        opened.append(session)
+        await in_thread(lambda: kc.wait_for_ready(timeout=60))
+        return session
+
+    yield open_session
+    for session in opened:
+        session.kc.stop_channels()
+
+
+async def rename(jp_fetch: Any, jp_serverapp: Any, old: str, new: str) -> None:
+    await jp_fetch("api", "contents", old, method="PATCH", body=json.dumps({"path": new}))
+    await jp_serverapp.event_logger.gather_listeners()
+
+
+def kept(backend: Backend) -> set[tuple[str, str]]:
+    return {(a.notebook, a.how) for a in backend.profiles().store.allowances("stripe")}
+
+
+# -- kernels through the sessions API -------------------------------------------------------
+async def test_a_notebook_is_asked_and_its_allowance_follows_a_rename(
+    backend: Backend, sessions: Any, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    # Given a notebook opened as JupyterLab opens one
+    pay = notebook(jp_root_dir, "work/pay.ipynb")
+    first = await sessions("work/pay.ipynb")
+    # When it first retrieves a profile it was never allowed, the user is asked on stdin
+    ran = await first.run(RETRIEVE, answer="allow")
+    assert ran.ename is None and ran.stdout.strip() == "stripe", ran.reply
+    assert len(ran.prompts) == 1 and parse_prompt(ran.prompts[0]) == (pay, "stripe")
+    assert SECRET not in json.dumps(ran.reply) + ran.prompts[0]
+    # Then Allow is remembered: no question again, in this kernel or in a new one
+    assert (await first.run(RETRIEVE)).prompts == []
+    assert kept(backend) == {(pay, "prompt")}
+
+    # Given another notebook
+    notebook(jp_root_dir, "other.ipynb")
+    other = await sessions("other.ipynb")
+    # When the user denies, the cell fails, and a denial is not remembered
+    denied = await other.run(RETRIEVE, answer="deny")
+    assert denied.ename == "NotebookAccessError" and len(denied.prompts) == 1
+    assert "zingy-nb profiles allow stripe" in denied.evalue and "denied" in denied.evalue
+    anything_else = await other.run(RETRIEVE, answer="yes please")
+    assert anything_else.ename == "NotebookAccessError" and len(anything_else.prompts) == 1
+    assert kept(backend) == {(pay, "prompt")}
+
+    # When the first notebook is renamed through Jupyter
+    await rename(jp_fetch, jp_serverapp, "work/pay.ipynb", "work/paid.ipynb")
+    paid = os.path.realpath(jp_root_dir / "work/paid.ipynb")
+    # Then its allowance moved with it: its running kernel (still named after the old
+    # path) and a new kernel for the new name read without being asked, even headless
+    assert kept(backend) == {(paid, "prompt")}
+    assert (await first.run(RETRIEVE, allow_stdin=False)).stdout.strip() == "stripe"
+    renamed = await sessions("work/paid.ipynb")
+    assert (await renamed.run(RETRIEVE, allow_stdin=False)).stdout.strip() == "stripe"
+    # and the other notebook is still asked
+    assert len((await other.run(RETRIEVE, answer="deny")).prompts) == 1
+
+    audit = {(e.outcome, e.notebook) for e in backend.profiles().store.audit("stripe")}
+    assert {("asked", pay), ("allowed", pay)} <= audit
+    assert ("denied", os.path.realpath(jp_root_dir / "other.ipynb")) in audit
+
+
+async def test_no_answer_in_time_refuses_and_a_late_answer_is_discarded(
+    backend: Backend, sessions: Any, jp_root_dir: Path
+) -> None:
+    nb = notebook(jp_root_dir, "slow.ipynb")
+    slow = await sessions("slow.ipynb")
+    # the kernel's question waits one second here instead of sixty
+    await slow.run("from zingy_nb import access as _a; _a._state.asker.timeout = 1.0")
+    # When nobody answers, the cell fails after the time limit
+    ran = await slow.run(RETRIEVE, answer=None)
+    assert ran.ename == "NotebookAccessError" and "nobody answered within 1 s" in ran.evalue
+    assert len(ran.prompts) == 1
+    # When "allow" comes after the question was given up, it is not taken as an answer
+    slow.kc.input("allow")
+    later = await slow.run(RETRIEVE, answer="deny")
+    assert later.ename == "NotebookAccessError" and len(later.prompts) == 1
+    assert kept(backend) == set()
+    outcomes = [e.outcome for e in backend.profiles().store.audit("stripe") if e.notebook == nb]
+    assert "unanswered" in outcomes and "denied" in outcomes
+
+
+async def test_a_kernel_without_stdin_is_refused_with_the_command(
+    backend: Backend, sessions: Any, jp_root_dir: Path
+) -> None:
+    nb = notebook(jp_root_dir, "headless.ipynb")
+    headless = await sessions("headless.ipynb")
+    ran = await headless.run(RETRIEVE, allow_stdin=False)
+    assert ran.ename == "NotebookAccessError" and ran.prompts == []
+    assert f"zingy-nb profiles allow stripe {nb}" in ran.evalue
+
+
+# -- following files -------------------------------------------------------------------------
+async def test_folder_moves_carry_allowances_deletes_drop_them_copies_get_none(
+    backend: Backend, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    store = backend.profiles().store
+    a = notebook(jp_root_dir, "team/a.ipynb")
+    b = notebook(jp_root_dir, "team/deep/b.ipynb")
+    for nb in (a, b):
+        store.allow("stripe", nb, "cli")
+    # a folder rename moves what is inside it
+    await rename(jp_fetch, jp_serverapp, "team", "squad")
+    moved = {os.path.realpath(jp_root_dir / p) for p in ("squad/a.ipynb", "squad/deep/b.ipynb")}
+    assert {nb for nb, _ in kept(backend)} == moved
+    # a copy is another notebook: nothing is allowed for it
+    await jp_fetch(
+        "api", "contents", "squad", method="POST",
+        body=json.dumps({"copy_from": "squad/a.ipynb"}),
+    )  # fmt: skip
+    await jp_serverapp.event_logger.gather_listeners()
+    assert {nb for nb, _ in kept(backend)} == moved
+    # a deleted notebook takes its allowance with it
+    await jp_fetch("api", "contents", "squad", "a.ipynb", method="DELETE")
+    await jp_serverapp.event_logger.gather_listeners()
+    assert {nb for nb, _ in kept(backend)} == {os.path.realpath(jp_root_dir / "squad/deep/b.ipynb")}
+
+
+# -- the REST API ----------------------------------------------------------------------------
+async def api(jp_fetch: Any, method: str, *path: str, **kwargs: Any) -> Any:
+    if method == "PUT":
+        kwargs.setdefault("body", b"")
+    return await jp_fetch("zingy-nb", "api", *path, method=method, raise_error=False, **kwargs)
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+async def test_rest_lists_allows_and_removes_notebooks(
+    backend: Backend, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    pay = notebook(jp_root_dir, "work/pay.ipynb")
+    listed = await api(jp_fetch, "GET", "profiles", "stripe", "notebooks")
+    assert listed.code == 200 and body(listed) == {"profile": "stripe", "notebooks": []}
+    # PUT allows a notebook named as the contents API names it
+    put = await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "work", "pay.ipynb")
+    assert put.code == 200
+    assert body(put) == {
+        "profile": "stripe",
+        "notebook": pay,
+        "path": "work/pay.ipynb",
+        "new": True,
+    }
+    assert body(await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "work", "pay.ipynb"))["new"] is False  # fmt: skip
+    assert kept(backend) == {(pay, "rest")}
+    # one outside the root (allowed from the CLI) is listed with no path
+    backend.profiles().store.allow("stripe", "/elsewhere/x.ipynb", "cli")
+    items = body(await api(jp_fetch, "GET", "profiles", "stripe", "notebooks"))["notebooks"]
+    assert [(i["notebook"], i["path"], i["how"]) for i in items] == [
+        ("/elsewhere/x.ipynb", None, "cli"),
+        (pay, "work/pay.ipynb", "rest"),
+    ]
+    assert items[1]["role"] == ("alice" if backend.kind == "postgres" else None)
+    one = body(await api(jp_fetch, "GET", "profiles", "stripe", "notebooks", "work", "pay.ipynb"))
+    assert one["path"] == "work/pay.ipynb" and [a["how"] for a in one["allowances"]] == ["rest"]
+    # DELETE removes it; a second time there is nothing to remove
+    gone = await api(jp_fetch, "DELETE", "profiles", "stripe", "notebooks", "work", "pay.ipynb")
+    assert gone.code == 204
+    again = await api(jp_fetch, "DELETE", "profiles", "stripe", "notebooks", "work", "pay.ipynb")
+    assert again.code == 404
+    outside = await api(
+        jp_fetch, "DELETE", "profiles", "stripe", "notebooks", params={"notebook": "/elsewhere/x.ipynb"}
+    )  # fmt: skip
+    assert outside.code == 204 and kept(backend) == set()
+
+
+async def test_rest_errors_name_nothing_the_client_sent(
+    backend: Backend, jp_fetch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = await api(jp_fetch, "PUT", "profiles", "nope", "notebooks", "x.ipynb")
+    assert missing.code == 404
+    escape = await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "a", "..", "..", "etc.ipynb")  # fmt: skip
+    assert escape.code in (400, 404)  # the URL normaliser may already refuse it
+    token = "sk_live_MADEUPpastedHere"
+    bad = await api(jp_fetch, "PUT", "profiles", f"{token}!", "notebooks", "x.ipynb")
+    assert bad.code == 400 and token not in bad.body.decode()
+    assert token not in caplog.text
+    no_path = await api(jp_fetch, "DELETE", "profiles", "stripe", "notebooks")
+    assert no_path.code == 400
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_rest_needs_the_token(backend: Backend, jp_fetch: Any, method: str) -> None:
+    response = await api(
+        jp_fetch, method, "profiles", "stripe", "notebooks", "x.ipynb", headers={"Authorization": ""}
+    )  # fmt: skip
+    assert response.code == 403
+    assert kept(backend) == set()

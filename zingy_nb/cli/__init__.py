@@ -1,0 +1,59 @@
+"""The ``zingy-nb`` command: profiles, notebook access, the master key, the store and
+kernelspecs from a shell. One module per command group; this one wires them.
+
+Secrets are read from prompts, stdin, environment variables or files, never from argv
+(``ps`` and shell history show argv). Exit status 0 on success, 1 on an error, 2 on a
+usage error, with a one-line message on stderr that never quotes an argument: a secret
+pasted in the wrong place looks like a name, a variable or a path, so errors name the
+position or the option instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import ZingyError
+from ..sources import hide, typed_tokens
+from . import audit, common, kernels, key, profiles, store
+
+GROUPS = {"profiles": profiles, "key": key, "store": store, "audit": audit, "kernels": kernels}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.Parser(prog="zingy-nb", description="Zingy API Key profiles for Jupyter.")
+    from .._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"zingy-nb {__version__}")
+    top = parser.add_subparsers(dest="area", required=True, parser_class=common.Parser)
+    for group in GROUPS.values():
+        group.add_parser(top)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    common.typed[:] = typed_tokens(given, common.vocabulary(parser))
+    args = parser.parse_args(given)
+    try:
+        GROUPS[args.area].run(args)
+    except ZingyError as exc:
+        print(f"zingy-nb: error: {common.explain(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or folder given with --output, --input or --prefix
+        print(
+            f"zingy-nb: error: {exc.strerror or type(exc).__name__}: check the file or folder "
+            "given on the command line and its permissions (its path is not shown).",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("zingy-nb: cancelled; nothing was changed.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, never a traceback that could quote an argument
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"zingy-nb: error: unexpected {hide(text, common.typed)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,74 @@
+"""``zingy-nb key status|rotate|export|import``: the store's master key."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from .common import subcommands
+
+
+def add_parser(top: argparse._SubParsersAction) -> None:
+    key = subcommands(top.add_parser("key", help="the store's master key"))
+    p = key.add_parser("status", help="where the key lives and whether it opens the store")
+    p.add_argument("--json", action="store_true")
+    key.add_parser("rotate", help="re-encrypt every profile under a new key")
+    p = key.add_parser("export", help="print the key for a backup (keep it secret)")
+    p.add_argument("--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
+    p = key.add_parser("import", help="install a key from `key export` for this store")
+    p.add_argument("--input", metavar="FILE", help="read it from FILE instead of stdin")
+
+
+def run(args: Any) -> None:
+    from ..keys import write_private
+    from ..profiles import get_profiles
+
+    profiles = get_profiles()
+    if args.action == "status":
+        status = profiles.key_status()
+        if args.json:
+            print(json.dumps(status.to_json(), indent=2))
+        else:
+            print(
+                f"store:        {status.store}"
+                + ("" if status.store_exists else " (not created yet)")
+            )
+            print(f"profiles:     {status.profiles}")
+            print(f"key source:   {status.key_source}")
+            print(f"key location: {status.key_location}")
+            print(f"key id:       {status.key_id or '-'}")
+            print(f"state:        {status.problem or 'ok'}")
+        if status.problem:
+            raise SystemExit(1)
+    elif args.action == "rotate":
+        key_id = profiles.rotate_key()
+        print(f"Rotated: every profile is now encrypted under key {key_id}.", file=sys.stderr)
+        print(
+            "Export the new key again (`zingy-nb key export`): old backups no longer work.",
+            file=sys.stderr,
+        )
+    elif args.action == "export":
+        text = profiles.export_key()
+        print(
+            "Warning: this key decrypts every profile in the store. Keep it somewhere "
+            "as safe as the secrets themselves.",
+            file=sys.stderr,
+        )
+        if args.output:
+            write_private(args.output, text + "\n")
+            print(f"Key written to {args.output} (mode 0600).", file=sys.stderr)
+        else:
+            print(text)
+    elif args.action == "import":
+        if args.input:
+            with open(args.input, encoding="ascii") as fh:
+                text = fh.read()
+        elif sys.stdin.isatty():
+            text = getpass.getpass("Master key (from `zingy-nb key export`): ")
+        else:
+            text = sys.stdin.read()
+        saved = profiles.import_key(text)
+        print(f"Key imported into {saved.where}.", file=sys.stderr)
