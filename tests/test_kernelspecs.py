@@ -239,3 +239,30 @@ def test_installed_lists_flow_kernels_wherever_jupyter_finds_them(
         ("team-page", "page-flow", str(second / "kernels" / "team-page")),
         ("zingy-cloud-flow", None, str(second / "kernels" / "zingy-cloud-flow")),
     ]
+
+
+def test_kernels_list_as_documented(tmp_path: Path) -> None:
+    """`zingy-nb kernels list` (README, Install) names each flow kernel Jupyter would
+    start, its flow and folder; --json gives the same as objects."""
+    prefix = tmp_path / "listed"
+    env = {**os.environ, "JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    env["JUPYTER_DATA_DIR"] = str(tmp_path / "data")  # no user-level kernelspecs
+
+    def listing(*extra: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([CLI, "kernels", "list", *extra], env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    subprocess.run([CLI, "kernels", "install", "--prefix", str(prefix)], env=env, check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    rows = [line.split("\t") for line in listing().stdout.splitlines()]
+    mine = {r[0]: r for r in rows if r[3].startswith(str(prefix))}
+    assert {n: (r[1], r[2]) for n, r in mine.items()} == {
+        "zingy-cloud-flow": ("cloud-flow", "Python 3 (Zingy Cloud Flow)"),
+        "zingy-page-flow": ("page-flow", "Python 3 (Zingy Page Flow)"),
+    }  # JUPYTER_PATH comes first on Jupyter's path, so these are the copies it starts
+    as_json = json.loads(listing("--json").stdout)
+    flows = {k["name"]: k["flow"] for k in as_json}
+    assert flows["zingy-cloud-flow"] == "cloud-flow" and flows["zingy-page-flow"] == "page-flow"
+    assert all(Path(k["resource_dir"], "kernel.json").is_file() for k in as_json)

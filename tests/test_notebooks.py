@@ -159,3 +159,21 @@ def test_readme_regression_testing_example_runs_as_written(
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"\b\d+ passed\b", result.stdout)
     assert not default_store(user_env).exists()
+
+
+def test_a_session_started_from_a_notebook_does_not_judge_its_kernels_as_that_notebook(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given pytest started from a notebook's kernel (`!pytest ...`): it inherits that
+    # notebook's identity, and its kernels have no stdin to answer an access prompt
+    work = tmp_path / "work"
+    shutil.copytree(NOTEBOOKS, work / "notebooks")
+    env = {**user_env, "JPY_SESSION_NAME": str(work / "notebooks" / "quickstart.ipynb")}
+    # When the documented command runs the webhook example, which reads a profile
+    result = nbval(
+        env, work, "--nbval", "notebooks/webhook.ipynb",
+        "--zingy-profiles", "notebooks/test-profiles.toml",
+    )  # fmt: skip
+    # Then its kernels are not judged as that notebook: every cell passes, none refused
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "NotebookAccessError" not in result.stdout

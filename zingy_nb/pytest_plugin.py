@@ -207,7 +207,10 @@ def pytest_configure(config: pytest.Config) -> None:
         env.update(flow_env(mode, root))
     exported = contextlib.ExitStack()
     config.add_cleanup(exported.close)
-    exported.enter_context(temporary_env(**env))  # for the whole session
+    # A session started from a notebook's kernel (`!pytest ...`) inherits its identity;
+    # the test kernels are not that notebook, and nobody could answer an access prompt.
+    gone: dict[str, str | None] = {"JPY_SESSION_NAME": None} if option else {}
+    exported.enter_context(temporary_env(**env, **gone))  # for the whole session
     if option:
         exported.enter_context(flow.cloud_flow_while_testing())  # in-process retrievals too
 
@@ -240,5 +243,6 @@ def zingy_profiles(
     store = request.config.stash.get(_STASH, None) or make_store(tmp_path)
     for key, value in store.env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)  # no notebook identity to judge
     with flow.cloud_flow_while_testing():
         yield store.profiles
