@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    measure_access,
     measure_apikey,
     measure_keyring,
     measure_keyring_reads,
@@ -225,8 +226,24 @@ def pg(root: Path, notes: list[str]) -> list[Row]:
     ]  # fmt: skip
 
 
+def access(root: Path, notes: list[str]) -> list[Row]:
+    """Warm retrieval from an allowed notebook against a process with no notebook."""
+    got = measure_access.measure(root)
+    notes.append(
+        f"access: {len(got['allowed'])} batches each of warm zingyConn.apikey() in child "
+        "processes, alternating: one with JPY_SESSION_NAME set to a notebook allowed for "
+        "the profile, one with no notebook identity (not checked)."
+    )
+    return [
+        timed_row("warm zingyConn.apikey(), allowed notebook", got["allowed"],
+                  baseline=got["none"], goal="<= 10 us, <= 1.2x",
+                  ok=lambda m, r: m <= 10 * US and r <= 1.2),
+    ]  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "apikey": apikey,
+    "access": access,
     "reads": reads,
     "startup": startup,
     "redaction": redaction,

@@ -22,6 +22,8 @@ def test_bench_smoke_runs_every_section_as_documented() -> None:
     # Every section printed its rows (the suite's machine has gnome-keyring and PostgreSQL).
     for row in (
         "warm zingyConn.apikey()",
+        "warm zingyConn.apikey(), allowed notebook",
+        "register ",
         "keyring reads per kernel lifetime",
         "%load_ext zingy_nb, fresh IPython process",
         "kernel start to kernel_info",
