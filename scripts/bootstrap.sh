@@ -49,3 +49,9 @@ if [ "$need_install" = 1 ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,dev]"
     printf '%s' "$digest" > "$stamp"
 fi
+
+# configurable-http-proxy for the JupyterHub tests (tests/hub), in .venv/chp (git-ignored)
+if [ ! -x .venv/chp/node_modules/.bin/configurable-http-proxy ]; then
+    echo "bootstrap: installing configurable-http-proxy into .venv/chp" >&2
+    npm install --silent --no-audit --no-fund --prefix .venv/chp configurable-http-proxy@5
+fi

@@ -1,0 +1,101 @@
+# jupyterhub_config.py: a team of zingy-nb users on JupyterHub, sharing one PostgreSQL store.
+#
+# A complete demo that runs on one machine:
+#
+#   pip install jupyterhub "zingy-nb[postgres]"
+#   npm install -g configurable-http-proxy
+#   zingy-nb kernels install                      # the cloud-flow and page-flow kernels
+#   ZINGY_HUB_SECRETS=/etc/jupyterhub/zingy-nb jupyterhub -f jupyterhub_config.py
+#
+# then log in at http://127.0.0.1:8000 as alice or bob (the demo accepts any password).
+# The test suite runs this very file (tests/hub/): it changes only where things are
+# (ports, folders, the venv's commands) and adds an admin API token for itself.
+#
+# What each member's server gets from the hub: their own database role (in
+# ZINGY_NB_STORE_URL) and the key that opens the store. Both are per-user secrets: the
+# hub reads them when it starts a user's server and puts them in that server's
+# environment only. The hub's own environment holds none of them, and nothing here is
+# shared between users except what the store itself shares.
+#
+# Creating the database, its roles and the schema: see docs/teams.md.
+
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (defined by JupyterHub when it loads this file)
+
+# --- Who may log in --------------------------------------------------------------------
+# Demo: DummyAuthenticator lets a listed user in with any password. In production use
+# your identity provider (oauthenticator's GenericOAuthenticator, LDAPAuthenticator, ...)
+# and keep each hub user name equal to that member's database role, or map one to the
+# other in zingy_nb_environment below.
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allowed_users = {"alice", "bob"}
+
+# --- Where each user's server runs -----------------------------------------------------
+# Demo: SimpleLocalProcessSpawner runs every server as the hub's own OS user, in
+# /tmp/<user>: no isolation at all between users (one user's kernel can read another's
+# files and process environment). In production use a spawner that isolates users
+# (SystemdSpawner, DockerSpawner, KubeSpawner, or LocalProcessSpawner with one OS
+# account per user): a member's database credentials and key must be visible to that
+# member's processes only.
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = "/tmp/zingy-hub/{username}"
+c.Spawner.default_url = "/lab"
+# A hub run as root starts the servers as root, which Jupyter refuses unless told:
+# c.Spawner.args = ["--allow-root"]
+
+# The demo listens on the loopback interface only; put TLS in front of it otherwise.
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.hub_ip = "127.0.0.1"
+
+# --- Per-user secrets: the database URL and the key -------------------------------------
+# One folder per user, readable by the hub only (0700), one file per variable, named
+# after it (a Kubernetes Secret mounted as a volume has exactly this shape):
+#
+#   $ZINGY_HUB_SECRETS/alice/ZINGY_NB_STORE_URL    postgresql://alice:...@db.internal/zingy?sslmode=verify-full
+#   $ZINGY_HUB_SECRETS/alice/ZINGY_NB_MASTER_KEY   the team's master key (zingy-nb key export)
+#   $ZINGY_HUB_SECRETS/bob/...
+#
+# - ZINGY_NB_STORE_URL: the member's own database role. A password in the URL is never
+#   shown by zingy-nb; a password-less URL plus a client certificate or a .pgpass file
+#   (PGPASSFILE) is better still.
+# - ZINGY_NB_MASTER_KEY: today a team store is opened by one team master key, so every
+#   member's folder holds the same key (a symlink to one file the hub can read does).
+#   Read docs/teams.md, "The key's custody": anyone holding it and a copy of the
+#   database can decrypt every profile.
+#
+# In production the same function can ask a secret manager instead (Vault, AWS Secrets
+# Manager, a Kubernetes Secret per user through KubeSpawner's environment); what matters
+# is that it returns this user's values and nobody else's.
+SECRETS_DIR = Path(os.environ.get("ZINGY_HUB_SECRETS", "/etc/jupyterhub/zingy-nb"))
+
+#: The variables a user's folder may set; any other file in it is ignored (and logged).
+SECRET_VARIABLES = ("ZINGY_NB_STORE_URL", "ZINGY_NB_MASTER_KEY")
+
+
+def zingy_nb_environment(spawner):
+    """The zingy-nb variables of ``spawner.user``: read from their secrets folder."""
+    folder = SECRETS_DIR / spawner.user.name
+    found = {}
+    if not folder.is_dir():
+        spawner.log.warning("zingy-nb: no secrets folder for %s", spawner.user.name)
+        return found
+    for path in sorted(folder.iterdir()):
+        if path.name in SECRET_VARIABLES:
+            found[path.name] = path.read_text().strip()
+        else:
+            spawner.log.warning("zingy-nb: ignoring %s (not one of %s)", path, SECRET_VARIABLES)
+    return found
+
+
+def pre_spawn_hook(spawner):
+    # Read at every start, so a changed secret (a rotated key, a new password) takes
+    # effect at the user's next server start. Never logged.
+    spawner.environment = {**spawner.environment, **zingy_nb_environment(spawner)}
+
+
+c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+# Kernels inherit their server's environment, so a cloud-flow kernel's zingyConn and the
+# zingy-nb CLI in a terminal use the member's role and key with no further setup.
