@@ -22,9 +22,8 @@ import re
 import shlex
 from typing import Final
 
-from .errors import InvalidProfileError
 from .flow import MODES
-from .rules import SLOTS, validate_name
+from .rules import SLOTS, is_valid_name
 
 MAGIC: Final = "zingy_apikey"
 COMMANDS: Final = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve", "panel")
@@ -75,11 +74,7 @@ def is_name(command: str, token: str) -> bool:
     """A token the command accepts in a name position (a mode for ``flow``)."""
     if command == "flow":
         return token in MODES
-    try:
-        validate_name(token)
-    except InvalidProfileError:
-        return False
-    return True
+    return is_valid_name(token)
 
 
 def _option_like(token: str) -> bool:

@@ -14,7 +14,12 @@ from .errors import InvalidProfileError
 
 SLOTS: Final = ("secret1", "secret2", "secret3", "secret4")
 #: How people see the slots (as in Zingy's profile settings).
-LABELS: Final = {"secret1": "Secret", "secret2": "Secret2", "secret3": "Secret3", "secret4": "Secret4"}
+LABELS: Final = {
+    "secret1": "Secret",
+    "secret2": "Secret2",
+    "secret3": "Secret3",
+    "secret4": "Secret4",
+}
 REQUIRED_SLOT: Final = "secret1"
 MAX_NAME_LENGTH: Final = 128
 MAX_VALUE_BYTES: Final = 64 * 1024
@@ -116,3 +121,13 @@ class ProfileMeta:
 def utc_minutes(when: datetime) -> str:
     """The one way zingy-nb shows a time to people (panel, magic, CLI, sidebar alike)."""
     return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` passes ``validate_name``, for callers that must not repeat an
+    invalid name (it may be a pasted secret) in their own message."""
+    try:
+        validate_name(name)
+    except InvalidProfileError:
+        return False
+    return True

@@ -39,7 +39,7 @@ from ..errors import (
     ZingyError,
 )
 from ..profiles import Profiles, get_profiles
-from ..rules import NAME_RULE, SLOTS, Secret, validate_name
+from ..rules import NAME_RULE, SLOTS, Secret, is_valid_name
 from .config import SETTINGS_KEY, ZingyNb
 
 T = TypeVar("T")
@@ -111,14 +111,6 @@ def parse_slots(body: bytes) -> dict[str, Secret]:
             )
         slots[key] = value
     return slots
-
-
-def is_valid_name(name: str) -> bool:
-    try:
-        validate_name(name)
-    except InvalidProfileError:
-        return False
-    return True
 
 
 def checked_name(name: str) -> str:

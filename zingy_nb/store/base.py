@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Final
+from typing import Any, Final
 
 from ..errors import StoreError
 from ..rules import ProfileMeta, SlotFlags
@@ -106,6 +106,16 @@ class AuditEntry:
     count: int
     role: str | None = None  # the database role (team store) or OS user that retrieved
     via: str | None = None  # the runner that started the process (``ZINGY_NB_VIA``)
+
+    @classmethod
+    def from_record(cls, rec: Sequence[Any], when: Callable[[Any], datetime]) -> AuditEntry:
+        """An entry from a row of the backends' common audit SELECT; ``when`` reads a
+        stored time in that backend's dialect."""
+        profile, flow, outcome, process, kernel_id, notebook = rec[:6]
+        first, last, count, role, via = when(rec[6]), when(rec[7]), int(rec[8]), rec[9], rec[10]
+        return cls(
+            profile, flow, outcome, process, kernel_id, notebook, first, last, count, role, via
+        )
 
     def to_json(self) -> dict[str, object]:
         return {

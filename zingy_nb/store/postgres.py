@@ -275,22 +275,7 @@ class PostgresStore(PgNotebooks, Store):
             if profile is not None:
                 sql, args = sql + " WHERE profile = %s", (profile,)
             rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
-            return [
-                AuditEntry(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],
-                    utc(r[6]),
-                    utc(r[7]),
-                    int(r[8]),
-                    r[9],
-                    r[10],
-                )
-                for r in rows
-            ]
+            return [AuditEntry.from_record(r, utc) for r in rows]
 
         return self._run(read, default=[])
 

@@ -331,22 +331,7 @@ class SQLiteStore(SQLiteNotebooks, Store):
             if profile is not None:
                 sql, args = sql + " WHERE profile = ?", (profile,)
             rows = conn.execute(sql + " ORDER BY last DESC, id DESC", args).fetchall()
-            return [
-                AuditEntry(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],
-                    datetime.fromisoformat(r[6]),
-                    datetime.fromisoformat(r[7]),
-                    r[8],
-                    r[9],
-                    r[10],
-                )
-                for r in rows
-            ]
+            return [AuditEntry.from_record(r, datetime.fromisoformat) for r in rows]
 
         return self._run(read, default=[])
 
