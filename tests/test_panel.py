@@ -20,7 +20,9 @@ import ipywidgets as w
 import pytest
 
 import zingy_nb
+from zingy_nb import access
 from zingy_nb.kernel.panel import LABELS, ProfilesPanel, show_panel
+from zingy_nb.kernel.panel_access import shown_path
 from zingy_nb.paths import KEY_FILE, STORE_FILE
 from zingy_nb.profiles import Profiles, get_profiles
 from zingy_nb.rules import MAX_VALUE_BYTES, SLOTS
@@ -479,6 +481,50 @@ def test_watcher_picks_up_the_cli_and_this_process(panel: ProfilesPanel, zingy_h
     assert panel.profile_list.value is None
     for secret in (S1, S2):
         assert secret not in list_text(panel)
+
+
+# -- notebook access (read-only) ------------------------------------------------------------
+def test_allowed_notebooks_of_the_selected_profile_are_shown_and_followed(
+    panel: ProfilesPanel, store: Profiles, tmp_path: Path
+) -> None:
+    # Given a profile with one notebook allowed (from outside any notebook, as the CLI does)
+    store.set("stripe", S1)
+    store.set("other", S2)
+    first, second = str(tmp_path / "first.ipynb"), str(tmp_path / "second.ipynb")
+    kept, _ = access.allow(store, "stripe", first, "cli")
+    panel.refresh_button.click()
+    # When the profile is selected, then its allowed notebook is named
+    type_into(panel.name, "stripe")
+    assert os.path.basename(first) in panel.allowed.value
+    assert "second.ipynb" not in panel.allowed.value
+    # And another profile's list is its own
+    type_into(panel.name, "other")
+    assert "No notebook is allowed to read 'other' yet" in panel.allowed.value
+    # And no name, or one that is not a profile, shows nothing
+    for name in ("", "no-such-profile"):
+        type_into(panel.name, name)
+        assert panel.allowed.value == ""
+    # When allowances change elsewhere, the watcher follows them (the list stays the same)
+    type_into(panel.name, "stripe")
+    panel.start_watching()
+    access.allow(store, "stripe", second, "cli")
+    wait_for(lambda: "second.ipynb" in panel.allowed.value)
+    access.disallow(store, "stripe", kept)
+    access.disallow(store, "stripe", second)
+    wait_for(lambda: "No notebook is allowed to read 'stripe' yet" in panel.allowed.value)
+    # And the panel offers nothing to allow with: the line is text, no button added
+    assert isinstance(panel.allowed, w.HTML)
+    assert_no_secret(panel, S1, S2)
+
+
+def test_allowed_notebooks_are_named_with_little_local_detail() -> None:
+    home, cwd = "/home/ann", "/home/ann/work"
+    here = "/home/ann/work/this.ipynb"
+    assert shown_path(here, here, cwd, home) == "this notebook"
+    assert shown_path("/home/ann/work/sub/a.ipynb", here, cwd, home) == "sub/a.ipynb"
+    assert shown_path("/home/ann/other/b.ipynb", here, cwd, home) == "~/other/b.ipynb"
+    assert shown_path("/home/annex/c.ipynb", here, cwd, home) == "/home/annex/c.ipynb"
+    assert shown_path("/srv/d.ipynb", None, cwd, home) == "/srv/d.ipynb"
 
 
 # -- entry points ---------------------------------------------------------------------------

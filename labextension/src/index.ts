@@ -5,8 +5,10 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { NotebookActions } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { AccessPrompts } from './accesswatch';
 import { afterPaletteRestore, CommandIDs, PALETTE_CATEGORY } from './commands';
 import { FlowStatus, sessionContextOf } from './flowstatus';
 import { ProfilesModel } from './model';
@@ -49,6 +51,23 @@ const flowStatusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
+/** The kernels' notebook-access questions, shared by the plugins below. */
+const accessPrompts = new AccessPrompts();
+
+/**
+ * Asks "may this notebook read this profile?" in a dialog instead of the
+ * cell's input box (the kernel asks on the stdin channel; see AccessPrompts).
+ */
+const notebookAccessPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'zingy-nb:notebook-access',
+  description:
+    'Asks in a dialog (Allow / Deny) when a notebook first reads a profile.',
+  autoStart: true,
+  activate: () => {
+    accessPrompts.watchExecutions(NotebookActions.executionScheduled);
+  }
+};
+
 /**
  * The "API Keys" left sidebar and its commands.
  */
@@ -66,6 +85,16 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new ApiKeysPanel(model);
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, panel.id);
+    // Once a cell the dialog allowed has finished, its allowance is stored.
+    accessPrompts.decided.connect((_, decision) => {
+      if (decision.answer === 'allow') {
+        void decision.finished.then(() => {
+          if (panel.isVisible && !model.busy) {
+            void model.refresh();
+          }
+        });
+      }
+    });
 
     app.commands.addCommand(CommandIDs.openSidebar, {
       label: 'Open API Keys',
@@ -104,4 +133,9 @@ const scrubPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [flowStatusPlugin, sidebarPlugin, scrubPlugin];
+export default [
+  flowStatusPlugin,
+  notebookAccessPlugin,
+  sidebarPlugin,
+  scrubPlugin
+];

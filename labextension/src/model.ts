@@ -2,6 +2,12 @@ import { Notification } from '@jupyterlab/apputils';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
+  IAllowance,
+  listAllowances,
+  notebookLabel,
+  removeAllowance
+} from './allowances';
+import {
   deleteProfile,
   getStoreStatus,
   IProfileMeta,
@@ -30,6 +36,24 @@ import { errorMessage } from './request';
 function withNote(text: string, meta: IProfileMeta): string {
   const note = unredactedNote(meta);
   return note ? `${text} ${note}` : text;
+}
+
+/**
+ * The allowances of every profile; a profile whose list cannot be read (an
+ * older server, a team-store role that may not see it) gets none.
+ *
+ * @param profiles - the profiles listed
+ * @returns allowances by profile name
+ */
+async function loadAllowances(
+  profiles: readonly IProfileMeta[]
+): Promise<Map<string, IAllowance[]>> {
+  const lists = await Promise.all(
+    profiles.map(profile =>
+      listAllowances(profile.name).catch((): IAllowance[] => [])
+    )
+  );
+  return new Map(profiles.map((profile, i) => [profile.name, lists[i]]));
 }
 
 /** The sidebar's status line. */
@@ -83,6 +107,16 @@ export class ProfilesModel {
   }
 
   /**
+   * The notebooks allowed to read a profile, as of the last refresh.
+   *
+   * @param name - profile name
+   * @returns its allowances (those the server lets this user see)
+   */
+  allowances(name: string): readonly IAllowance[] {
+    return this._allowances.get(name) ?? [];
+  }
+
+  /**
    * Find a profile of the last refresh by name.
    *
    * @param name - profile name
@@ -124,6 +158,7 @@ export class ProfilesModel {
         listProfiles(),
         getStoreStatus().catch(() => null)
       ]);
+      this._allowances = await loadAllowances(profiles);
       this._profiles = profiles;
       this._storeStatus = status;
       this._loaded = true;
@@ -225,6 +260,26 @@ export class ProfilesModel {
     }, false);
   }
 
+  /**
+   * Remove a notebook's allowance on a profile (no confirmation: the next run
+   * of that notebook asks again), then refresh.
+   *
+   * @param allowance - one of {@link ProfilesModel.allowances}
+   * @returns whether it was removed
+   */
+  async removeAllowance(allowance: IAllowance): Promise<boolean> {
+    return this._run(async () => {
+      await removeAllowance(allowance);
+      this.setStatus(
+        'success',
+        `Notebook "${notebookLabel(allowance)}" may no longer read ` +
+          `"${allowance.profile}"; its next read asks again.`
+      );
+      await this._reload();
+      return true;
+    }, false);
+  }
+
   private async _exists(name: string): Promise<boolean> {
     if (this.find(name)) {
       return true;
@@ -237,7 +292,9 @@ export class ProfilesModel {
 
   private async _reload(): Promise<void> {
     try {
-      this._profiles = await listProfiles();
+      const profiles = await listProfiles();
+      this._allowances = await loadAllowances(profiles);
+      this._profiles = profiles;
       this._storeStatus = await getStoreStatus().catch(() => this._storeStatus);
       this._loaded = true;
     } catch {
@@ -261,6 +318,7 @@ export class ProfilesModel {
 
   private _changed = new Signal<this, void>(this);
   private _profiles: IProfileMeta[] = [];
+  private _allowances = new Map<string, IAllowance[]>();
   private _storeStatus: IStoreStatus | null = null;
   private _status: IStatusLine | null = null;
   private _busy = 0;

@@ -5,6 +5,8 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { IAllowance } from './allowances';
+import { NotebookList } from './notebooklist';
 import {
   IProfileMeta,
   SLOT_LABELS,
@@ -21,6 +23,9 @@ export interface IProfileListProps {
   busy: boolean;
   onSelect: (name: string) => void;
   onDelete: (name: string) => void;
+  /** The notebooks allowed to read a profile. */
+  allowances: (name: string) => readonly IAllowance[];
+  onDisallow: (allowance: IAllowance) => void;
 }
 
 /**
@@ -35,11 +40,12 @@ export function actionTitle(action: string, name: string): string {
 }
 
 /**
- * The list of profiles: name, which slots are set, last update, and actions.
- * It never shows a value: the server never sends one.
+ * The list of profiles: name, which slots are set, last update, the notebooks
+ * allowed to read it, and actions. It never shows a value: the server never
+ * sends one.
  */
 export function ProfileList(props: IProfileListProps): JSX.Element {
-  const { profiles, selected, busy, onSelect, onDelete } = props;
+  const { profiles, selected, busy, onSelect, onDelete, onDisallow } = props;
   if (profiles.length === 0) {
     return <p className="zingy-nb-empty">No profiles yet.</p>;
   }
@@ -116,6 +122,12 @@ export function ProfileList(props: IProfileListProps): JSX.Element {
                 {formatUtcMinute(profile.updated)}
               </time>
             </div>
+            <NotebookList
+              profile={profile.name}
+              allowances={props.allowances(profile.name)}
+              busy={busy}
+              onDisallow={onDisallow}
+            />
           </li>
         );
       })}

@@ -127,6 +127,8 @@ export function ApiKeysComponent(props: IApiKeysProps): JSX.Element {
             busy={model.busy}
             onSelect={select}
             onDelete={profileName => void remove(profileName)}
+            allowances={profileName => model.allowances(profileName)}
+            onDisallow={allowance => void model.removeAllowance(allowance)}
           />
         ) : (
           <p className="zingy-nb-empty">

@@ -30,6 +30,7 @@ from ..profiles import Profiles, get_profiles
 from ..rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name
 from ..store.sqlite import SQLiteStore
 from .change_watch import ChangeWatcher
+from .panel_access import AllowedNotebooks
 from .slot_field import DESCRIPTION, LABELS, SlotField, fixed
 
 __all__ = ["LABELS", "ProfilesPanel", "show_panel"]
@@ -112,6 +113,7 @@ class ProfilesPanel(w.VBox):
             "shown; leave a secret empty to keep it</span>"
         )
         self.summary = w.HTML()
+        self.allowed = AllowedNotebooks()  # read-only: allowing happens outside the kernel
         self.profile_list = w.Select(
             description="Profiles",
             options=[],
@@ -151,7 +153,7 @@ class ProfilesPanel(w.VBox):
                    self.cancel_button, self.clear_button]  # fmt: skip
         super().__init__(
             [self.title, w.HBox([self.profile_list, self.refresh_button]), self.summary,
-             self.name, *self.fields.values(), w.HBox(actions), self.status],
+             self.allowed, self.name, *self.fields.values(), w.HBox(actions), self.status],
             layout=w.Layout(padding="6px", border="1px solid var(--jp-border-color2, #ccc)"),
         )  # fmt: skip
         self.add_class("zingy-nb-panel")
@@ -203,6 +205,10 @@ class ProfilesPanel(w.VBox):
         for i, field in enumerate(self.fields.values()):
             field.render(None if meta is None else meta.slots_set[i])
 
+    def _render_allowed(self) -> None:
+        name = self.name.value.strip()
+        self.allowed.show(self._reader, name if self._meta(name) else None)
+
     def _say(self, kind: str, text: str) -> None:
         with self.hold_trait_notifications():
             self.message_kind, self.message = kind, text
@@ -251,6 +257,7 @@ class ProfilesPanel(w.VBox):
         for box in self.clear_boxes.values():
             box.value = False
         self._render_slots()
+        self._render_allowed()
         bad_name = ""
         if name:
             try:
@@ -286,6 +293,7 @@ class ProfilesPanel(w.VBox):
         """Read the profile list again (metadata only: no key is needed)."""
         with self._lock:
             self.profiles_meta = self._reader.list()
+            self._render_allowed()  # allowances change the store's token, not the list
             if announce:
                 self._say("info", f"Profile list refreshed ({len(self.profiles_meta)}).")
 
