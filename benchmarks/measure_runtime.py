@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic, perf_counter_ns, sleep
 
-from .common import ROOT, Row, fmt_ns, log, median, na_row, scaled, spread, timed_row
+from .common import ROOT, Row, fmt_ns, log, median, na_row, scaled, smoke, spread, timed_row
 
 BIN = Path(sys.executable).parent
 ZINGY = str(BIN / "zingy-nb")
@@ -246,8 +246,9 @@ def _runs(folder: Path, env: dict[str, str], out: Runtime) -> None:
         str(trivial),
         str(folder / "out-pm.ipynb"),
     ]
-    _timed(ours, env)  # warm both: OS file cache, bytecode
-    _timed(theirs, env)
+    if not smoke():  # warm both: OS file cache, bytecode
+        _timed(ours, env)
+        _timed(theirs, env)
     for i in range(RUNS):
         pair = [(ours, out.run), (theirs, out.papermill)]
         for argv, samples in pair if i % 2 == 0 else pair[::-1]:

@@ -17,6 +17,7 @@ from . import (
     measure_keyring_reads,
     measure_pg,
     measure_redaction,
+    measure_runtime,
     measure_startup,
     measure_store,
 )
@@ -248,5 +249,6 @@ SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "startup": startup,
     "redaction": redaction,
     "store": store,
+    "runtime": measure_runtime.section,
     "pg": pg,
 }

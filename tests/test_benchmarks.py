@@ -29,6 +29,8 @@ def test_bench_smoke_runs_every_section_as_documented() -> None:
         "kernel start to kernel_info",
         "print 10 MB",
         "list(), ",
+        "web hook, 1 worker(s): requests/s",
+        "zingy-nb run, trivial notebook",
         "warm zingyConn.apikey(), PostgreSQL",
     ):
         assert row in table, f"missing row {row!r}:\n{table}"

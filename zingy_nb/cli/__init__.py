@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     top = parser.add_subparsers(dest="area", required=True, parser_class=common.Parser)
     for group in GROUPS.values():
         group.add_parser(top)
+    from ..runtime.cli import register
+
+    register(top)  # serve, run: the Cloud Flow runners
     return parser
 
 
@@ -38,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.typed[:] = typed_tokens(given, common.vocabulary(parser))
     args = parser.parse_args(given)
     try:
+        if getattr(args, "runtime", None) is not None:  # serve / run: their own exit status
+            return int(args.runtime(args))
         GROUPS[args.area].run(args)
     except ZingyError as exc:
         print(f"zingy-nb: error: {common.explain(exc)}", file=sys.stderr)
