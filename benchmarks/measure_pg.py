@@ -12,10 +12,15 @@ samples of the two backends alternating:
 - cold retrieval: ``secrets()`` on a fresh ``Profiles`` (for PostgreSQL this includes
   connecting and authenticating);
 - ``list()`` of the 10,000 profiles;
+- database statements per 1,000 warm ``zingyConn.apikey()`` calls while the store's
+  change listener is healthy: counted by the server (``log_statement = 'all'`` on the
+  database for that phase only; lines of this process's backend pid, its own
+  heartbeats counted apart);
 - change propagation: a child process (``pg_reader.py``, a plain Python process, not a
   kernel) polls ``zingyConn.apikey(name)`` in a tight loop while this process changes
   the profile with ``Profiles.set``; latency = the reader's first sight of the new value
   minus the moment ``set()`` returned (commit acknowledged), both on CLOCK_MONOTONIC.
+  The reader starts once its listener is healthy (warm reads need no query).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -32,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zingy_nb.pytest_plugin import temporary_env
 
@@ -50,6 +56,7 @@ CHUNK = 250
 WARM = "bench-warm"
 PROPAGATE = "bench-propagate"
 BACKENDS = ("pg", "sqlite")
+QUERY_READS = 1000
 
 
 @dataclass
@@ -60,6 +67,8 @@ class PgTimes:
     listing: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BACKENDS})
     propagate: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BACKENDS})
     server: str = ""
+    #: (statements by the read path, heartbeats) over ``QUERY_READS`` warm reads
+    queries: tuple[int, int] = (-1, -1)
 
 
 def available() -> str | None:
@@ -75,8 +84,8 @@ def available() -> str | None:
 
 
 @contextmanager
-def team_store() -> Iterator[tuple[str, str]]:
-    """A throwaway server and database; yields (member URL, server version)."""
+def team_store() -> Iterator[tuple[str, str, Any, str]]:
+    """A throwaway server and database; yields (member URL, server version, server, db)."""
     import tests.postgres as pg
 
     try:
@@ -88,7 +97,7 @@ def team_store() -> Iterator[tuple[str, str]]:
     try:
         db = server.new_database()
         version = server.sql("SHOW server_version")[0][0]
-        yield server.url("alice", db), f"PostgreSQL {version}"
+        yield server.url("alice", db), f"PostgreSQL {version}", server, db
     finally:
         pg._stop(server)
 
@@ -161,7 +170,52 @@ def _propagation(writer: Profiles, env: dict[str, str], rounds: int) -> list[flo
     return out
 
 
-def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(21, 3)) -> PgTimes:
+def _wait_listening(profiles: Profiles, timeout: float = 10.0) -> Any:
+    """The store's change listener, once healthy (a read starts it)."""
+    listener = profiles.store._listener  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while not listener.healthy:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the store's change listener did not become healthy")
+        profiles.secrets(WARM)
+        time.sleep(0.01)
+    profiles.secrets(WARM)  # refill the cache under the listener's token
+    return listener
+
+
+def _statements(server: Any, pid: int) -> list[str]:
+    log = (server.root / "log").read_text(errors="replace")
+    return re.findall(rf"\[{pid}\] LOG:  (?:statement|execute [^:]*): (.*)", log)
+
+
+def _queries(server: Any, db: str, home: Path, url: str) -> tuple[int, int]:
+    """(statements other than heartbeats, heartbeats) by this process's backend over
+    ``QUERY_READS`` warm ``zingyConn.apikey()`` calls while listening."""
+    from zingy_nb.kernel.conn import zingyConn
+    from zingy_nb.paths import HOME_ENV, URL_ENV
+    from zingy_nb.profiles import get_profiles
+
+    server.sql(f"ALTER DATABASE {db} SET log_statement = 'all'")
+    try:
+        with temporary_env(**{HOME_ENV: str(home), URL_ENV: url}):
+            shared = get_profiles()
+            shared.store.close()  # the next connection logs its statements
+            listener = _wait_listening(shared)
+            pid = shared.store._conn.info.backend_pid  # type: ignore[attr-defined]
+            before = _statements(server, pid)
+            for _ in range(QUERY_READS):
+                zingyConn.apikey(WARM)
+            healthy = listener.healthy
+            after = _statements(server, pid)[len(before) :]
+    finally:
+        server.sql(f"ALTER DATABASE {db} RESET log_statement")
+    if not healthy:
+        raise RuntimeError("the listener fell back during the count")
+    beats = [s for s in after if "pg_notify" in s]
+    return len(after) - len(beats), len(beats)
+
+
+def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(51, 3)) -> PgTimes:
     from zingy_nb.audit import audit_log
     from zingy_nb.kernel.conn import zingyConn
     from zingy_nb.paths import HOME_ENV, URL_ENV
@@ -170,7 +224,7 @@ def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(21, 3)) 
     out = PgTimes()
     home = root / "pg-section"
     home.mkdir()
-    with team_store() as (url, version):
+    with team_store() as (url, version, server, db):
         out.server = version
         urls = {"pg": url, "sqlite": ""}
         stores = {b: Profiles(home / b, url=urls[b]) for b in BACKENDS}
@@ -191,6 +245,11 @@ def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(21, 3)) 
                 return loop
 
             loops = {b: warm_loop(b) for b in BACKENDS}
+            loops["pg"](1)  # the process-wide Profiles exists: wait for its listener
+            with temporary_env(**{HOME_ENV: str(home / "pg"), URL_ENV: url}):
+                from zingy_nb.profiles import get_profiles
+
+                _wait_listening(get_profiles())
             number = {"pg": scaled(500, 20), "sqlite": scaled(2000, 20)}
             for i in range(reps):
                 for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
@@ -216,6 +275,7 @@ def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(21, 3)) 
                     stores[b].list()
                     out.listing[b].append(perf_counter_ns() - t0)
 
+            out.queries = _queries(server, db, home / "pg", url)
             for b in BACKENDS:
                 env = {**os.environ, HOME_ENV: str(home / b), URL_ENV: urls[b]}
                 out.propagate[b] = _propagation(stores[b], env, rounds)

@@ -424,3 +424,19 @@ async def test_a_chunked_upload_over_the_size_limit_is_saved_with_a_warning(
     # A save in one request is in memory anyway: it is scrubbed whatever its size
     await upload(jp_fetch, "whole.txt", data)
     assert SECRET.encode() not in (jp_root_dir / "whole.txt").read_bytes()
+
+
+async def test_a_member_key_from_the_environment_is_never_saved(
+    jp_fetch: Any, jp_root_dir: Path, zingy_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a team member's private key in ZINGY_NB_MEMBER_KEY (as a spawner provides it)
+    from zingy_nb.team_keys import MemberKeyPair
+
+    member = MemberKeyPair.generate().encode()
+    monkeypatch.setenv("ZINGY_NB_MEMBER_KEY", member)
+    # When a file holding it is saved, as text and as an upload
+    await save(jp_fetch, "m.txt", {"type": "file", "format": "text", "content": f"k={member}\n"})
+    await upload(jp_fetch, "m.env", f"ZINGY_NB_MEMBER_KEY={member}\n".encode())
+    # Then it is on disk in neither
+    assert (jp_root_dir / "m.txt").read_text() == "k=[REDACTED]\n"
+    assert (jp_root_dir / "m.env").read_text() == "ZINGY_NB_MEMBER_KEY=[REDACTED]\n"

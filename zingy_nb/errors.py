@@ -93,3 +93,26 @@ class StoreError(ZingyError, OSError):
 
 class UnsupportedStoreVersionError(StoreError):
     """The store was written by a newer zingy-nb; it is refused and never rewritten."""
+
+
+class MemberKeyError(ZingyError, RuntimeError):
+    """This member's key pair (team stores) is missing, unreadable or malformed."""
+
+
+class SignatureError(ZingyError):
+    """A signed team-store row failed verification.
+
+    Deliberately opaque, like ``DecryptionError``: it never says which check failed.
+    """
+
+    def __init__(self, what: str = "A team-store row") -> None:
+        super().__init__(
+            f"{what} is not signed by a member key this process trusts: it was altered "
+            "or written by someone else. Ask its owner to save it again; compare key "
+            "fingerprints with `zingy-nb team members`."
+        )
+
+
+class UntrustedKeyError(ZingyError, PermissionError):
+    """A member's public key changed since this member pinned it, or lacks an admin's
+    endorsement; it is refused until confirmed with ``zingy-nb team trust``."""

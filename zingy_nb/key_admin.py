@@ -36,7 +36,21 @@ class KeyStatus:
         return dict(self.__dict__)
 
 
+def no_master_key(self: Profiles) -> None:
+    """Refuse the master-key commands on a member-key team store, saying what replaces
+    them (its profiles are sealed with per-profile data keys wrapped for each member)."""
+    if getattr(self, "vault", None) is not None:
+        raise KeyUnavailableError(
+            f"The team store at {self.store.location} has no master key: each member has "
+            "their own key, and each profile its own data key wrapped for its readers. "
+            "Use `zingy-nb team join` (make and publish your member key), `zingy-nb team "
+            "members` (keys and fingerprints), `zingy-nb team trust` and `zingy-nb team "
+            "sync`; ZINGY_NB_MASTER_KEY is neither needed nor used here."
+        )
+
+
 def key_status(self: Profiles) -> KeyStatus:
+    no_master_key(self)
     info = self.store.info()
     env = env_key() if info is None else None
     problem: str | None = None
@@ -66,6 +80,7 @@ def rotate_key(self: Profiles) -> str:
     The new key is saved as pending before the store commits and promoted after,
     so a crash at any point leaves a key that opens every profile.
     """
+    no_master_key(self)
     if env_key() is not None:
         raise KeyUnavailableError(
             f"The key comes from {ENV_VAR}, which zingy-nb cannot change. Generate a "
@@ -101,6 +116,7 @@ def rotate_key(self: Profiles) -> str:
 
 def export_key(self: Profiles) -> str:
     """The store's master key as URL-safe base64, for a backup or another machine."""
+    no_master_key(self)
     with self._lock:
         info = self.store.info()
         if info is None:
@@ -117,6 +133,7 @@ def import_key(self: Profiles, text: str) -> MasterKey:
     With a store present the key must open it; with none, a new empty store is
     created under that key.
     """
+    no_master_key(self)
     key = decode_key(text, where="the imported text")
     if env_key() is not None:
         raise KeyUnavailableError(

@@ -8,6 +8,7 @@ from pathlib import Path
 HOME_ENV = "ZINGY_NB_HOME"
 URL_ENV = "ZINGY_NB_STORE_URL"
 KEY_ENV = "ZINGY_NB_MASTER_KEY"
+MEMBER_KEY_ENV = "ZINGY_NB_MEMBER_KEY"
 STORE_FILE = "profiles.db"
 KEY_FILE = "master.key"
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import access, flow, key_admin, redact
 from .audit import audit_log
@@ -40,8 +41,11 @@ from .rules import (
     validate_value,
 )
 from .sealing import sealed_row
-from .store.base import Store, StoreInfo, Transaction, utcnow
+from .store.base import Row, Store, StoreInfo, Transaction, utcnow
 from .store.url import key_locator, open_store, store_url
+
+if TYPE_CHECKING:
+    from .team_vault import TeamVault
 
 
 class Profiles:
@@ -62,6 +66,11 @@ class Profiles:
         self._cache: dict[str, Secrets] = {}
         self._allowed: set[str] = set()  # profiles this process's notebook may read
         self._generation = 0  # own writes: SQLite's data_version only counts others'
+        self.vault: TeamVault | None = None  # a member-key team store: no master key
+        if getattr(self.store, "member_keys", False):
+            from .team_vault import TeamVault
+
+            self.vault = TeamVault(self.store, self.home)  # type: ignore[arg-type]
 
     # -- the key ----------------------------------------------------------------------
     @staticmethod
@@ -139,7 +148,39 @@ class Profiles:
     def _writable(self, txn: Transaction) -> Cipher:
         return self._cipher_for_key_id(txn.key_id())
 
+    def _seal(
+        self,
+        txn: Transaction,
+        name: str,
+        values: Secrets,
+        created: datetime,
+        old_name: str | None = None,
+    ) -> Row:
+        """Write ``values`` sealed (under the master key, or a new data key wrapped for
+        every reader on a member-key store), replacing ``old_name`` if given."""
+        if self.vault is not None:
+            return self.vault.write(txn, name, values, created, utcnow(), old_name)[0]  # type: ignore[arg-type]
+        row = sealed_row(name, values, created, utcnow(), self._writable(txn))
+        if old_name is None:
+            txn.put(row)
+        else:
+            txn.rename(old_name, row)
+        return row
+
+    def _unseal(self, name: str, row: Row | None = None, txn: Transaction | None = None) -> Secrets:
+        if self.vault is not None:
+            if txn is not None:
+                return self.vault.open_in(txn, name)[1]  # type: ignore[arg-type]
+            return self.vault.open(name)
+        row = row if row is not None else self.store.get(name)
+        if row is None:
+            raise ProfileNotFoundError.for_name(name)
+        return self._cipher_for_key_id(row.key_id).open(name, row.blob)
+
     def _ensure_store(self) -> None:
+        if self.vault is not None:
+            self.vault.ensure_store()
+            return
         if self.store.info() is None:
             self._create_store()
         info = self.store.info()
@@ -228,10 +269,7 @@ class Profiles:
             hit = self._cache.get(name)
             if hit is not None:
                 return hit, False
-            row = self.store.get(validate_name(name))
-            if row is None:
-                raise ProfileNotFoundError.for_name(name)
-            values = self._cipher_for_key_id(row.key_id).open(name, row.blob)
+            values = self._unseal(validate_name(name))
             self._cache[name] = values
             return values, True
 
@@ -246,6 +284,10 @@ class Profiles:
             try:
                 redactor.register_all(self._open(meta.name)[0])
             except ProfileNotFoundError:  # deleted meanwhile
+                continue
+            except ZingyError:  # a member-key store: no key for it here, nothing to scrub
+                if self.vault is None:
+                    raise
                 continue
         return redactor
 
@@ -264,11 +306,8 @@ class Profiles:
         with self._lock:
             self._ensure_store()
             with self.store.transaction() as txn:
-                cipher = self._writable(txn)
                 old = txn.get(name)
-                now = utcnow()
-                row = sealed_row(name, values, old.created if old else now, now, cipher)
-                txn.put(row)
+                row = self._seal(txn, name, values, old.created if old else utcnow())
                 if old is None:
                     access.created(txn, name)  # the notebook that creates it may read it
             self._changed()
@@ -301,13 +340,11 @@ class Profiles:
                 old = txn.get(name)
                 if old is None:
                     raise ProfileNotFoundError.for_name(name)
-                values = list(self._cipher_for_key_id(old.key_id).open(name, old.blob))
+                values = list(self._unseal(name, old, txn))
                 for slot, value in changes.items():
                     values[SLOTS.index(slot)] = value
                 new_values: Secrets = validate_secrets(tuple(values))  # type: ignore[arg-type]
-                cipher = self._writable(txn)
-                row = sealed_row(name, new_values, old.created, utcnow(), cipher)
-                txn.put(row)
+                row = self._seal(txn, name, new_values, old.created)
             self._changed()
         redact.redactor.register_all(changes.values())
         return row.meta
@@ -330,10 +367,8 @@ class Profiles:
                         f"A profile named {new_name!r} already exists. Delete it first or "
                         "choose another name."
                     )
-                values = self._cipher_for_key_id(old.key_id).open(old_name, old.blob)
-                cipher = self._writable(txn)
-                row = sealed_row(new_name, values, old.created, utcnow(), cipher)
-                txn.rename(old_name, row)
+                values = self._unseal(old_name, old, txn)
+                row = self._seal(txn, new_name, values, old.created, old_name)
             self._changed()
             return row.meta
 

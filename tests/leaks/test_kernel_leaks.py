@@ -16,6 +16,7 @@ import pytest
 from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.profiles import Profiles
 from zingy_nb.pytest_plugin import temporary_env
+from zingy_nb.team_keys import MemberKeyPair
 
 from .. import postgres
 from ..kernels import kernel_env, running_kernel
@@ -133,6 +134,11 @@ ROWS = [
     Row("key-environ", "import os; print(os.environ['ZINGY_NB_MASTER_KEY'])", flows=(CLOUD, PAGE)),
     Row("key-env-shell", "!env", flows=(CLOUD, PAGE)),
     Row("key-export", "!zingy-nb key export", flows=(CLOUD, PAGE)),
+    Row(
+        "member-key-environ",
+        "import os; print(os.environ['ZINGY_NB_MEMBER_KEY'])",
+        flows=(CLOUD, PAGE),
+    ),
     # -- typed tokens where names belong ---------------------------------------------------
     Row(
         "magic-from-env-token",
@@ -192,8 +198,9 @@ def kernels(
     try:
         for flow in (CLOUD, PAGE):
             env = kernel_env(
-                flow=flow, home=backend.home, IPYTHONDIR=str(ipython_dir), **backend.env()
-            )
+                flow=flow, home=backend.home, IPYTHONDIR=str(ipython_dir),
+                ZINGY_NB_MEMBER_KEY=MEMBER_KEY, **backend.env(),
+            )  # fmt: skip
             ctx = running_kernel(env)
             recorder = Recorder(ctx.__enter__())
             stack.append(ctx)
@@ -206,8 +213,12 @@ def kernels(
             ctx.__exit__(None, None, None)
 
 
+#: A team member's private key, as a spawner would give it to every kernel.
+MEMBER_KEY = MemberKeyPair.generate().encode()
+
+
 def secrets_in_play(backend: Backend) -> dict[str, str]:
-    return {**stored(), "master key": backend.key}
+    return {**stored(), "master key": backend.key, "member key": MEMBER_KEY}
 
 
 def typed() -> dict[str, str]:

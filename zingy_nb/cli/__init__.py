@@ -16,9 +16,16 @@ from collections.abc import Sequence
 
 from ..errors import ZingyError
 from ..sources import hide, typed_tokens
-from . import audit, common, kernels, key, profiles, store
+from . import audit, common, kernels, key, profiles, store, team
 
-GROUPS = {"profiles": profiles, "key": key, "store": store, "audit": audit, "kernels": kernels}
+GROUPS = {
+    "profiles": profiles,
+    "key": key,
+    "store": store,
+    "team": team,
+    "audit": audit,
+    "kernels": kernels,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

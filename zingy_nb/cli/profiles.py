@@ -211,6 +211,12 @@ def run(args: Any) -> None:
     elif args.action == "revoke":
         if profiles.store.revoke(args.name, args.role):
             print(f"Revoked {args.role}'s access to {args.name!r}.", file=sys.stderr)
+            if profiles.vault is not None:
+                print(
+                    "Its data key was rotated; they may have kept the values they read: "
+                    "rotate the secret at its provider too.",
+                    file=sys.stderr,
+                )
         else:
             print(f"{args.role} had no grant on {args.name!r}; nothing changed.", file=sys.stderr)
     elif args.action == "access":

@@ -17,9 +17,15 @@ from .common import subcommands
 def add_parser(top: argparse._SubParsersAction) -> None:
     store = subcommands(top.add_parser("store", help="the store's schema version and settings"))
     store.add_parser("version", help="the store's schema version and this code's")
-    store.add_parser(
+    p = store.add_parser(
         "upgrade",
         help="create or migrate the schema (a team store: run it as the database's owner)",
+    )
+    p.add_argument(
+        "--member-keys",
+        action="store_true",
+        help="a team store: move to member keys (no shared master key); an admin holding "
+        "the old master key then converts its profiles by running upgrade again",
     )
     p = store.add_parser("config", help="show or change a store setting")
     settings = p.add_subparsers(dest="setting", required=True)
@@ -50,6 +56,11 @@ def run(args: Any) -> None:
         access.set_setting(profiles, args.value)
         print(f"notebook-access is now {args.value}.", file=sys.stderr)
     else:
+        if getattr(args, "member_keys", False) or profiles.vault is not None:
+            from .store_members import upgrade_to_member_keys
+
+            upgrade_to_member_keys(profiles)
+            return
         before, after = store.upgrade()
         if before is None and after and store.schema_version() is None:
             print(
@@ -70,5 +81,5 @@ def _code_version(store: Any) -> int:
     from ..store import migrations
     from ..store.sqlite import SQLiteStore
 
-    steps = migrations.SQLITE if isinstance(store, SQLiteStore) else migrations.POSTGRES
+    steps = migrations.SQLITE if isinstance(store, SQLiteStore) else type(store).MIGRATIONS
     return migrations.latest(steps)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import access, flow, redact
 from ..notices import announce_once
-from ..paths import KEY_ENV
+from ..paths import KEY_ENV, MEMBER_KEY_ENV
 from . import access_prompt, outgoing, store_guard
 
 
@@ -48,6 +48,7 @@ def load(ipython: Any) -> None:
         )
     # The key plus a copy of the store opens everything: never show it, even in page flow.
     redact.register_value(os.environ.get(KEY_ENV))
+    redact.register_value(os.environ.get(MEMBER_KEY_ENV))  # a member's key opens what they read
     session = getattr(getattr(ipython, "kernel", None), "session", None)
     if session is not None:
         outgoing.install(session)  # once: a reload finds it wrapped already

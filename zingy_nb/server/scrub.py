@@ -66,6 +66,14 @@ EVENT_SCHEMA: Final = {
 _SNIFF: Final = 8192  # bytes read first to tell a binary file (a NUL byte) cheaply
 
 
+def key_forms() -> list[str]:
+    """Every key the environment holds, in the forms a file may show it: the master key
+    and a team member's key (``ZINGY_NB_MEMBER_KEY``)."""
+    from ..member_custody import member_key_forms
+
+    return [*master_key_forms(), *member_key_forms()]
+
+
 def master_key_forms() -> list[str]:
     """The master key from the environment as text, standard base64 and hex ([] if unset)."""
     text = os.environ.get(KEY_ENV, "").strip()
@@ -193,7 +201,7 @@ class Scrubber:
         Raises ``ZingyError`` without a usable key.
         """
         profiles = get_profiles(self.config.home())
-        forms = master_key_forms()
+        forms = key_forms()
         token = (profiles.change_token(), tuple(forms))
         if token != self._token or self._redactor is None:
             redactor = profiles._redactor_of_all()
@@ -211,7 +219,7 @@ class Scrubber:
                     "zingy-nb: saved %s WITHOUT scrubbing stored secrets: %s", path, exc
                 )
             fallback = Redactor()
-            fallback.register_all(master_key_forms())
+            fallback.register_all(key_forms())
             return fallback
 
     def applies_to(self, path: str) -> bool:

@@ -8,9 +8,10 @@ owner too) decide which profiles a role sees and changes, from the profile's own
 its grants (read < write < manage). See ``migrations`` for the schema and policies,
 and ``docs/teams.md`` for the setup.
 
-Writers serialise on one counter row, bumped by a trigger on every change: it is what
-``change_token()`` reads, so a warm retrieval costs one small query and is never stale
-(every retrieval sees every change committed before it began).
+Writers serialise on one counter row, bumped by a trigger on every change, which also
+notifies the store's change channel. While this process hears that channel
+(``postgres_listen``), ``change_token()`` is local and a warm retrieval makes no query;
+otherwise it reads the counter (one small query, never stale).
 
 psycopg 3 is imported only here, when a ``postgresql://`` URL is used.
 """
@@ -44,6 +45,7 @@ from .base import (
     Transaction,
 )
 from .migrations import MEMBER_ROLE, SCHEMA
+from .postgres_listen import ChangeListener, wrote_here
 from .postgres_notebooks import PgNotebooks
 from .postgres_transaction import PgTransaction, one, psycopg_module, refused, row_from_record, utc
 from .url_password import redact_url, scrub
@@ -62,6 +64,9 @@ T = TypeVar("T")
 class PostgresStore(PgNotebooks, Store):
     """A team store at a ``postgresql://`` URL. One connection per instance, thread-safe."""
 
+    #: The schema steps this store creates and expects (its latest version is required).
+    MIGRATIONS: tuple[migrations.Migration, ...] = migrations.POSTGRES
+
     def __init__(self, url: str) -> None:
         self._url = url
         self.location = redact_url(url)
@@ -69,6 +74,7 @@ class PostgresStore(PgNotebooks, Store):
         self._closer: weakref.finalize[Any, Any] | None = None
         self._version: int | None = None
         self._lock = threading.RLock()
+        self._listener = ChangeListener(self)
 
     # -- connection -------------------------------------------------------------------
     def _error(self, exc: Exception) -> ZingyError:
@@ -89,6 +95,7 @@ class PostgresStore(PgNotebooks, Store):
         return StoreError(f"The team store at {self.location} failed: {text}")
 
     def _drop(self) -> None:
+        self._listener.lost()
         conn, self._conn = self._conn, None
         if self._closer is not None:
             self._closer.detach()
@@ -134,11 +141,12 @@ class PostgresStore(PgNotebooks, Store):
         version = self._stored_version(conn)
         if version is None:
             return False
-        migrations.check_known(version, migrations.POSTGRES, self.location)
-        if version < SCHEMA_VERSION:
+        migrations.check_known(version, self.MIGRATIONS, self.location)
+        needed = migrations.latest(self.MIGRATIONS)
+        if version < needed:
             raise StoreError(
                 f"The team store at {self.location} has schema version {version}; this "
-                f"zingy-nb needs {SCHEMA_VERSION}. An admin runs `zingy-nb store upgrade` "
+                f"zingy-nb needs {needed}. An admin runs `zingy-nb store upgrade` "
                 "(every member's zingy-nb must then be at least this version)."
             )
         self._version = version
@@ -173,6 +181,7 @@ class PostgresStore(PgNotebooks, Store):
                 with conn.transaction():
                     conn.execute(f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1 FOR UPDATE")
                     yield conn
+                wrote_here()  # this process's readers see it now, not at its NOTIFY
             except psycopg.Error as exc:
                 raise self._error(exc) from None
 
@@ -229,8 +238,12 @@ class PostgresStore(PgNotebooks, Store):
         )
 
     def change_token(self) -> object:
+        if self._version is not None and (heard := self._listener.token()) is not None:
+            return heard  # no query: see postgres_listen for the staleness bound
         return self._run(
-            lambda conn: one(conn, f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1"),
+            lambda conn: self._listener.counted(
+                int(one(conn, f"SELECT counter FROM {SCHEMA}.changes WHERE id = 1"))
+            ),
             default=None,
         )
 
@@ -280,6 +293,7 @@ class PostgresStore(PgNotebooks, Store):
         return self._run(read, default=[])
 
     def close(self) -> None:
+        self._listener.stop()
         with self._lock:
             self._drop()
 
@@ -302,8 +316,8 @@ class PostgresStore(PgNotebooks, Store):
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext('zingy_nb upgrade'))")
                     before = self._stored_version(conn)
                     if before is not None:
-                        migrations.check_known(before, migrations.POSTGRES, self.location)
-                    for step in migrations.pending(migrations.POSTGRES, before or 0):
+                        migrations.check_known(before, self.MIGRATIONS, self.location)
+                    for step in migrations.pending(self.MIGRATIONS, before or 0):
                         conn.execute(step.sql.encode())
                         conn.execute(
                             f"UPDATE {SCHEMA}.schema_version SET version = %s", (step.version,)
@@ -317,7 +331,7 @@ class PostgresStore(PgNotebooks, Store):
             except psycopg.Error as exc:
                 raise self._error(exc) from None
             self._version = None
-            return before, SCHEMA_VERSION
+            return before, migrations.latest(self.MIGRATIONS)
 
     # -- access control -----------------------------------------------------------------
     def _profile_level(self, conn: psycopg.Connection, name: str) -> tuple[int, int]:

@@ -41,7 +41,19 @@ def open_store(url: str | None, home: Path) -> Store:
         )
     from .postgres import PostgresStore
 
-    return PostgresStore(url)
+    store = PostgresStore(url)
+    try:
+        version = store.schema_version()
+    except StoreError:
+        return store  # unreachable now: the first use says so
+    from .migrations_members import PG_MEMBER_KEYS
+
+    if version is not None and version >= PG_MEMBER_KEYS:
+        from .postgres_members import MemberKeyStore
+
+        store.close()
+        return MemberKeyStore(url)
+    return store
 
 
 class TeamKeyLocator(KeyLocator):

@@ -1,0 +1,321 @@
+"""The team store with member keys: members, per-profile wraps and signatures in SQL.
+
+``MemberKeyStore`` is the PostgreSQL team store at the member-key schema
+(``migrations_members``). It stores and returns what ``team_vault`` computes (public
+keys, wraps, signatures) and does no cryptography itself; row-level security decides,
+as for profiles, who may write which row. Operations that must re-seal a profile
+(grant, revoke) are handed to the vault that ``Profiles`` attaches (``attach``).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import StoreError
+from ..team_keys import MemberPublicKey
+from .base import Row, StoreInfo, Transaction
+from .migrations import ADMIN_ROLE, SCHEMA
+from .migrations_members import POSTGRES_MEMBER_KEYS
+from .postgres import PostgresStore
+from .postgres_transaction import COLUMNS, PgTransaction, one, row_from_record, utc
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """A member's published public keys, as the database holds them (not yet trusted)."""
+
+    role: str
+    public: MemberPublicKey
+    fingerprint: str  # as stored; a reader recomputes it from ``public``
+    self_signature: bytes = field(repr=False)
+    joined: datetime
+    admin: bool  # a member of zingy_nb_admin, as the database says
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """An admin's signature over another member's key (a new admin key needs one)."""
+
+    role: str
+    fingerprint: str
+    endorsed_by: str
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Wrap:
+    """A profile's data key sealed for one member, signed by whoever wrapped it."""
+
+    role: str
+    fingerprint: str
+    key_id: str
+    wrap: bytes = field(repr=False)
+    wrapped_by: str
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A profile row with its writer's signature and the caller's own wrap, if any."""
+
+    row: Row
+    pid: int
+    signer: str | None
+    signature: bytes | None = field(repr=False)
+    wrap: Wrap | None
+
+
+class Vault(Protocol):
+    def grant(self, name: str, role: str, level: str) -> None: ...
+    def revoke(self, name: str, role: str) -> bool: ...
+
+
+_WRAP_COLUMNS = "role, fingerprint, key_id, wrap, wrapped_by, signature"
+
+
+def _wrap(rec: tuple) -> Wrap:
+    role, fp, key_id, wrap, by, sig = rec
+    return Wrap(str(role), fp, key_id, bytes(wrap), str(by), bytes(sig))
+
+
+class MemberTxn(PgTransaction):
+    """One write transaction on a member-key store (holding the change lock)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        super().__init__(conn)
+        self.conn = conn
+
+    def sealed(self, name: str) -> Sealed | None:
+        return sealed(self._conn, name)
+
+    def readers(self, pid: int) -> list[tuple[str, bool]]:
+        """(role, joined) of every member who may read profile ``pid`` (the caller must
+        be able to write it; otherwise the list is empty)."""
+        recs = self._conn.execute(
+            f"SELECT role, joined FROM {SCHEMA}.readers(%s, current_user)", (pid,)
+        ).fetchall()
+        return [(str(r), bool(j)) for r, j in recs]
+
+    def wraps(self, pid: int) -> list[Wrap]:
+        recs = self._conn.execute(
+            f"SELECT {_WRAP_COLUMNS} FROM {SCHEMA}.wraps WHERE profile_id = %s ORDER BY role",
+            (pid,),
+        ).fetchall()
+        return [_wrap(r) for r in recs]
+
+    def write_sealed(self, row: Row, signature: bytes, old_name: str | None = None) -> int:
+        """Put a re-sealed profile with its writer's signature; returns its id."""
+        if old_name is not None and old_name != row.name:
+            self.rename(old_name, row)
+        else:
+            self.put(row)
+        pid = int(self._one(f"SELECT id FROM {SCHEMA}.profiles WHERE name = %s", (row.name,)))
+        self._conn.execute(
+            f"UPDATE {SCHEMA}.profiles SET signer = current_user, signature = %s WHERE id = %s",
+            (signature, pid),
+        )
+        return pid
+
+    def replace_wraps(self, pid: int, wraps: list[Wrap]) -> None:
+        """Every wrap of profile ``pid`` becomes ``wraps`` (old ones are removed)."""
+        self._conn.execute(f"DELETE FROM {SCHEMA}.wraps WHERE profile_id = %s", (pid,))
+        if wraps:
+            self._conn.cursor().executemany(
+                f"INSERT INTO {SCHEMA}.wraps (profile_id, role, fingerprint, key_id, wrap, "
+                "signature) VALUES (%s, %s, %s, %s, %s, %s)",
+                [(pid, w.role, w.fingerprint, w.key_id, w.wrap, w.signature) for w in wraps],
+            )
+
+    def legacy_names(self) -> list[str]:
+        """Visible profiles still sealed under the old shared master key."""
+        recs = self._conn.execute(
+            f'SELECT name FROM {SCHEMA}.profiles WHERE signer IS NULL ORDER BY name COLLATE "C"'
+        ).fetchall()
+        return [str(r[0]) for r in recs]
+
+    def drop_master_key(self) -> None:
+        self._conn.execute(f"DELETE FROM {SCHEMA}.store_meta WHERE key IN ('key_id', 'verifier')")
+
+    def _one(self, sql: str, args: tuple) -> Any:
+        rec = self._conn.execute(sql.encode(), args).fetchone()
+        assert rec is not None
+        return rec[0]
+
+
+def sealed(conn: psycopg.Connection, name: str) -> Sealed | None:
+    rec = conn.execute(
+        f"SELECT {COLUMNS}, id, signer, signature FROM {SCHEMA}.profiles WHERE name = %s",
+        (name,),
+    ).fetchone()
+    if rec is None:
+        return None
+    pid, signer, signature = rec[6], rec[7], rec[8]
+    mine = conn.execute(
+        f"SELECT {_WRAP_COLUMNS} FROM {SCHEMA}.wraps WHERE profile_id = %s AND role = current_user",
+        (pid,),
+    ).fetchone()
+    return Sealed(
+        row_from_record(rec[:6]),
+        int(pid),
+        str(signer) if signer is not None else None,
+        bytes(signature) if signature is not None else None,
+        _wrap(mine) if mine else None,
+    )
+
+
+class MemberKeyStore(PostgresStore):
+    """A team store whose profiles are sealed with per-profile data keys."""
+
+    MIGRATIONS = POSTGRES_MEMBER_KEYS
+    member_keys = True
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._vault: Vault | None = None
+        self._role: str | None = None
+
+    def attach(self, vault: Vault) -> None:
+        """The vault that re-seals on grant and revoke (``Profiles`` attaches one)."""
+        self._vault = vault
+
+    # -- the store record: a store id, and the master key record until converted ----------
+    def info(self) -> StoreInfo | None:
+        def read(conn: psycopg.Connection) -> StoreInfo | None:
+            meta = {
+                k: bytes(v)
+                for k, v in conn.execute(f"SELECT key, value FROM {SCHEMA}.store_meta").fetchall()
+            }
+            if not meta:
+                return None
+            if "store_id" not in meta:
+                raise StoreError(
+                    f"The team store at {self.location} has lost its store record. It is "
+                    "left untouched: restore it from a backup."
+                )
+            return StoreInfo(
+                meta["store_id"].decode(),
+                meta.get("key_id", b"").decode(),
+                meta.get("verifier", b""),
+            )
+
+        return self._run(read, default=None)
+
+    def create(self, info: StoreInfo) -> None:
+        with self._write() as conn:
+            if conn.execute(f"SELECT 1 FROM {SCHEMA}.store_meta").fetchone():
+                return
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.store_meta (key, value) VALUES ('store_id', %s)",
+                (info.store_id.encode(),),
+            )
+
+    @contextmanager
+    def member_transaction(self) -> Iterator[MemberTxn]:
+        with self._write() as conn:
+            yield MemberTxn(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self.member_transaction() as txn:
+            yield txn
+
+    # -- members ------------------------------------------------------------------------
+    def role(self) -> str:
+        """The database role this store connects as (the member's own role)."""
+        if self._role is None:
+            self._role = str(self._run(lambda c: one(c, "SELECT current_user"), default=""))
+        return self._role
+
+    def members(self) -> builtins.list[MemberRecord]:
+        def read(conn: psycopg.Connection) -> builtins.list[MemberRecord]:
+            recs = conn.execute(
+                "SELECT role, enc_key, sig_key, fingerprint, self_signature, joined, "
+                f"{SCHEMA}.role_in(role, %s) FROM {SCHEMA}.members "
+                'ORDER BY role COLLATE "C"',
+                (ADMIN_ROLE,),
+            ).fetchall()
+            found = []
+            for role, enc, sig, fp, self_sig, joined, admin in recs:
+                try:
+                    public = MemberPublicKey(bytes(enc), bytes(sig))
+                except ValueError:
+                    continue  # malformed: never trusted, shown by `team members` as absent
+                found.append(
+                    MemberRecord(str(role), public, fp, bytes(self_sig), utc(joined), bool(admin))
+                )
+            return found
+
+        return self._run(read, default=[])
+
+    def endorsements(self) -> builtins.list[Endorsement]:
+        def read(conn: psycopg.Connection) -> builtins.list[Endorsement]:
+            recs = conn.execute(
+                f"SELECT role, fingerprint, endorsed_by, signature FROM {SCHEMA}.endorsements"
+            ).fetchall()
+            return [Endorsement(str(r), fp, str(b), bytes(s)) for r, fp, b, s in recs]
+
+        return self._run(read, default=[])
+
+    def is_admin(self, role: str) -> bool:
+        return bool(
+            self._run(
+                lambda c: one(c, f"SELECT {SCHEMA}.role_in(%s, %s)", (role, ADMIN_ROLE)),
+                default=False,
+            )
+        )
+
+    def publish(self, public: MemberPublicKey, self_signature: bytes) -> None:
+        """Publish (or replace) the caller's own member key."""
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.members (enc_key, sig_key, fingerprint, self_signature) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (role) DO UPDATE SET "
+                "enc_key = excluded.enc_key, sig_key = excluded.sig_key, "
+                "fingerprint = excluded.fingerprint, self_signature = excluded.self_signature, "
+                "joined = now()",
+                (public.enc, public.sig, public.fingerprint, self_signature),
+            )
+
+    def endorse(self, role: str, fingerprint: str, signature: bytes) -> None:
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.endorsements (role, fingerprint, signature) "
+                "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (role, fingerprint, signature),
+            )
+
+    def sealed(self, name: str) -> Sealed | None:
+        return self._run(lambda conn: sealed(conn, name), default=None)
+
+    def names(self) -> builtins.list[str]:
+        return [m.name for m in self.list()]
+
+    # -- grants carry keys ----------------------------------------------------------------
+    def _vault_or_error(self) -> Vault:
+        if self._vault is None:
+            raise StoreError(
+                "Grants on a member-key team store wrap keys: use Profiles.grant/revoke "
+                "(or `zingy-nb profiles grant`), not the store directly."
+            )
+        return self._vault
+
+    def grant(self, name: str, role: str, level: str) -> None:
+        self._vault_or_error().grant(name, role, level)
+
+    def revoke(self, name: str, role: str) -> bool:
+        return self._vault_or_error().revoke(name, role)
+
+    def grant_rows(self, name: str, role: str, level: str) -> None:
+        """Only the grant row (the vault wraps in the same transaction)."""
+        PostgresStore.grant(self, name, role, level)
+
+    def revoke_rows(self, name: str, role: str) -> bool:
+        return PostgresStore.revoke(self, name, role)

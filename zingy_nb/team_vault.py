@@ -1,0 +1,372 @@
+"""Profiles on a member-key team store: data keys, wraps, signatures, trust.
+
+Every write seals the profile's four values with a fresh random data key (``Cipher``:
+AES-256-GCM bound to the name and the data key's id), signs the sealed row with the
+writer's member key, and wraps the data key (HPKE, ``team_keys``) for every member who
+may read the profile at that moment (the database's ``readers`` function: owner,
+``zingy_nb_admin`` members, grantees, group grants expanded), each wrap signed too. A
+grant or a revoke re-seals in the same transaction, so a revoke rotates the data key:
+what the revoked member could unwrap before opens nothing written after.
+
+A reader verifies the row's and its wrap's signatures against member keys it trusts
+(``team_trust``), unwraps with its private key (``member_custody``) and opens the blob.
+No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only by ``convert``,
+which turns a store sealed under the old shared key into this form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from . import redact
+from .crypto import Cipher
+from .errors import (
+    DecryptionError,
+    KeyUnavailableError,
+    MemberKeyError,
+    ProfileAccessError,
+    ProfileNotFoundError,
+    UntrustedKeyError,
+)
+from .member_custody import MemberKey, MemberKeyLocator
+from .rules import Secrets
+from .sealing import sealed_row
+from .store.base import Row, StoreInfo
+from .store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
+from .team_keys import (
+    MemberKeyPair,
+    member_statement,
+    new_data_key,
+    profile_statement,
+    unwrap_data_key,
+    wrap_context,
+    wrap_data_key,
+    wrap_statement,
+)
+from .team_trust import Pins, Trust
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class NoWrapError(ProfileAccessError):
+    """The caller may see a profile but holds no wrap of its data key (not yet granted
+    since joining, or wrapped for a key they no longer have)."""
+
+
+@dataclass
+class Resealed:
+    """What a re-seal did: who got a wrap, who could not (not joined, key untrusted)."""
+
+    name: str
+    wrapped: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    untrusted: list[str] = field(default_factory=list)
+
+
+class TeamVault:
+    """The member-key side of ``Profiles`` for one ``MemberKeyStore``."""
+
+    def __init__(self, store: MemberKeyStore, home: Path) -> None:
+        self.store = store
+        self.home = home
+        self._key: MemberKey | None = None
+        store.attach(self)
+
+    # -- identity and trust ---------------------------------------------------------------
+    @property
+    def role(self) -> str:
+        return self.store.role()
+
+    def locator(self) -> MemberKeyLocator:
+        return MemberKeyLocator(self.home, self.role)
+
+    def member_key(self) -> MemberKeyPair:
+        if self._key is None:
+            self._key = self.locator().require(self.store.location)
+        return self._key.pair
+
+    def store_id(self, *, create: bool = False) -> str:
+        info = self.store.info()
+        if info is None:
+            if not create:
+                raise ProfileNotFoundError("The team store has no profiles yet.")
+            self.store.create(StoreInfo(uuid.uuid4().hex, "", b""))
+            info = self.store.info()
+            assert info is not None
+        return info.store_id
+
+    def trust(self) -> Trust:
+        store_id = self.store_id()
+        return Trust(Pins(self.home, store_id, self.role), store_id)
+
+    def _keys(self) -> tuple[Trust, dict[str, MemberRecord], list]:
+        members = {m.role: m for m in self.store.members()}
+        return self.trust(), members, self.store.endorsements()
+
+    def require_joined(self) -> MemberKeyPair:
+        """The caller's key, checked against what they published (saving before joining
+        is refused with the ``team join`` hint)."""
+        pair = self.member_key()
+        mine = {m.role: m for m in self.store.members()}.get(self.role)
+        if mine is None or mine.fingerprint != pair.fingerprint:
+            raise MemberKeyError(
+                f"Your member key ({pair.fingerprint}) is not the one published for role "
+                f"{self.role!r} in the team store at {self.store.location}. Run `zingy-nb "
+                "team join` first (then a manager grants you again if your key changed)."
+            )
+        return pair
+
+    def ensure_store(self) -> None:
+        self.store_id(create=True)
+        self.require_joined()
+
+    # -- reading ------------------------------------------------------------------------
+    def open(self, name: str) -> Secrets:
+        found = self.store.sealed(name)
+        if found is None:
+            raise ProfileNotFoundError.for_name(name)
+        return self._open(found, name)
+
+    def _open(self, found: Sealed, name: str) -> Secrets:
+        row = found.row
+        if found.signer is None or found.signature is None:
+            raise KeyUnavailableError(
+                f"Profile {name!r} is still sealed under the team store's old master key. "
+                "An admin who holds that key runs `zingy-nb store upgrade` to convert it."
+            )
+        store_id = self.store_id()
+        trust, members, endorsements = self._keys()
+        signer = trust.key(members.get(found.signer), found.signer, members, endorsements)
+        signer.verify(
+            found.signature,
+            profile_statement(store_id, name, row.key_id, row.slots_mask, row.blob, found.signer),
+            f"Profile {name!r}",
+        )
+        pair = self.member_key()
+        wrap = found.wrap
+        if wrap is None or wrap.fingerprint != pair.fingerprint:
+            raise NoWrapError(
+                f"You may see profile {name!r} but hold no key for it"
+                + (" (it was wrapped for your previous member key)" if wrap else "")
+                + ". Ask a manager of it to run `zingy-nb profiles grant` for you again, or "
+                "`zingy-nb team sync`."
+            )
+        if wrap.key_id != row.key_id:
+            raise DecryptionError(name)
+        context = wrap_context(store_id, name, wrap.key_id, self.role, wrap.fingerprint)
+        by = trust.key(members.get(wrap.wrapped_by), wrap.wrapped_by, members, endorsements)
+        by.verify(
+            wrap.signature, wrap_statement(context, wrap.wrap, wrap.wrapped_by), f"Profile {name!r}"
+        )
+        data_key = unwrap_data_key(wrap.wrap, pair, context, name)
+        cipher = Cipher(data_key)
+        if cipher.key_id != row.key_id:
+            raise DecryptionError(name)
+        return cipher.open(name, row.blob)
+
+    def open_in(self, txn: MemberTxn, name: str) -> tuple[Sealed, Secrets]:
+        found = txn.sealed(name)
+        if found is None:
+            raise ProfileNotFoundError.for_name(name)
+        return found, self._open(found, name)
+
+    # -- writing ------------------------------------------------------------------------
+    def write(
+        self,
+        txn: MemberTxn,
+        name: str,
+        values: Secrets,
+        created: datetime,
+        updated: datetime,
+        old_name: str | None = None,
+    ) -> tuple[Row, Resealed]:
+        """Seal ``values`` under a new data key and wrap it for every joined reader."""
+        pair = self.require_joined()
+        store_id = self.store_id()
+        data_key = new_data_key()
+        cipher = Cipher(data_key)
+        row = sealed_row(name, values, created, updated, cipher)
+        signature = pair.sign(
+            profile_statement(store_id, name, cipher.key_id, row.slots_mask, row.blob, self.role)
+        )
+        pid = txn.write_sealed(row, signature, old_name)
+        trust, members, endorsements = self._keys()
+        done = Resealed(name)
+        wraps: list[Wrap] = []
+        for role, joined in txn.readers(pid):
+            if not joined:
+                done.pending.append(role)
+                continue
+            try:
+                public = trust.key(members.get(role), role, members, endorsements)
+            except UntrustedKeyError:
+                done.untrusted.append(role)
+                continue
+            fp = public.fingerprint
+            context = wrap_context(store_id, name, cipher.key_id, role, fp)
+            wrapped = wrap_data_key(data_key, public, context)
+            sig = pair.sign(wrap_statement(context, wrapped, self.role))
+            wraps.append(Wrap(role, fp, cipher.key_id, wrapped, self.role, sig))
+            done.wrapped.append(role)
+        txn.replace_wraps(pid, wraps)
+        return row, done
+
+    def grant(self, name: str, role: str, level: str) -> None:
+        """Grant ``role`` access and wrap the data key for it (for a group role: for each
+        of its members who joined), re-sealing in the same transaction."""
+        with self.store.member_transaction() as txn:
+            self.store.grant_rows(name, role, level)
+            found, values = self.open_in(txn, name)
+            row = found.row
+            _, done = self.write(txn, name, values, row.created, row.updated)
+            joined = set(done.wrapped)
+            targets = [r for r, _ in txn.readers(found.pid) if self._is_in(txn, r, role)]
+            if not any(t in joined for t in targets):
+                untrusted = [t for t in targets if t in done.untrusted]
+                if untrusted:
+                    raise UntrustedKeyError(
+                        f"{role!r} has a member key you do not trust yet: compare its "
+                        f"fingerprint with them and run `zingy-nb team trust {untrusted[0]} "
+                        "FINGERPRINT`, then grant again. Nothing was changed."
+                    )
+                raise MemberKeyError(
+                    f"{role!r} has not joined the team store (no member key): they run "
+                    "`zingy-nb team join`, then grant again. Nothing was changed."
+                )
+
+    @staticmethod
+    def _is_in(txn: MemberTxn, who: str, role: str) -> bool:
+        rec = txn.conn.execute("SELECT zingy_nb.role_in(%s, %s)", (who, role)).fetchone()
+        return bool(rec and rec[0])
+
+    def revoke(self, name: str, role: str) -> bool:
+        """Remove ``role``'s grant and rotate the data key (re-seal, re-wrap) at once."""
+        with self.store.member_transaction() as txn:
+            found, values = self.open_in(txn, name)
+            if not self.store.revoke_rows(name, role):
+                return False
+            self.write(txn, name, values, found.row.created, found.row.updated)
+            return True
+
+    def sync(self) -> list[Resealed]:
+        """Re-seal every profile whose wraps differ from its readers' trusted keys."""
+        report = []
+        with self.store.member_transaction() as txn:
+            for name in [m.name for m in self.store.list()]:
+                found = txn.sealed(name)
+                if found is None or found.signer is None:
+                    continue
+                expected = self._expected(txn, found.pid)
+                if expected is None:
+                    continue
+                have = {(w.role, w.fingerprint) for w in txn.wraps(found.pid)}
+                if have != expected:
+                    values = self._open(found, name)
+                    report.append(
+                        self.write(txn, name, values, found.row.created, found.row.updated)[1]
+                    )
+        return report
+
+    def _expected(self, txn: MemberTxn, pid: int) -> set[tuple[str, str]] | None:
+        readers = txn.readers(pid)
+        if not readers:
+            return None  # the caller may not write it
+        trust, members, endorsements = self._keys()
+        expected = set()
+        for role, joined in readers:
+            if joined:
+                try:
+                    key = trust.key(members.get(role), role, members, endorsements)
+                except UntrustedKeyError:
+                    continue
+                expected.add((role, key.fingerprint))
+        return expected
+
+    def out_of_sync(self) -> list[str]:
+        """Profiles the caller may write whose wraps differ from their readers."""
+        stale = []
+        with self.store.member_transaction() as txn:
+            for meta in self.store.list():
+                found = txn.sealed(meta.name)
+                if found is None:
+                    continue
+                expected = self._expected(txn, found.pid)
+                if expected is not None and expected != {
+                    (w.role, w.fingerprint) for w in txn.wraps(found.pid)
+                }:
+                    stale.append(meta.name)
+        return stale
+
+    # -- joining and trusting -----------------------------------------------------------
+    def join(self, *, new_key: bool = False) -> tuple[MemberKey, str | None]:
+        """Publish the caller's member key (making one if they have none); returns it and
+        the fingerprint it replaced, if any."""
+        store_id = self.store_id(create=True)
+        locator = self.locator()
+        kept = None if new_key else locator.load()
+        if kept is None:
+            kept = locator.save(MemberKeyPair.generate())
+        pair = kept.pair
+        before = {m.role: m for m in self.store.members()}.get(self.role)
+        self.store.publish(
+            pair.public, pair.sign(member_statement(store_id, self.role, pair.public))
+        )
+        Pins(self.home, store_id, self.role).pin(
+            self.role, pair.fingerprint, self.store.is_admin(self.role)
+        )
+        self._key = kept
+        replaced = before.fingerprint if before and before.fingerprint != pair.fingerprint else None
+        return kept, replaced
+
+    def trust_member(self, role: str, fingerprint: str) -> bool:
+        """Pin ``role``'s current key after an out-of-band check; an admin also endorses
+        an admin's key for the team. Returns whether an endorsement was written."""
+        store_id = self.store_id()
+        rec = {m.role: m for m in self.store.members()}.get(role)
+        if rec is None or not Trust.well_formed(store_id, rec):
+            raise UntrustedKeyError(
+                f"{role!r} has no valid member key to trust: they run `zingy-nb team join` first."
+            )
+        if rec.fingerprint != fingerprint.strip():
+            raise UntrustedKeyError(
+                f"{role!r}'s published key has another fingerprint than the one you gave: "
+                "nothing was trusted. Check with them again."
+            )
+        Pins(self.home, store_id, self.role).pin(role, rec.fingerprint, rec.admin)
+        if rec.admin and self.store.is_admin(self.role) and role != self.role:
+            pair = self.require_joined()
+            self.store.endorse(
+                role, rec.fingerprint, pair.sign(member_statement(store_id, role, rec.public))
+            )
+            return True
+        return False
+
+    # -- migration from the shared master key -------------------------------------------
+    def convert(self, master: Cipher) -> list[Resealed]:
+        """Re-seal every profile still under the master key, in one transaction; the
+        store's master-key record is removed at the end (an admin only)."""
+        if not self.store.is_admin(self.role):
+            raise ProfileAccessError(
+                "Converting a team store to member keys re-seals every profile: a member "
+                "of zingy_nb_admin who holds the old master key runs `zingy-nb store upgrade`."
+            )
+        done = []
+        with self.store.member_transaction() as txn:
+            for name in txn.legacy_names():
+                found = txn.sealed(name)
+                assert found is not None
+                if found.row.key_id != master.key_id:
+                    raise KeyUnavailableError(
+                        f"Profile {name!r} is not under the master key given. Nothing was "
+                        "converted."
+                    )
+                values = master.open(name, found.row.blob)
+                redact.redactor.register_all(values)
+                row = found.row
+                done.append(self.write(txn, name, values, row.created, row.updated)[1])
+            txn.drop_master_key()
+        return done
