@@ -21,6 +21,13 @@ samples of the two backends alternating:
   the profile with ``Profiles.set``; latency = the reader's first sight of the new value
   minus the moment ``set()`` returned (commit acknowledged), both on CLOCK_MONOTONIC.
   The reader starts once its listener is healthy (warm reads need no query).
+- grant and revoke on a member-key store (a second database on the same server, at
+  the member-key schema): one profile owned by ``alice`` with ``READERS`` grantees who
+  have all joined (their own member keys, 0600 key files in throwaway homes); each
+  sample revokes the last grantee (the store removes its wraps and rotates the data
+  key: re-seal, re-wrap and re-sign for everyone left) and grants it ``read`` again
+  (wrap and sign for one), through ``Profiles.store`` as ``zingy-nb profiles
+  grant|revoke`` does. Alternating, each timed from the call to its commit.
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ class PgTimes:
     server: str = ""
     #: (statements by the read path, heartbeats) over ``QUERY_READS`` warm reads
     queries: tuple[int, int] = (-1, -1)
+    #: member-key store: ns per grant / per revoke (re-seal included) of one profile
+    grant: list[float] = field(default_factory=list)
+    revoke: list[float] = field(default_factory=list)
 
 
 def available() -> str | None:
@@ -215,6 +225,100 @@ def _queries(server: Any, db: str, home: Path, url: str) -> tuple[int, int]:
     return len(after) - len(beats), len(beats)
 
 
+READERS = 10
+MEMBER_PROFILE = "bench-member-keys"
+READER_PASSWORD = "made-up-bench-reader-pw"  # a throwaway server's role
+
+
+def _member_key_database(server: Any) -> str:
+    """A database at the member-key schema on ``server`` (created by its owner), with
+    ``READERS`` extra member roles ``bench_rNN`` besides the test roles."""
+    import tests.postgres as pg
+    from zingy_nb.store.postgres_members import MemberKeyStore
+
+    readers = [f"bench_r{i:02d}" for i in range(1, READERS + 1)]
+    for role in readers:
+        server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{READER_PASSWORD}'")
+    db = f"mk{next(server._dbs)}"
+    server.sql(f"CREATE DATABASE {db} OWNER team_admin")
+    server.sql(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
+    server.sql(f"GRANT CONNECT ON DATABASE {db} TO {', '.join([*pg.MEMBERS, *readers])}")
+    owner = MemberKeyStore(server.url("team_admin", db))
+    try:
+        owner.upgrade()
+    finally:
+        owner.close()
+    server.sql(f"GRANT zingy_nb_member TO {', '.join([*pg.MEMBERS, *readers])}")
+    return db
+
+
+def _grant_revoke(server: Any, home: Path, reps: int) -> tuple[list[float], list[float]]:
+    """ns per revoke (re-seal included) and per grant of one profile with ``READERS``
+    grantees on a member-key store; see the module docstring."""
+    from zingy_nb.member_custody import ENV_VAR as MEMBER_KEY_ENV
+    from zingy_nb.profiles import Profiles
+    from zingy_nb.store.postgres_members import MemberKeyStore
+    from zingy_nb.team_keys import MemberKeyPair
+
+    db = _member_key_database(server)
+    readers = [f"bench_r{i:02d}" for i in range(1, READERS + 1)]
+    for role in readers:  # each joins with their own key (as a spawner gives it), then hangs up
+        with temporary_env(**{MEMBER_KEY_ENV: MemberKeyPair.generate().encode()}):
+            member = Profiles(
+                home / role,
+                store=MemberKeyStore(server.url(role, db, password=READER_PASSWORD)),
+            )
+            try:
+                member.vault.join()  # type: ignore[union-attr]
+            finally:
+                member.store.close()
+    owner = Profiles(home / "alice", store=MemberKeyStore(server.url("alice", db)))
+    grants: list[float] = []
+    revokes: list[float] = []
+    with temporary_env(**{MEMBER_KEY_ENV: MemberKeyPair.generate().encode()}):
+        try:
+            _pairs(owner, readers, server, db, reps, grants, revokes)
+        finally:
+            owner.store.close()
+    return grants[1:], revokes[1:]
+
+
+def _pairs(
+    owner: Any,
+    readers: list[str],
+    server: Any,
+    db: str,
+    reps: int,
+    grants: list[float],
+    revokes: list[float],
+) -> None:
+    """The owner joins, saves, grants every reader, then times revoke / grant pairs."""
+    owner.vault.join()
+    owner.set(MEMBER_PROFILE, "sk_live_MADEUP_" + "m3Mb3rK3y" * 3, "whsec_MADEUP")
+    for role in readers:
+        owner.store.grant(MEMBER_PROFILE, role, "read")
+    last = readers[-1]
+
+    def wraps() -> int:
+        return int(server.sql("SELECT count(*) FROM zingy_nb.wraps", db=db)[0][0])
+
+    full = wraps()  # the owner's and every grantee's
+    if full != READERS + 1:
+        raise RuntimeError(f"expected {READERS + 1} wraps, found {full}")
+    for _ in range(reps + 1):  # the first pair is a warm-up
+        t0 = perf_counter_ns()
+        if not owner.store.revoke(MEMBER_PROFILE, last):
+            raise RuntimeError("revoke removed no grant")
+        t1 = perf_counter_ns()
+        owner.store.grant(MEMBER_PROFILE, last, "read")
+        t2 = perf_counter_ns()
+        revokes.append(t1 - t0)
+        grants.append(t2 - t1)
+    owner.store.revoke(MEMBER_PROFILE, last)
+    if wraps() != READERS:
+        raise RuntimeError("the revoke left the revoked member's wrap")
+
+
 def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(51, 3)) -> PgTimes:
     from zingy_nb.audit import audit_log
     from zingy_nb.kernel.conn import zingyConn
@@ -279,6 +383,7 @@ def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(51, 3)) 
             for b in BACKENDS:
                 env = {**os.environ, HOME_ENV: str(home / b), URL_ENV: urls[b]}
                 out.propagate[b] = _propagation(stores[b], env, rounds)
+            out.grant, out.revoke = _grant_revoke(server, home / "member-keys", scaled(20, 2))
         finally:
             audit_log.flush()  # the warm calls' counts, before the server goes away
             for profiles in stores.values():

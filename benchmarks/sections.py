@@ -221,7 +221,12 @@ def pg(root: Path, notes: list[str]) -> list[Row]:
         "secrets() on a fresh Profiles (PostgreSQL: connect + SCRAM login included); "
         "propagation: a plain Python process polls zingyConn.apikey() in a tight loop "
         f"while this one calls Profiles.set; {len(got.propagate['pg'])} changes per "
-        "backend, from set() returning to the reader's first sight (CLOCK_MONOTONIC)."
+        "backend, from set() returning to the reader's first sight (CLOCK_MONOTONIC). "
+        f"Grant / revoke: a member-key store on the same server, one profile with "
+        f"{measure_pg.READERS} grantees besides its owner, all joined; "
+        f"{len(got.revoke)} alternating pairs of revoke (wraps removed, data key rotated: "
+        "re-seal, re-wrap and re-sign for the owner and the grantees left) and grant "
+        "(wrap and sign for one), each from the call to its commit."
     )
     pg_, lite = "PostgreSQL", "SQLite"
     seen = got.propagate["pg"]
@@ -239,6 +244,9 @@ def pg(root: Path, notes: list[str]) -> list[Row]:
         Row(f"change seen by another process, {pg_}, p99", fmt_ns(p99), goal="<= 100 ms",
             ok=p99 <= 100 * MS),
         timed_row(f"change seen by another process, {lite}", got.propagate["sqlite"]),
+        timed_row(f"grant, 1 profile, {measure_pg.READERS} readers, member keys", got.grant),
+        timed_row(f"revoke + re-seal, 1 profile, {measure_pg.READERS} readers, member keys",
+                  got.revoke),
     ]  # fmt: skip
 
 

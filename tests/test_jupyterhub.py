@@ -5,40 +5,62 @@ with configurable-http-proxy (``tests/hub``). alice and bob log in through the l
 form; an admin token starts their servers through the hub's REST API; every request to
 a server and every kernel goes through the proxy, as a browser's would.
 
-Today a team store opens with one team master key, so ``team_secrets`` gives each member
-their own database URL plus that key. It is the one place that decides what a member's
-server gets: member keys replace the key there.
+``team_secrets`` is the one place that decides what a member's server gets: their own
+database URL, plus either the team's master key (a shared-key store) or their own member
+key (a member-key store, ``ZINGY_NB_MEMBER_KEY``; no master key anywhere).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from tests import postgres
 from tests.hub import Hub, running_hub
-from tests.hub.hub import Secrets
+from tests.hub.hub import Secrets, describe
 from tests.kernels import DEFINE_DIGESTS, digests
 from tests.postgres import PgServer
 from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
-from zingy_nb.paths import URL_ENV
+from zingy_nb.paths import MEMBER_KEY_ENV, URL_ENV
+from zingy_nb.team_keys import MemberKeyPair
 
 pg_server = postgres.pg_server
 pytestmark = pytest.mark.timeout(180)
 
 USERS = ("alice", "bob")
 VALUE = "sk_live_MADEUP_hub_value_0123456789"  # made up, long enough to be redacted
-REFUSED = ("ProfileAccessError", "ProfileNotFoundError")
+REFUSED = ("ProfileAccessError", "ProfileNotFoundError", "NoWrapError")
+#: How soon after a revoke returned bob must be refused. The goal is 100 ms (measured
+#: and printed); the assertion is generous because this machine is shared and loaded.
+REFUSAL_BOUND_S = 2.0
 
 
-def team_secrets(server: PgServer, db: str, team_key: str) -> Secrets:
-    """Each member's server: their own database role, and (today) the team's key."""
+def team_secrets(
+    server: PgServer,
+    db: str,
+    *,
+    team_key: str | None = None,
+    member_keys: Mapping[str, str] | None = None,
+) -> Secrets:
+    """Each member's server: their own database role, plus either the team's master key
+    (a shared-key store) or that member's own key (a member-key store)."""
 
     def secrets(name: str) -> dict[str, str]:
-        return {URL_ENV: server.url(name, db), KEY_ENV: team_key}
+        found = {URL_ENV: server.url(name, db)}
+        if team_key is not None:
+            found[KEY_ENV] = team_key
+        if member_keys is not None:
+            found[MEMBER_KEY_ENV] = member_keys[name]
+        return found
 
     return secrets
 
@@ -49,7 +71,7 @@ def hub(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         root = tmp_path_factory.mktemp("hub")
         with running_hub(
-            root, users=USERS, secrets=team_secrets(pg_server, db, encode_key(new_key()))
+            root, users=USERS, secrets=team_secrets(pg_server, db, team_key=encode_key(new_key()))
         ) as hub:
             for name in USERS:
                 hub.login(name)
@@ -68,6 +90,167 @@ def cli(*args: str) -> str:
         "print(_p.returncode, _p.stderr)\n"
         "assert _p.returncode == 0, _p.stderr"
     )
+
+
+def owner_upgrades_to_member_keys(server: PgServer, db: str, home: Path) -> None:
+    """The database owner runs ``zingy-nb store upgrade --member-keys`` (no master key)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZINGY_NB_")}
+    env.update(
+        HOME=str(home),
+        ZINGY_NB_HOME=str(home / "zingy-home"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+        **{URL_ENV: server.url("team_admin", db)},
+    )
+    cli_path = Path(sys.executable).parent / "zingy-nb"
+    done = subprocess.run(
+        [str(cli_path), "store", "upgrade", "--member-keys"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "member keys" in done.stderr, done.stderr
+
+
+@pytest.fixture
+def member_hub(
+    pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Hub, dict[str, str]]]:
+    """A hub whose team store is at the member-key schema: each member's server gets
+    their own member key, nobody a master key. Function-scoped and defined before the
+    shared-key tests, so the two hubs never run at the same time."""
+    db = pg_server.new_database()
+    try:
+        root = tmp_path_factory.mktemp("member-hub")
+        owner_upgrades_to_member_keys(pg_server, db, root / "owner")
+        keys = {name: MemberKeyPair.generate().encode() for name in USERS}
+        with running_hub(
+            root, users=USERS, secrets=team_secrets(pg_server, db, member_keys=keys)
+        ) as hub:
+            for name in USERS:
+                hub.login(name)
+            hub.start_servers(*USERS)
+            yield hub, keys
+    finally:
+        pg_server.drop_database(db)
+
+
+def revoke_cell(*args: str) -> str:
+    """A cell that runs ``zingy-nb ARGS`` (the CLI's ``main`` in a fresh Python, as the
+    ``zingy-nb`` command does) and prints three wall-clock times, comparable between
+    processes of this machine: when it started, when ``main`` returned (the change is
+    committed; the process has not exited yet) and when the process had exited."""
+    program = (
+        "import sys, time\n"
+        "from zingy_nb.cli import main\n"
+        f"rc = main({list(args)!r})\n"
+        "print(repr(time.time()))\n"
+        "sys.exit(rc)"
+    )
+    return (
+        "import json, subprocess, sys, time\n"
+        "_t0 = time.time()\n"
+        f"_p = subprocess.run([sys.executable, '-c', {program!r}], capture_output=True, text=True)\n"
+        "_t2 = time.time()\n"
+        "assert _p.returncode == 0, _p.stderr\n"
+        "print(json.dumps({'started': _t0, 'returned': float(_p.stdout.split()[-1]), "
+        "'exited': _t2}))"
+    )
+
+
+def read_until_refused(name: str, expected: str, marker: Path, limit_s: float) -> str:
+    """A cell that retrieves ``name`` in a loop (checking slot 1's sha256 against
+    ``expected``, never printing a value), touches ``marker`` after its first read, and
+    stops at the first refusal: prints when it happened, what refused, how many reads."""
+    return f"""
+import hashlib, json, pathlib, time
+_deadline = time.time() + {limit_s!r}
+_reads, _refusal, _refused_at = 0, None, None
+while _refusal is None:
+    try:
+        _info = zingyConn.apikey({name!r})
+    except Exception as _exc:
+        _refused_at, _refusal = time.time(), type(_exc).__name__
+        break
+    assert hashlib.sha256(_info['secret1'].encode()).hexdigest() == {expected!r}
+    _reads += 1
+    if _reads == 1:
+        pathlib.Path({str(marker)!r}).write_text('reading')
+    if time.time() > _deadline:
+        raise TimeoutError('still allowed {limit_s!r} s after the loop started')
+    time.sleep(0.001)
+print(json.dumps({{'refused_at': _refused_at, 'refusal': _refusal, 'reads': _reads}}))
+"""
+
+
+def test_member_keys_on_the_hub_grant_then_revoke_refuses_bob_at_once(
+    member_hub: tuple[Hub, dict[str, str]],
+) -> None:
+    hub, keys = member_hub
+    alice, bob = hub.clients["alice"], hub.clients["bob"]
+    for name in USERS:
+        env = hub.server_environ(name)
+        assert env[MEMBER_KEY_ENV] == keys[name], name
+        assert KEY_ENV not in env, name
+    expected = digests(VALUE)["secret1"]
+    marker = hub.user_dir("bob") / "revoke-loop.started"
+
+    with alice.kernel("zingy-page-flow") as alice_k, bob.kernel("zingy-cloud-flow") as bob_k:
+        joined = [alice_k.ok(cli("team", "join")), bob_k.ok(cli("team", "join"))]
+        r = alice.put("zingy-nb/api/profiles/stripe", json={"secret1": VALUE})
+        assert r.status_code in (200, 201), r.text
+
+        bob_k.ok(DEFINE_DIGESTS)
+        before = bob_k.run("_znb_digests('stripe')")
+        assert before.ename in REFUSED, before.describe()
+
+        alice_k.ok(cli("profiles", "grant", "stripe", "bob", "read"))
+        got = bob_k.ok("_znb_digests('stripe')")
+        assert json.loads(got.stdout) == digests(VALUE)
+
+        # No process under the hub holds a master key: not the hub, the proxy, the
+        # servers or any kernel (each server and its kernels hold only their own key).
+        assert hub.processes_with(KEY_ENV) == []
+        holders = hub.processes_with(MEMBER_KEY_ENV)
+        assert hub.proc is not None
+        hub_itself = describe(hub.processes()[0])
+        assert hub_itself not in holders and not any("http-proxy" in h for h in holders)
+        assert len(holders) >= 2 * len(USERS), holders  # two servers, two kernels
+
+        # bob reads in a loop; alice revokes meanwhile; the loop stops at the refusal
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            loop = pool.submit(
+                bob_k.run, read_until_refused("stripe", expected, marker, 90.0), timeout=120
+            )
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert not loop.done(), loop.result().describe()
+                assert time.monotonic() < deadline, "bob's loop never read"
+                time.sleep(0.05)
+            revoke = alice_k.ok(revoke_cell("profiles", "revoke", "stripe", "bob"))
+            looped = loop.result()
+        assert looped.status == "ok", looped.describe()
+        times, seen = json.loads(revoke.stdout), json.loads(looped.stdout)
+        assert seen["refusal"] in REFUSED, seen
+        assert seen["reads"] >= 1, seen
+        assert seen["refused_at"] >= times["started"], (seen, times)  # not before the revoke
+        after_return = seen["refused_at"] - times["returned"]
+        after_exit = seen["refused_at"] - times["exited"]
+        print(
+            f"\nrevoke to refusal in bob's kernel: {after_return * 1000:.1f} ms after the "
+            f"revoke returned (committed), {after_exit * 1000:.1f} ms after the command "
+            f"exited, {(seen['refused_at'] - times['started']) * 1000:.1f} ms after it "
+            f"started; {seen['reads']} reads allowed before"
+        )
+        assert after_return <= REFUSAL_BOUND_S, (after_return, seen, times)
+
+        after = bob_k.run("_znb_digests('stripe')")
+        assert after.ename in REFUSED, after.describe()
+        assert hub.processes_with(KEY_ENV) == []
+
+        for cell in (*joined, before, got, looped, revoke, after):
+            text = cell.everything()
+            assert VALUE not in text
+            assert all(key not in text for key in keys.values())
 
 
 def test_each_server_gets_its_own_role_and_the_hub_holds_no_secret(hub: Hub) -> None:
