@@ -9,6 +9,7 @@ module implementing the same two classes.
 from __future__ import annotations
 
 import builtins
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -53,6 +54,7 @@ def slots_mask(slots_set: tuple[bool, ...], unredacted: tuple[bool, ...]) -> int
     )
 
 
+@functools.lru_cache(maxsize=256)  # 8 bits: every mask there is; listings call it per row
 def slots_from_mask(mask: int) -> tuple[SlotFlags, SlotFlags]:
     """(set, unredacted) flags of the four slots, from the ``slots`` column."""
     return (
@@ -80,6 +82,14 @@ class Row:
     @property
     def meta(self) -> ProfileMeta:
         return ProfileMeta(self.name, self.slots_set, self.created, self.updated, self.unredacted)
+
+
+def meta_from_record(
+    name: str, mask: int, created: Any, updated: Any, when: Callable[[Any], datetime]
+) -> ProfileMeta:
+    """A listing's row as metadata, without building a whole ``Row`` (no blob)."""
+    slots_set, unredacted = slots_from_mask(mask)
+    return ProfileMeta(name, slots_set, when(created), when(updated), unredacted)
 
 
 @dataclass(frozen=True)

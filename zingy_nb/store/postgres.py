@@ -43,11 +43,12 @@ from .base import (
     Store,
     StoreInfo,
     Transaction,
+    meta_from_record,
 )
 from .migrations import MEMBER_ROLE, SCHEMA
 from .postgres_listen import ChangeListener, wrote_here
 from .postgres_notebooks import PgNotebooks
-from .postgres_transaction import PgTransaction, one, psycopg_module, refused, row_from_record, utc
+from .postgres_transaction import PgTransaction, one, psycopg_module, refused, utc
 from .url_password import redact_url, scrub
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ class PostgresStore(PgNotebooks, Store):
                 f"SELECT name, slots, created, updated FROM {SCHEMA}.profiles "
                 'ORDER BY name COLLATE "C"'
             ).fetchall()
-            return [row_from_record((*rec, "", b"")).meta for rec in recs]
+            return [meta_from_record(n, m, c, u, utc) for n, m, c, u in recs]
 
         return self._run(read, default=[])
 

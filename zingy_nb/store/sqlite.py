@@ -22,10 +22,9 @@ from typing import Final, TypeVar
 from ..errors import StoreError
 from ..rules import ProfileMeta
 from . import migrations
-from .base import AuditEntry, Row, Store, StoreInfo, Transaction
+from .base import AuditEntry, Row, Store, StoreInfo, Transaction, meta_from_record
 from .sqlite_notebooks import SQLiteNotebooks
 from .sqlite_transaction import SQLiteTransaction as _SQLiteTransaction
-from .sqlite_transaction import row_from_record as _row
 
 SCHEMA_VERSION: Final = migrations.latest(migrations.SQLITE)
 APPLICATION_ID: Final = 0x5A4E4231  # "ZNB1": tells our files from other SQLite files
@@ -236,12 +235,11 @@ class SQLiteStore(SQLiteNotebooks, Store):
         def read(conn: sqlite3.Connection) -> builtins.list[ProfileMeta]:
             if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                 return []
-            return [
-                _row((*rec, "", b"")).meta
-                for rec in conn.execute(
-                    "SELECT name, slots, created, updated FROM profiles ORDER BY name"
-                ).fetchall()
-            ]
+            recs = conn.execute(
+                "SELECT name, slots, created, updated FROM profiles ORDER BY name"
+            ).fetchall()
+            when = datetime.fromisoformat
+            return [meta_from_record(n, m, c, u, when) for n, m, c, u in recs]
 
         return self._run(read, default=[])
 
