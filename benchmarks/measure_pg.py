@@ -234,22 +234,11 @@ def _member_key_database(server: Any) -> str:
     """A database at the member-key schema on ``server`` (created by its owner), with
     ``READERS`` extra member roles ``bench_rNN`` besides the test roles."""
     import tests.postgres as pg
-    from zingy_nb.store.postgres_members import MemberKeyStore
 
     readers = [f"bench_r{i:02d}" for i in range(1, READERS + 1)]
     for role in readers:
         server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{READER_PASSWORD}'")
-    db = f"mk{next(server._dbs)}"
-    server.sql(f"CREATE DATABASE {db} OWNER team_admin")
-    server.sql(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
-    server.sql(f"GRANT CONNECT ON DATABASE {db} TO {', '.join([*pg.MEMBERS, *readers])}")
-    owner = MemberKeyStore(server.url("team_admin", db))
-    try:
-        owner.upgrade()
-    finally:
-        owner.close()
-    server.sql(f"GRANT zingy_nb_member TO {', '.join([*pg.MEMBERS, *readers])}")
-    return db
+    return server.new_database(member_keys=True, members=[*pg.MEMBERS, *readers], admins=())
 
 
 def _grant_revoke(server: Any, home: Path, reps: int) -> tuple[list[float], list[float]]:

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,21 +106,32 @@ class PgServer:
             cur = conn.execute(statement)
             return cur.fetchall() if cur.description else []
 
-    def new_database(self) -> str:
-        """A fresh database owned by ``team_admin``, with the zingy-nb schema in it."""
+    def new_database(
+        self,
+        *,
+        member_keys: bool = False,
+        members: Sequence[str] = MEMBERS,
+        admins: Sequence[str] = ("dana",),
+    ) -> str:
+        """A fresh database owned by ``team_admin``, with the zingy-nb schema in it (the
+        member-key schema with ``member_keys``); ``members`` may connect and are members,
+        ``admins`` are in zingy_nb_admin."""
         from zingy_nb.store.postgres import PostgresStore
+        from zingy_nb.store.postgres_members import MemberKeyStore
 
-        db = f"team{next(self._dbs)}"
+        db = f"{'mk' if member_keys else 'team'}{next(self._dbs)}"
         self.sql(f"CREATE DATABASE {db} OWNER team_admin")
         self.sql(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
-        self.sql(f"GRANT CONNECT ON DATABASE {db} TO {', '.join(MEMBERS)}")
-        admin = PostgresStore(self.url("team_admin", db))
+        self.sql(f"GRANT CONNECT ON DATABASE {db} TO {', '.join(members)}")
+        store = MemberKeyStore if member_keys else PostgresStore
+        owner = store(self.url("team_admin", db))
         try:
-            admin.upgrade()
+            owner.upgrade()
         finally:
-            admin.close()
-        self.sql(f"GRANT zingy_nb_member TO {', '.join(MEMBERS)}")
-        self.sql("GRANT zingy_nb_admin TO dana")
+            owner.close()
+        self.sql(f"GRANT zingy_nb_member TO {', '.join(members)}")
+        for admin in admins:
+            self.sql(f"GRANT zingy_nb_admin TO {admin}")
         return db
 
     def drop_database(self, db: str) -> None:

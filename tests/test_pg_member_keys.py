@@ -79,18 +79,7 @@ class Team:
 
 def member_key_database(server: PgServer) -> str:
     """A fresh database at the member-key schema (created by its owner, team_admin)."""
-    db = f"mk{next(server._dbs)}"
-    server.sql(f"CREATE DATABASE {db} OWNER team_admin")
-    server.sql(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
-    server.sql(f"GRANT CONNECT ON DATABASE {db} TO {', '.join(postgres.MEMBERS)}")
-    owner = MemberKeyStore(server.url("team_admin", db))
-    try:
-        owner.upgrade()
-    finally:
-        owner.close()
-    server.sql(f"GRANT zingy_nb_member TO {', '.join(postgres.MEMBERS)}")
-    server.sql("GRANT zingy_nb_admin TO dana")
-    return db
+    return server.new_database(member_keys=True)
 
 
 @pytest.fixture
