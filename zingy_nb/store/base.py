@@ -83,6 +83,14 @@ class Row:
     def meta(self) -> ProfileMeta:
         return ProfileMeta(self.name, self.slots_set, self.created, self.updated, self.unredacted)
 
+    @classmethod
+    def from_record(cls, rec: Sequence[Any], when: Callable[[Any], datetime]) -> Row:
+        """A row from the backends' common (name, slots, created, updated, key_id, blob)
+        SELECT; ``when`` reads a stored time in that backend's dialect."""
+        name, mask, created, updated, key_id, blob = rec
+        slots_set, unredacted = slots_from_mask(mask)
+        return cls(name, slots_set, unredacted, when(created), when(updated), key_id, bytes(blob))
+
 
 def meta_from_record(
     name: str, mask: int, created: Any, updated: Any, when: Callable[[Any], datetime]

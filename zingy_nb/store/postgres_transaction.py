@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ProfileAccessError, ProfileNotFoundError, StoreError
-from .base import Row, Transaction, slots_from_mask
+from .base import Row, Transaction
 from .migrations import ADMIN_ROLE, SCHEMA
 
 if TYPE_CHECKING:
@@ -36,17 +36,7 @@ def utc(value: datetime) -> datetime:
 
 
 def row_from_record(rec: tuple) -> Row:
-    name, mask, created, updated, key_id, blob = rec
-    slots_set, unredacted = slots_from_mask(mask)
-    return Row(
-        name=name,
-        slots_set=slots_set,
-        unredacted=unredacted,
-        created=utc(created),
-        updated=utc(updated),
-        key_id=key_id,
-        blob=bytes(blob),
-    )
+    return Row.from_record(rec, utc)
 
 
 def one(conn: psycopg.Connection, sql: str, args: tuple = ()) -> Any:

@@ -12,23 +12,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from . import sqlite_notebooks
-from .base import Row, Transaction, slots_from_mask
+from .base import Row, Transaction
 
 COLUMNS = "name, slots, created, updated, key_id, blob"
 
 
 def row_from_record(record: tuple) -> Row:
-    name, mask, created, updated, key_id, blob = record
-    slots_set, unredacted = slots_from_mask(mask)
-    return Row(
-        name=name,
-        slots_set=slots_set,
-        unredacted=unredacted,
-        created=datetime.fromisoformat(created),
-        updated=datetime.fromisoformat(updated),
-        key_id=key_id,
-        blob=bytes(blob),
-    )
+    return Row.from_record(record, datetime.fromisoformat)
 
 
 class SQLiteTransaction(Transaction):
