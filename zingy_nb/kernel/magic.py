@@ -57,8 +57,8 @@ def get_profiles() -> Profiles:
 
 
 def _remember(values: dict[str, str | None]) -> None:
-    """Register saved values for redaction; say so when one is too short for it."""
-    redact.redactor.register_all(v for v in values.values() if v)
+    """Say so when a saved value is too short to be redacted (``Profiles`` registered
+    the values it wrote)."""
     note = redact.short_note(s for s, v in values.items() if redact.too_short(v))
     if note:
         print(f"Note: {note}")

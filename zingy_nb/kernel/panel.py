@@ -315,8 +315,7 @@ class ProfilesPanel(w.VBox):
                     "error", f"{_wording(exc)} Nothing was saved; enter the secrets again."
                 )
             for box in self.clear_boxes.values():
-                box.value = False
-            redact.redactor.register_all(values.values())
+                box.value = False  # Profiles registered the values it wrote for redaction
             note = redact.short_note(LABELS[s] for s, v in values.items() if redact.too_short(v))
             if note:
                 text += f" Note: {note}"
