@@ -11,7 +11,7 @@ user, since PostgreSQL refuses root. Its roles (made-up passwords):
   (CREATEROLE, not a superuser);
 - ``alice``, ``bob``, ``carol``: members (``zingy_nb_member``), neither superusers
   nor owners of anything;
-- ``dana``: a member of ``zingy_nb_admin`` (may rotate the key).
+- ``dana``: a member of ``zingy_nb_admin`` (reads every profile, converts a store).
 
 Test modules import the fixtures they use (``from tests.postgres import ...``); the
 server is shared by all of them and stopped when the last one is done.
@@ -34,7 +34,7 @@ import pytest
 
 from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
-from zingy_nb.paths import HOME_ENV
+from zingy_nb.paths import HOME_ENV, MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.url import URL_ENV
 
@@ -109,21 +109,22 @@ class PgServer:
     def new_database(
         self,
         *,
-        member_keys: bool = False,
+        shared_key: bool = False,
         members: Sequence[str] = MEMBERS,
         admins: Sequence[str] = ("dana",),
     ) -> str:
         """A fresh database owned by ``team_admin``, with the zingy-nb schema in it (the
-        member-key schema with ``member_keys``); ``members`` may connect and are members,
-        ``admins`` are in zingy_nb_admin."""
+        member-key schema; with ``shared_key`` the schema before member keys, version 2,
+        as the previous zingy-nb made it); ``members`` may connect and are members,
+        ``admins`` are in zingy_nb_admin. Nobody has joined yet (``join``)."""
         from zingy_nb.store.postgres import PostgresStore
         from zingy_nb.store.postgres_members import MemberKeyStore
 
-        db = f"{'mk' if member_keys else 'team'}{next(self._dbs)}"
+        db = f"{'shared' if shared_key else 'team'}{next(self._dbs)}"
         self.sql(f"CREATE DATABASE {db} OWNER team_admin")
         self.sql(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
         self.sql(f"GRANT CONNECT ON DATABASE {db} TO {', '.join(members)}")
-        store = MemberKeyStore if member_keys else PostgresStore
+        store = PostgresStore if shared_key else MemberKeyStore
         owner = store(self.url("team_admin", db))
         try:
             owner.upgrade()
@@ -133,6 +134,26 @@ class PgServer:
         for admin in admins:
             self.sql(f"GRANT zingy_nb_admin TO {admin}")
         return db
+
+    def join(self, db: str, home: Path, roles: Sequence[str] = MEMBERS) -> dict[str, str]:
+        """Each of ``roles`` runs ``zingy-nb team join`` from ``home`` (one 0600 key file
+        per role there, as on a machine without a keyring, unless ``ZINGY_NB_MEMBER_KEY``
+        is set); returns their private keys, as text, for a process that gets its key
+        from ``ZINGY_NB_MEMBER_KEY``."""
+        from zingy_nb.member_custody import MemberKeyLocator
+
+        keys = {}
+        for role in roles:
+            profiles = Profiles(home, url=self.url(role, db))
+            try:
+                assert profiles.vault is not None
+                profiles.vault.join()
+            finally:
+                profiles.store.close()
+            found = MemberKeyLocator(home, role).load()
+            assert found is not None
+            keys[role] = found.pair.encode()
+        return keys
 
     def drop_database(self, db: str) -> None:
         """Drop a test database, hanging up whoever is still connected to it."""
@@ -231,13 +252,18 @@ def team_db(pg_server: PgServer) -> Iterator[str]:
 
 @dataclass
 class Backend:
-    """One store backend under test, as the API and the raw storage see it."""
+    """One store backend under test, as the API and the raw storage see it.
+
+    The embedded store has a master key (``key``); a team store has none, only each
+    member's own key (``member_keys``, by role: every member has joined).
+    """
 
     kind: str  # "sqlite" or "postgres"
     home: Path
-    key: str
+    key: str | None
     server: PgServer | None = None
     db: str | None = None
+    member_keys: dict[str, str] = field(default_factory=dict)
 
     def url(self, role: str = "alice") -> str | None:
         if self.server is None:
@@ -248,8 +274,14 @@ class Backend:
         return Profiles(self.home, url=self.url(role) or "")
 
     def env(self, role: str = "alice") -> dict[str, str]:
-        """What a process needs to use this store as ``role``."""
-        return {HOME_ENV: str(self.home), KEY_ENV: self.key, URL_ENV: self.url(role) or ""}
+        """What a process needs to use this store as ``role``: the embedded store's master
+        key, or the member's own key (as a spawner gives it), never both."""
+        env = {HOME_ENV: str(self.home), URL_ENV: self.url(role) or ""}
+        if self.key is not None:
+            env[KEY_ENV] = self.key
+        if role in self.member_keys:
+            env[MEMBER_KEY_ENV] = self.member_keys[role]
+        return env
 
     def raw_rows(self) -> list[tuple[str, bytes]]:
         """(name, blob) of every stored profile, read around zingy-nb."""
@@ -327,19 +359,22 @@ def store_backend(
 ) -> Iterator[Backend]:
     """The same test on the embedded store and on a team store (as member ``alice``).
 
-    The master key comes from ``ZINGY_NB_MASTER_KEY``, as it does for a team.
+    The embedded store's master key comes from ``ZINGY_NB_MASTER_KEY``; on the team store
+    no master key exists: every member has joined, their keys in files in the home.
     """
-    key = encode_key(new_key())
     home = tmp_path / "zingy"
-    monkeypatch.setenv(KEY_ENV, key)
     monkeypatch.setenv(HOME_ENV, str(home))
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
     if request.param == "sqlite":
+        key = encode_key(new_key())
+        monkeypatch.setenv(KEY_ENV, key)
         monkeypatch.delenv(URL_ENV, raising=False)
         yield Backend("sqlite", home, key)
         return
+    monkeypatch.delenv(KEY_ENV, raising=False)
     server: PgServer = request.getfixturevalue("pg_server")
     db = server.new_database()
-    backend = Backend("postgres", home, key, server, db)
+    backend = Backend("postgres", home, None, server, db, server.join(db, home))
     monkeypatch.setenv(URL_ENV, backend.url("alice") or "")
     yield backend
     server.drop_database(db)

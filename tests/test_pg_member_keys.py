@@ -79,7 +79,7 @@ class Team:
 
 def member_key_database(server: PgServer) -> str:
     """A fresh database at the member-key schema (created by its owner, team_admin)."""
-    return server.new_database(member_keys=True)
+    return server.new_database()
 
 
 @pytest.fixture
@@ -432,7 +432,7 @@ def test_store_upgrade_converts_a_shared_master_key_store(
     monkeypatch.setenv("ZINGY_NB_MASTER_KEY", master)
     home = tmp_path / "home"
     monkeypatch.setenv("ZINGY_NB_HOME", str(home))
-    db = pg_server.new_database()  # the shared-key schema, as the previous version made it
+    db = pg_server.new_database(shared_key=True)  # as the previous version made it
     try:
         old = Profiles(home, store=PostgresStore(pg_server.url("alice", db)))
         old.set("stripe", STRIPE)
@@ -448,7 +448,10 @@ def test_store_upgrade_converts_a_shared_master_key_store(
             out, err = capsys.readouterr()
             return code, out, err
 
-        code, _, err = cli("team_admin", "store", "upgrade", "--member-keys")
+        code, _, err = cli("alice", "profiles", "list")  # this version, before the upgrade
+        assert code != 0 and "still on the shared master key" in err
+        assert "`zingy-nb store upgrade`" in err
+        code, _, err = cli("team_admin", "store", "upgrade")
         assert code == 0, err
         assert "to 3" in err and "zingy_nb_admin who holds that key" in err
         with pytest.raises(UnsupportedStoreVersionError):  # old code refuses the new schema
@@ -458,6 +461,11 @@ def test_store_upgrade_converts_a_shared_master_key_store(
             Profiles(home, store=MemberKeyStore(pg_server.url("alice", db))).secrets(
                 "stripe", caller="test"
             )
+        monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
+        code, out, err = cli("dana", "store", "upgrade")
+        assert code != 0 and "needs its old master key" in err and "ZINGY_NB_MASTER_KEY" in err
+        assert pg_server.sql("SELECT count(*) FROM zingy_nb.wraps", db=db) == [(0,)]
+        monkeypatch.setenv("ZINGY_NB_MASTER_KEY", master)
         code, out, err = cli("dana", "store", "upgrade")
         assert code == 0, err
         assert "stripe: wrapped for alice, dana; pending (not joined yet): bob, carol" in out

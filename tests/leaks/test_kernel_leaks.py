@@ -165,12 +165,14 @@ ROWS = [
 
 
 def _backend(kind: str, root: Path, server: PgServer | None) -> Iterator[Backend]:
-    key = encode_key(new_key())
     if server is None:
-        backend = Backend("sqlite", root / "zingy", key)
+        backend = Backend("sqlite", root / "zingy", encode_key(new_key()))
     else:
-        backend = Backend("postgres", root / "zingy", key, server, server.new_database())
-    with temporary_env(**backend.env()):
+        db = server.new_database()
+        with temporary_env(ZINGY_NB_MEMBER_KEY=MEMBER_KEY):
+            server.join(db, root / "zingy", ["alice"])  # the key a spawner gives alice
+        backend = Backend("postgres", root / "zingy", None, server, db, {"alice": MEMBER_KEY})
+    with temporary_env(**{"ZINGY_NB_MASTER_KEY": None, **process_env(backend)}):
         profiles = Profiles(backend.home, url=backend.url() or "")
         for name, values in PROFILES.items():
             profiles.set(name, *values)
@@ -198,9 +200,8 @@ def kernels(
     try:
         for flow in (CLOUD, PAGE):
             env = kernel_env(
-                flow=flow, home=backend.home, IPYTHONDIR=str(ipython_dir),
-                ZINGY_NB_MEMBER_KEY=MEMBER_KEY, **backend.env(),
-            )  # fmt: skip
+                flow=flow, home=backend.home, IPYTHONDIR=str(ipython_dir), **process_env(backend)
+            )
             ctx = running_kernel(env)
             recorder = Recorder(ctx.__enter__())
             stack.append(ctx)
@@ -217,8 +218,17 @@ def kernels(
 MEMBER_KEY = MemberKeyPair.generate().encode()
 
 
+def process_env(backend: Backend) -> dict[str, str]:
+    """The store's variables for alice, and a member key in both cases (on the embedded
+    store it opens nothing but must not show either)."""
+    return {"ZINGY_NB_MEMBER_KEY": MEMBER_KEY, **backend.env()}
+
+
 def secrets_in_play(backend: Backend) -> dict[str, str]:
-    return {**stored(), "master key": backend.key, "member key": MEMBER_KEY}
+    found = {**stored(), "member key": MEMBER_KEY}
+    if backend.key is not None:  # the embedded store's; a team store has none
+        found["master key"] = backend.key
+    return found
 
 
 def typed() -> dict[str, str]:

@@ -17,15 +17,10 @@ from .common import subcommands
 def add_parser(top: argparse._SubParsersAction) -> None:
     store = subcommands(top.add_parser("store", help="the store's schema version and settings"))
     store.add_parser("version", help="the store's schema version and this code's")
-    p = store.add_parser(
+    store.add_parser(
         "upgrade",
-        help="create or migrate the schema (a team store: run it as the database's owner)",
-    )
-    p.add_argument(
-        "--member-keys",
-        action="store_true",
-        help="a team store: move to member keys (no shared master key); an admin holding "
-        "the old master key then converts its profiles by running upgrade again",
+        help="create or migrate the schema (a team store: run it as the database's owner; "
+        "one still on the shared master key is then converted by an admin holding that key)",
     )
     p = store.add_parser("config", help="show or change a store setting")
     settings = p.add_subparsers(dest="setting", required=True)
@@ -56,10 +51,10 @@ def run(args: Any) -> None:
         access.set_setting(profiles, args.value)
         print(f"notebook-access is now {args.value}.", file=sys.stderr)
     else:
-        if getattr(args, "member_keys", False) or profiles.vault is not None:
-            from .store_members import upgrade_to_member_keys
+        if profiles.vault is not None:
+            from .store_members import upgrade_team_store
 
-            upgrade_to_member_keys(profiles)
+            upgrade_team_store(profiles)
             return
         before, after = store.upgrade()
         if before is None and after and store.schema_version() is None:

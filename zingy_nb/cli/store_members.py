@@ -1,10 +1,10 @@
-"""``zingy-nb store upgrade`` on a team store moving to member keys (``team_vault``).
+"""``zingy-nb store upgrade`` on a team store: its schema, then its profiles.
 
-Run by the database's owner it creates the member-key schema; run by a member of
-``zingy_nb_admin`` who holds the old master key it converts every profile to a data key
-wrapped for the readers who joined, and lists the others as pending (a manager grants
-them again once they ran ``zingy-nb team join``). One command does both when the owner
-is also such an admin.
+Run by the database's owner it creates (or migrates) the member-key schema; run by a
+member of ``zingy_nb_admin`` who holds the old master key it converts every profile of a
+store made before member keys to a data key wrapped for the readers who joined, and
+lists the others as pending (a manager grants them again once they ran ``zingy-nb team
+join``). One command does both when the owner is also such an admin.
 """
 
 from __future__ import annotations
@@ -12,45 +12,58 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import KeyUnavailableError
+from ..keys import ENV_VAR
 
 
-def upgrade_to_member_keys(profiles: Any) -> None:
-    from ..profiles import Profiles
-    from ..store.postgres import PostgresStore
-    from ..store.postgres_members import MemberKeyStore
-
+def upgrade_team_store(profiles: Any) -> None:
     store = profiles.store
-    if not isinstance(store, PostgresStore):
-        raise StoreError(
-            "Member keys are for a team store (postgresql://); the embedded store keeps "
-            "its master key."
-        )
-    if not isinstance(store, MemberKeyStore):
-        store.close()
-        store = MemberKeyStore(store._url)
-        profiles = Profiles(profiles.home, store=store)
     before, after = store.upgrade()
-    if before != after:
+    if before is None:
         print(
-            f"Upgraded the store at {store.location} from version {before or 0} to {after} "
+            f"Created the zingy-nb schema (version {after}, member keys) in {store.location}. "
+            "Each member runs `zingy-nb team join` once (docs/teams.md).",
+            file=sys.stderr,
+        )
+    elif before != after:
+        print(
+            f"Upgraded the store at {store.location} from version {before} to {after} "
             "(member keys).",
             file=sys.stderr,
         )
+    else:
+        print(f"The store at {store.location} is already at version {after}.", file=sys.stderr)
     info = store.info()
     if info is None or not info.key_id:
-        print(f"The store at {store.location} has no master key to convert from.", file=sys.stderr)
-        return
-    vault = profiles.vault
+        return  # nothing sealed under a shared master key
+    legacy = len(_legacy_names(store))
     if not store.is_admin(store.role()):
         print(
-            "Its profiles are still sealed under the old master key: a member of "
+            f"{legacy} profile(s) are still sealed under the old master key: a member of "
             "zingy_nb_admin who holds that key runs `zingy-nb store upgrade` to convert "
-            "them (until then they cannot be read).",
+            "them (until then nobody can read them).",
             file=sys.stderr,
         )
         return
-    _, master = profiles._find_key(info)
+    _convert(profiles, info, legacy)
+
+
+def _legacy_names(store: Any) -> list[str]:
+    with store.member_transaction() as txn:
+        return list(txn.legacy_names())
+
+
+def _convert(profiles: Any, info: Any, legacy: int) -> None:
+    store, vault = profiles.store, profiles.vault
+    try:
+        _, master = profiles._find_key(info)
+    except KeyUnavailableError:
+        raise KeyUnavailableError(
+            f"Converting the store's {legacy} profile(s) to member keys needs its old "
+            f"master key, and none that opens it was found. Set {ENV_VAR} to that key (the "
+            "one every member's server had) and run `zingy-nb store upgrade` again. The "
+            "schema is upgraded; the profiles stay sealed under the old key until then."
+        ) from None
     published = {m.role: m.fingerprint for m in store.members()}.get(store.role())
     mine = vault.locator().load()
     if mine is None or published != mine.pair.fingerprint:
@@ -63,8 +76,8 @@ def upgrade_to_member_keys(profiles: Any) -> None:
             line += f"; pending (not joined yet): {', '.join(item.pending)}"
         print(line)
     print(
-        f"Converted {len(done)} profile(s); the store's master key is no longer used. "
-        "Pending readers run `zingy-nb team join`, then a manager grants them again (or "
-        "runs `zingy-nb team sync`).",
+        f"Converted {len(done)} profile(s); the store's master key is no longer used: "
+        f"remove {ENV_VAR} from every member's environment. Pending readers run `zingy-nb "
+        "team join`, then a manager grants them again (or runs `zingy-nb team sync`).",
         file=sys.stderr,
     )

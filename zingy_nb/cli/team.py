@@ -1,9 +1,10 @@
-"""``zingy-nb team join|members|sync|trust``: member keys on a team store.
+"""``zingy-nb team join|members|sync|trust|new-key``: member keys on a team store.
 
 A member-key team store has no shared master key: each member publishes a public key
 under their database role (``join``), compares fingerprints out of band and confirms a
 changed key (``trust``); a manager re-wraps profiles after group membership changed in
-plain SQL (``sync``). Nothing here prints a private key.
+plain SQL (``sync``). Only ``new-key`` prints a private key: a fresh one, for the
+operator who puts it in a member's per-user secret (``ZINGY_NB_MEMBER_KEY``).
 """
 
 from __future__ import annotations
@@ -31,14 +32,19 @@ def add_parser(top: argparse._SubParsersAction) -> None:
     p = team.add_parser("trust", help="confirm ROLE's key after comparing its fingerprint")
     p.add_argument("role", help="the member's database role")
     p.add_argument("fingerprint", help="SHA256:... as `team members` shows on their side")
+    p = team.add_parser(
+        "new-key",
+        help="print a fresh member key for a spawner's per-user secret (ZINGY_NB_MEMBER_KEY)",
+    )
+    p.add_argument("--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
 
 
 def _vault(profiles: Any) -> Any:
     if profiles.vault is None:
         raise StoreError(
             f"The store at {profiles.store.location} has no member keys: `zingy-nb team` is "
-            "for a team store at the member-key schema (its admin runs `zingy-nb store "
-            "upgrade --member-keys`); the embedded store keeps its master key."
+            "for a team store (ZINGY_NB_STORE_URL=postgresql://...); the embedded store "
+            "keeps its master key."
         )
     return profiles.vault
 
@@ -46,6 +52,9 @@ def _vault(profiles: Any) -> Any:
 def run(args: Any) -> None:
     from ..profiles import get_profiles
 
+    if args.action == "new-key":
+        _new_key(args.output)
+        return
     vault = _vault(get_profiles())
     if args.action == "join":
         kept, replaced = vault.join(new_key=args.new_key)
@@ -126,3 +135,23 @@ def _members(vault: Any, as_json: bool) -> None:
             f"Out of sync (run `zingy-nb team sync`): {', '.join(stale)}",
             file=sys.stderr,
         )
+
+
+def _new_key(output: str | None) -> None:
+    """A key made here, for someone else's environment: nothing is published or kept."""
+    from ..keys import write_private
+    from ..member_custody import ENV_VAR
+    from ..team_keys import MemberKeyPair
+
+    pair = MemberKeyPair.generate()
+    text = pair.encode()
+    if output:
+        write_private(output, text + "\n")
+        print(f"Member key written to {output} (mode 0600).", file=sys.stderr)
+    else:
+        print(text)
+    print(
+        f"fingerprint: {pair.fingerprint}. Put the key in that member's {ENV_VAR} only (a "
+        "per-user secret of the spawner); they run `zingy-nb team join` once to publish it.",
+        file=sys.stderr,
+    )

@@ -129,8 +129,7 @@ CREATE TRIGGER bump_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 
 #: The schema version from which a team store has member keys and no master key.
 PG_MEMBER_KEYS: Final = 3
-#: ``POSTGRES`` with the member-key step (what ``MemberKeyStore`` uses until it becomes
-#: the default team store).
+#: ``POSTGRES`` with the member-key step: the schema of every team store.
 POSTGRES_MEMBER_KEYS: Final = (
     *POSTGRES,
     Migration(PG_MEMBER_KEYS, "member keys: per-profile data keys, wraps, signatures", _PG_V3),

@@ -13,6 +13,11 @@ notifies the store's change channel. While this process hears that channel
 (``postgres_listen``), ``change_token()`` is local and a warm retrieval makes no query;
 otherwise it reads the counter (one small query, never stale).
 
+``PostgresStore`` holds the tables, policies and change tracking; on its own it is the
+schema of zingy-nb before member keys (version 2, every value under one shared master
+key), which only the tests still create, to prove the migration. Every team store a
+process opens is its subclass ``MemberKeyStore`` (``postgres_members``).
+
 psycopg 3 is imported only here, when a ``postgresql://`` URL is used.
 """
 
@@ -63,7 +68,8 @@ T = TypeVar("T")
 
 
 class PostgresStore(PgNotebooks, Store):
-    """A team store at a ``postgresql://`` URL. One connection per instance, thread-safe."""
+    """A team store at a ``postgresql://`` URL (the shared-key schema; see the module's
+    note). One connection per instance, thread-safe."""
 
     #: The schema steps this store creates and expects (its latest version is required).
     MIGRATIONS: tuple[migrations.Migration, ...] = migrations.POSTGRES
@@ -145,13 +151,16 @@ class PostgresStore(PgNotebooks, Store):
         migrations.check_known(version, self.MIGRATIONS, self.location)
         needed = migrations.latest(self.MIGRATIONS)
         if version < needed:
-            raise StoreError(
-                f"The team store at {self.location} has schema version {version}; this "
-                f"zingy-nb needs {needed}. An admin runs `zingy-nb store upgrade` "
-                "(every member's zingy-nb must then be at least this version)."
-            )
+            raise self._outdated(version, needed)
         self._version = version
         return True
+
+    def _outdated(self, version: int, needed: int) -> StoreError:
+        return StoreError(
+            f"The team store at {self.location} has schema version {version}; this "
+            f"zingy-nb needs {needed}. An admin runs `zingy-nb store upgrade` "
+            "(every member's zingy-nb must then be at least this version)."
+        )
 
     def _run(self, fn: Callable[[psycopg.Connection], T], *, default: T) -> T:
         psycopg = psycopg_module()

@@ -1,7 +1,7 @@
 """The team store with member keys: members, per-profile wraps and signatures in SQL.
 
-``MemberKeyStore`` is the PostgreSQL team store at the member-key schema
-(``migrations_members``). It stores and returns what ``team_vault`` computes (public
+``MemberKeyStore`` is the PostgreSQL team store (``url.open_store`` opens every
+``postgresql://`` URL with it), at the member-key schema (``migrations_members``). It stores and returns what ``team_vault`` computes (public
 keys, wraps, signatures) and does no cryptography itself; row-level security decides,
 as for profiles, who may write which row. Operations that must re-seal a profile
 (grant, revoke) are handed to the vault that ``Profiles`` attaches (``attach``).
@@ -20,7 +20,7 @@ from ..errors import StoreError
 from ..team_keys import MemberPublicKey
 from .base import Row, StoreInfo, Transaction
 from .migrations import ADMIN_ROLE, SCHEMA
-from .migrations_members import POSTGRES_MEMBER_KEYS
+from .migrations_members import PG_MEMBER_KEYS, POSTGRES_MEMBER_KEYS
 from .postgres import PostgresStore
 from .postgres_transaction import COLUMNS, PgTransaction, one, row_from_record, utc
 
@@ -181,6 +181,17 @@ class MemberKeyStore(PostgresStore):
         super().__init__(url)
         self._vault: Vault | None = None
         self._role: str | None = None
+
+    def _outdated(self, version: int, needed: int) -> StoreError:
+        if version < PG_MEMBER_KEYS:
+            return StoreError(
+                f"The team store at {self.location} is still on the shared master key "
+                f"(schema version {version}); this zingy-nb uses member keys (version "
+                f"{needed}). The database's owner runs `zingy-nb store upgrade`, then a "
+                "member of zingy_nb_admin who holds the old master key runs it too, to "
+                "convert its profiles (docs/teams.md, Migration)."
+            )
+        return super()._outdated(version, needed)
 
     def attach(self, vault: Vault) -> None:
         """The vault that re-seals on grant and revoke (``Profiles`` attaches one)."""

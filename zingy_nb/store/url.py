@@ -3,7 +3,8 @@
 ``ZINGY_NB_STORE_URL=postgresql://...`` (or a ``url`` given by an entry point, such as
 the server's trait) puts ``Profiles`` on a PostgreSQL team store; without it the
 embedded store in ``ZINGY_NB_HOME`` stays the default. The driver (psycopg 3, the
-``postgres`` extra) is imported only when such a URL is used. A URL's password never
+``postgres`` extra) is imported only when such a URL is used. A team store has no
+master key: each member has their own (``team_vault``). A URL's password never
 leaves this module: ``Store.location`` and every message use ``redact_url``.
 """
 
@@ -39,21 +40,11 @@ def open_store(url: str | None, home: Path) -> Store:
             f"{URL_ENV} must be a postgresql:// URL, not {redact_url(url)!r}. Unset it "
             "to use the embedded store."
         )
-    from .postgres import PostgresStore
+    from .postgres_members import MemberKeyStore
 
-    store = PostgresStore(url)
-    try:
-        version = store.schema_version()
-    except StoreError:
-        return store  # unreachable now: the first use says so
-    from .migrations_members import PG_MEMBER_KEYS
-
-    if version is not None and version >= PG_MEMBER_KEYS:
-        from .postgres_members import MemberKeyStore
-
-        store.close()
-        return MemberKeyStore(url)
-    return store
+    # Every team store has member keys (schema 3 on): a store still at the shared-key
+    # schema answers "run `zingy-nb store upgrade`" at its first use.
+    return MemberKeyStore(url)
 
 
 class TeamKeyLocator(KeyLocator):
