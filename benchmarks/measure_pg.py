@@ -4,7 +4,9 @@ A throwaway PostgreSQL server (``tests.postgres``: initdb / pg_ctl, unix socket 
 as the ``postgres`` OS user when run as root) is started for the section and stopped
 in a ``finally``. Both stores hold 10,000 profiles, written through the store's
 transaction API, 250 per transaction (timed, not counted), and the PostgreSQL one is used as
-member ``alice`` (row-level security applies, as for any team member). Measured, with
+member ``alice`` (row-level security applies, as for any team member; she has joined,
+so each of her profiles has its own data key wrapped for her, and no master key takes
+part). Measured, with
 samples of the two backends alternating:
 
 - warm ``zingyConn.apikey()``, the store chosen by ``ZINGY_NB_HOME`` /
@@ -21,8 +23,7 @@ samples of the two backends alternating:
   the profile with ``Profiles.set``; latency = the reader's first sight of the new value
   minus the moment ``set()`` returned (commit acknowledged), both on CLOCK_MONOTONIC.
   The reader starts once its listener is healthy (warm reads need no query).
-- grant and revoke on a member-key store (a second database on the same server, at
-  the member-key schema): one profile owned by ``alice`` with ``READERS`` grantees who
+- grant and revoke (a second database on the same server): one profile owned by ``alice`` with ``READERS`` grantees who
   have all joined (their own member keys, 0600 key files in throwaway homes); each
   sample revokes the last grantee (the store removes its wraps and rotates the data
   key: re-seal, re-wrap and re-sign for everyone left) and grants it ``read`` again
@@ -94,8 +95,9 @@ def available() -> str | None:
 
 
 @contextmanager
-def team_store() -> Iterator[tuple[str, str, Any, str]]:
-    """A throwaway server and database; yields (member URL, server version, server, db)."""
+def team_store(home: Path) -> Iterator[tuple[str, str, Any, str]]:
+    """A throwaway server and database, where ``alice`` has joined from ``home`` (her
+    member key in a 0600 file there); yields (her URL, server version, server, db)."""
     import tests.postgres as pg
 
     try:
@@ -106,6 +108,7 @@ def team_store() -> Iterator[tuple[str, str, Any, str]]:
         raise RuntimeError(f"could not start PostgreSQL: {exc}") from None
     try:
         db = server.new_database()
+        server.join(db, home, ["alice"])
         version = server.sql("SHOW server_version")[0][0]
         yield server.url("alice", db), f"PostgreSQL {version}", server, db
     finally:
@@ -114,7 +117,8 @@ def team_store() -> Iterator[tuple[str, str, Any, str]]:
 
 def _bulk(profiles: Profiles, count: int) -> float:
     """``count`` profiles through the store's transaction API, ``CHUNK`` per
-    transaction; ns taken."""
+    transaction; ns taken. On the team store each is sealed as ``Profiles.set`` seals
+    it (its own data key, wrapped for its readers, signed)."""
     from zingy_nb.sealing import sealed_row
     from zingy_nb.store.base import utcnow
 
@@ -123,12 +127,16 @@ def _bulk(profiles: Profiles, count: int) -> float:
     profiles.set(PROPAGATE, "start")
     for start in range(0, count - 2, CHUNK):
         with profiles.store.transaction() as txn:
-            cipher = profiles._writable(txn)
+            vault = profiles.vault
+            cipher = profiles._writable(txn) if vault is None else None
             now = utcnow()
             for i in range(start, min(start + CHUNK, count - 2)):
                 name = f"profile-{i:05d}"
                 values = (f"secret-one-{i:05d}-" + "x" * 24, f"secret-two-{i:05d}", None, None)
-                txn.put(sealed_row(name, values, now, now, cipher))
+                if vault is not None:
+                    vault.write(txn, name, values, now, now)  # type: ignore[arg-type]
+                else:
+                    txn.put(sealed_row(name, values, now, now, cipher))  # type: ignore[arg-type]
     profiles._changed()
     return perf_counter_ns() - t0
 
@@ -231,19 +239,19 @@ READER_PASSWORD = "made-up-bench-reader-pw"  # a throwaway server's role
 
 
 def _member_key_database(server: Any) -> str:
-    """A database at the member-key schema on ``server`` (created by its owner), with
-    ``READERS`` extra member roles ``bench_rNN`` besides the test roles."""
+    """A second database on ``server`` (created by its owner), with ``READERS`` extra
+    member roles ``bench_rNN`` besides the test roles."""
     import tests.postgres as pg
 
     readers = [f"bench_r{i:02d}" for i in range(1, READERS + 1)]
     for role in readers:
         server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{READER_PASSWORD}'")
-    return server.new_database(member_keys=True, members=[*pg.MEMBERS, *readers], admins=())
+    return server.new_database(members=[*pg.MEMBERS, *readers], admins=())
 
 
 def _grant_revoke(server: Any, home: Path, reps: int) -> tuple[list[float], list[float]]:
     """ns per revoke (re-seal included) and per grant of one profile with ``READERS``
-    grantees on a member-key store; see the module docstring."""
+    grantees; see the module docstring."""
     from zingy_nb.member_custody import ENV_VAR as MEMBER_KEY_ENV
     from zingy_nb.profiles import Profiles
     from zingy_nb.store.postgres_members import MemberKeyStore
@@ -317,7 +325,7 @@ def measure(root: Path, reps: int = scaled(25, 2), rounds: int = scaled(51, 3)) 
     out = PgTimes()
     home = root / "pg-section"
     home.mkdir()
-    with team_store() as (url, version, server, db):
+    with team_store(home / "pg") as (url, version, server, db):
         out.server = version
         urls = {"pg": url, "sqlite": ""}
         stores = {b: Profiles(home / b, url=urls[b]) for b in BACKENDS}

@@ -210,7 +210,8 @@ def pg(root: Path, notes: list[str]) -> list[Row]:
     reads, beats = got.queries
     notes.append(
         f"pg: {got.server}, throwaway server on a unix socket (fsync=off, as the tests "
-        f"run it), member role with row-level security; both stores hold {n:,} profiles "
+        "run it), member role with row-level security and her own member key (each team "
+        f"profile has its own data key, wrapped for her); both stores hold {n:,} profiles "
         f"(built in {fmt_ns(got.build_ns['pg'])} on PostgreSQL, "
         f"{fmt_ns(got.build_ns['sqlite'])} on SQLite, {measure_pg.CHUNK} per transaction, "
         f"not counted). Warm: {len(got.warm['pg'])} batches each (500 calls on "
@@ -222,7 +223,7 @@ def pg(root: Path, notes: list[str]) -> list[Row]:
         "propagation: a plain Python process polls zingyConn.apikey() in a tight loop "
         f"while this one calls Profiles.set; {len(got.propagate['pg'])} changes per "
         "backend, from set() returning to the reader's first sight (CLOCK_MONOTONIC). "
-        f"Grant / revoke: a member-key store on the same server, one profile with "
+        f"Grant / revoke: a second database on the same server, one profile with "
         f"{measure_pg.READERS} grantees besides its owner, all joined; "
         f"{len(got.revoke)} alternating pairs of revoke (wraps removed, data key rotated: "
         "re-seal, re-wrap and re-sign for the owner and the grantees left) and grant "
