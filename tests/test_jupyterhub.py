@@ -6,8 +6,8 @@ form; an admin token starts their servers through the hub's REST API; every requ
 a server and every kernel goes through the proxy, as a browser's would.
 
 ``team_secrets`` is the one place that decides what a member's server gets: their own
-database URL, plus either the team's master key (a shared-key store) or their own member
-key (a member-key store, ``ZINGY_NB_MEMBER_KEY``; no master key anywhere).
+database URL and their own member key (``ZINGY_NB_MEMBER_KEY``, made by ``zingy-nb team
+new-key`` as an operator would); no master key exists anywhere.
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ from tests.hub import Hub, running_hub
 from tests.hub.hub import Secrets, describe
 from tests.kernels import DEFINE_DIGESTS, digests
 from tests.postgres import PgServer
-from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import MEMBER_KEY_ENV, URL_ENV
-from zingy_nb.team_keys import MemberKeyPair
 
 pg_server = postgres.pg_server
 pytestmark = pytest.mark.timeout(180)
@@ -44,39 +42,45 @@ REFUSED = ("ProfileAccessError", "ProfileNotFoundError", "NoWrapError")
 REFUSAL_BOUND_S = 2.0
 
 
-def team_secrets(
-    server: PgServer,
-    db: str,
-    *,
-    team_key: str | None = None,
-    member_keys: Mapping[str, str] | None = None,
-) -> Secrets:
-    """Each member's server: their own database role, plus either the team's master key
-    (a shared-key store) or that member's own key (a member-key store)."""
+def team_secrets(server: PgServer, db: str, member_keys: Mapping[str, str]) -> Secrets:
+    """Each member's server: their own database role and their own member key."""
 
     def secrets(name: str) -> dict[str, str]:
-        found = {URL_ENV: server.url(name, db)}
-        if team_key is not None:
-            found[KEY_ENV] = team_key
-        if member_keys is not None:
-            found[MEMBER_KEY_ENV] = member_keys[name]
-        return found
+        return {URL_ENV: server.url(name, db), MEMBER_KEY_ENV: member_keys[name]}
 
     return secrets
 
 
+def new_member_key() -> str:
+    """What an operator runs once per member to fill that member's spawner secret."""
+    cli_path = Path(sys.executable).parent / "zingy-nb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZINGY_NB_")}
+    done = subprocess.run(
+        [str(cli_path), "team", "new-key"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fingerprint: SHA256:" in done.stderr and "team join" in done.stderr
+    key = done.stdout.strip()
+    assert key and key not in done.stderr
+    return key
+
+
 @pytest.fixture(scope="module")
-def hub(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def team_hub(
+    pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Hub, dict[str, str]]]:
+    """A hub on a team store (created by its owner): each member's server gets their own
+    database URL and member key; nobody has joined yet."""
     db = pg_server.new_database()
     try:
         root = tmp_path_factory.mktemp("hub")
-        with running_hub(
-            root, users=USERS, secrets=team_secrets(pg_server, db, team_key=encode_key(new_key()))
-        ) as hub:
+        keys = {name: new_member_key() for name in USERS}
+        assert len(set(keys.values())) == len(USERS)
+        with running_hub(root, users=USERS, secrets=team_secrets(pg_server, db, keys)) as hub:
             for name in USERS:
                 hub.login(name)
             hub.start_servers(*USERS)
-            yield hub
+            yield hub, keys
     finally:
         pg_server.drop_database(db)
 
@@ -90,48 +94,6 @@ def cli(*args: str) -> str:
         "print(_p.returncode, _p.stderr)\n"
         "assert _p.returncode == 0, _p.stderr"
     )
-
-
-def owner_upgrades_to_member_keys(server: PgServer, db: str, home: Path) -> None:
-    """The database owner runs ``zingy-nb store upgrade --member-keys`` (no master key)."""
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZINGY_NB_")}
-    env.update(
-        HOME=str(home),
-        ZINGY_NB_HOME=str(home / "zingy-home"),
-        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-        **{URL_ENV: server.url("team_admin", db)},
-    )
-    cli_path = Path(sys.executable).parent / "zingy-nb"
-    done = subprocess.run(
-        [str(cli_path), "store", "upgrade", "--member-keys"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "member keys" in done.stderr, done.stderr
-
-
-@pytest.fixture
-def member_hub(
-    pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Hub, dict[str, str]]]:
-    """A hub whose team store is at the member-key schema: each member's server gets
-    their own member key, nobody a master key. Function-scoped and defined before the
-    shared-key tests, so the two hubs never run at the same time."""
-    db = pg_server.new_database()
-    try:
-        root = tmp_path_factory.mktemp("member-hub")
-        owner_upgrades_to_member_keys(pg_server, db, root / "owner")
-        keys = {name: MemberKeyPair.generate().encode() for name in USERS}
-        with running_hub(
-            root, users=USERS, secrets=team_secrets(pg_server, db, member_keys=keys)
-        ) as hub:
-            for name in USERS:
-                hub.login(name)
-            hub.start_servers(*USERS)
-            yield hub, keys
-    finally:
-        pg_server.drop_database(db)
 
 
 def revoke_cell(*args: str) -> str:
@@ -182,10 +144,37 @@ print(json.dumps({{'refused_at': _refused_at, 'refusal': _refusal, 'reads': _rea
 """
 
 
-def test_member_keys_on_the_hub_grant_then_revoke_refuses_bob_at_once(
-    member_hub: tuple[Hub, dict[str, str]],
+def test_each_server_gets_its_own_role_and_key_and_the_hub_holds_no_secret(
+    team_hub: tuple[Hub, dict[str, str]],
 ) -> None:
-    hub, keys = member_hub
+    hub, keys = team_hub
+    for name in USERS:
+        env = hub.server_environ(name)
+        assert env[URL_ENV].startswith(f"postgresql://{name}:"), name
+        assert env[MEMBER_KEY_ENV] == keys[name], name
+        assert KEY_ENV not in env, name
+        assert env["HOME"] == str(hub.user_dir(name))
+        assert env["JUPYTER_DATA_DIR"].startswith(str(hub.user_dir(name)))
+    # the hub and the proxy never hold a member's URL or key: only their own servers
+    for var in (URL_ENV, MEMBER_KEY_ENV):
+        holders = hub.processes_with(var)
+        assert len(holders) == len(USERS), holders
+        assert all("jupyterhub-singleuser" in h for h in holders), holders
+    assert hub.processes_with(KEY_ENV) == []
+    # the zingy-nb server extension answers in each user's server, on that user's store
+    status = hub.clients["bob"].get("zingy-nb/api/status")
+    assert status.status_code == 200, status.text
+    assert "bob" in status.text and "made-up" not in status.text
+    got = status.json()  # bob's own key, from his spawner, not published yet
+    assert (got["key_kind"], got["key_source"]) == ("member", "env"), got
+    assert got["key_location"] == MEMBER_KEY_ENV and "zingy-nb team join" in got["problem"]
+    assert keys["bob"] not in status.text
+
+
+def test_a_grant_reaches_bobs_kernel_and_a_revoke_refuses_him_at_once(
+    team_hub: tuple[Hub, dict[str, str]],
+) -> None:
+    hub, keys = team_hub
     alice, bob = hub.clients["alice"], hub.clients["bob"]
     for name in USERS:
         env = hub.server_environ(name)
@@ -196,6 +185,8 @@ def test_member_keys_on_the_hub_grant_then_revoke_refuses_bob_at_once(
 
     with alice.kernel("zingy-page-flow") as alice_k, bob.kernel("zingy-cloud-flow") as bob_k:
         joined = [alice_k.ok(cli("team", "join")), bob_k.ok(cli("team", "join"))]
+        status = bob.get("zingy-nb/api/status").json()
+        assert status["problem"] is None and status["key_id"].startswith("SHA256:"), status
         r = alice.put("zingy-nb/api/profiles/stripe", json={"secret1": VALUE})
         assert r.status_code in (200, 201), r.text
 
@@ -251,43 +242,3 @@ def test_member_keys_on_the_hub_grant_then_revoke_refuses_bob_at_once(
             text = cell.everything()
             assert VALUE not in text
             assert all(key not in text for key in keys.values())
-
-
-def test_each_server_gets_its_own_role_and_the_hub_holds_no_secret(hub: Hub) -> None:
-    for name in USERS:
-        env = hub.server_environ(name)
-        assert env[URL_ENV].startswith(f"postgresql://{name}:"), name
-        assert KEY_ENV in env
-        assert env["HOME"] == str(hub.user_dir(name))
-        assert env["JUPYTER_DATA_DIR"].startswith(str(hub.user_dir(name)))
-    # the hub and the proxy never hold a member's URL or the key: only servers (today)
-    for var in (URL_ENV, KEY_ENV):
-        holders = hub.processes_with(var)
-        assert len(holders) == len(USERS), holders
-        assert all("jupyterhub-singleuser" in h for h in holders), holders
-    # the zingy-nb server extension answers in each user's server, on that user's store
-    status = hub.clients["bob"].get("zingy-nb/api/status")
-    assert status.status_code == 200, status.text
-    assert "bob" in status.text and "made-up" not in status.text
-
-
-def test_a_grant_reaches_bobs_cloud_flow_kernel_and_a_revoke_takes_it_back(hub: Hub) -> None:
-    alice, bob = hub.clients["alice"], hub.clients["bob"]
-    r = alice.put("zingy-nb/api/profiles/stripe", json={"secret1": VALUE})
-    assert r.status_code in (200, 201), r.text
-
-    with alice.kernel("zingy-page-flow") as alice_k, bob.kernel("zingy-cloud-flow") as bob_k:
-        bob_k.ok(DEFINE_DIGESTS)
-        before = bob_k.run("_znb_digests('stripe')")
-        assert before.ename == "ProfileNotFoundError", before.describe()
-
-        alice_k.ok(cli("profiles", "grant", "stripe", "bob", "read"))
-        got = bob_k.ok("_znb_digests('stripe')")
-        assert json.loads(got.stdout) == digests(VALUE)
-
-        alice_k.ok(cli("profiles", "revoke", "stripe", "bob"))
-        after = bob_k.run("_znb_digests('stripe')")
-        assert after.ename in REFUSED, after.describe()
-
-        for cell in (before, got, after):
-            assert VALUE not in cell.everything()

@@ -568,3 +568,22 @@ def test_team_commands_and_a_spawner_provided_member_key(
         assert code == 0, err
     finally:
         profiles_module._instances.clear()
+
+
+def test_new_key_makes_a_key_for_a_spawner_and_publishes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.delenv("ZINGY_NB_STORE_URL", raising=False)  # needs no store at all
+    monkeypatch.setenv("ZINGY_NB_HOME", str(tmp_path / "home"))
+    out = tmp_path / "alice.key"
+    assert main(["team", "new-key", "--output", str(out)]) == 0
+    printed, err = capsys.readouterr()
+    assert printed == "" and f"written to {out} (mode 0600)" in err
+    assert out.stat().st_mode & 0o777 == 0o600
+    pair = MemberKeyPair.decode(out.read_text(), where=str(out))
+    assert f"fingerprint: {pair.fingerprint}" in err and "team join" in err
+    assert main(["team", "new-key"]) == 0
+    printed, err = capsys.readouterr()
+    other = MemberKeyPair.decode(printed, where="stdout")
+    assert other.fingerprint != pair.fingerprint and printed.strip() not in err
+    assert not (tmp_path / "home").exists()  # nothing kept, nothing published

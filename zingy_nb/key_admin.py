@@ -1,4 +1,5 @@
-"""The master key, for people: status, rotation, export and import of a store's key.
+"""The master key, for people: status, rotation, export and import of a store's key
+(and, for ``GET status``, the member's own key on a team store).
 
 ``Profiles`` exposes these as methods; they live here because they concern the key's
 custody, not profiles. Each takes the ``Profiles`` whose store it works on (``self``).
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .crypto import Cipher, decode_key, encode_key, new_key
-from .errors import KeyUnavailableError
+from .errors import KeyUnavailableError, ZingyError
 from .keys import ENV_VAR, MasterKey, env_key
 from .sealing import sealed_row
 from .store.base import StoreInfo
@@ -29,8 +30,9 @@ class KeyStatus:
     profiles: int
     key_source: str  # "env", "keyring", "file" or "none"
     key_location: str
-    key_id: str | None
+    key_id: str | None  # a member key: its fingerprint
     problem: str | None
+    key_kind: str = "master"  # "master" (the embedded store), or "member" (a team store)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -47,6 +49,39 @@ def no_master_key(self: Profiles) -> None:
             "members` (keys and fingerprints), `zingy-nb team trust` and `zingy-nb team "
             "sync`; ZINGY_NB_MASTER_KEY is neither needed nor used here."
         )
+
+
+def store_status(self: Profiles) -> KeyStatus:
+    """The key that opens what this process reads: the store's master key, or on a team
+    store the member's own key (joined or not); never a key itself."""
+    if self.vault is None:
+        return key_status(self)
+    vault = self.vault
+    locator = vault.locator()
+    source, fingerprint, problem = "none", None, None
+    try:
+        found = locator.load()
+    except ZingyError as exc:
+        problem = str(exc)
+    else:
+        if found is not None:
+            source, fingerprint = found.source, found.pair.fingerprint
+        published = {m.role: m.fingerprint for m in self.store.members()}.get(vault.role)  # type: ignore[attr-defined]
+        if found is None or published != fingerprint:
+            problem = (
+                f"You ({vault.role}) have not joined the team store with this key yet: run "
+                "`zingy-nb team join` (a terminal, or `!zingy-nb team join` in a notebook)."
+            )
+    return KeyStatus(
+        store=self.store.location,
+        store_exists=self.store.info() is not None,
+        profiles=self.store.count(),
+        key_source=source,
+        key_location=locator.describe(),
+        key_id=fingerprint,
+        problem=problem,
+        key_kind="member",
+    )
 
 
 def key_status(self: Profiles) -> KeyStatus:

@@ -388,6 +388,10 @@ class Profiles:
         """Where the key lives and whether it opens the store; never the key itself."""
         return key_admin.key_status(self)
 
+    def store_status(self) -> KeyStatus:
+        """``key_status``, or on a team store the state of the member's own key."""
+        return key_admin.store_status(self)
+
     def rotate_key(self) -> str:
         """Re-encrypt every profile under a new key in one transaction; returns its id."""
         return key_admin.rotate_key(self)

@@ -66,6 +66,8 @@ export type IProfilePatch = Partial<IProfilePut>;
 export interface IStoreStatus {
   store: string;
   key_source: string;
+  /** `master` (the embedded store's key) or `member` (your own key, a team store). */
+  key_kind?: string;
   profiles: number;
 }
 

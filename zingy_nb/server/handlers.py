@@ -337,7 +337,7 @@ class StatusHandler(ZingyAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        status = await self.store(lambda p: p.key_status())
+        status = await self.store(lambda p: p.store_status())
         self.reply({**status.to_json(), "version": __version__})
 
 
