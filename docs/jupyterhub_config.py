@@ -12,10 +12,11 @@
 # (ports, folders, the venv's commands) and adds an admin API token for itself.
 #
 # What each member's server gets from the hub: their own database role (in
-# ZINGY_NB_STORE_URL) and their key (ZINGY_NB_MEMBER_KEY on a member-key store, else the
-# team's ZINGY_NB_MASTER_KEY). Both are per-user secrets: the hub reads them when it
-# starts a user's server and puts them in that server's environment only. The hub's own environment holds none of them, and nothing here is
-# shared between users except what the store itself shares.
+# ZINGY_NB_STORE_URL) and their own member key (ZINGY_NB_MEMBER_KEY). Both are per-user
+# secrets: the hub reads them when it starts a user's server and puts them in that
+# server's environment only. The hub's own environment holds none of them, and nothing
+# here is shared between users except what the store itself shares. There is no team
+# master key.
 #
 # Creating the database, its roles and the schema: see docs/teams.md.
 
@@ -54,23 +55,18 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 # after it (a Kubernetes Secret mounted as a volume has exactly this shape):
 #
 #   $ZINGY_HUB_SECRETS/alice/ZINGY_NB_STORE_URL    postgresql://alice:...@db.internal/zingy?sslmode=verify-full
-#   $ZINGY_HUB_SECRETS/alice/ZINGY_NB_MEMBER_KEY   alice's own member key (member-key store)
+#   $ZINGY_HUB_SECRETS/alice/ZINGY_NB_MEMBER_KEY   alice's own member key
 #   $ZINGY_HUB_SECRETS/bob/...
 #
 # - ZINGY_NB_STORE_URL: the member's own database role. A password in the URL is never
 #   shown by zingy-nb; a password-less URL plus a client certificate or a .pgpass file
 #   (PGPASSFILE) is better still.
-# - ZINGY_NB_MEMBER_KEY: on a member-key store (`zingy-nb store upgrade --member-keys`,
-#   docs/teams.md "Member keys"), each member's own private key, different per user and
-#   never shared. Make one per member, straight into their folder:
-#     python -c "from zingy_nb.team_keys import MemberKeyPair as K; print(K.generate().encode())"
-#   then the member runs `zingy-nb team join` once from their server (a terminal or a
-#   notebook) to publish its public half. It opens only what that member may read. No
-#   ZINGY_NB_MASTER_KEY exists on such a store.
-# - ZINGY_NB_MASTER_KEY: only for a team store still on the shared master key, where
-#   every member's folder holds the same key (a symlink to one file the hub can read
-#   does). Read docs/teams.md, "The key's custody": anyone holding it and a copy of the
-#   database can decrypt every profile. Give a member one or the other, not both.
+# - ZINGY_NB_MEMBER_KEY: each member's own private key (docs/teams.md, "Member keys"),
+#   different per user and never shared. Make one per member, straight into their folder:
+#     zingy-nb team new-key --output $ZINGY_HUB_SECRETS/alice/ZINGY_NB_MEMBER_KEY
+#   then the member runs `zingy-nb team join` once from their server (a terminal, or
+#   `!zingy-nb team join` in a notebook) to publish its public half. It opens only what
+#   that member may read.
 #
 # In production the same function can ask a secret manager instead (Vault, AWS Secrets
 # Manager, a Kubernetes Secret per user through KubeSpawner's environment); what matters
@@ -78,7 +74,7 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 SECRETS_DIR = Path(os.environ.get("ZINGY_HUB_SECRETS", "/etc/jupyterhub/zingy-nb"))
 
 #: The variables a user's folder may set; any other file in it is ignored (and logged).
-SECRET_VARIABLES = ("ZINGY_NB_STORE_URL", "ZINGY_NB_MEMBER_KEY", "ZINGY_NB_MASTER_KEY")
+SECRET_VARIABLES = ("ZINGY_NB_STORE_URL", "ZINGY_NB_MEMBER_KEY")
 
 
 def zingy_nb_environment(spawner):
@@ -97,7 +93,7 @@ def zingy_nb_environment(spawner):
 
 
 def pre_spawn_hook(spawner):
-    # Read at every start, so a changed secret (a rotated key, a new password) takes
+    # Read at every start, so a changed secret (a new member key, a new password) takes
     # effect at the user's next server start. Never logged.
     spawner.environment = {**spawner.environment, **zingy_nb_environment(spawner)}
 

@@ -11,8 +11,8 @@ zingy-nb kernelspecs in a shared ``JUPYTER_PATH`` folder the harness installs th
 **Per-user secrets.** ``secrets(name)`` is the one place that decides what a user's
 server gets: the harness writes its result into that user's secrets folder
 (``$ZINGY_HUB_SECRETS/NAME/VAR``), where the documented config's ``pre_spawn_hook``
-reads it at every server start. A test passes its own function (today a database URL
-per role plus the team's master key; later a member key instead); ``set_secrets``
+reads it at every server start. A test passes its own function (a database URL per
+role and that member's own key); ``set_secrets``
 changes it for a user's next start. ``server_environ`` shows what a server really got.
 
 Typical use::
