@@ -2,7 +2,8 @@
 
 Every test runs on both backends through ``store_backend`` (``tests.postgres``): the
 embedded SQLite store and a PostgreSQL team store as member ``alice``. The CLI, plain
-processes and kernels get the backend's environment (home, store URL, master key).
+processes and kernels get the backend's environment (home, store URL, and the embedded
+store's master key or the team member's own key).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from tests.isolation import tree_bytes
 from tests.kernels import Kernel, kernel_env, running_kernel
 from tests.postgres import Backend
 from zingy_nb.keys import ENV_VAR as KEY_ENV
+from zingy_nb.member_custody import MemberKeyLocator
+from zingy_nb.paths import MEMBER_KEY_ENV
 
 # The fixtures this module uses (imported fixtures are found by their module name).
 pg_server = postgres.pg_server
@@ -125,22 +128,36 @@ def test_every_refusal_is_committed_and_filtering_works(backend: Backend) -> Non
     assert "Invalid profile name" in cli(backend, "audit", "--profile", "../x").stderr
 
 
-def test_missing_key_is_not_audited_and_leaves_the_store_alone(backend: Backend) -> None:
-    # The key is in ZINGY_NB_MASTER_KEY (as a team's is): a process without it has none.
+def test_missing_key_is_not_audited_and_leaves_the_store_alone(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # SQLite: the key is in ZINGY_NB_MASTER_KEY, so a process without it has none. A team
+    # store: alice's member key is in her 0600 key file (and ZINGY_NB_MEMBER_KEY for
+    # processes); with the file moved away and the variable empty she has none.
     before = backend.tables()
     if backend.kind == "sqlite":
         assert not (backend.home / "master.key").exists()
         files = {p.name: b for p, b in tree_bytes(backend.home) if p.suffix == ".db"}
+        missing, expected = {KEY_ENV: ""}, "KeyUnavailableError"
+    else:
+        key_file = MemberKeyLocator(backend.home, "alice").key_file
+        key_file.rename(tmp_path / "away.key")
+        files = dict(tree_bytes(backend.home))
+        missing, expected = {MEMBER_KEY_ENV: ""}, "MemberKeyError"
     result = python(
         backend,
         "from zingy_nb import zingyConn; zingyConn.apikey('stripe')",
         ZINGY_NB_FLOW="cloud-flow",
-        **{KEY_ENV: ""},
+        **missing,
     )
-    assert "KeyUnavailableError" in result.stderr
+    assert expected in result.stderr and SECRET not in result.stdout + result.stderr
     assert backend.tables() == before
     if backend.kind == "sqlite":
         assert {p.name: b for p, b in tree_bytes(backend.home) if p.suffix == ".db"} == files
+    else:  # told to join, and no key was made in place of the lost one
+        assert "Run `zingy-nb team join` first" in result.stderr
+        assert dict(tree_bytes(backend.home)) == files and not key_file.exists()
+        (tmp_path / "away.key").rename(key_file)
     assert audit(backend) == []
 
 

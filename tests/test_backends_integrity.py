@@ -1,8 +1,10 @@
 """Tampering and fuzzed input on both store backends (``tests.postgres.store_backend``).
 
-A flipped byte or a blob moved to another row gives the one opaque error and changes
-nothing; hypothesis-generated names and values either get a documented error or read
-back exactly, whichever backend holds them.
+A flipped byte or a blob moved to another row gives the backend's one opaque error and
+changes nothing: ``DecryptionError`` on the embedded store; on a team store, where every
+row is signed by its writer and the signature is checked before any decryption,
+``SignatureError``. Hypothesis-generated names and values either get a documented error
+or read back exactly, whichever backend holds them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from hypothesis import strategies as st
 
 from tests import postgres
 from tests.postgres import Backend
-from zingy_nb.errors import DecryptionError, InvalidProfileError, ProfileNotFoundError
+from zingy_nb.errors import (
+    DecryptionError,
+    InvalidProfileError,
+    ProfileNotFoundError,
+    SignatureError,
+    ZingyError,
+)
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
@@ -41,6 +49,12 @@ def blob_of(backend: Backend, name: str) -> bytes:
     return dict(backend.raw_rows())[name]
 
 
+def opaque_error(backend: Backend) -> type[ZingyError]:
+    """The one error a damaged or moved blob gives: the embedded store finds it when it
+    decrypts, a team store when it checks the writer's signature, before decrypting."""
+    return DecryptionError if backend.server is None else SignatureError
+
+
 @pytest.mark.parametrize("where", [0, 12, -1])  # nonce, ciphertext, tag
 def test_a_flipped_byte_is_the_opaque_error(store_backend: Backend, where: int) -> None:
     store_backend.profiles().set("svc", "svc-MADEUP-value", "second-MADEUP")
@@ -48,8 +62,9 @@ def test_a_flipped_byte_is_the_opaque_error(store_backend: Backend, where: int) 
     blob[where] ^= 0x01
     write_blob(store_backend, "svc", bytes(blob))
     before = store_backend.tables()
-    with pytest.raises(DecryptionError) as err:
+    with pytest.raises(ZingyError) as err:
         store_backend.profiles().secrets("svc")
+    assert type(err.value) is opaque_error(store_backend)
     assert "MADEUP" not in str(err.value)
     assert store_backend.tables() == before
 
@@ -59,9 +74,13 @@ def test_a_blob_moved_to_another_row_is_the_opaque_error(store_backend: Backend)
     p.set("alpha", "alpha-MADEUP-value")
     p.set("beta", "beta-MADEUP-value")
     write_blob(store_backend, "beta", blob_of(store_backend, "alpha"))
+    before = store_backend.tables()
     fresh = store_backend.profiles()
-    with pytest.raises(DecryptionError):
+    with pytest.raises(ZingyError) as err:
         fresh.secrets("beta")
+    assert type(err.value) is opaque_error(store_backend)
+    assert "MADEUP" not in str(err.value)
+    assert store_backend.tables() == before
     assert fresh.secrets("alpha") == ("alpha-MADEUP-value", None, None, None)
 
 

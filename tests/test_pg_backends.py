@@ -1,9 +1,11 @@
 """The store's core behaviours, run against both backends by one parametrised fixture.
 
-``store_backend`` is the embedded SQLite store and a PostgreSQL team store (member
-role ``alice``, a throwaway server from ``tests.postgres``), both keyed by
-``ZINGY_NB_MASTER_KEY`` as a team's are. Raw storage is read around zingy-nb: the
-SQLite file, or ``pg_dump`` plus every file of the cluster as the superuser.
+``store_backend`` is the embedded SQLite store, keyed by ``ZINGY_NB_MASTER_KEY``, and a
+PostgreSQL team store (member role ``alice``, a throwaway server from ``tests.postgres``),
+which has no master key: every member has joined and holds their own member key. Where
+the key matters (a wrong key, rotation) each backend is held to what it does. Raw
+storage is read around zingy-nb: the SQLite file, or ``pg_dump`` plus every file of the
+cluster as the superuser.
 """
 
 from __future__ import annotations
@@ -16,21 +18,26 @@ import sys
 import pytest
 
 from tests import postgres
-from tests.postgres import Backend, MemoryKeyring
+from tests.postgres import Backend
 from zingy_nb.audit import audit_log
-from zingy_nb.crypto import encode_key, new_key
+from zingy_nb.crypto import Cipher, encode_key, new_key
 from zingy_nb.errors import (
+    DecryptionError,
     InvalidProfileError,
     KeyUnavailableError,
+    MemberKeyError,
     ProfileAccessError,
     ProfileExistsError,
     ProfileNotFoundError,
 )
+from zingy_nb.paths import MEMBER_KEY_ENV
+from zingy_nb.team_keys import MemberKeyPair, unwrap_data_key, wrap_context
+from zingy_nb.team_vault import NoWrapError
 
 # The fixtures this module uses (imported fixtures are found by their module name).
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
-memory_keyring = postgres.memory_keyring
+memory_keyring = postgres.memory_keyring  # the SQLite rotation's keyring
 
 STRIPE = "sk_live_MADEUP_backends_4eC39HqLyjWDarjt"
 SECOND = "second-MADEUP-backends-bbbb"
@@ -131,26 +138,41 @@ def test_wrong_key_is_refused_and_changes_nothing(
     store_backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store_backend.profiles().set("svc", "value-MADEUP-svc")
-    before = store_backend.raw_rows()
-    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
-    other = store_backend.profiles()
-    with pytest.raises(KeyUnavailableError, match="different key"):
-        other.secrets("svc")
-    with pytest.raises(KeyUnavailableError):
-        other.set("new", "value-MADEUP-new")
-    assert store_backend.raw_rows() == before
+    if store_backend.kind == "postgres":
+        # A master key is no key here: one in the environment is ignored...
+        monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
+        assert store_backend.profiles().secrets("svc")[0] == "value-MADEUP-svc"
+    before = store_backend.tables()
+    if store_backend.kind == "sqlite":
+        monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
+        other = store_backend.profiles()
+        with pytest.raises(KeyUnavailableError, match="different key"):
+            other.secrets("svc")
+        with pytest.raises(KeyUnavailableError):
+            other.set("new", "value-MADEUP-new")
+    else:
+        # ...and a member key other than the one alice published opens and signs nothing
+        monkeypatch.setenv(MEMBER_KEY_ENV, MemberKeyPair.generate().encode())
+        other = store_backend.profiles()
+        with pytest.raises(NoWrapError, match="previous member key"):
+            other.secrets("svc")
+        with pytest.raises(MemberKeyError, match=r"not the one published.*team join"):
+            other.set("new", "value-MADEUP-new")
+    assert store_backend.tables() == before
     assert [m.name for m in other.list()] == ["svc"]  # metadata needs no key
 
 
 def test_rotation_reencrypts_every_profile(
-    store_backend: Backend, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+    store_backend: Backend, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a store whose key is in the keyring (a team rotates as a zingy_nb_admin)
-    role = "dana" if store_backend.kind == "postgres" else "alice"
-    monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
     if store_backend.kind == "postgres":
-        monkeypatch.setenv("ZINGY_NB_STORE_URL", store_backend.url(role) or "")
-    admin = store_backend.profiles(role)
+        revoke_rotates_a_team_profiles_data_key(store_backend)
+        return
+    # Given a store whose key is in the keyring
+    request.getfixturevalue("memory_keyring")
+    monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
+    admin = store_backend.profiles()
+    assert store_backend.key is not None
     admin.import_key(store_backend.key)
     admin.set("a", "value-MADEUP-a")
     admin.set("b", "value-MADEUP-b", "two")
@@ -160,14 +182,67 @@ def test_rotation_reencrypts_every_profile(
     # Then every row changed, and a fresh process with the new key reads them all
     after = dict(store_backend.raw_rows())
     assert set(after) == {"a", "b"} and all(after[n] != before[n] for n in after)
-    fresh = store_backend.profiles(role)
+    fresh = store_backend.profiles()
     assert fresh.secrets("b") == ("value-MADEUP-b", "two", None, None)
     assert fresh.show("b").unredacted_slots == ["secret2"]  # "two" is too short to redact
     assert fresh.key_status().key_id == new_id
     # And the old key no longer opens the store
     monkeypatch.setenv("ZINGY_NB_MASTER_KEY", store_backend.key)
     with pytest.raises(KeyUnavailableError):
-        store_backend.profiles(role).secrets("a")
+        store_backend.profiles().secrets("a")
+
+
+def revoke_rotates_a_team_profiles_data_key(backend: Backend) -> None:
+    """A team store has no master key to rotate, for anyone (an admin included): what
+    rotates is each profile's own data key, at every revoke."""
+    assert backend.server is not None and backend.db is not None
+    server, db = backend.server, backend.db
+    alice = backend.profiles("alice")
+    alice.set("a", "value-MADEUP-a")
+    alice.set("b", "value-MADEUP-b", "two")
+    alice.store.grant("b", "bob", "read")
+    assert backend.profiles("bob").secrets("b")[0] == "value-MADEUP-b"
+    # The master-key commands are refused, saying what replaces them, and change nothing
+    before = backend.tables()
+    for who in (alice, backend.profiles("dana")):
+        for call in (who.rotate_key, who.export_key, who.key_status):
+            with pytest.raises(KeyUnavailableError, match="`zingy-nb team join`"):
+                call()
+        with pytest.raises(KeyUnavailableError, match="`zingy-nb team join`"):
+            who.import_key(encode_key(new_key()))
+    assert backend.tables() == before
+
+    def sealed() -> dict[str, tuple[bytes, str]]:
+        rows = server.sql("SELECT name, blob, key_id FROM zingy_nb.profiles", db=db)
+        return {n: (bytes(b), k) for n, b, k in rows}
+
+    old = sealed()
+    ((bob_wrap, fingerprint),) = server.sql(
+        "SELECT w.wrap, w.fingerprint FROM zingy_nb.wraps w JOIN zingy_nb.profiles p "
+        "ON p.id = w.profile_id WHERE p.name = 'b' AND w.role = 'bob'",
+        db=db,
+    )
+    # When bob's grant is revoked
+    assert alice.store.revoke("b", "bob")
+    # Then b is re-sealed under a new data key (a is untouched), which its readers open
+    new = sealed()
+    assert new["a"] == old["a"]
+    assert new["b"][0] != old["b"][0] and new["b"][1] != old["b"][1]
+    fresh = backend.profiles("alice")
+    assert fresh.secrets("b") == ("value-MADEUP-b", "two", None, None)
+    assert fresh.show("b").unredacted_slots == ["secret2"]  # "two" is too short to redact
+    with pytest.raises(ProfileNotFoundError):
+        backend.profiles("bob").secrets("b")
+    # And the data key bob could unwrap opens the old blob but nothing written since
+    ((store_id,),) = server.sql(
+        "SELECT value FROM zingy_nb.store_meta WHERE key = 'store_id'", db=db
+    )
+    bob = MemberKeyPair.decode(backend.member_keys["bob"], where="test")
+    context = wrap_context(bytes(store_id).decode(), "b", old["b"][1], "bob", fingerprint)
+    old_key = Cipher(unwrap_data_key(bytes(bob_wrap), bob, context, "b"))
+    assert old_key.open("b", old["b"][0])[0] == "value-MADEUP-b"
+    with pytest.raises(DecryptionError):
+        old_key.open("b", new["b"][0])
 
 
 def test_audit_records_who_retrieved(store_backend: Backend) -> None:

@@ -587,3 +587,17 @@ def test_new_key_makes_a_key_for_a_spawner_and_publishes_nothing(
     other = MemberKeyPair.decode(printed, where="stdout")
     assert other.fingerprint != pair.fingerprint and printed.strip() not in err
     assert not (tmp_path / "home").exists()  # nothing kept, nothing published
+
+
+def test_a_reader_without_a_key_pins_nothing(team: Team, tmp_path: Path) -> None:
+    team.join("alice", "bob")
+    team("alice").set("stripe", STRIPE)
+    team("alice").store.grant("stripe", "bob", "read")
+    elsewhere = tmp_path / "a-fresh-home"  # bob on a machine where he never joined
+    bob = Profiles(elsewhere, store=MemberKeyStore(team.url("bob")))
+    try:
+        with pytest.raises(MemberKeyError, match="zingy-nb team join"):
+            bob.secrets("stripe", caller="test")
+    finally:
+        bob.store.close()
+    assert not elsewhere.exists()  # no trust pinned by a process that could read nothing

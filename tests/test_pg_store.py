@@ -1,5 +1,6 @@
 """Team-store plumbing: schema versions and upgrades (both backends), the CLI's grant
-commands, where the key may come from, and the URL's password never being shown."""
+commands, where a team member's key lives (no master key: only the member's own 0600
+key file, in a home without a keyring), and the URL's password never being shown."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests import postgres
+from tests.isolation import tree_bytes
 from tests.postgres import PASSWORDS, PgServer
 from zingy_nb.crypto import encode_key, new_key
-from zingy_nb.errors import KeyUnavailableError, StoreError, UnsupportedStoreVersionError
+from zingy_nb.errors import (
+    MemberKeyError,
+    StoreError,
+    UnsupportedStoreVersionError,
+)
+from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.url import open_store, redact_url
 
@@ -34,10 +41,10 @@ def run(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Complete
 
 
 @pytest.fixture
-def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
-    key = encode_key(new_key())
-    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", key)
-    return key
+def no_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team store needs no ``ZINGY_NB_MASTER_KEY``; members' keys come from their homes."""
+    monkeypatch.delenv("ZINGY_NB_MASTER_KEY", raising=False)
+    monkeypatch.delenv("ZINGY_NB_MEMBER_KEY", raising=False)
 
 
 # -- SQLite: version 1 keeps working; upgrade moves it to the latest ---------------------
@@ -87,7 +94,7 @@ def test_a_newer_sqlite_store_is_refused_by_upgrade_too(zingy_home: Path) -> Non
 
 # -- PostgreSQL: schema presence and versions --------------------------------------------
 def test_a_database_without_the_schema_says_who_must_create_it(
-    pg_server: PgServer, tmp_path: Path, key_env: str
+    pg_server: PgServer, tmp_path: Path, no_env_keys: None
 ) -> None:
     pg_server.sql("CREATE DATABASE bare OWNER team_admin")
     p = Profiles(tmp_path, url=pg_server.url("team_admin", "bare"))
@@ -96,8 +103,11 @@ def test_a_database_without_the_schema_says_who_must_create_it(
         p.set("svc", "svc-MADEUP")
     env = {"ZINGY_NB_STORE_URL": pg_server.url("team_admin", "bare")}
     result = run("store", "upgrade", env=env)
-    assert result.returncode == 0 and "from version 0 to 2" in result.stderr, result.stderr
-    assert "already at version 2" in run("store", "upgrade", env=env).stderr
+    assert result.returncode == 0, result.stderr
+    assert "Created the zingy-nb schema (version 3, member keys)" in result.stderr
+    assert "`zingy-nb team join`" in result.stderr  # what each member does next
+    assert "already at version 3" in run("store", "upgrade", env=env).stderr
+    assert pg_server.sql("SELECT version FROM zingy_nb.schema_version", db="bare") == [(3,)]
 
 
 def test_a_member_cannot_create_the_schema(pg_server: PgServer, tmp_path: Path) -> None:
@@ -109,9 +119,10 @@ def test_a_member_cannot_create_the_schema(pg_server: PgServer, tmp_path: Path) 
 
 
 def test_a_newer_team_store_is_refused(
-    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+    pg_server: PgServer, team_db: str, tmp_path: Path, no_env_keys: None
 ) -> None:
     db = team_db
+    pg_server.join(db, tmp_path, ("alice",))
     Profiles(tmp_path, url=pg_server.url("alice", db)).set("svc", "svc-MADEUP")
     pg_server.sql("UPDATE zingy_nb.schema_version SET version = 99", db=db)
     with pytest.raises(UnsupportedStoreVersionError, match="newer than this zingy-nb"):
@@ -123,12 +134,22 @@ def test_a_newer_team_store_is_refused(
 
 # -- the CLI's team commands ------------------------------------------------------------
 def test_cli_grant_revoke_and_list_show_only_what_the_caller_may_see(
-    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+    pg_server: PgServer, team_db: str, tmp_path: Path, no_env_keys: None
 ) -> None:
     db = team_db
+    home = tmp_path / "home"
+    pg_server.join(db, home, ("alice", "bob"))  # carol has not joined
 
     def as_(role: str) -> dict[str, str]:
-        return {"ZINGY_NB_STORE_URL": pg_server.url(role, db), "ZINGY_NB_MASTER_KEY": key_env}
+        return {"ZINGY_NB_STORE_URL": pg_server.url(role, db), "ZINGY_NB_HOME": str(home)}
+
+    def wrapped_for() -> set[str]:  # whose member key stripe's data key is wrapped for
+        rows = pg_server.sql(
+            "SELECT w.role FROM zingy_nb.wraps w JOIN zingy_nb.profiles p "
+            "ON p.id = w.profile_id WHERE p.name = 'stripe'",
+            db=db,
+        )
+        return {r for (r,) in rows}
 
     assert (
         run(
@@ -145,6 +166,7 @@ def test_cli_grant_revoke_and_list_show_only_what_the_caller_may_see(
     assert result.returncode == 0 and "Granted read on 'stripe' to bob" in result.stderr
     listed = json.loads(run("profiles", "list", "--json", env=as_("bob")).stdout)
     assert [m["name"] for m in listed] == ["stripe"]
+    assert wrapped_for() == {"alice", "bob"}  # the grant wrapped stripe's data key for bob
     access = json.loads(run("profiles", "access", "stripe", "--json", env=as_("alice")).stdout)
     assert [(g["role"], g["level"]) for g in access["grants"]] == [
         ("alice", "owner"),
@@ -155,8 +177,12 @@ def test_cli_grant_revoke_and_list_show_only_what_the_caller_may_see(
     hidden = run("profiles", "grant", "mine", "bob", "manage", env=as_("bob"))
     assert hidden.returncode == 1 and "No profile with that name" in hidden.stderr
     assert "mine" not in hidden.stderr  # a typed name is never echoed
+    unjoined = run("profiles", "grant", "stripe", "carol", "read", env=as_("alice"))
+    assert unjoined.returncode == 1 and "`zingy-nb team join`" in unjoined.stderr
+    assert pg_server.sql("SELECT grantee FROM zingy_nb.grants", db=db) == [("bob",)]
     assert run("profiles", "revoke", "stripe", "bob", env=as_("alice")).returncode == 0
     assert run("profiles", "list", env=as_("bob")).stdout == ""
+    assert wrapped_for() == {"alice"}
     bad = run("profiles", "grant", "stripe", "nobody_here", "read", env=as_("alice"))
     assert bad.returncode == 1 and "no database role" in bad.stderr
     assert "nobody_here" not in bad.stderr
@@ -170,29 +196,49 @@ def test_grants_on_the_embedded_store_say_what_is_needed(zingy_home: Path) -> No
     assert result.returncode == 1 and "single-user store" in result.stderr
 
 
-# -- the key of a team store -------------------------------------------------------------
-def test_a_team_store_never_writes_a_key_file(
+# -- the keys of a team store ------------------------------------------------------------
+def test_a_team_store_keeps_no_master_key_only_the_members_own_key_file(
     pg_server: PgServer, team_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ZINGY_NB_MASTER_KEY", raising=False)
     db = team_db
     home = tmp_path / "home"
-    p = Profiles(home, url=pg_server.url("alice", db))
-    with pytest.raises(KeyUnavailableError, match="never writes a team key to a file"):
-        p.set("svc", "svc-MADEUP")
-    assert not home.exists() and p.store.info() is None
-    # a store made with the env key: without it, the error names where to put it
-    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
-    Profiles(home, url=pg_server.url("alice", db)).set("svc", "svc-MADEUP")
-    monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
-    with pytest.raises(KeyUnavailableError, match="ZINGY_NB_MASTER_KEY"):
-        Profiles(home, url=pg_server.url("alice", db)).secrets("svc")
+    url = pg_server.url("alice", db)
+    # A stray master key is neither needed nor used: without a member key, nothing is
+    # sealed and no key of any kind is made (only `team join` makes one)
+    stray = encode_key(new_key())
+    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", stray)
+    monkeypatch.delenv("ZINGY_NB_MEMBER_KEY", raising=False)
+    with pytest.raises(MemberKeyError, match="Run `zingy-nb team join` first"):
+        Profiles(home, url=url).set("svc", "svc-MADEUP")
     assert not home.exists()
+    for table in ("profiles", "wraps", "members", "store_meta"):  # not even the record
+        assert pg_server.sql(f"SELECT count(*) FROM zingy_nb.{table}", db=db) == [(0,)]
+    # Joined, the member's private key is one 0600 file of theirs; the store keeps no
+    # master key record, and the home no master key file
+    private = pg_server.join(db, home, ("alice",))["alice"]
+    Profiles(home, url=url).set("svc", "svc-MADEUP")
+    assert Profiles(home, url=url).secrets("svc") == ("svc-MADEUP", None, None, None)
+    files = dict(tree_bytes(home))
+    key_file = MemberKeyLocator(home, "alice").key_file
+    assert [p for p, data in files.items() if private.encode() in data] == [key_file]
+    assert [p for p, data in files.items() if stray.encode() in data] == []
+    assert all(p.stat().st_mode & 0o077 == 0 for p in files)
+    assert not (home / "master.key").exists() and not list(home.glob("*master*"))
+    assert pg_server.sql("SELECT key FROM zingy_nb.store_meta", db=db) == [("store_id",)]
+    # Without that file the member has no key: the error says where it looked and what to
+    # run, and no new key is made in its place
+    monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
+    key_file.rename(tmp_path / "elsewhere.key")
+    before = dict(tree_bytes(home))
+    with pytest.raises(MemberKeyError, match="zingy-nb team join") as err:
+        Profiles(home, url=url).secrets("svc")
+    assert str(key_file) in str(err.value)
+    assert dict(tree_bytes(home)) == before
 
 
 # -- the password in the URL -------------------------------------------------------------
 def test_the_url_password_never_shows(
-    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+    pg_server: PgServer, team_db: str, tmp_path: Path, no_env_keys: None
 ) -> None:
     db = team_db
     secret_pw = PASSWORDS["alice"]
@@ -203,14 +249,20 @@ def test_the_url_password_never_shows(
     assert redact_url(f"postgresql://u:{secret_pw}@h:5/d?password={secret_pw}") == (
         "postgresql://u@h:5/d"
     )
-    env = {"ZINGY_NB_STORE_URL": url}
-    run("profiles", "set", "svc", "--stdin", env=env, stdin="v-MADEUP\n")
-    for args in (("key", "status"), ("key", "status", "--json"), ("store", "version")):
-        result = run(*args, env=env)
+    env = {"ZINGY_NB_STORE_URL": url, "ZINGY_NB_HOME": str(tmp_path / "home")}
+    for args in (("team", "join"), ("profiles", "set", "svc", "--stdin"), ("team", "members"),
+                 ("team", "members", "--json"), ("store", "version"), ("profiles", "list")):  # fmt: skip
+        result = run(*args, env=env, stdin="v-MADEUP\n")
         assert result.returncode == 0, result.stderr
         assert secret_pw not in result.stdout + result.stderr
-    status = json.loads(run("key", "status", "--json", env=env).stdout)
-    assert status["store"] == store.location and status["key_source"] == "env"
+    members = json.loads(run("team", "members", "--json", env=env).stdout)["members"]
+    assert [m["role"] for m in members] == ["alice"]
+    assert f"store:        {store.location}" in run("store", "version", env=env).stdout
+    # the master-key commands are refused here: the refusal names the store, not the password
+    for args in (("key", "status"), ("key", "status", "--json")):
+        result = run(*args, env=env)
+        assert result.returncode == 1 and "`zingy-nb team join`" in result.stderr
+        assert store.location in result.stderr and secret_pw not in result.stdout + result.stderr
     # a wrong password, a dead server, a bad URL: errors name the store, not the password
     wrong = pg_server.url("alice", db, password="made-up-wrong-pw-77")
     for bad in (
@@ -238,7 +290,7 @@ def test_an_unknown_url_scheme_is_refused(tmp_path: Path) -> None:
 
 # -- connections -------------------------------------------------------------------------
 def test_a_team_store_dropped_without_close_hangs_up(
-    pg_server: PgServer, team_db: str, tmp_path: Path, key_env: str
+    pg_server: PgServer, team_db: str, tmp_path: Path, no_env_keys: None
 ) -> None:
     # Given a Profiles object on a team store, with its connection open
     def sessions() -> int:
@@ -248,6 +300,7 @@ def test_a_team_store_dropped_without_close_hangs_up(
         )
         return int(rows[0][0])
 
+    pg_server.join(team_db, tmp_path, ("alice",))  # (its own connection, closed)
     profiles = Profiles(tmp_path, url=pg_server.url("alice", team_db))
     profiles.set("svc", "svc-MADEUP")
     assert sessions() == 1

@@ -69,8 +69,10 @@ def test_invalid_names_are_refused_and_change_nothing(
 def test_nothing_is_created_until_a_profile_is_written(
     profiles: Profiles, store_backend: Backend
 ) -> None:
-    # A team store's schema exists before anything is written (its admin created it):
-    # "nothing" is then no key record and no row, not the absence of tables.
+    # A team store's schema exists before anything is written (its admin created it), and
+    # every member has joined (which wrote the store's id and their public keys): there,
+    # "nothing" is no profile, no wrap, no grant, no audit entry and no master key record,
+    # not the absence of tables or of a store record.
     empty = store_backend.tables()
     assert profiles.list() == []
     with pytest.raises(ProfileNotFoundError):
@@ -81,17 +83,25 @@ def test_nothing_is_created_until_a_profile_is_written(
         profiles.update("absent", {"secret2": "x"})
     with pytest.raises(ProfileNotFoundError):
         profiles.rename("absent", "other")
-    assert profiles.store.info() is None
     assert store_backend.tables() == empty
     if store_backend.kind == "sqlite":
+        assert profiles.store.info() is None
         assert empty == {} and not store_backend.home.exists()
     else:
-        assert empty["store_meta"] == [] and empty["profiles"] == [] and empty["audit"] == []
+        info = profiles.store.info()
+        assert info is not None and (info.key_id, info.verifier) == ("", b"")
+        assert [k for k, _ in empty["store_meta"]] == ["store_id"]
+        assert len(empty["members"]) == 4
+        for table in ("profiles", "wraps", "grants", "audit"):
+            assert empty[table] == [], table
     profiles.set("first", "sk_test_first")
     assert profiles.store.info() is not None
     assert [n for n, _ in store_backend.raw_rows()] == ["first"]
     if store_backend.kind == "sqlite":
         assert (store_backend.home / "profiles.db").exists()
+    else:  # sealed for its readers: the owner and the admin, each under their own key
+        wraps = store_backend.tables()["wraps"]
+        assert sorted(w[1] for w in wraps) == ["alice", "dana"]
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 Plain processes, not kernels: a kernel adds start-up time and nothing under test here.
 Concurrency and SIGKILL mid-write run on both backends through ``store_backend``
 (``tests.postgres``); each process gets the backend's environment (home, store URL
-with member ``alice``'s credentials, ``ZINGY_NB_MASTER_KEY``). Rotation, truncation and
-key-file tests are about the embedded store's files and stay on SQLite (reasons below).
+with member ``alice``'s credentials, and the embedded store's ``ZINGY_NB_MASTER_KEY`` or
+alice's own ``ZINGY_NB_MEMBER_KEY``). Rotation, truncation and key-file tests are about
+the embedded store's master key and file, and stay on SQLite (reasons below).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def spawn(code: str, *args: str, env: dict[str, str] | None = None) -> subproces
 
 
 def test_eight_writers_and_two_readers(store_backend: Backend, tmp_path: Path) -> None:
-    # Given a store with a key, 8 writer processes and 2 cloud-flow readers
+    # Given a store with a key (a member-key team store: every process is alice, with
+    # her key), 8 writer processes and 2 cloud-flow readers
     seeder = store_backend.profiles()
     seeder.set("seed", "seed-value")
     seeder.store.close()
@@ -176,8 +178,8 @@ def test_writer_killed_fifty_times_leaves_every_commit_readable(store_backend: B
     assert set(raw) <= {f"k{i}" for i in range(5)}
 
 
-# SQLite only: a team store's key is never in a file, and `zingy-nb key rotate` in a
-# child process would need an OS keyring it shares (team rotation: test_pg_backends.py).
+# SQLite only: `zingy-nb key rotate` rotates the embedded store's master key; a team
+# store has none (a revoke rotates a profile's data key: test_pg_member_keys.py).
 def test_rotation_killed_at_random_points_keeps_every_profile_readable(
     zingy_home: Path,
 ) -> None:
@@ -228,7 +230,8 @@ def test_truncated_database_is_a_clear_error_and_left_alone(zingy_home: Path) ->
     assert (zingy_home / "master.key").read_bytes() == key_before
 
 
-# SQLite only: a key file; a team store never reads one (tests/test_pg_store.py).
+# SQLite only: the master key file; a team store has no master key (member key files:
+# tests/test_member_custody.py).
 def test_key_of_the_wrong_length_is_refused(zingy_home: Path) -> None:
     Profiles(zingy_home).set("svc", "value-svc")
     (zingy_home / "master.key").write_text("c2hvcnQta2V5\n")  # 9 bytes

@@ -19,7 +19,10 @@ from tests import postgres
 from tests.postgres import Backend
 from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
+from zingy_nb.member_custody import MemberKeyLocator
+from zingy_nb.paths import MEMBER_KEY_ENV
 from zingy_nb.server.scrub import EVENT_SCHEMA_ID
+from zingy_nb.team_keys import MemberKeyPair
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
@@ -96,6 +99,15 @@ def leaky_notebook() -> dict[str, Any]:
     }
 
 
+def remove_store_key(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the server's only key: ZINGY_NB_MASTER_KEY, or alice's member key file."""
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
+    if backend.server is None:
+        monkeypatch.delenv(KEY_ENV)
+    else:  # no keyring in the tests: the file is the only other place it could be
+        MemberKeyLocator(backend.home, "alice").key_file.unlink()
+
+
 async def save(jp_fetch: Any, path: str, model: dict[str, Any]) -> Any:
     return await jp_fetch("api", "contents", path, method="PUT", body=json.dumps(model))
 
@@ -105,14 +117,12 @@ def forms(value: str) -> list[bytes]:
 
 
 async def test_saving_a_notebook_scrubs_every_stored_value(
-    jp_fetch: Any, jp_root_dir: Path, jp_serverapp: Any, caplog: pytest.LogCaptureFixture
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    jp_serverapp: Any,
+    events: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    events: list[dict[str, Any]] = []
-
-    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        events.append(data)
-
-    jp_serverapp.event_logger.add_listener(schema_id=EVENT_SCHEMA_ID, listener=listener)
     # When a notebook holding stored values everywhere is saved through the REST API
     (jp_root_dir / "work").mkdir()
     response = await save(
@@ -179,18 +189,19 @@ async def test_scrub_can_be_limited_to_path_patterns(jp_fetch: Any, jp_root_dir:
 async def test_without_a_usable_key_the_save_succeeds_unscrubbed_and_warns(
     jp_fetch: Any,
     jp_root_dir: Path,
+    store_backend: Backend,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.delenv(KEY_ENV)  # the store's only key
+    remove_store_key(store_backend, monkeypatch)
     response = await save(jp_fetch, "x.txt", {"type": "file", "format": "text", "content": "text"})
     assert response.code in (200, 201)
     assert (jp_root_dir / "x.txt").read_text() == "text"
     assert "saved x.txt WITHOUT scrubbing stored secrets" in caplog.text
-    assert "zingy-nb key import" in caplog.text
+    assert ("zingy-nb team join" if store_backend.server else "zingy-nb key import") in caplog.text
 
 
-# -- base64 and chunked uploads, magic lines, the master key ------------------------------
+# -- base64 and chunked uploads, magic lines, the key from the environment ------------
 
 MAGIC_TOKEN = "sk_live_madeupmadeup123"  # typed inline, never stored
 
@@ -207,18 +218,13 @@ def events(jp_serverapp: Any) -> list[dict[str, Any]]:
     return seen
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 async def upload(jp_fetch: Any, path: str, *pieces: bytes) -> dict[str, Any]:
     """Upload as JupyterLab does: one base64 save, or chunks numbered 1, 2, ..., -1."""
-    if len(pieces) == 1:
-        model = {"type": "file", "format": "base64", "content": b64(pieces[0])}
-        return json.loads((await save(jp_fetch, path, model)).body)
     for number, piece in enumerate(pieces, 1):
-        chunk = -1 if number == len(pieces) else number
-        model = {"type": "file", "format": "base64", "chunk": chunk, "content": b64(piece)}
+        content = base64.b64encode(piece).decode("ascii")
+        model: dict[str, Any] = {"type": "file", "format": "base64", "content": content}
+        if len(pieces) > 1:
+            model["chunk"] = -1 if number == len(pieces) else number
         response = await save(jp_fetch, path, model)
         assert response.code in (200, 201)
     return json.loads(response.body)
@@ -334,13 +340,14 @@ async def test_a_binary_upload_is_written_unchanged(
 async def test_inline_secrets_on_magic_lines_are_dropped_even_without_a_key(
     jp_fetch: Any,
     jp_root_dir: Path,
+    store_backend: Backend,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     how: str,
     key: str,
 ) -> None:
     if key == "missing":
-        monkeypatch.delenv(KEY_ENV)  # the store's only key: no stored value is known
+        remove_store_key(store_backend, monkeypatch)  # no stored value is known
     notebook = magic_notebook(
         f"%zingy_apikey set stripe {MAGIC_TOKEN}", "%zingy_apikey list", "print(1)"
     )
@@ -365,30 +372,46 @@ async def test_a_clean_magic_line_is_saved_byte_identical(
     assert "secret value(s) in fine.ipynb" not in caplog.text
 
 
-@pytest.mark.parametrize("opens_store", [True, False], ids=["store-key", "other-key"])
-async def test_the_master_key_from_the_environment_is_scrubbed(
+def env_key(backend: Backend, which: str) -> tuple[str, str, bytes, bool]:
+    """(variable, text, key material, whether the store opens) of a key for the server's
+    environment: the store's own (master key, or alice's member key), a fresh one of that
+    kind, or a member key not the server's (beside the master key; or bob's, published)."""
+    team = backend.server is not None
+    fresh = MemberKeyPair.generate().encode()
+    text = {
+        "store-key": backend.member_keys["alice"] if team else str(backend.key),
+        "other-key": fresh if team else encode_key(new_key()),
+        "member-key": backend.member_keys.get("bob", fresh),
+    }[which]
+    var = MEMBER_KEY_ENV if team or which == "member-key" else KEY_ENV
+    opens = which == "store-key" or (which == "member-key" and not team)
+    return var, text, base64.urlsafe_b64decode(text.rpartition(":")[2]), opens
+
+
+@pytest.mark.parametrize("which", ["store-key", "other-key", "member-key"])
+async def test_a_key_from_the_environment_is_scrubbed(
     jp_fetch: Any,
     jp_root_dir: Path,
     store_backend: Backend,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    opens_store: bool,
+    which: str,
 ) -> None:
-    # Given the key in ZINGY_NB_MASTER_KEY: the store's own, or one that opens nothing
-    key = store_backend.key if opens_store else encode_key(new_key())
-    monkeypatch.setenv(KEY_ENV, key)
-    raw = base64.urlsafe_b64decode(key)
+    # Given a key in ZINGY_NB_MASTER_KEY or ZINGY_NB_MEMBER_KEY (as a spawner gives it)
+    var, key, raw, opens = env_key(store_backend, which)
+    monkeypatch.setenv(var, key)
+    if store_backend.server is not None:  # the environment is the member key's only source
+        MemberKeyLocator(store_backend.home, "alice").key_file.unlink()
     # When files holding it (as text, in standard base64 and hex) are saved
-    text = f"{KEY_ENV}={key}\nstd={base64.b64encode(raw).decode()}\nhex={raw.hex()}\n"
+    text = f"{var}={key}\nstd={base64.b64encode(raw).decode()}\nhex={raw.hex()}\n"
     await save(jp_fetch, "k.txt", {"type": "file", "format": "text", "content": text})
-    await upload(jp_fetch, "k.sh", f"export {KEY_ENV}='{key}'\n".encode())
-    # Then no form of it is on disk
-    assert (jp_root_dir / "k.txt").read_text() == (
-        f"{KEY_ENV}=[REDACTED]\nstd=[REDACTED]\nhex=[REDACTED]\n"
-    )
-    assert (jp_root_dir / "k.sh").read_text() == f"export {KEY_ENV}='[REDACTED]'\n"
+    await upload(jp_fetch, "k.sh", f"export {var}='{key}'\n".encode())
+    # Then no form of it is on disk, and a key that opens nothing is said so
+    expected = f"{var}=[REDACTED]\nstd=[REDACTED]\nhex=[REDACTED]\n"
+    assert (jp_root_dir / "k.txt").read_text() == expected
+    assert (jp_root_dir / "k.sh").read_text() == f"export {var}='[REDACTED]'\n"
     assert key not in caplog.text
-    assert ("WITHOUT scrubbing stored secrets" in caplog.text) == (not opens_store)
+    assert ("WITHOUT scrubbing stored secrets" in caplog.text) == (not opens)
 
 
 async def test_a_match_across_a_json_escape_never_breaks_the_notebook(
@@ -424,19 +447,3 @@ async def test_a_chunked_upload_over_the_size_limit_is_saved_with_a_warning(
     # A save in one request is in memory anyway: it is scrubbed whatever its size
     await upload(jp_fetch, "whole.txt", data)
     assert SECRET.encode() not in (jp_root_dir / "whole.txt").read_bytes()
-
-
-async def test_a_member_key_from_the_environment_is_never_saved(
-    jp_fetch: Any, jp_root_dir: Path, zingy_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a team member's private key in ZINGY_NB_MEMBER_KEY (as a spawner provides it)
-    from zingy_nb.team_keys import MemberKeyPair
-
-    member = MemberKeyPair.generate().encode()
-    monkeypatch.setenv("ZINGY_NB_MEMBER_KEY", member)
-    # When a file holding it is saved, as text and as an upload
-    await save(jp_fetch, "m.txt", {"type": "file", "format": "text", "content": f"k={member}\n"})
-    await upload(jp_fetch, "m.env", f"ZINGY_NB_MEMBER_KEY={member}\n".encode())
-    # Then it is on disk in neither
-    assert (jp_root_dir / "m.txt").read_text() == "k=[REDACTED]\n"
-    assert (jp_root_dir / "m.env").read_text() == "ZINGY_NB_MEMBER_KEY=[REDACTED]\n"

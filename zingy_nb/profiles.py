@@ -22,10 +22,14 @@ from . import access, flow, key_admin, redact
 from .audit import audit_log
 from .crypto import Cipher, encode_key, new_key
 from .errors import (
+    DecryptionError,
     InvalidProfileError,
     KeyUnavailableError,
+    ProfileAccessError,
     ProfileExistsError,
     ProfileNotFoundError,
+    SignatureError,
+    UntrustedKeyError,
     ZingyError,
 )
 from .key_admin import KeyStatus
@@ -46,6 +50,17 @@ from .store.url import key_locator, open_store, store_url
 
 if TYPE_CHECKING:
     from .team_vault import TeamVault
+
+
+#: On a team store, profiles a member sees but cannot open (no wrap for them yet, still
+#: under the old master key, or written by a key they do not trust): nothing to scrub.
+_NOT_MINE_TO_OPEN = (
+    ProfileAccessError,
+    KeyUnavailableError,
+    UntrustedKeyError,
+    SignatureError,
+    DecryptionError,
+)
 
 
 class Profiles:
@@ -280,12 +295,14 @@ class Profiles:
         never a value.
         """
         redactor = redact.Redactor()
+        if self.vault is not None:
+            self.vault.require_joined()  # no usable member key: say so, as without a master key
         for meta in self.list():
             try:
                 redactor.register_all(self._open(meta.name)[0])
             except ProfileNotFoundError:  # deleted meanwhile
                 continue
-            except ZingyError:  # a member-key store: no key for it here, nothing to scrub
+            except _NOT_MINE_TO_OPEN:  # a team store: visible here, no wrap for this member
                 if self.vault is None:
                     raise
                 continue

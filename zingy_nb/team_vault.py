@@ -121,8 +121,9 @@ class TeamVault:
         return pair
 
     def ensure_store(self) -> None:
+        self.store.require_schema()
+        self.require_joined()  # before the record: a refused save writes nothing at all
         self.store_id(create=True)
-        self.require_joined()
 
     # -- reading ------------------------------------------------------------------------
     def open(self, name: str) -> Secrets:
@@ -138,6 +139,7 @@ class TeamVault:
                 f"Profile {name!r} is still sealed under the team store's old master key. "
                 "An admin who holds that key runs `zingy-nb store upgrade` to convert it."
             )
+        pair = self.member_key()  # before trust: a reader without a key pins nothing
         store_id = self.store_id()
         trust, members, endorsements = self._keys()
         signer = trust.key(members.get(found.signer), found.signer, members, endorsements)
@@ -146,7 +148,6 @@ class TeamVault:
             profile_statement(store_id, name, row.key_id, row.slots_mask, row.blob, found.signer),
             f"Profile {name!r}",
         )
-        pair = self.member_key()
         wrap = found.wrap
         if wrap is None or wrap.fingerprint != pair.fingerprint:
             raise NoWrapError(

@@ -24,7 +24,7 @@ The values come from the server's own store without the flow gate
 (``Profiles._redactor_of_all``, which hands out a matcher, never a value), kept as one
 compiled automaton and rebuilt only when the store changes. Without a usable key the
 stored values cannot be scrubbed: the save succeeds and a warning says so, while the
-magic lines and the master key are still scrubbed (they need no stored value).
+magic lines and the master or member key are still scrubbed (they need no stored value).
 """
 
 from __future__ import annotations

@@ -179,6 +179,12 @@ class PostgresStore(PgNotebooks, Store):
             "creates it with `zingy-nb store upgrade` (see docs/teams.md)."
         )
 
+    def require_schema(self) -> None:
+        """Raise unless the schema exists at this code's version (no query once known)."""
+        self._run(lambda conn: None, default=None)
+        if self._version is None:
+            raise self._missing()
+
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection]:
         """A transaction holding the store's change lock: writers run one at a time."""

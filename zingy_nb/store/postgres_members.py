@@ -150,24 +150,31 @@ class MemberTxn(PgTransaction):
         return rec[0]
 
 
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+
+
+#: A profile and the caller's wrap of its data key, read in one statement (one snapshot):
+#: two statements could straddle a commit and pair a row with another version's wrap.
+_SEALED = (
+    f"SELECT {_prefixed('p', COLUMNS)}, p.id, p.signer, p.signature, "
+    f"{_prefixed('w', _WRAP_COLUMNS)} FROM {SCHEMA}.profiles p "
+    f"LEFT JOIN {SCHEMA}.wraps w ON w.profile_id = p.id AND w.role = current_user "
+    "WHERE p.name = %s"
+)
+
+
 def sealed(conn: psycopg.Connection, name: str) -> Sealed | None:
-    rec = conn.execute(
-        f"SELECT {COLUMNS}, id, signer, signature FROM {SCHEMA}.profiles WHERE name = %s",
-        (name,),
-    ).fetchone()
+    rec = conn.execute(_SEALED, (name,)).fetchone()
     if rec is None:
         return None
-    pid, signer, signature = rec[6], rec[7], rec[8]
-    mine = conn.execute(
-        f"SELECT {_WRAP_COLUMNS} FROM {SCHEMA}.wraps WHERE profile_id = %s AND role = current_user",
-        (pid,),
-    ).fetchone()
+    pid, signer, signature, mine = rec[6], rec[7], rec[8], rec[9:]
     return Sealed(
         row_from_record(rec[:6]),
         int(pid),
         str(signer) if signer is not None else None,
         bytes(signature) if signature is not None else None,
-        _wrap(mine) if mine else None,
+        _wrap(mine) if mine[0] is not None else None,
     )
 
 
