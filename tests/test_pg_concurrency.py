@@ -1,8 +1,9 @@
 """50 concurrent Jupyter kernels on a team store, on four roles, retrieving and updating.
 
 Each kernel is a real ipykernel started through ``jupyter_client`` with its role's
-environment (``ZINGY_NB_STORE_URL`` with that role's credentials, the team's
-``ZINGY_NB_MASTER_KEY``, ``ZINGY_NB_FLOW=cloud-flow``), runs ``%load_ext zingy_nb`` and
+environment (``ZINGY_NB_STORE_URL`` with that role's credentials, that member's own key
+in ``ZINGY_NB_MEMBER_KEY`` as a spawner gives it, no master key: every member joined
+first; ``ZINGY_NB_FLOW=cloud-flow``), runs ``%load_ext zingy_nb`` and
 then its whole workload as one cell. All 50 kernels are started (in parallel batches)
 before any workload is sent; then every workload is sent, then the replies collected.
 Kernels talk over Unix sockets (``transport="ipc"``): with TCP, a port picked for a
@@ -36,7 +37,8 @@ from jupyter_client.manager import AsyncKernelManager
 from tests import postgres
 from tests.kernels import kernel_env
 from tests.postgres import PgServer
-from zingy_nb.crypto import encode_key, new_key
+from zingy_nb.keys import ENV_VAR as KEY_ENV
+from zingy_nb.paths import MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
 
 pytestmark = pytest.mark.slow
@@ -193,10 +195,11 @@ def kernel_processes(connection_files: set[str]) -> list[psutil.Process]:
 def test_fifty_kernels_on_four_roles(
     pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given profiles owned by alice, bob may write them, carol may read them
-    key = encode_key(new_key())
-    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", key)
+    # Given every member joined, profiles owned by alice, bob may write them, carol read
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
     db = pg_server.new_database()
+    member_keys = pg_server.join(db, tmp_path / "home")
     alice = Profiles(tmp_path / "home", url=pg_server.url("alice", db))
     for name in PROFILES:
         alice.set(name, f"{name}|seed|-", f"{name}|seed|-", f"{name}|seed|-", f"{name}|seed|-")
@@ -210,7 +213,8 @@ def test_fifty_kernels_on_four_roles(
             flow="cloud-flow",
             home=tmp_path / role,
             ZINGY_NB_STORE_URL=pg_server.url(role, db),
-            ZINGY_NB_MASTER_KEY=key,
+            ZINGY_NB_MASTER_KEY=None,
+            ZINGY_NB_MEMBER_KEY=member_keys[role],
         )
         n = len(jobs)
         return Job(role, name, code, env, tmp_path / f"kernel-{n}-{role}.log", f"{ipc}/k{n}")

@@ -3,7 +3,9 @@ through the API and through hand-written SQL as that role.
 
 ``alice`` owns the profile; ``bob`` gets the level under test; ``carol`` gets nothing.
 All three are plain members: neither superusers nor owners of any table, and the
-policies are forced, so they bind the tables' owner too.
+policies are forced, so they bind the tables' owner too. Every member (and ``dana``, a
+``zingy_nb_admin`` member) has joined, their member keys in files in one shared home;
+there is no master key: each profile's data key is wrapped for whoever may read it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import pytest
 from tests import postgres
 from tests.postgres import PgServer
 from zingy_nb.audit import audit_log
-from zingy_nb.crypto import encode_key, new_key
-from zingy_nb.errors import ProfileAccessError, ProfileNotFoundError
+from zingy_nb.errors import KeyUnavailableError, ProfileAccessError, ProfileNotFoundError
+from zingy_nb.keys import ENV_VAR as KEY_ENV
+from zingy_nb.paths import MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
 
 pg_server = postgres.pg_server
@@ -29,9 +32,12 @@ RANK = {None: 0, "read": 1, "write": 2, "manage": 3}
 def team(
     pg_server: PgServer, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[PgServer, str]]:
-    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
     db = pg_server.new_database()
+    pg_server.join(db, tmp_path / "home")  # alice, bob, carol, dana: keys in that home
     yield pg_server, db
+    audit_log.flush()  # this test's retrievals, while the database is there
     pg_server.drop_database(db)
 
 
@@ -126,6 +132,7 @@ def test_api_allows_exactly_what_the_grant_says(team, tmp_path, level: str | Non
     # a role with no grant sees nothing at all
     outsider = member(server, db, "dana", tmp_path)  # dana is an admin: sees all
     assert "svc" in [m.name for m in outsider.list()]
+    assert outsider.secrets("svc")[0] == "svc-MADEUP-value"  # and holds a wrap of each
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -149,6 +156,9 @@ def test_raw_sql_as_the_role_is_bound_by_the_policies(team, tmp_path, level: str
         # the audit of a profile is visible to whoever may read it
         roles = {r[0] for r in conn.execute("SELECT role FROM zingy_nb.audit")}
         assert roles == ({"alice"} if rank else set())
+        # so are its wraps (a data key wrapped for each reader: owner, admin, grantees)
+        wrapped = {r[0] for r in conn.execute("SELECT role FROM zingy_nb.wraps")}
+        assert wrapped == ({"alice", "bob", "carol", "dana"} if rank else set())
         # no probing of another role's access through the helper
         assert conn.execute("SELECT zingy_nb.level(%s, 'carol')", (pid,)).fetchone()[0] == 0
 
@@ -156,6 +166,7 @@ def test_raw_sql_as_the_role_is_bound_by_the_policies(team, tmp_path, level: str
             ("UPDATE zingy_nb.profiles SET blob = '\\x00'::bytea WHERE name = 'svc'", 2),
             ("DELETE FROM zingy_nb.profiles WHERE name = 'svc'", 2),
             ("UPDATE zingy_nb.profiles SET name = 'renamed' WHERE name = 'svc'", 2),
+            ("DELETE FROM zingy_nb.wraps WHERE role = 'carol'", 2),
         ]:
             with conn.transaction(force_rollback=True):
                 count = conn.execute(statement).rowcount
@@ -173,8 +184,14 @@ def test_raw_sql_as_the_role_is_bound_by_the_policies(team, tmp_path, level: str
                         conn.execute(statement, params)
                 else:
                     assert conn.execute(statement, params).rowcount == 0
-        # never: take ownership, create a profile in someone else's name, forge audit
+        # never: take ownership, create a profile in someone else's name, forge audit,
+        # wrap in someone else's name or change a wrap, replace another member's key
         for statement in [
+            "INSERT INTO zingy_nb.wraps (profile_id, role, fingerprint, key_id, wrap, "
+            f"wrapped_by, signature) VALUES ({pid}, 'dana', 'f', 'k', '\\x00', 'alice', '\\x00')",
+            "UPDATE zingy_nb.wraps SET wrap = '\\x00'",
+            "UPDATE zingy_nb.members SET enc_key = '\\x00' WHERE role = 'alice'",
+            "DELETE FROM zingy_nb.members WHERE role = 'alice'",
             "UPDATE zingy_nb.profiles SET owner = 'bob'",
             "INSERT INTO zingy_nb.profiles (name, owner, slots, created, updated, key_id, "
             "blob) VALUES ('forged', 'alice', 1, now(), now(), 'k', '\\x00')",
@@ -192,6 +209,7 @@ def test_raw_sql_as_the_role_is_bound_by_the_policies(team, tmp_path, level: str
                     pass
     assert alice.secrets("svc") == ("svc-MADEUP-value", None, None, None)
     assert [(e.role, e.count) for e in alice.store.audit("svc")] == [("alice", 1)]
+    assert member(server, db, "carol", tmp_path).secrets("svc")[0] == "svc-MADEUP-value"
 
 
 def test_a_grant_to_a_group_role_reaches_its_members(team, tmp_path) -> None:
@@ -203,6 +221,8 @@ def test_a_grant_to_a_group_role_reaches_its_members(team, tmp_path) -> None:
         alice = member(server, db, "alice", tmp_path)
         alice.set("warehouse", "wh-MADEUP")
         alice.store.grant("warehouse", "analysts", "read")
+        wrapped = server.sql("SELECT role FROM zingy_nb.wraps ORDER BY role", db=db)
+        assert wrapped == [("alice",), ("carol",), ("dana",)]  # the group's one member
         assert member(server, db, "carol", tmp_path).secrets("warehouse")[0] == "wh-MADEUP"
         assert member(server, db, "bob", tmp_path).list() == []
     finally:
@@ -237,13 +257,35 @@ def test_a_hidden_name_cannot_be_taken_over(team, tmp_path) -> None:
     assert member(server, db, "alice", tmp_path).secrets("svc")[0] == "alice-MADEUP"
 
 
-def test_only_an_admin_may_change_the_key(team, tmp_path) -> None:
+def test_there_is_no_store_key_to_change_only_data_keys(team, tmp_path) -> None:
+    """No master key exists on a team store: the key commands are refused, for a member
+    and an admin alike, naming the ``team`` commands; no member may rewrite the store
+    record in SQL; what changes a profile's key is a revoke, which rotates it."""
     server, db = team
     alice = member(server, db, "alice", tmp_path)
     alice.set("svc", "svc-MADEUP")
-    with raw(server, db, "alice") as conn, conn.transaction(force_rollback=True):
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("UPDATE zingy_nb.store_meta SET value = '\\x00' WHERE key = 'key_id'")
+    meta = "SELECT key, value FROM zingy_nb.store_meta ORDER BY key"
+    stored = "SELECT key_id, blob FROM zingy_nb.profiles"
+    record, before = server.sql(meta, db=db), server.sql(stored, db=db)
+    assert [k for k, _ in record] == ["store_id"]  # no key id, no verifier
+    for role in ("alice", "dana"):  # dana is a zingy_nb_admin member
+        p = member(server, db, role, tmp_path)
+        for call, args in [
+            (p.key_status, ()),
+            (p.rotate_key, ()),
+            (p.export_key, ()),
+            (p.import_key, ("x" * 43,)),
+        ]:
+            with pytest.raises(KeyUnavailableError, match=r"no master key.*`zingy-nb team join`"):
+                call(*args)
+    with raw(server, db, "alice") as conn:
+        for statement in (
+            "UPDATE zingy_nb.store_meta SET value = '\\x00' WHERE key = 'store_id'",
+            "DELETE FROM zingy_nb.store_meta",
+        ):
+            with conn.transaction(force_rollback=True):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
     txn_refused = None
     try:
         with alice.store.transaction() as txn:
@@ -251,4 +293,16 @@ def test_only_an_admin_may_change_the_key(team, tmp_path) -> None:
     except ProfileAccessError as exc:
         txn_refused = str(exc)
     assert txn_refused and "zingy_nb_admin" in txn_refused
+    assert server.sql(meta, db=db) == record and server.sql(stored, db=db) == before
     assert alice.secrets("svc")[0] == "svc-MADEUP"
+
+    alice.store.grant("svc", "bob", "read")
+    granted = server.sql(stored, db=db)
+    assert granted[0][0] != before[0][0]  # a grant re-seals too, under a new data key
+    assert member(server, db, "bob", tmp_path).secrets("svc")[0] == "svc-MADEUP"
+    assert alice.store.revoke("svc", "bob")
+    rotated = server.sql(stored, db=db)
+    assert rotated[0][0] != granted[0][0] and rotated[0][1] != granted[0][1]
+    wrapped = {r for (r,) in server.sql("SELECT role FROM zingy_nb.wraps", db=db)}
+    assert wrapped == {"alice", "dana"}
+    assert member(server, db, "dana", tmp_path).secrets("svc")[0] == "svc-MADEUP"

@@ -1,4 +1,5 @@
-"""The server extension on a team store: its REST API works and never shows the URL's password."""
+"""The server extension on a team store: its REST API works and never shows the URL's
+password (nor the member's own key: a team store has no master key, alice has joined)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,35 @@ from traitlets.config import Config
 
 from tests import postgres
 from tests.postgres import PASSWORDS, PgServer
-from zingy_nb.crypto import encode_key, new_key
+from zingy_nb.keys import ENV_VAR as KEY_ENV
+from zingy_nb.paths import HOME_ENV, MEMBER_KEY_ENV
+from zingy_nb.store.url import URL_ENV
 
 pg_server = postgres.pg_server
 team_db = postgres.team_db
 
 
 @pytest.fixture
+def member_key(pg_server: PgServer, team_db: str, tmp_path: Path) -> str:
+    """alice joins the team store from the server's zingy-nb home (her key file there)."""
+    return pg_server.join(team_db, tmp_path / "home", ["alice"])["alice"]
+
+
+@pytest.fixture
 def team_url(
-    pg_server: PgServer, team_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    pg_server: PgServer,
+    team_db: str,
+    member_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> str:
-    """The server process is put on a team store as member alice, before it starts."""
+    """The server process is put on a team store as member alice, before it starts; no
+    master key is set (none exists on a team store)."""
     url = pg_server.url("alice", team_db)
-    monkeypatch.setenv("ZINGY_NB_STORE_URL", url)
-    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
-    monkeypatch.setenv("ZINGY_NB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(URL_ENV, url)
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     return url
 
 
@@ -35,7 +50,7 @@ def jp_server_config(team_url: str) -> Config:
 
 
 async def test_rest_api_on_a_team_store_hides_the_password(
-    jp_fetch: Any, team_url: str, caplog: pytest.LogCaptureFixture
+    jp_fetch: Any, team_url: str, member_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     password = PASSWORDS["alice"]
     assert password in team_url
@@ -49,6 +64,8 @@ async def test_rest_api_on_a_team_store_hides_the_password(
     status = await jp_fetch("zingy-nb", "api", "status")
     body = status.body.decode()
     assert "alice@" in json.loads(body)["store"]
+    assert json.loads(body)["problem"] is None  # her member key is found and published
     for text in (body, put.body.decode(), caplog.text):
         assert password not in text
+        assert member_key not in text
         assert "team-MADEUP-value" not in text

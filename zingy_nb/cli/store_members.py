@@ -36,16 +36,15 @@ def upgrade_team_store(profiles: Any) -> None:
     info = store.info()
     if info is None or not info.key_id:
         return  # nothing sealed under a shared master key
-    legacy = len(_legacy_names(store))
-    if not store.is_admin(store.role()):
+    if not store.is_admin(store.role()):  # who may not see every profile cannot count them
         print(
-            f"{legacy} profile(s) are still sealed under the old master key: a member of "
+            "The store's profiles are still sealed under the old master key: a member of "
             "zingy_nb_admin who holds that key runs `zingy-nb store upgrade` to convert "
             "them (until then nobody can read them).",
             file=sys.stderr,
         )
         return
-    _convert(profiles, info, legacy)
+    _convert(profiles, info, len(_legacy_names(store)))
 
 
 def _legacy_names(store: Any) -> list[str]:
