@@ -21,8 +21,13 @@ team_db = postgres.team_db
 
 
 @pytest.fixture
-def member_key(pg_server: PgServer, team_db: str, tmp_path: Path) -> str:
-    """alice joins the team store from the server's zingy-nb home (her key file there)."""
+def member_key(
+    request: pytest.FixtureRequest, pg_server: PgServer, team_db: str, tmp_path: Path
+) -> str:
+    """alice joins the team store from the server's zingy-nb home (her key file there),
+    unless a test says ``indirect`` False: then she has not joined ("")."""
+    if not getattr(request, "param", True):
+        return ""
     return pg_server.join(team_db, tmp_path / "home", ["alice"])["alice"]
 
 
@@ -69,3 +74,26 @@ async def test_rest_api_on_a_team_store_hides_the_password(
         assert password not in text
         assert member_key not in text
         assert "team-MADEUP-value" not in text
+
+
+@pytest.mark.parametrize("member_key", [False], indirect=True)
+async def test_before_joining_the_api_says_to_join_and_writes_nothing(
+    jp_fetch: Any, pg_server: PgServer, team_db: str, member_key: str
+) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(
+            "zingy-nb", "api", "profiles", "team-svc", method="PUT",
+            body=json.dumps({"secret1": "team-MADEUP-value"}),
+        )  # fmt: skip
+    assert err.value.code == 503
+    answer = json.loads(err.value.response.body)["message"]
+    assert "zingy-nb team join" in answer and "team-MADEUP-value" not in answer
+    status = json.loads((await jp_fetch("zingy-nb", "api", "status")).body)
+    assert (status["key_kind"], status["key_source"]) == ("member", "none")
+    assert "zingy-nb team join" in status["problem"]
+    listed = json.loads((await jp_fetch("zingy-nb", "api", "profiles")).body)
+    assert listed["profiles"] == []
+    for table in ("profiles", "members", "store_meta"):
+        assert pg_server.sql(f"SELECT count(*) FROM zingy_nb.{table}", db=team_db) == [(0,)]

@@ -30,12 +30,14 @@ from ..errors import (
     FlowModeError,
     InvalidProfileError,
     KeyUnavailableError,
+    MemberKeyError,
     NotebookAccessError,
     ProfileAccessError,
     ProfileExistsError,
     ProfileNotFoundError,
     StoreError,
     UnknownCommandError,
+    UntrustedKeyError,
     ZingyError,
 )
 from ..profiles import Profiles, get_profiles
@@ -60,7 +62,9 @@ STATUS_CODES: tuple[tuple[type[ZingyError], int], ...] = (
     (ProfileAccessError, 403),
     (ProfileNotFoundError, 404),
     (ProfileExistsError, 409),
+    (UntrustedKeyError, 403),
     (KeyUnavailableError, 503),
+    (MemberKeyError, 503),
     (StoreError, 503),
     (DecryptionError, 500),
 )
