@@ -48,10 +48,10 @@ def open_store(url: str | None, home: Path) -> Store:
 
 
 class TeamKeyLocator(KeyLocator):
-    """A team store's key: ``ZINGY_NB_MASTER_KEY`` or the OS keyring, never a file.
-
-    A key file "beside the store" has no meaning for a database server, and one left
-    in a home folder would be the whole team's key on disk.
+    """The old shared master key of a team store made before member keys, read only to
+    convert it (``zingy-nb store upgrade``): ``ZINGY_NB_MASTER_KEY`` or the OS keyring,
+    never a file. A key file "beside the store" has no meaning for a database server,
+    and one left in a home folder would be the whole team's key on disk.
     """
 
     def __init__(self, home: Path, location: str) -> None:
