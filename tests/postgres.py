@@ -155,6 +155,16 @@ class PgServer:
             keys[role] = found.pair.encode()
         return keys
 
+    def restore(self, db: str, dump: Path) -> None:
+        """Load a plain ``pg_dump`` file into the empty database ``db``, as the superuser
+        (a DBA restoring a backup); the roles it names must exist."""
+        result = self.run(
+            "psql", "-h", self.socket_dir, "-p", str(self.port), "-U", "postgres", "-d", db,
+            "-v", "ON_ERROR_STOP=1", "-q", "-f", "-",
+            input=dump.read_text(), env={**os.environ, "PGPASSWORD": SUPERUSER_PASSWORD},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
     def drop_database(self, db: str) -> None:
         """Drop a test database, hanging up whoever is still connected to it."""
         self.sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
