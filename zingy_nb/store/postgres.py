@@ -202,6 +202,11 @@ class PostgresStore(PgNotebooks, Store):
                 raise self._error(exc) from None
 
     # -- Store ------------------------------------------------------------------------
+    #: The ``store_meta`` keys a record must hold, and what the record is called when one
+    #: is missing (a member-key store keeps only its id).
+    RECORD_KEYS: tuple[str, ...] = ("store_id", "key_id", "verifier")
+    RECORD_NAME = "key record"
+
     def info(self) -> StoreInfo | None:
         def read(conn: psycopg.Connection) -> StoreInfo | None:
             meta = {
@@ -210,15 +215,16 @@ class PostgresStore(PgNotebooks, Store):
             }
             if not meta:
                 return None
-            try:
-                return StoreInfo(
-                    meta["store_id"].decode(), meta["key_id"].decode(), meta["verifier"]
-                )
-            except KeyError:
+            if any(k not in meta for k in self.RECORD_KEYS):
                 raise StoreError(
-                    f"The team store at {self.location} has lost its key record. It is left "
-                    "untouched: restore it from a backup."
-                ) from None
+                    f"The team store at {self.location} has lost its {self.RECORD_NAME}. It "
+                    "is left untouched: restore it from a backup."
+                )
+            return StoreInfo(
+                meta["store_id"].decode(),
+                meta.get("key_id", b"").decode(),
+                meta.get("verifier", b""),
+            )
 
         return self._run(read, default=None)
 

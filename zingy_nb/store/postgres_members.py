@@ -205,26 +205,8 @@ class MemberKeyStore(PostgresStore):
         self._vault = vault
 
     # -- the store record: a store id, and the master key record until converted ----------
-    def info(self) -> StoreInfo | None:
-        def read(conn: psycopg.Connection) -> StoreInfo | None:
-            meta = {
-                k: bytes(v)
-                for k, v in conn.execute(f"SELECT key, value FROM {SCHEMA}.store_meta").fetchall()
-            }
-            if not meta:
-                return None
-            if "store_id" not in meta:
-                raise StoreError(
-                    f"The team store at {self.location} has lost its store record. It is "
-                    "left untouched: restore it from a backup."
-                )
-            return StoreInfo(
-                meta["store_id"].decode(),
-                meta.get("key_id", b"").decode(),
-                meta.get("verifier", b""),
-            )
-
-        return self._run(read, default=None)
+    RECORD_KEYS = ("store_id",)
+    RECORD_NAME = "store record"
 
     def create(self, info: StoreInfo) -> None:
         with self._write() as conn:
