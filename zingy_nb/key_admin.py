@@ -61,17 +61,11 @@ def store_status(self: Profiles) -> KeyStatus:
     source, fingerprint, problem = "none", None, None
     try:
         found = locator.load()
-    except ZingyError as exc:
-        problem = str(exc)
-    else:
         if found is not None:
             source, fingerprint = found.source, found.pair.fingerprint
-        published = {m.role: m.fingerprint for m in self.store.members()}.get(vault.role)  # type: ignore[attr-defined]
-        if found is None or published != fingerprint:
-            problem = (
-                f"You ({vault.role}) have not joined the team store with this key yet: run "
-                "`zingy-nb team join` (a terminal, or `!zingy-nb team join` in a notebook)."
-            )
+        vault.require_joined()  # the same check a save makes, with its `team join` hint
+    except ZingyError as exc:
+        problem = str(exc)
     return KeyStatus(
         store=self.store.location,
         store_exists=self.store.info() is not None,
