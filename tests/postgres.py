@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,6 +388,26 @@ def store_backend(
     monkeypatch.setenv(URL_ENV, backend.url("alice") or "")
     yield backend
     server.drop_database(db)
+
+
+def cli_as(
+    url_of: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., tuple[int, str, str]]:
+    """``cli(role, *argv)``: the ``zingy-nb`` command run in this process as database role
+    ``role`` (its URL from ``url_of``), on a fresh ``Profiles``; (exit code, out, err)."""
+    from zingy_nb import profiles as profiles_module
+    from zingy_nb.cli import main
+
+    def cli(role: str, *argv: str) -> tuple[int, str, str]:
+        monkeypatch.setenv(URL_ENV, url_of(role))
+        profiles_module._instances.clear()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return cli
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:

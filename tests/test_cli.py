@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.isolation import tree_bytes
+from tests.leaks.values import TOKENS
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 
@@ -135,13 +135,6 @@ def test_bad_input_gets_one_line_error_and_changes_nothing(
 
 
 # -- no error quotes an argument ----------------------------------------------------------
-#: Made-up tokens in the formats of real ones: they look like variable and profile names.
-TOKENS = {
-    "sk_live": f"sk_live_MADEUP{uuid.uuid4().hex[:20]}",
-    "ghp": f"ghp_MADEUP{uuid.uuid4().hex[:26]}",
-    "github_pat": f"github_pat_MADEUP_{uuid.uuid4().hex[:22]}",
-    "whsec": f"whsec_MADEUP{uuid.uuid4().hex[:24]}",
-}
 #: Command lines with a token ``T`` where it does not belong, and the error each gets.
 ECHO_CASES = [
     (("profiles", "set", "svc", "T"), "unrecognized arguments"),

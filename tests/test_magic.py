@@ -24,6 +24,7 @@ from tests.kernels import (
     read_digests,
     running_kernel,
 )
+from tests.leaks.values import TOKENS
 from zingy_nb.profiles import Profiles
 
 COMMANDS = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve")
@@ -393,13 +394,6 @@ def test_inline_secret_is_refused_and_scrubbed_from_history(
 
 
 # -- no error quotes a typed token; every failing line leaves history ---------------------
-#: Made-up tokens in the formats of real ones: they look like variable and profile names.
-TOKENS = {
-    "sk_live": f"sk_live_MADEUP{uuid.uuid4().hex[:20]}",
-    "ghp": f"ghp_MADEUP{uuid.uuid4().hex[:26]}",
-    "github_pat": f"github_pat_MADEUP_{uuid.uuid4().hex[:22]}",
-    "whsec": f"whsec_MADEUP{uuid.uuid4().hex[:24]}",
-}
 #: Lines with a token ``T`` where it does not belong, and the error each gets.
 ECHO_CASES = [
     ("set {name} --from-env T", "The 1st --from-env variable (for secret1) is not set"),

@@ -72,14 +72,19 @@ def test_example_notebooks_pass_strict_nbval(user_env: dict[str, str], tmp_path:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"\b(\d+) passed\b", result.stdout)
     assert "zingy-nb: throwaway test store" in result.stdout
+    assert_every_code_cell_passed(result.stdout)
+    # And the user's real store was never created
+    assert not default_store(user_env).exists()
+
+
+def assert_every_code_cell_passed(stdout: str) -> None:
+    """nbval counts one test per code cell: all of them, in every example notebook."""
     code_cells = sum(
         c["cell_type"] == "code"
         for nb in NOTEBOOKS.glob("*.ipynb")
         for c in json.loads(nb.read_text())["cells"]
     )
-    assert re.search(rf"\b{code_cells} passed\b", result.stdout), result.stdout[-2000:]
-    # And the user's real store was never created
-    assert not default_store(user_env).exists()
+    assert re.search(rf"\b{code_cells} passed\b", stdout), stdout[-2000:]
 
 
 def tree_snapshot(root: Path) -> dict[str, bytes]:
@@ -103,12 +108,7 @@ def test_readme_regression_command_runs_from_the_repository_root(
     # store (webhook.ipynb's first cell prints only when the profile is missing)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "zingy-nb: throwaway test store" in result.stdout
-    code_cells = sum(
-        c["cell_type"] == "code"
-        for nb in NOTEBOOKS.glob("*.ipynb")
-        for c in json.loads(nb.read_text())["cells"]
-    )
-    assert re.search(rf"\b{code_cells} passed\b", result.stdout), result.stdout[-2000:]
+    assert_every_code_cell_passed(result.stdout)
     # And the fixtures are untouched, and the user's real store was never created
     assert tree_snapshot(NOTEBOOKS) == before
     assert not default_store(user_env).exists()

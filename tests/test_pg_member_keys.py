@@ -441,13 +441,7 @@ def test_store_upgrade_converts_a_shared_master_key_store(
         old.store.grant("stripe", "carol", "read")
         old.store.close()
 
-        def cli(role: str, *argv: str) -> tuple[int, str, str]:
-            monkeypatch.setenv("ZINGY_NB_STORE_URL", pg_server.url(role, db))
-            profiles_module._instances.clear()
-            code = main(list(argv))
-            out, err = capsys.readouterr()
-            return code, out, err
-
+        cli = postgres.cli_as(lambda role: pg_server.url(role, db), monkeypatch, capsys)
         code, _, err = cli("alice", "profiles", "list")  # this version, before the upgrade
         assert code != 0 and "still on the shared master key" in err
         assert "`zingy-nb store upgrade`" in err
@@ -522,14 +516,8 @@ def test_team_commands_and_a_spawner_provided_member_key(
 ) -> None:
     from zingy_nb import profiles as profiles_module
 
-    def cli(role: str, *argv: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("ZINGY_NB_STORE_URL", team.url(role))
-        monkeypatch.setenv("ZINGY_NB_HOME", str(team.home))
-        profiles_module._instances.clear()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
+    monkeypatch.setenv("ZINGY_NB_HOME", str(team.home))
+    cli = postgres.cli_as(team.url, monkeypatch, capsys)
     try:
         # bob's key comes from his spawner: nothing is written to his home.
         bob_key = MemberKeyPair.generate()

@@ -19,7 +19,6 @@ import pytest
 from tests import postgres
 from tests.postgres import MEMBERS, PgServer
 from zingy_nb import profiles as profiles_module
-from zingy_nb.cli import main
 from zingy_nb.errors import ProfileNotFoundError
 from zingy_nb.profiles import Profiles
 
@@ -63,13 +62,7 @@ def test_a_dump_of_the_shared_key_version_is_converted_and_read_by_grant(
     assert pg_server.sql("SELECT max(version) FROM zingy_nb.schema_version", db=db) == [(2,)]
     blobs_before = dict(pg_server.sql("SELECT name, blob FROM zingy_nb.profiles", db=db))
 
-    def cli(role: str, *argv: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("ZINGY_NB_STORE_URL", pg_server.url(role, db))
-        profiles_module._instances.clear()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
+    cli = postgres.cli_as(lambda role: pg_server.url(role, db), monkeypatch, capsys)
     # this zingy-nb on the old store: a clear refusal naming the steps, nothing changed
     code, _, err = cli("alice", "profiles", "show", "stripe")
     assert code == 1 and "still on the shared master key" in err and "store upgrade" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 GHP = "ghp_Madeup0Token1For2Leak3Tests4Only5x6y"  # 40: GitHub classic
 GITHUB_PAT = "github_pat_11MADEUP0" + "LeakTestOnly" * 6 + "Zq9x7w5v3u1"  # 102 > pandas' 50
 JWT = (
@@ -48,3 +50,13 @@ def stored() -> dict[str, str]:
         for name, values in PROFILES.items()
         for i, value in enumerate(values, start=1)
     }
+
+
+#: Tokens typed where a name belongs, in the formats of real ones (they look like
+#: variable and profile names), new each run: no error may quote them.
+TOKENS = {
+    "sk_live": f"sk_live_MADEUP{uuid.uuid4().hex[:20]}",
+    "ghp": f"ghp_MADEUP{uuid.uuid4().hex[:26]}",
+    "github_pat": f"github_pat_MADEUP_{uuid.uuid4().hex[:22]}",
+    "whsec": f"whsec_MADEUP{uuid.uuid4().hex[:24]}",
+}
