@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for key in _DROP:
         os.environ.pop(key, None)
     os.environ.update(_SESSION_ENV)
+    # As in an activated venv: `!zingy-nb ...` in a test kernel runs this checkout's command
+    # (without it, a shell in a kernel would not find the command at all).
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     for value in _SESSION_ENV.values():
         if value.startswith(str(_ROOT)):
             Path(value).mkdir(parents=True, exist_ok=True)
