@@ -575,6 +575,13 @@ def test_new_key_makes_a_key_for_a_spawner_and_publishes_nothing(
     other = MemberKeyPair.decode(printed, where="stdout")
     assert other.fingerprint != pair.fingerprint and printed.strip() not in err
     assert not (tmp_path / "home").exists()  # nothing kept, nothing published
+    # in a Jupyter kernel (`!zingy-nb team new-key` in a cell) only --output is allowed
+    monkeypatch.setenv("JPY_PARENT_PID", "1")
+    assert main(["team", "new-key"]) == 1
+    printed, err = capsys.readouterr()
+    assert printed == "" and "--output FILE" in err and "zingy-nb-member-key" not in err
+    assert main(["team", "new-key", "--output", str(tmp_path / "in-kernel.key")]) == 0
+    assert (tmp_path / "in-kernel.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_reader_without_a_key_pins_nothing(team: Team, tmp_path: Path) -> None:

@@ -9,6 +9,9 @@ request are joined first, as a front end joins them.
 
 This is brute force on purpose: every 16-character window of every value is looked for
 in every decoding of every text. It shares no code with ``zingy_nb.redact``.
+
+A secret no process registered (a key made on the spot and printed) cannot be looked for
+by value; ``shapes`` finds those by their form instead.
 """
 
 from __future__ import annotations
@@ -125,8 +128,16 @@ def message_texts(msg: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+def find_shapes(text: str, shapes: Mapping[str, re.Pattern[str]], where: str) -> list[Leak]:
+    """A secret of a known form in ``text``, whatever its value; ``shapes`` maps a label
+    to that form."""
+    return [Leak(where, label, "by its form") for label, rx in shapes.items() if rx.search(text)]
+
+
 def scan_messages(
-    messages: Sequence[tuple[str, Mapping[str, Any]]], values: Mapping[str, str]
+    messages: Sequence[tuple[str, Mapping[str, Any]]],
+    values: Mapping[str, str],
+    shapes: Mapping[str, re.Pattern[str]] | None = None,
 ) -> list[Leak]:
     """Check ``(channel, message)`` pairs; stream texts are also joined per request."""
     found: list[Leak] = []
@@ -134,11 +145,13 @@ def scan_messages(
     for channel, msg in messages:
         where = f"{channel}/{msg.get('msg_type') or msg.get('header', {}).get('msg_type')}"
         for text in message_texts(msg):
-            found += find(text, values, where)
+            found += find(text, values, where) + find_shapes(text, shapes or {}, where)
         if msg.get("msg_type") == "stream":
             parent = msg.get("parent_header", {}).get("msg_id", "")
             joined.setdefault((parent, msg["content"]["name"]), []).append(msg["content"]["text"])
     for (_, name), texts in joined.items():
         if len(texts) > 1:
-            found += find("".join(texts), values, f"iopub/stream {name}, joined")
+            where = f"iopub/stream {name}, joined"
+            found += find("".join(texts), values, where)
+            found += find_shapes("".join(texts), shapes or {}, where)
     return sorted(set(found), key=str)

@@ -6,6 +6,7 @@ every channel and applies the rule. A new vector is one new row.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,6 +139,7 @@ ROWS = [
     ),
     Row("key-env-shell", "!env", flows=(CLOUD, PAGE)),
     Row("key-export", "!zingy-nb key export", flows=(CLOUD, PAGE)),
+    Row("member-key-new", "!zingy-nb team new-key", flows=(CLOUD, PAGE)),
     Row(
         "member-key-environ",
         "import os; print(os.environ['ZINGY_NB_MEMBER_KEY'])",
@@ -235,6 +237,11 @@ def secrets_in_play(backend: Backend) -> dict[str, str]:
     return found
 
 
+#: Secrets no kernel registered, found by their form: a member key's 64 bytes in URL-safe
+#: base64, such as a fresh one from `zingy-nb team new-key`.
+SHAPES = {"a member key": re.compile(r"[A-Za-z0-9_-]{86}==")}
+
+
 def typed() -> dict[str, str]:
     return {f"typed {k}": v for k, v in TYPED.items()}
 
@@ -244,7 +251,8 @@ def leaks_of(messages: Recorded, backend: Backend) -> list[Leak]:
     kernel echoing the code it was sent before any magic ran (the user's own line; the
     rule for typed tokens is that no error repeats them and history forgets them)."""
     echoed = [(ch, m) for ch, m in messages if m["msg_type"] != "execute_input"]
-    return scan_messages(messages, secrets_in_play(backend)) + scan_messages(echoed, typed())
+    found = scan_messages(messages, secrets_in_play(backend), SHAPES)
+    return found + scan_messages(echoed, typed())
 
 
 CASES = [pytest.param(row, flow, id=f"{row.id}-{flow}") for row in ROWS for flow in row.flows]

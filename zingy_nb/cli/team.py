@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -139,10 +140,17 @@ def _members(vault: Any, as_json: bool) -> None:
 
 def _new_key(output: str | None) -> None:
     """A key made here, for someone else's environment: nothing is published or kept."""
+    from ..errors import MemberKeyError
     from ..keys import write_private
     from ..member_custody import ENV_VAR
     from ..team_keys import MemberKeyPair
 
+    if not output and os.environ.get("JPY_PARENT_PID"):  # jupyter_client sets it in kernels
+        raise MemberKeyError(
+            "This runs inside a Jupyter kernel, where a printed key would stay in the "
+            "notebook's output. Write it to a file instead: `zingy-nb team new-key "
+            "--output FILE` (mode 0600)."
+        )
     pair = MemberKeyPair.generate()
     text = pair.encode()
     if output:
