@@ -26,7 +26,8 @@
 # here is shared between users except what the store itself shares. There is no team
 # master key.
 #
-# Creating the database, its roles and the schema: see docs/teams.md.
+# Creating the database, its roles, the schema and these secrets, in the order that
+# works: docs/teams.md, "Setting up a team, step by step".
 
 import os
 import sys
