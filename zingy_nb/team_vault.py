@@ -8,6 +8,12 @@ may read the profile at that moment (the database's ``readers`` function: owner,
 grant or a revoke re-seals in the same transaction, so a revoke rotates the data key:
 what the revoked member could unwrap before opens nothing written after.
 
+No save that nobody can read: a write after which its writer, or a reader who held a
+wrap for their published key, could not read the profile is refused before it commits
+(``LockoutError``: a reader whose key the writer does not trust is one the writer cannot
+wrap for). A superuser never acts as a member: row-level security cannot bind one, and
+``readers`` never wraps for one (``TeamRoleError``).
+
 A reader verifies the row's and its wrap's signatures against member keys it trusts
 (``team_trust``), unwraps with its private key (``member_custody``) and opens the blob.
 No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only by ``convert``,
