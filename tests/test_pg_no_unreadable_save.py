@@ -196,6 +196,8 @@ def test_a_role_outside_zingy_nb_member_is_told_what_is_missing(team: Team, outs
 def test_granting_to_a_role_that_has_not_joined_names_it_and_changes_nothing(
     team: Team,
 ) -> None:
+    code, out, err = team.cli("alice", "team", "members")  # before anyone joined
+    assert code == 0 and out == "" and "Nobody has joined this team store yet" in err
     team.server.join(team.db, team.home, ["alice"])
     assert team.set("alice", "stripe", STRIPE)[0] == 0
     before = team.raw.tables()

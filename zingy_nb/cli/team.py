@@ -71,6 +71,11 @@ def run(args: Any) -> None:
                 file=sys.stderr,
             )
     elif args.action == "members":
+        if vault.store.info() is None:  # no store record: nobody joined or saved yet
+            if args.json:
+                print(json.dumps({"members": [], "out_of_sync": []}, indent=2))
+            print("Nobody has joined this team store yet: `zingy-nb team join`.", file=sys.stderr)
+            return
         _members(vault, args.json)
     elif args.action == "sync":
         report = vault.sync()
