@@ -57,28 +57,26 @@ class TeamRoleError(ProfileAccessError):
     is not in ``zingy_nb_member``."""
 
     @classmethod
-    def superuser(cls, role: str) -> TeamRoleError:
-        from .store.migrations import MEMBER_ROLE
-
+    def superuser(cls, role: str, member_role: str) -> TeamRoleError:
         return cls(
             f"Role {role!r} is a PostgreSQL superuser, and a team store lets no superuser "
             "join, save or read as a member: superusers bypass row-level security, so the "
             "store's policies can neither protect nor describe what they read, and no "
             "profile is ever wrapped for them (a save of theirs would be one nobody can "
             "read). Connect as a dedicated role "
-            f"that is a member of {MEMBER_ROLE} instead: an admin creates one (`CREATE ROLE "
-            f"NAME LOGIN PASSWORD ...; GRANT {MEMBER_ROLE} TO NAME;`, docs/teams.md). "
+            f"that is a member of {member_role} instead: an admin creates one (`CREATE ROLE "
+            f"NAME LOGIN PASSWORD ...; GRANT {member_role} TO NAME;`, docs/teams.md). "
             "Nothing was changed."
         )
 
     @classmethod
-    def not_member(cls, role: str, quoted: str, location: str, why: str) -> TeamRoleError:
-        from .store.migrations import MEMBER_ROLE
-
+    def not_member(
+        cls, role: str, quoted: str, location: str, why: str, member_role: str
+    ) -> TeamRoleError:
         return cls(
             f"Role {role!r} is not a member of the team store at {location}: it is not in "
-            f"the group role {MEMBER_ROLE}, so the database refused this ({why}). An admin "
-            f"of the database runs `GRANT {MEMBER_ROLE} TO {quoted};`, then run this again."
+            f"the group role {member_role}, so the database refused this ({why}). An admin "
+            f"of the database runs `GRANT {member_role} TO {quoted};`, then run this again."
         )
 
 

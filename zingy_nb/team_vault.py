@@ -105,7 +105,7 @@ class TeamVault:
         leaves them out, as row-level security cannot bind them), so their saves would be
         ones nobody can read."""
         if self.store.superuser():
-            raise TeamRoleError.superuser(self.role)
+            raise TeamRoleError.superuser(self.role, MEMBER_ROLE)
 
     def store_id(self, *, create: bool = False) -> str:
         info = self.store.info()

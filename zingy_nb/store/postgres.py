@@ -91,7 +91,7 @@ class PostgresStore(PgNotebooks, Store):
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             outsider = self._outsider()
             if outsider is not None:
-                return TeamRoleError.not_member(*outsider, self.location, text)
+                return TeamRoleError.not_member(*outsider, self.location, text, MEMBER_ROLE)
             return ProfileAccessError(
                 f"The team store at {self.location} refused this ({text}). The profile's "
                 f"owner (or a member of {ADMIN_ROLE}) must grant you the access it needs."

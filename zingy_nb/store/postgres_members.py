@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import StoreError, TeamRoleError
 from ..team_keys import MemberPublicKey
 from .base import Row, StoreInfo, Transaction
-from .migrations import ADMIN_ROLE, SCHEMA
+from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
 from .migrations_members import PG_MEMBER_KEYS, POSTGRES_MEMBER_KEYS
 from .postgres import PostgresStore
 from .postgres_transaction import COLUMNS, PgTransaction, one, row_from_record, utc
@@ -229,7 +229,7 @@ class MemberKeyStore(PostgresStore):
         """A profile write (save, update, rename, delete): never a superuser's (see
         ``TeamVault.refuse_superuser``), refused before it starts."""
         if self.superuser():
-            raise TeamRoleError.superuser(self.role())
+            raise TeamRoleError.superuser(self.role(), MEMBER_ROLE)
         with self.member_transaction() as txn:
             yield txn
 
