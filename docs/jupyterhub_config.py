@@ -1,15 +1,23 @@
 # jupyterhub_config.py: a team of zingy-nb users on JupyterHub, sharing one PostgreSQL store.
 #
-# A complete demo that runs on one machine:
+# A complete demo that runs on one machine. Install as docs/teams.md, "Install on the
+# hub", says (zingy-nb is on no package index yet: its wheel is built from a clone):
 #
-#   pip install jupyterhub "zingy-nb[postgres]"
-#   npm install -g configurable-http-proxy
-#   zingy-nb kernels install                      # the cloud-flow and page-flow kernels
-#   ZINGY_HUB_SECRETS=/etc/jupyterhub/zingy-nb jupyterhub -f jupyterhub_config.py
+#   bash scripts/build-wheel.sh
+#   python3 -m venv /opt/jupyterhub
+#   /opt/jupyterhub/bin/pip install jupyterhub "$(ls dist/zingy_nb-*.whl)[postgres]"
+#   npm install --prefix /opt/jupyterhub/chp configurable-http-proxy@5
+#   /opt/jupyterhub/bin/zingy-nb kernels install --sys-prefix
 #
-# then log in at http://127.0.0.1:8000 as alice or bob (the demo accepts any password).
+# then start the hub from that environment:
+#
+#   . /opt/jupyterhub/bin/activate
+#   ZINGY_HUB_SECRETS=/etc/jupyterhub/zingy-nb jupyterhub -f docs/jupyterhub_config.py
+#
+# and log in at http://127.0.0.1:8000 as alice or bob (the demo accepts any password).
 # The test suite runs this very file (tests/hub/): it changes only where things are
-# (ports, folders, the venv's commands) and adds an admin API token for itself.
+# (ports, folders) and adds an admin API token for itself; tests/test_team_docs.py walks
+# the team setup of docs/teams.md against it.
 #
 # What each member's server gets from the hub: their own database role (in
 # ZINGY_NB_STORE_URL) and their own member key (ZINGY_NB_MEMBER_KEY). Both are per-user
@@ -18,9 +26,11 @@
 # here is shared between users except what the store itself shares. There is no team
 # master key.
 #
-# Creating the database, its roles and the schema: see docs/teams.md.
+# Creating the database, its roles, the schema and these secrets, in the order that
+# works: docs/teams.md, "Setting up a team, step by step".
 
 import os
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (defined by JupyterHub when it loads this file)
@@ -46,6 +56,12 @@ c.Spawner.default_url = "/lab"
 # A hub run as root starts the servers as root, which Jupyter refuses unless told:
 # c.Spawner.args = ["--allow-root"]
 
+# The proxy, installed beside JupyterHub's environment (see the header); elsewhere,
+# configurable-http-proxy from PATH.
+CHP = Path(sys.prefix, "chp", "node_modules", ".bin", "configurable-http-proxy")
+if CHP.exists():
+    c.ConfigurableHTTPProxy.command = [str(CHP)]
+
 # The demo listens on the loopback interface only; put TLS in front of it otherwise.
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.hub_ip = "127.0.0.1"
@@ -58,9 +74,12 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 #   $ZINGY_HUB_SECRETS/alice/ZINGY_NB_MEMBER_KEY   alice's own member key
 #   $ZINGY_HUB_SECRETS/bob/...
 #
-# - ZINGY_NB_STORE_URL: the member's own database role. A password in the URL is never
-#   shown by zingy-nb; a password-less URL plus a client certificate or a .pgpass file
-#   (PGPASSFILE) is better still.
+# - ZINGY_NB_STORE_URL: the member's own database role. `sslmode=verify-full` needs a
+#   server with TLS (and its CA in ~/.postgresql/root.crt or PGSSLROOTCERT); a local
+#   cluster without TLS needs `sslmode=disable`. A password in the URL is never shown by
+#   zingy-nb; a password-less URL plus a .pgpass file (PGPASSFILE, the path of one that
+#   user's server can read) or a client certificate (PGSSLCERT, PGSSLKEY) is better
+#   still: those libpq variables are passed on from the folder too.
 # - ZINGY_NB_MEMBER_KEY: each member's own private key (docs/teams.md, "Member keys"),
 #   different per user and never shared. Make one per member, straight into their folder:
 #     zingy-nb team new-key --output $ZINGY_HUB_SECRETS/alice/ZINGY_NB_MEMBER_KEY
@@ -74,7 +93,15 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 SECRETS_DIR = Path(os.environ.get("ZINGY_HUB_SECRETS", "/etc/jupyterhub/zingy-nb"))
 
 #: The variables a user's folder may set; any other file in it is ignored (and logged).
-SECRET_VARIABLES = ("ZINGY_NB_STORE_URL", "ZINGY_NB_MEMBER_KEY")
+SECRET_VARIABLES = (
+    "ZINGY_NB_STORE_URL",
+    "ZINGY_NB_MEMBER_KEY",
+    # libpq's own: a password file, or a client certificate, instead of a password
+    "PGPASSFILE",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLROOTCERT",
+)
 
 
 def zingy_nb_environment(spawner):

@@ -7,7 +7,11 @@ a server and every kernel goes through the proxy, as a browser's would.
 
 ``team_secrets`` is the one place that decides what a member's server gets: their own
 database URL and their own member key (``ZINGY_NB_MEMBER_KEY``, made by ``zingy-nb team
-new-key`` as an operator would); no master key exists anywhere.
+new-key`` as an operator would); no master key exists anywhere. alice's URL holds her
+password; bob's holds none: his password is in a ``.pgpass`` file named by ``PGPASSFILE``
+in his secrets folder, as docs/teams.md recommends (the documented config passes it on).
+
+The documented setup itself, step by step, is walked by ``tests/test_team_docs.py``.
 """
 
 from __future__ import annotations
@@ -42,10 +46,21 @@ REFUSED = ("ProfileAccessError", "ProfileNotFoundError", "NoWrapError")
 REFUSAL_BOUND_S = 2.0
 
 
-def team_secrets(server: PgServer, db: str, member_keys: Mapping[str, str]) -> Secrets:
-    """Each member's server: their own database role and their own member key."""
+PASSWORDLESS = "bob"  # connects with a password file instead of a password in the URL
+
+
+def team_secrets(
+    server: PgServer, db: str, member_keys: Mapping[str, str], pgpass: Path
+) -> Secrets:
+    """Each member's server: their own database role and their own member key; bob's
+    password in the ``.pgpass`` file ``pgpass`` (``PGPASSFILE``), not in his URL."""
+    pgpass.write_text(f"*:*:*:{PASSWORDLESS}:{postgres.PASSWORDS[PASSWORDLESS]}\n")
+    pgpass.chmod(0o600)
 
     def secrets(name: str) -> dict[str, str]:
+        if name == PASSWORDLESS:
+            url = f"postgresql://{name}@/{db}?host={server.socket_dir}&port={server.port}"
+            return {URL_ENV: url, MEMBER_KEY_ENV: member_keys[name], "PGPASSFILE": str(pgpass)}
         return {URL_ENV: server.url(name, db), MEMBER_KEY_ENV: member_keys[name]}
 
     return secrets
@@ -76,7 +91,8 @@ def team_hub(
         root = tmp_path_factory.mktemp("hub")
         keys = {name: new_member_key() for name in USERS}
         assert len(set(keys.values())) == len(USERS)
-        with running_hub(root, users=USERS, secrets=team_secrets(pg_server, db, keys)) as hub:
+        secrets = team_secrets(pg_server, db, keys, root / "bob.pgpass")
+        with running_hub(root, users=USERS, secrets=secrets) as hub:
             for name in USERS:
                 hub.login(name)
             hub.start_servers(*USERS)
@@ -150,7 +166,12 @@ def test_each_server_gets_its_own_role_and_key_and_the_hub_holds_no_secret(
     hub, keys = team_hub
     for name in USERS:
         env = hub.server_environ(name)
-        assert env[URL_ENV].startswith(f"postgresql://{name}:"), name
+        if name == PASSWORDLESS:  # a password file, passed on by the documented config
+            assert env[URL_ENV].startswith(f"postgresql://{name}@/"), name
+            assert Path(env["PGPASSFILE"]).read_text().startswith("*:*:*:bob:"), name
+        else:
+            assert env[URL_ENV].startswith(f"postgresql://{name}:"), name
+            assert "PGPASSFILE" not in env, name
         assert env[MEMBER_KEY_ENV] == keys[name], name
         assert KEY_ENV not in env, name
         assert env["HOME"] == str(hub.user_dir(name))
@@ -169,6 +190,12 @@ def test_each_server_gets_its_own_role_and_key_and_the_hub_holds_no_secret(
     assert (got["key_kind"], got["key_source"]) == ("member", "env"), got
     assert got["key_location"] == MEMBER_KEY_ENV and "zingy-nb team join" in got["problem"]
     assert keys["bob"] not in status.text
+    # each server's log names its team store, the URL without a password
+    log = hub.log_path.read_text(errors="replace")
+    for name in USERS:
+        assert f"profile store: team store postgresql://{name}@/team" in log, hub.log_tail()
+    assert "profile store: default" not in log and "profile store: embedded" not in log
+    assert all(postgres.PASSWORDS[name] not in log for name in USERS)
 
 
 def test_a_grant_reaches_bobs_kernel_and_a_revoke_refuses_him_at_once(

@@ -119,6 +119,33 @@ def test_install_twice_is_harmless_and_touches_no_store(tmp_path: Path) -> None:
     assert not home.exists()
 
 
+def test_installed_specs_are_readable_by_everyone_whatever_the_umask(tmp_path: Path) -> None:
+    # Given an admin whose umask is 077, installing into a prefix that does not exist yet
+    # (as into a shared environment's sys.prefix, which the same code path serves)
+    prefix = tmp_path / "shared" / "env"
+    before = tmp_path.stat().st_mode
+    result = subprocess.run(
+        ["sh", "-c", 'umask 077 && exec "$@"', "sh", CLI, "kernels", "install", "--prefix",
+         str(prefix)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # Then every spec folder is 0755 and every file 0644, and so is the way to them from
+    # the first folder the install created
+    kernels = prefix / "share" / "jupyter" / "kernels"
+    for name in KERNELS:
+        spec = kernels / name
+        found = [spec, *spec.rglob("*")]
+        assert {p.name for p in found} >= {name, "kernel.json", *LOGO_FILES}
+        for path in found:
+            want = 0o755 if path.is_dir() else 0o644
+            assert path.stat().st_mode & 0o777 == want, (path, oct(path.stat().st_mode))
+    for folder in (tmp_path / "shared", prefix, prefix / "share", prefix / "share" / "jupyter",
+                   kernels):  # fmt: skip
+        assert folder.stat().st_mode & 0o555 == 0o555, (folder, oct(folder.stat().st_mode))
+    assert tmp_path.stat().st_mode == before  # what existed before is left alone
+
+
 def test_uninstall_removes_them(tmp_path: Path) -> None:
     env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "p" / "share" / "jupyter")}
     subprocess.run(

@@ -7,9 +7,22 @@ Messages say what was wrong and what to do next; none ever contains a secret val
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound="ZingyError")
+
 
 class ZingyError(Exception):
     """Base class of every error raised by zingy-nb."""
+
+    #: Words of the message known not to be secrets (the name of a database role that
+    #: exists), which the CLI shows even when they were typed on its command line.
+    shown: tuple[str, ...] = ()
+
+    def showing(self: E, *words: str) -> E:
+        """This error, with ``words`` marked as safe to show (see ``shown``)."""
+        self.shown = words
+        return self
 
     def __str__(self) -> str:
         # KeyError's own __str__ would quote the message; keep it readable.
@@ -37,6 +50,39 @@ class ProfileExistsError(ZingyError, ValueError):
 
 class ProfileAccessError(ZingyError, PermissionError):
     """A team store's access rules refuse this change to a profile the caller may see."""
+
+
+class TeamRoleError(ProfileAccessError):
+    """The database role cannot use a team store as a member: a superuser, or a role that
+    is not in ``zingy_nb_member``."""
+
+    @classmethod
+    def superuser(cls, role: str, member_role: str) -> TeamRoleError:
+        return cls(
+            f"Role {role!r} is a PostgreSQL superuser, and a team store lets no superuser "
+            "join, save or read as a member: superusers bypass row-level security, so the "
+            "store's policies can neither protect nor describe what they read, and no "
+            "profile is ever wrapped for them (a save of theirs would be one nobody can "
+            "read). Connect as a dedicated role "
+            f"that is a member of {member_role} instead: an admin creates one (`CREATE ROLE "
+            f"NAME LOGIN PASSWORD ...; GRANT {member_role} TO NAME;`, docs/teams.md). "
+            "Nothing was changed."
+        )
+
+    @classmethod
+    def not_member(
+        cls, role: str, quoted: str, location: str, why: str, member_role: str
+    ) -> TeamRoleError:
+        return cls(
+            f"Role {role!r} is not a member of the team store at {location}: it is not in "
+            f"the group role {member_role}, so the database refused this ({why}). An admin "
+            f"of the database runs `GRANT {member_role} TO {quoted};`, then run this again."
+        )
+
+
+class LockoutError(ProfileAccessError):
+    """A save refused because afterwards its writer, or a member who could read the
+    profile until then, could not read it; nothing was changed."""
 
 
 class CloudFlowOnlyError(ZingyError, PermissionError):

@@ -58,12 +58,17 @@ def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
 
 
 def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
-    """Install (or refresh) both kernelspecs with their logos; default: into ``sys.prefix``."""
+    """Install (or refresh) both kernelspecs with their logos; default: into ``sys.prefix``.
+
+    Installed specs are readable by everyone whatever the umask (see ``share``): in a
+    shared environment (``--sys-prefix`` on a JupyterHub) every user must find them.
+    """
     from jupyter_client.kernelspec import KernelSpecManager
 
     ksm = KernelSpecManager()
     if not user and prefix is None:
         prefix = sys.prefix
+    top = _existing(kernels_dir(user=user, prefix=prefix)) if not user else None
     installed = []
     for name, (mode, display) in KERNELS.items():
         with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +76,36 @@ def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
             for logo in LOGO_FILES:
                 shutil.copyfile(LOGOS / mode / logo, Path(tmp, logo))
             installed.append(ksm.install_kernel_spec(tmp, name, user=user, prefix=prefix))
+    share(installed, top=top)
     return installed
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest folder that exists (what ``install`` will not create)."""
+    path = path.absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def share(spec_dirs: list[str], *, top: Path | None) -> None:
+    """Make installed specs readable by everyone: folders 0755, files 0644.
+
+    ``install_kernel_spec`` copies the modes of its source, a private (0700) temporary
+    folder, and creates missing parent folders under the umask. The folders it created
+    between ``top`` (the nearest one that existed before, left as it is) and each spec
+    gain read and search permission for everyone (nothing is taken away from them).
+    """
+    for spec in map(Path, spec_dirs):
+        spec.chmod(0o755)
+        for path in spec.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        if top is None:
+            continue
+        for parent in spec.parents:
+            if parent == top or top not in parent.parents:
+                break
+            parent.chmod(parent.stat().st_mode & 0o7777 | 0o555)
 
 
 def installed() -> list[InstalledKernel]:

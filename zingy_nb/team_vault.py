@@ -8,6 +8,12 @@ may read the profile at that moment (the database's ``readers`` function: owner,
 grant or a revoke re-seals in the same transaction, so a revoke rotates the data key:
 what the revoked member could unwrap before opens nothing written after.
 
+No save that nobody can read: a write after which its writer, or a reader who held a
+wrap for their published key, could not read the profile is refused before it commits
+(``LockoutError``: a reader whose key the writer does not trust is one the writer cannot
+wrap for). A superuser never acts as a member: row-level security cannot bind one, and
+``readers`` never wraps for one (``TeamRoleError``).
+
 A reader verifies the row's and its wrap's signatures against member keys it trusts
 (``team_trust``), unwraps with its private key (``member_custody``) and opens the blob.
 No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only by ``convert``,
@@ -26,15 +32,18 @@ from .crypto import Cipher
 from .errors import (
     DecryptionError,
     KeyUnavailableError,
+    LockoutError,
     MemberKeyError,
     ProfileAccessError,
     ProfileNotFoundError,
+    TeamRoleError,
     UntrustedKeyError,
 )
 from .member_custody import MemberKey, MemberKeyLocator
 from .rules import Secrets
 from .sealing import sealed_row
 from .store.base import Row, StoreInfo
+from .store.migrations import MEMBER_ROLE
 from .store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
 from .team_keys import (
     MemberKeyPair,
@@ -65,6 +74,7 @@ class Resealed:
     wrapped: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     untrusted: list[str] = field(default_factory=list)
+    refused: str = ""  # why ``team sync`` left it as it was (it would have locked someone out)
 
 
 class TeamVault:
@@ -86,8 +96,16 @@ class TeamVault:
 
     def member_key(self) -> MemberKeyPair:
         if self._key is None:
+            self.refuse_superuser()
             self._key = self.locator().require(self.store.location)
         return self._key.pair
+
+    def refuse_superuser(self) -> None:
+        """A superuser never acts as a member: no profile is wrapped for one (``readers``
+        leaves them out, as row-level security cannot bind them), so their saves would be
+        ones nobody can read."""
+        if self.store.superuser():
+            raise TeamRoleError.superuser(self.role, MEMBER_ROLE)
 
     def store_id(self, *, create: bool = False) -> str:
         info = self.store.info()
@@ -198,7 +216,8 @@ class TeamVault:
         trust, members, endorsements = self._keys()
         done = Resealed(name)
         wraps: list[Wrap] = []
-        for role, joined in txn.readers(pid):
+        readers = txn.readers(pid)
+        for role, joined in readers:
             if not joined:
                 done.pending.append(role)
                 continue
@@ -213,8 +232,69 @@ class TeamVault:
             sig = pair.sign(wrap_statement(context, wrapped, self.role))
             wraps.append(Wrap(role, fp, cipher.key_id, wrapped, self.role, sig))
             done.wrapped.append(role)
+        # The wraps being replaced are still there: who could read the profile until now.
+        self._refuse_lockout(txn, pid, name, done, {r for r, _ in readers}, members)
         txn.replace_wraps(pid, wraps)
         return row, done
+
+    def _refuse_lockout(
+        self,
+        txn: MemberTxn,
+        pid: int,
+        name: str,
+        done: Resealed,
+        readers: set[str],
+        members: dict[str, MemberRecord],
+    ) -> None:
+        """Raise (the transaction rolls back) if, after this write, its writer could not
+        read the profile, or a reader who holds a wrap for their published key lost it."""
+        kept = set(done.wrapped)
+        if self.role not in kept:
+            raise LockoutError(
+                f"Saving {name!r} was refused: afterwards you ({self.role}) could not read it "
+                f"yourself, because {self._why_not(self.role, readers, members)} Nothing was "
+                "changed."
+            )
+        if not done.untrusted:
+            return  # every joined reader got a wrap (one who did not join held none)
+        untrusted = set(done.untrusted)
+        lost = sorted(
+            w.role
+            for w in txn.wraps(pid)
+            if w.role in untrusted
+            and (rec := members.get(w.role)) is not None
+            and rec.fingerprint == w.fingerprint
+        )
+        if lost:
+            raise LockoutError(
+                f"Saving {name!r} was refused: {', '.join(lost)} could read it until now but "
+                f"could not afterwards, because {self._why_not(lost[0], readers, members)} "
+                "Then save again, or ask a member who trusts their key to make this change. "
+                "Nothing was changed."
+            ).showing(*lost)
+
+    def _why_not(self, role: str, readers: set[str], members: dict[str, MemberRecord]) -> str:
+        """Why this member cannot wrap a data key for ``role``, and what to do."""
+        if role not in readers:
+            return (
+                f"{role!r} is not among its readers (roles in {MEMBER_ROLE} that can log "
+                "in, never superusers)."
+            )
+        trust = self.trust()
+        rec, pinned = members.get(role), trust.pins.load().get(role)
+        if role == self.role and rec and pinned and pinned.fingerprint != rec.fingerprint:
+            return (
+                f"your member key ({rec.fingerprint}, the one this process holds and "
+                f"published) is not the one this zingy-nb home trusts for you "
+                f"({pinned.fingerprint}). If you replaced your key on purpose (`team join "
+                f"--new-key` elsewhere), confirm it here with `zingy-nb team trust {role} "
+                f"{rec.fingerprint}`, then save again."
+            )
+        try:
+            trust.key(rec, role, members, self.store.endorsements())
+        except UntrustedKeyError as exc:
+            return f"you do not trust {role!r}'s member key: {exc}"
+        return f"{role!r} has no member key you can use."
 
     def grant(self, name: str, role: str, level: str) -> None:
         """Grant ``role`` access and wrap the data key for it (for a group role: for each
@@ -228,16 +308,21 @@ class TeamVault:
             targets = [r for r, _ in txn.readers(found.pid) if self._is_in(txn, r, role)]
             if not any(t in joined for t in targets):
                 untrusted = [t for t in targets if t in done.untrusted]
+                # The role exists (grant_rows checked): its name is no typed secret.
                 if untrusted:
                     raise UntrustedKeyError(
                         f"{role!r} has a member key you do not trust yet: compare its "
                         f"fingerprint with them and run `zingy-nb team trust {untrusted[0]} "
                         "FINGERPRINT`, then grant again. Nothing was changed."
-                    )
-                raise MemberKeyError(
-                    f"{role!r} has not joined the team store (no member key): they run "
-                    "`zingy-nb team join`, then grant again. Nothing was changed."
+                    ).showing(role, *untrusted)
+                who = (
+                    f"{role!r} has not joined the team store (no member key): {role} runs"
+                    if role in targets
+                    else f"No member of {role!r} has joined the team store: they run"
                 )
+                raise MemberKeyError(
+                    f"{who} `zingy-nb team join` first, then you grant again. Nothing was changed."
+                ).showing(role)
 
     @staticmethod
     def _is_in(txn: MemberTxn, who: str, role: str) -> bool:
@@ -267,9 +352,14 @@ class TeamVault:
                 have = {(w.role, w.fingerprint) for w in txn.wraps(found.pid)}
                 if have != expected:
                     values = self._open(found, name)
-                    report.append(
-                        self.write(txn, name, values, found.row.created, found.row.updated)[1]
-                    )
+                    try:
+                        with txn.conn.transaction():  # a refused one stays as it was
+                            row = found.row
+                            report.append(
+                                self.write(txn, name, values, row.created, row.updated)[1]
+                            )
+                    except LockoutError as exc:
+                        report.append(Resealed(name, refused=str(exc)))
         return report
 
     def _expected(self, txn: MemberTxn, pid: int) -> set[tuple[str, str]] | None:
@@ -306,6 +396,7 @@ class TeamVault:
     def join(self, *, new_key: bool = False) -> tuple[MemberKey, str | None]:
         """Publish the caller's member key (making one if they have none); returns it and
         the fingerprint it replaced, if any."""
+        self.refuse_superuser()
         store_id = self.store_id(create=True)
         locator = self.locator()
         kept = None if new_key else locator.load()

@@ -3,8 +3,9 @@
 ``running_hub`` starts ``jupyterhub`` from this venv with ``docs/jupyterhub_config.py``
 (DummyAuthenticator, SimpleLocalProcessSpawner, per-user secrets) and a small overlay
 that changes only what a test must: free ports on 127.0.0.1, every file under one
-temporary folder, configurable-http-proxy from ``.venv/chp``, the users allowed, and an
-admin service token for the hub's REST API. Each user's single-user server is
+temporary folder, the users allowed, and an admin service token for the hub's REST API
+(configurable-http-proxy is found by the documented config itself, in ``.venv/chp``, the
+layout docs/teams.md's install makes). Each user's single-user server is
 ``jupyterhub-singleuser`` from this venv with its own HOME and Jupyter dirs, and finds the
 zingy-nb kernelspecs in a shared ``JUPYTER_PATH`` folder the harness installs them into.
 
@@ -12,7 +13,8 @@ zingy-nb kernelspecs in a shared ``JUPYTER_PATH`` folder the harness installs th
 server gets: the harness writes its result into that user's secrets folder
 (``$ZINGY_HUB_SECRETS/NAME/VAR``), where the documented config's ``pre_spawn_hook``
 reads it at every server start. A test passes its own function (a database URL per
-role and that member's own key); ``set_secrets``
+role and that member's own key), or ``OPERATOR`` to write the folders itself as the
+documented operator does; ``set_secrets``
 changes it for a user's next start. ``server_environ`` shows what a server really got.
 
 Typical use::
@@ -68,6 +70,9 @@ MISSING = (
 
 #: ``secrets(name)``: the variables a user's server gets from their secrets folder.
 Secrets = Callable[[str], Mapping[str, str]]
+#: ``secrets=OPERATOR``: the harness writes no secrets folder; the test does, as the
+#: hub operator would (``Hub.secrets_dir``), before it starts the servers.
+OPERATOR: Secrets | None = None
 
 
 def free_port() -> int:
@@ -145,7 +150,7 @@ class UserServer:
 class Hub:
     """A JupyterHub process under test; see the module docstring."""
 
-    def __init__(self, root: Path, users: Iterable[str], secrets: Secrets) -> None:
+    def __init__(self, root: Path, users: Iterable[str], secrets: Secrets | None) -> None:
         self.root = root
         self.users = tuple(users)
         self.secrets_dir = root / "secrets"
@@ -197,7 +202,6 @@ c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = {free_port()}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
-c.ConfigurableHTTPProxy.command = [{str(CHP)!r}]
 c.ConfigurableHTTPProxy.pid_file = {str(self.root / "proxy.pid")!r}
 c.JupyterHub.pid_file = {str(self.root / "jupyterhub.pid")!r}
 c.JupyterHub.db_url = "sqlite:///{self.root / "jupyterhub.sqlite"}"
@@ -241,8 +245,10 @@ c.Spawner.environment = {{
             [str(BIN / "zingy-nb"), "kernels", "install", "--prefix", str(self.kernels_prefix)],
             check=True, capture_output=True, timeout=TIMEOUT,
         )  # fmt: skip
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
         for name in self.users:
-            self.set_secrets(name, self._secrets(name))
+            if self._secrets is not None:
+                self.set_secrets(name, self._secrets(name))
             self.user_dir(name).mkdir(parents=True, exist_ok=True)
         config = self.root / "jupyterhub_config.py"
         config.write_text(self._overlay())
@@ -464,7 +470,7 @@ def _alive(process: psutil.Process) -> bool:
 
 
 @contextmanager
-def running_hub(root: Path, *, users: Iterable[str], secrets: Secrets) -> Iterator[Hub]:
+def running_hub(root: Path, *, users: Iterable[str], secrets: Secrets | None) -> Iterator[Hub]:
     """A started hub (see the module docstring); stopped, with all it started, at exit.
 
     Fails the test at exit if some process outlived a clean stop (it is killed first).

@@ -76,4 +76,4 @@ def explain(exc: ZingyError) -> str:
         return NOT_FOUND
     if isinstance(exc, ProfileExistsError):
         return "Another profile already has the new name: delete it first or choose another."
-    return hide(str(exc), typed)
+    return hide(str(exc), [t for t in typed if t not in exc.shown])

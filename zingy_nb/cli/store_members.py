@@ -36,6 +36,18 @@ def upgrade_team_store(profiles: Any) -> None:
     info = store.info()
     if info is None or not info.key_id:
         return  # nothing sealed under a shared master key
+    if not store.legacy_count():
+        return  # a master-key record with no profile under it (the upgrade removes one)
+    if store.superuser():
+        print(
+            "The store's profiles are still sealed under the old master key. Converting "
+            "them re-seals each one as its writer, which a superuser may not do (they "
+            "bypass row-level security, so nothing could be wrapped for them): a dedicated "
+            "role in zingy_nb_admin that holds that key runs `zingy-nb store upgrade` "
+            "(until then nobody can read them).",
+            file=sys.stderr,
+        )
+        return
     if not store.is_admin(store.role()):  # who may not see every profile cannot count them
         print(
             "The store's profiles are still sealed under the old master key: a member of "

@@ -71,11 +71,24 @@ def run(args: Any) -> None:
                 file=sys.stderr,
             )
     elif args.action == "members":
+        if vault.store.info() is None:  # no store record: nobody joined or saved yet
+            if args.json:
+                print(json.dumps({"members": [], "out_of_sync": []}, indent=2))
+            print("Nobody has joined this team store yet: `zingy-nb team join`.", file=sys.stderr)
+            return
         _members(vault, args.json)
     elif args.action == "sync":
-        for done in vault.sync():
+        report = vault.sync()
+        for done in report:
             _say_resealed(done)
-        print("Every profile you may write is wrapped for its current readers.", file=sys.stderr)
+        left = [done.name for done in report if done.refused]
+        print(
+            f"Left as they were (see above): {', '.join(left)}; every other profile you may "
+            "write is wrapped for its current readers."
+            if left
+            else "Every profile you may write is wrapped for its current readers.",
+            file=sys.stderr,
+        )
     else:
         endorsed = vault.trust_member(args.role, args.fingerprint)
         print(
@@ -86,6 +99,9 @@ def run(args: Any) -> None:
 
 
 def _say_resealed(done: Any) -> None:
+    if done.refused:
+        print(f"{done.name}: left as it was. {done.refused}", file=sys.stderr)
+        return
     line = f"{done.name}: wrapped for {', '.join(done.wrapped) or 'nobody'}"
     if done.pending:
         line += f"; pending (not joined): {', '.join(done.pending)}"

@@ -9,6 +9,8 @@ from typing import Any, Final
 from .. import access
 from ..errors import ZingyError
 from ..profiles import get_profiles
+from ..store.url import store_url
+from ..store.url_password import redact_url
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import setup_handlers
 from .scrub import EVENT_SCHEMA, Scrubber
@@ -52,9 +54,16 @@ def load(server_app: Any) -> None:
     server_app.contents_manager.register_pre_save_hook(scrubber.before_save)
     server_app.contents_manager.register_post_save_hook(scrubber.after_save)
     follow_notebooks(server_app, config)
+    server_app.log.info("zingy-nb: REST API at %s; profile store: %s", api, describe_store(config))
+
+
+def describe_store(config: ZingyNb) -> str:
+    """The store this server's REST API uses, as the log may show it: a team store's URL
+    without its password, else the embedded store's folder (or how it is found)."""
+    url = store_url()
+    if url:
+        return f"team store {redact_url(url)}"
     home = config.home()
-    server_app.log.info(
-        "zingy-nb: REST API at %s; profile store: %s",
-        api,
-        home if home is not None else "default (ZINGY_NB_HOME, else Jupyter's data dir)",
-    )
+    if home is not None:
+        return str(home)
+    return "embedded, default folder (ZINGY_NB_HOME, else Jupyter's data dir)"

@@ -1,7 +1,7 @@
-"""The member-key step of the team store's schema (see ``team_vault``).
+"""The member-key steps of the team store's schema (see ``team_vault``).
 
 Kept apart from ``migrations`` for size; ``POSTGRES_MEMBER_KEYS`` is ``POSTGRES`` with
-this step.
+these steps.
 """
 
 from __future__ import annotations
@@ -127,10 +127,41 @@ CREATE TRIGGER bump_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON {SCHEMA}.wraps FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.bump_changes();
 """
 
+# The store record under row-level security. Until this step any member could insert
+# any row into store_meta: a stray `key_id` made `store upgrade` look for profiles to
+# convert under a master key that never existed. Now a member may only create the store
+# id (the first one to save does), an admin may only drop the old master key's record
+# (the end of a conversion), and nobody changes a row. A master-key record with no
+# profile under that key is removed here: it describes nothing (the count runs as the
+# definer, which sees every profile; the schema's owner under forced security sees none).
+_PG_V4: Final = f"""
+CREATE FUNCTION {SCHEMA}.legacy_profiles() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM {SCHEMA}.profiles p WHERE p.signer IS NULL
+$$;
+ALTER FUNCTION {SCHEMA}.legacy_profiles() OWNER TO {DEFINER_ROLE};
+REVOKE ALL ON FUNCTION {SCHEMA}.legacy_profiles() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION {SCHEMA}.legacy_profiles() TO {MEMBER_ROLE};
+
+DELETE FROM {SCHEMA}.store_meta
+    WHERE key IN ('key_id', 'verifier') AND {SCHEMA}.legacy_profiles() = 0;
+
+REVOKE UPDATE ON {SCHEMA}.store_meta FROM {ADMIN_ROLE};
+ALTER TABLE {SCHEMA}.store_meta ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {SCHEMA}.store_meta FORCE ROW LEVEL SECURITY;
+-- Who may read the table at all is still its privileges' decision (members).
+CREATE POLICY readable ON {SCHEMA}.store_meta FOR SELECT USING (true);
+CREATE POLICY member_creates_the_store ON {SCHEMA}.store_meta FOR INSERT TO {MEMBER_ROLE}
+    WITH CHECK (key = 'store_id');
+CREATE POLICY admin_drops_the_master_key ON {SCHEMA}.store_meta FOR DELETE TO {ADMIN_ROLE}
+    USING (key IN ('key_id', 'verifier'));
+"""
+
 #: The schema version from which a team store has member keys and no master key.
 PG_MEMBER_KEYS: Final = 3
-#: ``POSTGRES`` with the member-key step: the schema of every team store.
+#: ``POSTGRES`` with the member-key steps: the schema of every team store.
 POSTGRES_MEMBER_KEYS: Final = (
     *POSTGRES,
     Migration(PG_MEMBER_KEYS, "member keys: per-profile data keys, wraps, signatures", _PG_V3),
+    Migration(4, "the store record under row-level security: members create only its id", _PG_V4),
 )

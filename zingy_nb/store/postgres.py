@@ -36,6 +36,7 @@ from ..errors import (
     ProfileAccessError,
     ProfileNotFoundError,
     StoreError,
+    TeamRoleError,
     ZingyError,
 )
 from ..rules import ProfileMeta, validate_name
@@ -50,7 +51,7 @@ from .base import (
     Transaction,
     meta_from_record,
 )
-from .migrations import MEMBER_ROLE, SCHEMA
+from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
 from .postgres_listen import ChangeListener, wrote_here
 from .postgres_notebooks import PgNotebooks
 from .postgres_transaction import PgTransaction, one, psycopg_module, refused, utc
@@ -88,10 +89,12 @@ class PostgresStore(PgNotebooks, Store):
         psycopg = psycopg_module()
         text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", self._url)
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            outsider = self._outsider()
+            if outsider is not None:
+                return TeamRoleError.not_member(*outsider, self.location, text, MEMBER_ROLE)
             return ProfileAccessError(
-                f"The team store at {self.location} refused this ({text}). Your database "
-                f"role needs to be a member of {MEMBER_ROLE} (ask the store's admin), and "
-                "the profile's owner must grant you access."
+                f"The team store at {self.location} refused this ({text}). The profile's "
+                f"owner (or a member of {ADMIN_ROLE}) must grant you the access it needs."
             )
         if isinstance(exc, psycopg.OperationalError):
             self._drop()
@@ -100,6 +103,25 @@ class PostgresStore(PgNotebooks, Store):
                 "database server is up and that ZINGY_NB_STORE_URL is right."
             )
         return StoreError(f"The team store at {self.location} failed: {text}")
+
+    def _outsider(self) -> tuple[str, str] | None:
+        """(role, role as an SQL identifier) when the connected role is not in
+        ``zingy_nb_member``, so a refusal can say what is missing; else None."""
+        psycopg = psycopg_module()
+        if self._conn is None or self._conn.closed:
+            return None
+        try:
+            rec = self._conn.execute(
+                "SELECT current_user, quote_ident(current_user), EXISTS (SELECT 1 FROM "
+                "pg_catalog.pg_roles r WHERE r.rolname = %s AND "
+                "pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))",
+                (MEMBER_ROLE,),
+            ).fetchone()
+        except psycopg.Error:
+            return None
+        if rec is None or rec[2]:
+            return None
+        return str(rec[0]), str(rec[1])
 
     def _drop(self) -> None:
         self._listener.lost()

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import StoreError
+from ..errors import StoreError, TeamRoleError
 from ..team_keys import MemberPublicKey
 from .base import Row, StoreInfo, Transaction
-from .migrations import ADMIN_ROLE, SCHEMA
+from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
 from .migrations_members import PG_MEMBER_KEYS, POSTGRES_MEMBER_KEYS
 from .postgres import PostgresStore
 from .postgres_transaction import COLUMNS, PgTransaction, one, row_from_record, utc
@@ -78,6 +78,7 @@ class Vault(Protocol):
     def revoke(self, name: str, role: str) -> bool: ...
 
 
+_IS_SUPERUSER = "SELECT current_setting('is_superuser') = 'on'"
 _WRAP_COLUMNS = "role, fingerprint, key_id, wrap, wrapped_by, signature"
 
 
@@ -188,6 +189,7 @@ class MemberKeyStore(PostgresStore):
         super().__init__(url)
         self._vault: Vault | None = None
         self._role: str | None = None
+        self._superuser: bool | None = None
 
     def _outdated(self, version: int, needed: int) -> StoreError:
         if version < PG_MEMBER_KEYS:
@@ -224,6 +226,10 @@ class MemberKeyStore(PostgresStore):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        """A profile write (save, update, rename, delete): never a superuser's (see
+        ``TeamVault.refuse_superuser``), refused before it starts."""
+        if self.superuser():
+            raise TeamRoleError.superuser(self.role(), MEMBER_ROLE)
         with self.member_transaction() as txn:
             yield txn
 
@@ -233,6 +239,20 @@ class MemberKeyStore(PostgresStore):
         if self._role is None:
             self._role = str(self._run(lambda c: one(c, "SELECT current_user"), default=""))
         return self._role
+
+    def superuser(self) -> bool:
+        """Whether the role this store connects as is a PostgreSQL superuser (asked once)."""
+        if self._superuser is None:
+            found = self._run(lambda c: one(c, _IS_SUPERUSER), default=None)
+            if found is None:
+                return False  # no schema yet: nothing to protect; asked again once there is
+            self._superuser = bool(found)
+        return self._superuser
+
+    def legacy_count(self) -> int:
+        """Profiles still sealed under the old master key, across the whole store (what
+        tells a stale master-key record from one with profiles to convert)."""
+        return int(self._run(lambda c: one(c, f"SELECT {SCHEMA}.legacy_profiles()"), default=0))
 
     def members(self) -> builtins.list[MemberRecord]:
         def read(conn: psycopg.Connection) -> builtins.list[MemberRecord]:

@@ -26,7 +26,9 @@ def psycopg_module() -> Any:
         import psycopg
     except ImportError:
         raise StoreError(
-            "A postgresql:// store needs the psycopg driver: pip install 'zingy-nb[postgres]'."
+            "A postgresql:// store needs the psycopg driver: install zingy-nb's wheel with its "
+            "postgres extra (pip install 'dist/zingy_nb-<version>-py3-none-any.whl[postgres]', "
+            "docs/teams.md, 'Install on the hub'), or pip install 'psycopg[binary]>=3.1'."
         ) from None
     return psycopg
 
