@@ -71,13 +71,18 @@ def _internal_chain_cut(exc: BaseException) -> Iterator[bool]:
         exc.__cause__, exc.__suppress_context__ = cause, suppress
 
 
+@contextmanager
+def _nothing() -> Iterator[bool]:
+    yield False
+
+
 def _render(exc: BaseException) -> list[str]:
     full = os.environ.get(FULL_ENV, "").strip().lower() == "full"
     tb, hidden = (exc.__traceback__, 0) if full else without_internals(exc.__traceback__)
     from IPython import get_ipython
 
     shell = get_ipython()
-    with _internal_chain_cut(exc) if not full else _nothing() as cut:
+    with _nothing() if full else _internal_chain_cut(exc) as cut:
         if shell is None:
             stb = traceback.format_exception(type(exc), exc, tb)
         else:
@@ -85,11 +90,6 @@ def _render(exc: BaseException) -> list[str]:
     if (hidden or cut) and len(stb) > 1:
         stb.insert(len(stb) - 1, NOTE)
     return stb
-
-
-@contextmanager
-def _nothing() -> Iterator[bool]:
-    yield False
 
 
 def render(exc: BaseException) -> list[str]:
