@@ -100,6 +100,7 @@ def test_kernel_retrievals_and_refusals_are_listed(backend: Backend, tmp_path: P
             ("stripe", "page-flow", 1)
         ]
     text = cli(backend, "audit").stdout
+    assert text.splitlines()[0] == "LAST\tPROFILE\tOUTCOME\tFLOW\tCOUNT\tWHERE\tVIA"
     assert (
         "stripe\trefused\tpage-flow\tx1" in text
         and "stripe\tretrieved\tcloud-flow\tx5\twork/pay.ipynb" in text
@@ -126,6 +127,22 @@ def test_every_refusal_is_committed_and_filtering_works(backend: Backend) -> Non
     ]
     assert [e["profile"] for e in audit(backend, "--profile", "other")] == ["other"]
     assert "Invalid profile name" in cli(backend, "audit", "--profile", "../x").stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_listing_quietly(backend: Backend) -> None:
+    # Given `zingy-nb audit | head`, where head has gone before the listing is written
+    proc = subprocess.Popen(
+        [CLI, "audit"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, **backend.env()},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the interpreter has started
+    stderr = proc.stderr.read()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    # Then it stops as a command killed by SIGPIPE would, without a word
+    assert stderr == b""
+    assert proc.returncode == 141
 
 
 def test_missing_key_is_not_audited_and_leaves_the_store_alone(

@@ -159,6 +159,15 @@ def test_bare_magic_prints_help_naming_every_command(cloud: Kernel) -> None:
         assert f"%zingy_apikey {command}" in text
     assert "--from-env" in text and "--from-file" in text
     assert "zingyConn.apikey" in text
+    # printed, not rendered: no reST literal-block marker ("::") before the usage line
+    assert text.startswith("%zingy_apikey [--from-env VAR"), text[:40]
+    assert "::" not in text
+
+
+def test_a_name_with_a_space_is_refused_saying_names_cannot_hold_spaces(cloud: Kernel) -> None:
+    cell = cloud.run("%zingy_apikey set my service")
+    assert cell.ename == "UsageError"
+    assert "got extra arguments (a profile name cannot hold spaces)." in cell.evalue
 
 
 def test_question_mark_shows_help_naming_every_command(cloud: Kernel) -> None:
@@ -167,6 +176,7 @@ def test_question_mark_shows_help_naming_every_command(cloud: Kernel) -> None:
     for command in COMMANDS:
         assert f"%zingy_apikey {command}" in text
     assert "Secrets never go on the magic line" in text
+    assert "%env ZINGY_NB_TRACEBACK=full" in text  # how to see zingy-nb's own frames
 
 
 # -- managing profiles ------------------------------------------------------------------

@@ -277,19 +277,59 @@ def test_unusable_file_is_refused_with_a_reason(
         ("bad name!", {"secret1": S1}, "Invalid profile name: use "),
         ("", {"secret1": S1}, "Invalid profile name: use "),
         ("new", {"secret2": S2}, "'new' is a new profile: Secret is required"),
-        ("big", {"secret1": S1, "secret3": "x" * (MAX_VALUE_BYTES + 1)}, "the limit is 65536"),
+        (
+            "big",
+            {"secret1": S1, "secret3": "x" * (MAX_VALUE_BYTES + 1)},
+            "Secret3 is 65537 bytes long; the limit is 65536",  # the form's label
+        ),
     ],
 )
-def test_invalid_input_saves_nothing_and_says_why(
+def test_invalid_input_saves_nothing_says_why_and_keeps_what_was_typed(
     panel: ProfilesPanel, store: Profiles, name: str, slots: dict[str, str], expected: str
 ) -> None:
     fill(panel, name, **slots)
     panel.save_button.click()
     assert panel.message_kind == "error"
     assert expected in panel.message
-    assert panel.message.endswith("Nothing was saved; enter the secrets again.")
+    assert "secret1" not in panel.message and "secret3" not in panel.message
+    assert panel.message.endswith(
+        "Nothing was saved; what you entered is kept: fix it and Save again."
+    )
     assert store.list() == []
-    assert_no_secret(panel, *slots.values())
+    assert_kept_only_where_typed(panel, slots)
+
+
+def assert_kept_only_where_typed(panel: ProfilesPanel, typed: dict[str, str]) -> None:
+    """Each typed value is still in its own password field, and in no other widget's
+    state, the status line or the panel's attributes."""
+    assert {s: panel.secret_inputs[s].value for s in typed} == typed
+    for widget in widgets_of(panel):
+        if widget in panel.secret_inputs.values():
+            continue
+        state = as_bytes(widget.get_state())
+        assert [s for s, v in typed.items() if v.encode() in state] == [], type(widget).__name__
+    held = repr(vars(panel)) + panel.message
+    assert [s for s, v in typed.items() if v in held] == []
+
+
+def test_fixing_the_name_saves_what_was_typed_without_typing_it_again(
+    panel: ProfilesPanel, store: Profiles
+) -> None:
+    # Given a new profile typed in full, file included, under a name with a space
+    fill(panel, "my service", secret1=S1, secret2=S2)
+    upload(panel.uploads["secret3"], "id_madeup", S3.encode())
+    panel.save_button.click()
+    # Then the name is refused first, and nothing typed or loaded is lost
+    assert panel.message_kind == "error" and "Invalid profile name: use " in panel.message
+    assert_kept_only_where_typed(panel, {"secret1": S1, "secret2": S2})
+    assert panel.slot_states["secret3"].value == "from file id_madeup"
+    # When only the name is fixed and Save clicked again
+    type_into(panel.name, "my-service")
+    panel.save_button.click()
+    # Then every value is saved, and only now are the fields emptied
+    assert panel.message_kind == "ok", panel.message
+    assert store.secrets("my-service") == (S1, S2, S3, None)
+    assert_no_secret(panel)
 
 
 @pytest.mark.parametrize("pasted", ["ghp_MADEUP pasted into Name", "sk_live_MADEUP/in/name"])
@@ -338,7 +378,7 @@ def test_store_without_its_key_is_reported_as_a_key_problem(
             panel.save_button.click()
             assert panel.message_kind == "error"
             assert "No master key" in panel.message and "zingy-nb key import" in panel.message
-            assert_no_secret(panel, S1_NEW)
+            assert_kept_only_where_typed(panel, {"secret1": S1_NEW})
     finally:
         panel.close()
 
@@ -353,7 +393,7 @@ def test_a_file_that_is_not_a_store_is_reported(zingy_home: Path) -> None:
         fill(panel, "svc", secret1=S1)
         panel.save_button.click()  # must not raise
         assert panel.message_kind == "error"
-        assert_no_secret(panel, S1)
+        assert_kept_only_where_typed(panel, {"secret1": S1})
     finally:
         panel.close()
 

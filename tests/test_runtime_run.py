@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -234,15 +235,34 @@ def test_a_failing_cell_fails_the_run_with_the_cell_and_the_error(runtime: Runti
     out = runtime.root / "failing-out.ipynb"
     # When it runs
     done = zingy(runtime, "run", str(path), "--output", str(out))
-    # Then the exit status is non-zero and stderr names the cell and the (redacted) error
+    # Then the exit status is non-zero and stderr is one line: the cell and the (redacted)
+    # error, with no traceback and no noise from the kernel's shutdown
     assert done.returncode == 1, done.stderr
-    assert (
-        "zingy-nb run: cell 2 of the notebook failed: ValueError: bad key [REDACTED]" in done.stderr
-    )
-    assert "raise ValueError('bad key ' + keyInfo.secret1)" in done.stderr
-    assert '"evalue": "bad key [REDACTED]"' in out.read_text()  # the output notebook shows it
+    assert done.stderr.splitlines() == [
+        "zingy-nb run: cell 2 failed: ValueError: bad key [REDACTED] "
+        "(the output notebook shows its traceback)"
+    ]
+    # And the output notebook has the whole traceback, down to the failing line
+    cells = json.loads(out.read_text())["cells"]
+    (error,) = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert error["evalue"] == "bad key [REDACTED]"
+    traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+    assert "raise ValueError('bad key ' + keyInfo.secret1)" in traceback
     assert "never reached" not in printed(out)
     no_secret_in(done.stdout + done.stderr + out.read_text())
+
+
+def test_a_failing_run_without_output_says_how_to_keep_the_traceback(runtime: Runtime) -> None:
+    # Given a notebook whose only cell fails with a zingy-nb error (no such profile)
+    path = notebook(runtime.root / "missing.ipynb", CLOUD, "zingyConn.apikey('no-such-profile')")
+    # When it runs without --output
+    done = zingy(runtime, "run", str(path))
+    # Then stderr is one line naming the cell, the error with its hint, and --output
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("zingy-nb run: cell 1 failed: ProfileNotFoundError: "), line
+    assert "'no-such-profile'" in line, line
+    assert line.endswith("(run with --output OUT.ipynb to keep its traceback)"), line
 
 
 def test_run_kernels_say_how_they_run_and_never_prompt(runtime: Runtime) -> None:

@@ -218,6 +218,12 @@ def probe(runtime: Runtime) -> Iterator[Server]:
         yield server
 
 
+def test_the_address_is_logged_once_the_kernels_are_ready(webhook: Server) -> None:
+    log = webhook.text()
+    assert f"{READY}: 2 kernel(s) of zingy-cloud-flow serving at http://127.0.0.1:" in log
+    assert "available at" not in log  # Kernel Gateway's, logged before its kernels were
+
+
 def test_a_handler_that_prints_a_secret_answers_redacted(probe: Server) -> None:
     # When endpoints print stored values into the body, a header and an error
     leak = probe.call("GET", "/leak")
@@ -302,6 +308,11 @@ def test_a_missing_profile_stops_serve_with_one_line(runtime: Runtime, tmp_path:
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("zingy-nb serve: an ordinary cell of the notebook failed"), last
     assert "ProfileNotFoundError" in last
+    # And how to fix it: create the profile (the cell is fine), in one well-formed line
+    assert "Create the profile first (`zingy-nb profiles set shop-webhooks`" in last, last
+    assert "Fix the cell" not in last and ".." not in last
+    # And nothing ever said it was available
+    assert "available at" not in done.stdout + done.stderr
 
 
 def test_a_port_in_use_is_an_error_not_another_port(runtime: Runtime) -> None:

@@ -284,7 +284,8 @@ async def test_a_notebook_uploaded_as_base64_is_scrubbed_and_stays_valid_json(
     saved = json.loads(on_disk)
     assert "".join(saved["cells"][0]["source"]) == "%zingy_apikey set stripe\nkey = '[REDACTED]'"
     assert "".join(saved["cells"][0]["outputs"][0]["text"]) == "Bearer [REDACTED]\n"
-    assert "replaced 10 stored secret value(s) in up.ipynb" in caplog.text
+    assert "replaced 9 stored secret value(s) in up.ipynb" in caplog.text
+    assert "cut 1 %zingy_apikey line(s) in up.ipynb" in caplog.text
 
 
 @pytest.mark.parametrize("name", ["big.env", "big.ipynb"])
@@ -302,10 +303,10 @@ async def test_a_chunked_upload_is_scrubbed_once_assembled(
             {"output_type": "stream", "name": "stdout", "text": f"{SECOND}\n"}
         ]
         data = json.dumps(notebook, indent=1).encode()
-        expected = 3
+        expected = {"path": name, "count": 2, "lines": 1}
     else:
         data = f"A={SECRET}\n{'padding ' * 50}\nB={SECOND}\n".encode()
-        expected = 2
+        expected = {"path": name, "count": 2}
     pieces = split_inside(data, SECRET, SECOND)
     assert len(pieces) == 3 and not [p for p in pieces for v in (SECRET, SECOND) if v.encode() in p]
     # When it is uploaded in chunks 1, 2, -1
@@ -319,7 +320,7 @@ async def test_a_chunked_upload_is_scrubbed_once_assembled(
         cell = json.loads(on_disk)["cells"][0]
         assert "".join(cell["source"]) == "a = '[REDACTED]'\n%zingy_apikey set s"
     await jp_serverapp.event_logger.gather_listeners()
-    assert events == [{"path": name, "count": expected}]
+    assert events == [expected]
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["single", "chunked"])
@@ -359,17 +360,34 @@ async def test_inline_secrets_on_magic_lines_are_dropped_even_without_a_key(
     assert [f for f in forms(MAGIC_TOKEN) if f in on_disk] == []
     source = "".join(json.loads(on_disk)["cells"][0]["source"])
     assert source == "%zingy_apikey set stripe\n%zingy_apikey list\nprint(1)"
-    assert "replaced 1 stored secret value(s) in magic.ipynb" in caplog.text
+    assert "cut 1 %zingy_apikey line(s) in magic.ipynb" in caplog.text
+    assert "stored secret value(s) in magic.ipynb" not in caplog.text
     assert ("WITHOUT scrubbing stored secrets" in caplog.text) == (key == "missing")
 
 
-async def test_a_clean_magic_line_is_saved_byte_identical(
-    jp_fetch: Any, jp_root_dir: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "line",
+    [
+        "%zingy_apikey set stripe --from-env STRIPE_KEY",
+        '%zingy_apikey show "my service"',  # refused by the magic, but holds no secret
+        "%zingy_apikey set my service",
+    ],
+)
+async def test_a_magic_line_with_no_secret_is_saved_byte_identical(
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    jp_serverapp: Any,
+    events: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    line: str,
 ) -> None:
-    text = json.dumps(magic_notebook("%zingy_apikey set stripe --from-env STRIPE_KEY"))
+    text = json.dumps(magic_notebook(line))
     await upload(jp_fetch, "fine.ipynb", text.encode())
     assert (jp_root_dir / "fine.ipynb").read_text() == text
     assert "secret value(s) in fine.ipynb" not in caplog.text
+    assert "line(s) in fine.ipynb" not in caplog.text
+    await jp_serverapp.event_logger.gather_listeners()
+    assert events == []
 
 
 def env_key(backend: Backend, which: str) -> tuple[str, str, bytes, bool]:

@@ -214,6 +214,30 @@ async def test_status_describes_store_and_key_without_secrets(api: Any, store_ho
     assert key_text and key_text not in json.dumps(status)
 
 
+async def test_the_change_token_moves_only_when_the_store_changes(
+    api: Any, store_home: Path
+) -> None:
+    async def token() -> str:
+        answer = data(await api("GET", "changes"))
+        assert list(answer) == ["token"]
+        return str(answer["token"])
+
+    # Given no store yet: the token is stable while nothing happens
+    first = await token()
+    assert await token() == first
+    # When another process (the CLI, a kernel) saves a profile, the token moves
+    Profiles(store_home).set("from-cli", S1)
+    second = await token()
+    assert second != first and await token() == second
+    # And so it does for a save through this server, and for a delete elsewhere
+    await api("PUT", "profiles", "svc", body={"secret1": S2})
+    third = await token()
+    assert third != second
+    Profiles(store_home).delete("from-cli")
+    assert await token() != third
+    assert S1 not in third and S2 not in third
+
+
 @pytest.mark.parametrize("zingy_settings", [{}])
 async def test_default_store_is_zingy_nb_home(
     api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -390,6 +414,7 @@ ENDPOINTS = [
     ("PATCH", ("profiles", "svc")),
     ("DELETE", ("profiles", "svc")),
     ("GET", ("status",)),
+    ("GET", ("changes",)),
 ]
 
 
@@ -485,7 +510,7 @@ async def test_the_server_warns_about_no_zingy_route(
     # When every route is used by an authenticated client
     assert (await api("PUT", "profiles", "svc", body={"secret1": S1})).code == 200
     assert (await api("PATCH", "profiles", "svc", body={"secret2": S2})).code == 200
-    for path in (("profiles",), ("profiles", "svc"), ("status",)):
+    for path in (("profiles",), ("profiles", "svc"), ("status",), ("changes",)):
         assert (await api("GET", *path)).code == 200
     assert (await api("DELETE", "profiles", "svc")).code == 204
     # Then no auth warning names a zingy-nb route, and the log has no auth warning at all

@@ -28,6 +28,13 @@ class ZingyError(Exception):
         # KeyError's own __str__ would quote the message; keep it readable.
         return str(self.args[0]) if self.args else self.__class__.__name__
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: the caller's frames and this message, not zingy-nb's own
+        frames (``kernel.tracebacks``; ``%env ZINGY_NB_TRACEBACK=full`` shows them)."""
+        from .kernel.tracebacks import render
+
+        return render(self)
+
 
 class InvalidProfileError(ZingyError, ValueError):
     """A profile name or secret value breaks the documented rules."""

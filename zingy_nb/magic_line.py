@@ -3,13 +3,16 @@
 Secrets never belong on the magic line, yet a person may type one there
 (``%zingy_apikey set stripe sk_live_...``). The magic refuses such a line, but the cell
 source still holds it, and a saved notebook would keep it. ``clean_source`` rewrites a
-cell so every ``%zingy_apikey`` line keeps only its command, the number of valid names
-that command takes, and well-formed options; every other token is dropped, whatever it
-is. It needs no stored value, so the server applies it even without a usable key.
+``%zingy_apikey`` line that holds a token the grammar refuses *and* that could be a
+secret: the line then keeps only its command, the number of valid names that command
+takes, and well-formed options; every other token is dropped, whatever it is. It needs
+no stored value, so the server applies it even without a usable key.
 
-A line the grammar fully accepts stays byte-identical. A name-shaped token in a name
-position is kept: the grammar cannot tell a name from a secret that looks like one
-(the value scrub catches stored values there).
+A line the grammar fully accepts stays byte-identical, and so does a line whose refused
+tokens cannot be secrets (plain words, the magic's own keywords, punctuation): a typo
+such as ``show "my service"`` is the user's to fix, not the save's to rewrite. A
+name-shaped token in a name position is kept: the grammar cannot tell a name from a
+secret that looks like one (the value scrub catches stored values there).
 
 Recognised forms, as IPython runs them: ``%zingy_apikey ARGS`` at any indentation,
 ``target = %zingy_apikey ARGS``, backslash-continued lines (joined as IPython joins
@@ -49,6 +52,15 @@ _ESCAPED: Final = re.compile(
     r"(?P<rest>[ \t].*)?",
     re.DOTALL,
 )
+#: Words no secret is made of: a plain word (lower case, capitalised or upper case
+#: letters; lower-case words joined by "-", upper-case ones by "_"; an option name),
+#: or punctuation alone (a ``#`` comment).
+_PLAIN_WORD: Final = re.compile(
+    r"-{0,2}[a-z]{1,20}(?:-[a-z]{1,20}){0,3}|[A-Z][a-z]{1,19}"
+    r"|[A-Z]{1,20}(?:_[A-Z]{1,20}){0,3}|[^\w\s]{1,3}",
+    re.ASCII,
+)
+_KEYWORDS: Final = frozenset((*COMMANDS, *OPTIONS, *SLOTS, *MODES, SKIP))
 _AUTOMAGIC: Final = re.compile(
     r"(?P<head>[ \t]*" + MAGIC + r")(?P<rest>[ \t]+(?P<command>\S+).*)", re.DOTALL
 )
@@ -129,10 +141,31 @@ def clean_arguments(tokens: list[str]) -> list[str]:
     return kept
 
 
+def may_be_secret(token: str) -> bool:
+    """Whether a refused token could hold a secret: any part of it (split at spaces and
+    ``=``) that is neither one of the magic's keywords nor a plain word."""
+    parts = (p for word in token.split() for p in word.split("="))
+    return any(p and p not in _KEYWORDS and not _PLAIN_WORD.fullmatch(p) for p in parts)
+
+
+def _dropped(tokens: list[str], kept: list[str]) -> list[str]:
+    """The tokens of ``tokens`` missing from ``kept`` (which is a subsequence of it)."""
+    rest = iter(kept)
+    dropped: list[str] = []
+    want = next(rest, None)
+    for token in tokens:
+        if token == want:
+            want = next(rest, None)
+        else:
+            dropped.append(token)
+    return dropped
+
+
 def clean_line(line: str) -> str:
     """One logical line (no line ending) with its ``%zingy_apikey`` arguments cleaned.
 
-    Any other line, and a magic line the grammar fully accepts, is returned as is.
+    Any other line, a magic line the grammar fully accepts, and one whose refused
+    tokens cannot be secrets (``may_be_secret``) is returned as is.
     """
     match = _ESCAPED.fullmatch(line)
     if match is None:
@@ -143,9 +176,12 @@ def clean_line(line: str) -> str:
     try:
         tokens = shlex.split(rest)
     except ValueError:  # e.g. an unclosed quote: nothing but a valid command is kept
+        words = [w.strip("'\"") for w in rest.split()]
+        if not any(may_be_secret(w) for w in words):
+            return line
         return " ".join([head, *[w for w in rest.split(None, 1)[:1] if w in COMMANDS]])
     kept = clean_arguments(tokens)
-    if kept == tokens:
+    if kept == tokens or not any(may_be_secret(t) for t in _dropped(tokens, kept)):
         return line
     return " ".join([head, *(shlex.quote(t) for t in kept)])
 

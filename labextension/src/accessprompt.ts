@@ -98,3 +98,34 @@ export async function answerStdin(
   );
   return Promise.race([taken, notTaken]);
 }
+
+/** How the kernel's question starts (`PROMPT_PREFIX` in `access_prompt.py`). */
+export const ACCESS_PROMPT_PREFIX = 'zingy-nb: allow notebook ';
+
+/**
+ * Whether a cell's output text is JupyterLab's record of an answered access
+ * question (the prompt followed by the answer).
+ *
+ * @param text - a `stdin` stream output's text
+ * @returns whether it is the question and its answer
+ */
+export function isAnsweredPrompt(text: string): boolean {
+  return text.startsWith(ACCESS_PROMPT_PREFIX) && text.includes('? [allow/deny]');
+}
+
+/**
+ * The one line a cell keeps instead of the question and its answer.
+ *
+ * @param request - what was asked
+ * @param answer - what was answered
+ * @returns the line, with its line ending
+ */
+export function decisionLine(
+  request: IAccessRequest,
+  answer: AccessAnswer
+): string {
+  const profile = JSON.stringify(request.profile);
+  return answer === 'allow'
+    ? `zingy-nb: this notebook may read profile ${profile} (allowed).\n`
+    : `zingy-nb: this notebook may not read profile ${profile} (denied).\n`;
+}

@@ -6,7 +6,9 @@ import { createAccessDialog } from './accessdialog';
 import {
   AccessAnswer,
   answerStdin,
+  decisionLine,
   IAccessRequest,
+  isAnsweredPrompt,
   parseAccessPrompt,
   promptOf
 } from './accessprompt';
@@ -15,10 +17,59 @@ import { sessionContextOf } from './flowstatus';
 /** The input widget JupyterLab's output area creates for an `input_request`. */
 type StdinWidget = Widget & { readonly value: Promise<string> };
 
+/** One output of an output area's model, as JSON. */
+interface IOutputJSON {
+  readonly output_type: string;
+  readonly name?: string;
+  readonly text?: string | string[];
+}
+
+/** What this module needs of an output area's model. */
+interface IOutputListLike {
+  readonly length: number;
+  get(index: number): { toJSON(): IOutputJSON };
+  set(index: number, output: IOutputJSON): void;
+}
+
 /** What this module needs of a code cell's `OutputArea`. */
 interface IOutputAreaLike {
   readonly inputRequested: ISignal<unknown, StdinWidget>;
   readonly future: { readonly done: Promise<unknown> } | null | undefined;
+  readonly model?: IOutputListLike;
+}
+
+/**
+ * Replace JupyterLab's record of the question and its answer (a `stdin` stream
+ * output, which the notebook would save) by one line saying what was decided.
+ *
+ * @param area - the output area that asked
+ * @param request - what was asked
+ * @param answer - what was answered
+ */
+function recordDecision(
+  area: IOutputAreaLike,
+  request: IAccessRequest,
+  answer: AccessAnswer
+): void {
+  const model = area.model;
+  for (let i = (model?.length ?? 0) - 1; model && i >= 0; i--) {
+    const output = model.get(i).toJSON();
+    const text = Array.isArray(output.text)
+      ? output.text.join('')
+      : (output.text ?? '');
+    if (
+      output.output_type === 'stream' &&
+      output.name === 'stdin' &&
+      isAnsweredPrompt(text)
+    ) {
+      model.set(i, {
+        output_type: 'stream',
+        name: 'stdin',
+        text: decisionLine(request, answer)
+      });
+      return;
+    }
+  }
 }
 
 /** The kernel connection an output area's requests come from, when known. */
@@ -48,9 +99,10 @@ function outputAreaOf(cell: unknown): IOutputAreaLike | null {
  * JupyterLab's output area shows such a request as an input box in the cell;
  * for a zingy-nb prompt this class hides that box, shows a dialog instead, and
  * answers through the box (so the reply goes to the same request on the same
- * channel, and JupyterLab records the exchange in the cell as usual). When the
- * cell ends first (the kernel stopped waiting, or was interrupted), the dialog
- * closes unanswered. Any other prompt is left alone.
+ * channel). JupyterLab records the question and its answer in the cell, which
+ * the notebook would save: that record becomes one line saying what was
+ * decided. When the cell ends first (the kernel stopped waiting, or was
+ * interrupted), the dialog closes unanswered. Any other prompt is left alone.
  */
 export class AccessPrompts {
   /** Emitted when a question was answered from the dialog. */
@@ -138,6 +190,8 @@ export class AccessPrompts {
       box.show();
       return;
     }
+    // JupyterLab has recorded the exchange in the cell (when the answer was taken).
+    recordDecision(area, request, answer);
     this._decided.emit({ request, answer, finished });
   }
 

@@ -174,3 +174,14 @@ export async function deleteProfile(name: string): Promise<void> {
 export function getStoreStatus(): Promise<IStoreStatus> {
   return requestAPI<IStoreStatus>('status');
 }
+
+/**
+ * The store's change token: it differs once anything in the store changed
+ * (profiles or allowances, saved from anywhere). Opaque; cheap to ask for.
+ *
+ * @returns the token
+ */
+export async function getChangeToken(): Promise<string> {
+  const data = await requestAPI<{ token: string }>('changes');
+  return data.token;
+}

@@ -25,7 +25,34 @@ export function scrubMessage(emission: Event.Emission): string | null {
       : (emission as Record<string, unknown>);
   const path = typeof data.path === 'string' ? data.path : 'a file';
   const count = typeof data.count === 'number' ? data.count : 0;
-  return `Saved "${path}" with ${count} secret value(s) replaced by [REDACTED].`;
+  const lines = typeof data.lines === 'number' ? data.lines : 0;
+  const done: string[] = [];
+  if (count > 0) {
+    done.push(
+      `${plural(count, 'stored secret value')} replaced by [REDACTED]`
+    );
+  }
+  if (lines > 0) {
+    done.push(
+      `${plural(lines, '%zingy_apikey line')} cut to what the magic accepts ` +
+        `(${lines === 1 ? 'it' : 'they'} held what may be a secret)`
+    );
+  }
+  if (done.length === 0) {
+    return null;
+  }
+  return `Saved "${path}" with ${done.join(', and ')}.`;
+}
+
+/**
+ * A count and a noun, e.g. `1 line` or `3 lines`.
+ *
+ * @param n - how many
+ * @param noun - the noun in the singular
+ * @returns the phrase
+ */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /**

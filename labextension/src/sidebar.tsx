@@ -7,6 +7,7 @@ import {
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import { ChangeWatch } from './changewatch';
 import { keyIcon } from './icon';
 import { ProfilesModel } from './model';
 import {
@@ -81,12 +82,12 @@ export function ApiKeysComponent(props: IApiKeysProps): JSX.Element {
   };
 
   const save = async () => {
-    const entered = values;
-    const ticked = clears;
-    // Secret values leave the form at once, whatever the outcome.
-    setValues(NO_VALUES);
-    setClears(NO_CLEARS);
-    await model.save(trimmedName, entered, ticked);
+    // The name is checked first (by the model); whatever fails, what was typed
+    // stays, to be fixed and saved again. Only a successful save empties it.
+    if (await model.save(trimmedName, values, clears)) {
+      setValues(NO_VALUES);
+      setClears(NO_CLEARS);
+    }
   };
 
   const remove = async (profileName: string) => {
@@ -166,7 +167,8 @@ export function ApiKeysComponent(props: IApiKeysProps): JSX.Element {
 }
 
 /**
- * The "API Keys" left sidebar. It reloads the profile list each time it is shown.
+ * The "API Keys" left sidebar. It reloads the profile list each time it is
+ * shown, and follows the store's changes while it stays visible.
  */
 export class ApiKeysPanel extends ReactWidget {
   /**
@@ -181,6 +183,11 @@ export class ApiKeysPanel extends ReactWidget {
     this.title.caption = 'API Keys';
     this.title.label = '';
     this._idPrefix = `zingy-nb-${++instances}`;
+    this._watch = new ChangeWatch(async () => {
+      if (!this.model.busy) {
+        await this.model.refresh();
+      }
+    });
   }
 
   /** The sidebar's state. */
@@ -222,8 +229,20 @@ export class ApiKeysPanel extends ReactWidget {
     if (!this.model.busy) {
       void this.model.refresh();
     }
+    this._watch.start();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this._watch.stop();
+  }
+
+  dispose(): void {
+    this._watch.stop();
+    super.dispose();
   }
 
   private _idPrefix: string;
+  private _watch: ChangeWatch;
   private _focusNamePending = false;
 }

@@ -146,6 +146,11 @@ def test_sidebar_saves_a_profile_the_cli_sees_then_deletes_it(
     row = sidebar.locator(f'.zingy-nb-profile[data-name="{NAME}"]')
     expect(row.locator('[data-slot="secret2"]')).to_have_attribute("data-set", "true")
     expect(row.locator('[data-slot="secret3"]')).to_have_attribute("data-set", "false")
+    # (an unset slot is an empty outline, not struck through as if deleted)
+    for slot, border in (("secret2", "solid"), ("secret3", "dashed")):
+        pill = row.locator(f'[data-slot="{slot}"]')
+        expect(pill).to_have_css("text-decoration-line", "none")
+        expect(pill).to_have_css("border-top-style", border)
     for label in ("Secret", "Secret2"):
         expect(sidebar.get_by_label(label, exact=True)).to_have_value("")
     # And the CLI sees it in the server's store, with exactly the typed values
@@ -207,6 +212,75 @@ def test_sidebar_saves_a_profile_the_cli_sees_then_deletes_it(
     assert SECRET not in page.content()
     log = lab_server.log_path.read_text(errors="replace")
     assert SECRET not in log and SECRET2 not in log
+    assert zingy_errors(page) == [], page.console_errors
+
+
+def test_sidebar_keeps_what_was_typed_until_a_save_succeeds(
+    lab_server: LabServer, page: Page
+) -> None:
+    # Given the sidebar, with a name holding a space and two secrets typed in
+    open_lab(page, lab_server)
+    sidebar = open_sidebar(page)
+    sidebar.get_by_label("Profile name").fill("my service")
+    sidebar.get_by_label("Secret", exact=True).fill(SECRET)
+    sidebar.get_by_label("Secret2", exact=True).fill(SECRET2)
+    # When Save is clicked
+    sidebar.get_by_role("button", name="Save").click()
+    # Then the name is refused first, nothing is saved, and the secrets are still there
+    status = sidebar.get_by_role("status")
+    expect(status).to_have_text(re.compile(r"^A profile name may only contain letters"))
+    expect(sidebar.get_by_label("Secret", exact=True)).to_have_value(SECRET)
+    expect(sidebar.get_by_label("Secret2", exact=True)).to_have_value(SECRET2)
+    assert cli(lab_server, "profiles", "list") == []
+    # When the name is fixed but Secret (required for a new profile) is emptied
+    sidebar.get_by_label("Profile name").fill("my-service")
+    sidebar.get_by_label("Secret", exact=True).fill("")
+    sidebar.get_by_role("button", name="Save").click()
+    # Then that is refused too, and Secret2 is kept
+    expect(status).to_have_text('"my-service" is a new profile: enter its Secret, then Save.')
+    expect(sidebar.get_by_label("Secret2", exact=True)).to_have_value(SECRET2)
+    # When Secret is typed again and saved
+    sidebar.get_by_label("Secret", exact=True).fill(SECRET)
+    sidebar.get_by_role("button", name="Save").click()
+    # Then the profile holds both values, and only now is the form emptied
+    expect(status).to_have_text('Saved new profile "my-service".')
+    for label in ("Secret", "Secret2"):
+        expect(sidebar.get_by_label(label, exact=True)).to_have_value("")
+    store = Profiles(lab_server.env["ZINGY_NB_HOME"])
+    assert store.secrets("my-service") == (SECRET, SECRET2, None, None)
+    store.delete("my-service")  # the module's server is shared: leave its store empty
+    assert zingy_errors(page) == [], page.console_errors
+
+
+def test_sidebar_follows_the_store_while_it_is_shown(lab_server: LabServer, page: Page) -> None:
+    # Given the sidebar open on an empty store
+    open_lab(page, lab_server)
+    sidebar = open_sidebar(page)
+    expect(sidebar.get_by_text("No profiles yet.")).to_be_visible()
+    home = lab_server.env["ZINGY_NB_HOME"]
+    # When a profile is saved from the CLI (another process)
+    subprocess.run(
+        [CLI, "profiles", "set", "from-cli", "--stdin"], input=f"{SECRET}\n",
+        env=lab_server.env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    # Then it appears without Refresh being pressed
+    row = sidebar.locator('.zingy-nb-profile[data-name="from-cli"]')
+    expect(row).to_have_count(1, timeout=10_000)
+    # And a change of its slots elsewhere shows, and so does its deletion
+    Profiles(home).update("from-cli", {"secret3": SECRET2})
+    expect(row.locator('[data-slot="secret3"]')).to_have_attribute("data-set", "true")
+    Profiles(home).delete("from-cli")
+    expect(row).to_have_count(0, timeout=10_000)
+    expect(sidebar.get_by_text("No profiles yet.")).to_be_visible()
+
+    # When the sidebar is closed (its tab clicked again)
+    asked: list[str] = []
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="zingy-nb-sidebar"]').click()
+    expect(sidebar).to_be_hidden()
+    page.on("request", lambda request: asked.append(request.url))
+    time.sleep(5)
+    # Then it asks the server nothing: it follows the store only while it is shown
+    assert [url for url in asked if "zingy-nb/api" in url] == []
     assert zingy_errors(page) == [], page.console_errors
 
 
@@ -312,7 +386,48 @@ def test_a_save_the_server_scrubbed_is_announced_in_lab(lab_server: LabServer, p
     assert "token = '[REDACTED]'" in json.loads(path.read_text())["cells"][0]["source"]
     # And JupyterLab shows the server's warning
     expect(
-        page.get_by_text('Saved "pasted.ipynb" with 1 secret value(s) replaced by [REDACTED].')
+        page.get_by_text('Saved "pasted.ipynb" with 1 stored secret value replaced by [REDACTED].')
     ).to_be_visible(timeout=TIMEOUT)
     store.delete("pasted")
+    assert zingy_errors(page) == [], page.console_errors
+
+
+def test_saving_keeps_magic_lines_as_typed_unless_they_hold_a_secret(
+    lab_server: LabServer, page: Page
+) -> None:
+    # Given a notebook with magic lines the magic refuses: two typos, one pasted secret
+    typos = ['%zingy_apikey show "my service"', "%zingy_apikey set my service"]
+    pasted = "%zingy_apikey set stripe sk_live_MADEUP_inline_9Qz"
+    write_notebook(
+        lab_server.root_dir, "magic.ipynb", "zingy-page-flow", "Python 3 (Zingy Page Flow)"
+    )
+    path = lab_server.root_dir / "magic.ipynb"
+    notebook = json.loads(path.read_text())
+    first = notebook["cells"][0]
+    notebook["cells"] = [
+        {**first, "id": f"c{i}", "source": source} for i, source in enumerate([*typos, pasted])
+    ]
+    path.write_text(json.dumps(notebook))
+    # When it is opened and saved from the UI (Ctrl+S)
+    open_lab(page, lab_server, "lab/tree/magic.ipynb")
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        "Python 3 (Zingy Page Flow) | Idle", timeout=TIMEOUT
+    )
+    page.locator(".jp-Cell .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while "MADEUP_inline" in path.read_text():
+        assert time.monotonic() < deadline, "the notebook was not saved (or not scrubbed)"
+        time.sleep(0.2)
+    # Then the typos are saved as typed, and only the line with the secret is cut
+    sources = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]]
+    assert sources == [*typos, "%zingy_apikey set stripe"]
+    # And the notification says what was done: a line cut, no stored value replaced
+    expect(
+        page.get_by_text(
+            'Saved "magic.ipynb" with 1 %zingy_apikey line cut to what the magic accepts '
+            "(it held what may be a secret)."
+        )
+    ).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_text("replaced by [REDACTED]")).to_have_count(0)
     assert zingy_errors(page) == [], page.console_errors

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,10 +108,10 @@ def test_the_dialog_allows_or_denies_and_the_sidebar_removes(
     kernel_ready(page)
     expect(dialog).to_have_count(0)
     expect(page.locator(".jp-Stdin")).to_have_count(0)
-    # And the answer went to the kernel's question (JupyterLab records the exchange)
-    expect(page.locator(".jp-Cell").first).to_contain_text(
-        f'read profile "{NAME}"? [allow/deny] allow'
-    )
+    # And the cell keeps one line saying what was decided, not the question and answer
+    cell = page.locator(".jp-Cell").first
+    expect(cell).to_contain_text(f'zingy-nb: this notebook may read profile "{NAME}" (allowed).')
+    expect(cell).not_to_contain_text("[allow/deny]")
     assert SECRET not in page.content()
     # And the CLI lists the notebook as allowed
     assert allowed(lab_server) == [first]
@@ -135,9 +136,18 @@ def test_the_dialog_allows_or_denies_and_the_sidebar_removes(
     dialog.get_by_role("button", name="Deny").click()
     # Then the cell fails with NotebookAccessError, and nothing was allowed
     expect(page.locator(".jp-Cell .jp-OutputArea").first).to_contain_text("NotebookAccessError")
-    expect(page.locator(".jp-Cell").first).to_contain_text(
-        f'read profile "{NAME}"? [allow/deny] deny'
-    )
+    cell = page.locator(".jp-Cell").first
+    expect(cell).to_contain_text(f'zingy-nb: this notebook may not read profile "{NAME}" (denied).')
+    expect(cell).not_to_contain_text("[allow/deny]")
+    # And the notebook, once saved, keeps that line and not the question
+    page.locator(".jp-Cell .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+s")
+    saved = lab_server.root_dir / "other.ipynb"
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while "(denied)" not in saved.read_text():
+        assert time.monotonic() < deadline, "the notebook was not saved"
+        time.sleep(0.2)
+    assert "[allow/deny]" not in saved.read_text()
     assert allowed(lab_server) == [first]
 
     # When the sidebar is opened

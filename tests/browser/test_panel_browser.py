@@ -102,8 +102,9 @@ def run_scenario(lab_server: Any, page: Any, artifacts: Path) -> None:
     panel = page.locator(".zingy-nb-panel")
     panel.wait_for(timeout=TIMEOUT)
 
-    # When a person types a name and two secrets, loads a key file and clicks Save
-    panel.get_by_label("Name", exact=True).fill("stripe")
+    # When a person types a name with a space, two secrets, loads a key file, clicks Save
+    name = panel.get_by_label("Name", exact=True)
+    name.fill("my stripe")
     panel.get_by_label("Secret", exact=True).fill(S1)
     panel.get_by_label("Secret2", exact=True).fill(S2)
     with page.expect_file_chooser() as chooser:
@@ -115,15 +116,34 @@ def run_scenario(lab_server: Any, page: Any, artifacts: Path) -> None:
     status.get_by_text("Secret3 will be taken from id_madeup").wait_for(timeout=TIMEOUT)
     panel.get_by_role("button", name="Save", exact=True).click()
 
+    # Then the name is refused, nothing is saved, and nothing typed or loaded is lost
+    status.get_by_text(
+        "Nothing was saved; what you entered is kept: fix it and Save again."
+    ).wait_for(timeout=TIMEOUT)
+    assert "Invalid profile name" in status.inner_text()
+    assert Profiles(home).list() == []
+    assert panel.get_by_label("Secret", exact=True).input_value() == S1
+    assert panel.get_by_label("Secret2", exact=True).input_value() == S2
+    assert panel.get_by_text("from file id_madeup").is_visible()
+
+    # When only the name is fixed and Save clicked again
+    name.fill("stripe")
+    panel.get_by_role("button", name="Save", exact=True).click()
+
     # Then the status says so and the store holds exactly those values
     status.get_by_text("Saved new profile 'stripe' (Secret, Secret2, Secret3 set).").wait_for(
         timeout=TIMEOUT
     )
     assert Profiles(home).secrets("stripe") == (S1, S2, KEY, None)
-    # And every secret field is empty on screen, the upload button counts no file
+    # And every secret field is empty on screen
     for label in ("Secret", "Secret2", "Secret3", "Secret4"):
         assert panel.get_by_label(label, exact=True).input_value() == ""
-    assert panel.locator(".widget-upload").all_inner_texts() == ["Load file (0)"] * 4
+    # And each upload button reads "Load file", without ipywidgets' "(0)" file count
+    shown_labels = panel.locator(".widget-upload").evaluate_all(
+        """buttons => buttons.map(b => [getComputedStyle(b, '::after').content,
+                                         getComputedStyle(b).fontSize])"""
+    )
+    assert shown_labels == [['"Load file"', "0px"]] * 4
 
     # And a profile added from the CLI shows up in the list by itself (the watcher)
     added = subprocess.run(

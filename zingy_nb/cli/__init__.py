@@ -42,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises nothing more."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
@@ -54,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZingyError as exc:
         print(f"zingy-nb: error: {common.explain(exc)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader left (`zingy-nb audit | head`): end quietly
+        _drop_stdout()
+        return 128 + 13  # as a command killed by SIGPIPE
     except OSError as exc:  # a file or folder given with --output, --input or --prefix
         print(
             f"zingy-nb: error: {exc.strerror or type(exc).__name__}: check the file or folder "

@@ -8,6 +8,9 @@ from typing import Any
 
 from .common import valid_name
 
+#: The header of the text listing (tab-separated, one entry a line, newest first).
+COLUMNS = ("LAST", "PROFILE", "OUTCOME", "FLOW", "COUNT", "WHERE", "VIA")
+
 
 def add_parser(top: argparse._SubParsersAction) -> None:
     p = top.add_parser("audit", help="retrievals, refusals and notebook access in the store")
@@ -24,10 +27,13 @@ def run(args: Any) -> None:
     if args.json:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return
+    if not entries:
+        print("No retrievals, refusals or notebook-access events recorded yet.")
+        return
+    print("\t".join(COLUMNS))
     for e in entries:
         where = e.notebook or (f"kernel {e.kernel_id}" if e.kernel_id else e.process)
-        via = f"\tvia {e.via}" if e.via else ""
         print(
             f"{e.last:%Y-%m-%d %H:%M:%S}\t{e.profile}\t{e.outcome}\t{e.flow}\tx{e.count}\t"
-            f"{where}{via}"
+            f"{where}\t{f'via {e.via}' if e.via else '-'}"
         )

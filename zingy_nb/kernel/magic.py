@@ -10,6 +10,7 @@ like a variable name or a profile name, so errors name positions instead.
 from __future__ import annotations
 
 import getpass
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
@@ -62,6 +63,16 @@ def _remember(values: dict[str, str | None]) -> None:
     note = redact.short_note(s for s, v in values.items() if redact.too_short(v))
     if note:
         print(f"Note: {note}")
+
+
+def help_text(doc: str) -> str:
+    """The magic's help as plain text: ``magic_arguments`` starts the docstring with a
+    reST ``::`` literal-block marker, which means nothing when printed."""
+    head, sep, rest = doc.partition("::\n\n")
+    if head.strip() or not sep:
+        return doc
+    usage, _, body = rest.partition("\n\n")
+    return f"{textwrap.dedent(usage)}\n\n{body}"
 
 
 def _format_meta(meta: ProfileMeta) -> str:
@@ -160,7 +171,9 @@ class ZingyMagics(Magics):
         use the prompts, --from-env VAR [VAR ...] or --from-file SLOT=PATH. A line that
         fails is removed from history, and no error quotes what was typed on it.
 
-        In code, use ``zingyConn.apikey(NAME)`` as in a Zingy Cloud Flow.
+        In code, use ``zingyConn.apikey(NAME)`` as in a Zingy Cloud Flow. Its errors
+        show your own code's frames and the message; to see zingy-nb's frames as well,
+        run %env ZINGY_NB_TRACEBACK=full (and %env ZINGY_NB_TRACEBACK= to hide them).
         """
         try:
             return self._run(line)
@@ -176,7 +189,7 @@ class ZingyMagics(Magics):
             # argparse's message may quote the offending text: never show it.
             raise _Refused("%zingy_apikey did not understand this line.") from None
         if not args.command:
-            print(self.zingy_apikey.__doc__)
+            print(help_text(self.zingy_apikey.__doc__ or ""))
             return None
         if args.command not in COMMANDS:
             raise _Refused(
@@ -185,7 +198,8 @@ class ZingyMagics(Magics):
         arity = _ARITY[args.command]
         lo, hi = arity if isinstance(arity, tuple) else (arity, arity)
         if len(args.names) > hi:
-            raise _Refused(f"'%zingy_apikey {args.command}' got extra arguments.")
+            spaces = " (a profile name cannot hold spaces)" if hi else ""
+            raise _Refused(f"'%zingy_apikey {args.command}' got extra arguments{spaces}.")
         if len(args.names) < lo:
             raise UsageError(
                 f"'%zingy_apikey {args.command}' needs {lo} name(s). See %zingy_apikey?"

@@ -2,9 +2,11 @@
 
 A thin shell over the profiles API, like the magic and the CLI. It never loads a stored
 value into a widget, and a value it is given (typed into a password field or read from a
-``FileUpload``) lives in widget state only until the next Save: every Save, successful
-or not, sets the password fields to ``""`` and a file's bytes are dropped from the
-upload widget as soon as they are read, so a notebook saved afterwards holds no secret.
+``FileUpload``) lives in widget state only until it is saved: a successful Save sets the
+password fields to ``""``, and a file's bytes are dropped from the upload widget as soon
+as they are read (its text stays in the kernel only), so a notebook saved afterwards
+holds no secret. A Save that fails (the name is checked first) keeps what was typed, to
+be fixed and saved again: the password fields then hold only what the browser sent them.
 Neither is ever sent back out (no ``echo_update``, see ``slot_field.SecretInput``), and
 no status text quotes what was typed, so other clients of the kernel never see it.
 Entering profiles is editor work, allowed in every kernel: there is no flow check.
@@ -27,11 +29,11 @@ from traitlets import Bool, Instance, List, Unicode, observe
 from .. import redact
 from ..errors import InvalidProfileError, ProfileNotFoundError, ZingyError
 from ..profiles import Profiles, get_profiles
-from ..rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name
+from ..rules import NAME_RULE, SLOTS, ProfileMeta, utc_minutes, validate_name, validate_value
 from ..store.sqlite import SQLiteStore
 from .change_watch import ChangeWatcher
 from .panel_access import AllowedNotebooks
-from .slot_field import DESCRIPTION, LABELS, SlotField, fixed
+from .slot_field import DESCRIPTION, LABELS, LOAD_STYLE, SlotField, fixed
 
 __all__ = ["LABELS", "ProfilesPanel", "show_panel"]
 
@@ -50,6 +52,12 @@ def _checked_name(text: str) -> str:
         return validate_name(text)
     except InvalidProfileError:
         raise InvalidProfileError(f"Invalid profile name: use {NAME_RULE}.") from None
+
+
+def _checked_values(values: dict[str, str]) -> None:
+    """Each value as ``Profiles`` will check it, named by the label the form shows."""
+    for slot, value in values.items():
+        validate_value(LABELS[slot], value)
 
 
 def _wording(exc: ZingyError) -> str:
@@ -110,7 +118,7 @@ class ProfilesPanel(w.VBox):
 
         self.title = w.HTML(
             "<b>Zingy API Key profiles</b> <span style='opacity:.7'>values are never "
-            "shown; leave a secret empty to keep it</span>"
+            f"shown; leave a secret empty to keep it</span>{LOAD_STYLE}"
         )
         self.summary = w.HTML()
         self.allowed = AllowedNotebooks()  # read-only: allowing happens outside the kernel
@@ -302,18 +310,20 @@ class ProfilesPanel(w.VBox):
 
         An existing profile gets ``Profiles.update`` with only the slots given (an empty
         field keeps its slot; a ticked Clear box clears it); a new one needs Secret.
-        The fields are emptied whatever the outcome, so no value outlives the click.
+        The name is checked before anything else. Only a successful save empties the
+        fields; after an error what was typed or loaded is kept, to fix and save again.
         """
         with self._lock:
             values = {s: v for s, f in self.fields.items() if (v := f.value())}
             clears = [s for s, f in self.fields.items() if f.clearing and s not in values]
-            self._forget_values()
             try:
-                text = self._write(_checked_name(self.name.value.strip()), values, clears)
+                name = _checked_name(self.name.value.strip())
+                _checked_values(values)
+                text = self._write(name, values, clears)
             except ZingyError as exc:
-                return self._say(
-                    "error", f"{_wording(exc)} Nothing was saved; enter the secrets again."
-                )
+                kept = "; what you entered is kept: fix it and Save again" if values else ""
+                return self._say("error", f"{_wording(exc)} Nothing was saved{kept}.")
+            self._forget_values()
             for box in self.clear_boxes.values():
                 box.value = False  # Profiles registered the values it wrote for redaction
             note = redact.short_note(LABELS[s] for s, v in values.items() if redact.too_short(v))

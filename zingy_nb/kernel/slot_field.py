@@ -12,6 +12,15 @@ from ..errors import InvalidProfileError
 from ..rules import LABELS, MAX_VALUE_BYTES
 
 DESCRIPTION = {"description_width": "90px"}
+LOAD_FILE = "Load file"
+#: ipywidgets' upload button always shows its file count ("Load file (0)"), though the
+#: panel empties it as soon as a file is read: the panel's CSS shows the label alone.
+LOAD_CLASS = "zingy-nb-load"
+LOAD_STYLE = (
+    f"<style>.zingy-nb-panel .{LOAD_CLASS}{{font-size:0}}"
+    f".zingy-nb-panel .{LOAD_CLASS}::after{{content:'{LOAD_FILE}';"
+    "font-size:var(--jp-widgets-font-size,13px)}</style>"
+)
 
 
 def fixed(width: str) -> w.Layout:
@@ -62,10 +71,11 @@ class SlotField(w.HBox):
             description=self.label, style=DESCRIPTION, layout=fixed("360px")
         )
         self.upload = w.FileUpload(
-            description="Load file", multiple=False, icon="",
+            description=LOAD_FILE, multiple=False, icon="",
             tooltip=f"Load {self.label} from a file, kept exactly (e.g. an SSH key)",
             layout=fixed("130px"),
         )  # fmt: skip
+        self.upload.add_class(LOAD_CLASS)
         self.state = w.Label(layout=fixed("110px"))
         self.clear_box: w.Checkbox | None = None
         self.file_text: str | None = None

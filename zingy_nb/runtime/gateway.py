@@ -13,12 +13,16 @@ request in ``REQUEST``, the response from what the cell prints, status and heade
   serves (for the audit; notebook access asks nothing under ``ZINGY_NB_VIA``); the rest (``ZINGY_NB_FLOW``, ``--ext=zingy_nb``) comes from the checked
   cloud-flow kernelspec, so the kernel's own redactor filters every response;
 - a kernel that fails to start or to run the notebook's ordinary cells stops the
-  server with one line, where Kernel Gateway would leave requests waiting forever;
+  server with one line, where Kernel Gateway would leave requests waiting forever (a
+  missing profile: the line says how to create it);
+- the address is logged once, when the kernels are ready, not by Kernel Gateway's
+  "available at" before they are;
 - SIGINT stops the server like SIGTERM (no interactive confirmation), kernels included.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from typing import Any
@@ -32,9 +36,11 @@ from kernel_gateway.services.kernels.manager import (
 )
 from traitlets import DottedObjectName, Type
 
+from ..rules import is_valid_name
 from .notebook_flow import VIA_ENV
 
 HISTORY_OFF = "--HistoryManager.enabled=False"
+_PROFILE_NAME = re.compile(r"profile named '([^']+)'")
 READY = "zingy-nb serve: ready"
 
 
@@ -103,12 +109,24 @@ def _describe(exc: Exception) -> str:
     """What went wrong starting the kernels, from the kernel's (redacted) error reply."""
     if len(exc.args) == 2 and isinstance(exc.args[1], dict):  # "Error seeding kernel memory"
         content = exc.args[1]
-        error = " ".join(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}".split())
-        return (
-            f"an ordinary cell of the notebook failed while a kernel started: {error}. Fix the cell "
-            "(run the notebook in JupyterLab to see it) and start serve again."
+        ename = str(content.get("ename", "Error"))
+        error = " ".join(f"{ename}: {content.get('evalue', '')}".split()).rstrip(".")
+        return f"an ordinary cell of the notebook failed while a kernel started: {error}. " + (
+            _create_profile(str(content.get("evalue", "")))
+            if ename == "ProfileNotFoundError"
+            else "Fix the cell (run the notebook in JupyterLab to see it) and start serve again."
         )
     return f"a kernel did not start ({type(exc).__name__}: {exc})."
+
+
+def _create_profile(evalue: str) -> str:
+    """How to create the profile a cell asked for (its name is in the error's text)."""
+    named = _PROFILE_NAME.search(evalue)
+    name = named.group(1) if named and is_valid_name(named.group(1)) else "NAME"
+    return (
+        f"Create the profile first (`zingy-nb profiles set {name}` prompts for its "
+        "secrets; JupyterLab's API Keys sidebar works too), then start serve again."
+    )
 
 
 def create_personality(*args: Any, **kwargs: Any) -> ServePersonality:
@@ -124,6 +142,11 @@ class ServeApp(KernelGatewayApp):
     def init_signal(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, self._signal_stop)
+
+    def start_app(self) -> None:
+        # Kernel Gateway's own logs "available at" here, before its kernels are ready;
+        # ServePersonality logs READY with the address once they are.
+        super(KernelGatewayApp, self).start()
 
 
 def serve_gateway(argv: list[str]) -> int:

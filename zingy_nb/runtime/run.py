@@ -2,15 +2,17 @@
 
 papermill does the work (its ``parameters`` cell convention, the output notebook, saving
 after each cell); this module checks the notebook first, marks the kernel as started by
-``run``, and turns a failed cell into a non-zero exit with the cell and the error on
-stderr. The error text is the kernel's own error message, redacted by the kernel
-before it left it; papermill never prompts (the kernel gets no stdin).
+``run``, and turns a failed cell into a non-zero exit with one line on stderr naming the
+cell and the error; the whole traceback is in the output notebook, where a person looks
+at it. The error text is the kernel's own error message, redacted by the kernel before
+it left it; papermill never prompts (the kernel gets no stdin). The kernel logs nothing
+below CRITICAL to the terminal: its shutdown (an interrupt, then a shutdown request)
+would otherwise end every run with "KeyboardInterrupt caught in kernel".
 """
 
 from __future__ import annotations
 
 import json
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,8 +22,8 @@ from typing import Any
 from ..sources import hide
 from .notebook_flow import NotebookKernel, mark_kernels
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-SHOWN_SOURCE_LINES = 12
+#: Kernel options for a run: the terminal gets no kernel log below CRITICAL.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL",)
 
 
 def parameter_value(text: str) -> Any:
@@ -52,19 +54,17 @@ def _cell_number(notebook: Path, source: str) -> int | None:
     return None
 
 
-def describe_failure(notebook: Path, exc: Any) -> str:
-    """The failed cell (number and source) and the kernel's error, as stderr lines."""
+def describe_failure(notebook: Path, exc: Any, *, output: bool) -> str:
+    """One stderr line: the failed cell's number, the kernel's error, where the rest is."""
     number = _cell_number(notebook, exc.source)
-    where = f"cell {number}" if number is not None else "a cell (one papermill injected)"
-    lines = [f"zingy-nb run: {where} of the notebook failed: {exc.ename}: {exc.evalue}"]
-    source = exc.source.splitlines()
-    lines += [f"    | {line}" for line in source[:SHOWN_SOURCE_LINES]]
-    if len(source) > SHOWN_SOURCE_LINES:
-        lines.append(f"    | ... ({len(source) - SHOWN_SOURCE_LINES} more lines)")
-    traceback = _ANSI.sub("", "\n".join(exc.traceback or [])).rstrip()
-    if traceback:
-        lines += ["Traceback, as the kernel reported it:", traceback]
-    return "\n".join(lines)
+    where = f"cell {number}" if number is not None else "a cell papermill injected"
+    error = " ".join(f"{exc.ename}: {exc.evalue}".split())
+    rest = (
+        "the output notebook shows its traceback"
+        if output
+        else "run with --output OUT.ipynb to keep its traceback"
+    )
+    return f"zingy-nb run: {where} failed: {error} ({rest})"
 
 
 class _Stopped(KeyboardInterrupt):
@@ -98,14 +98,13 @@ def run(
             progress_bar=False,
             cwd=str(notebook.parent),
             coalesce_streams=True,  # the kernel's redactor may split a stream message
+            extra_arguments=list(KERNEL_ARGUMENTS),
         )
     except KeyboardInterrupt as exc:
         print("zingy-nb run: stopped before the end; the kernel was shut down.", file=sys.stderr)
         return 128 + (exc.args[0] if isinstance(exc, _Stopped) else signal.SIGINT)
     except PapermillExecutionError as exc:
-        print(describe_failure(notebook, exc), file=sys.stderr)
-        if output is not None:
-            print("zingy-nb run: the output notebook shows the error.", file=sys.stderr)
+        print(describe_failure(notebook, exc, output=output is not None), file=sys.stderr)
         return 1
     except OSError as exc:
         print(

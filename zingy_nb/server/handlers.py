@@ -345,6 +345,17 @@ class StatusHandler(ZingyAPIHandler):
         self.reply({**status.to_json(), "version": __version__})
 
 
+class ChangesHandler(ZingyAPIHandler):
+    """``GET changes``: a token that differs once the store changed (profiles or
+    allowances), so the sidebar can follow it cheaply; it reveals nothing else."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        token = await self.store(lambda p: p.change_token())
+        self.reply({"token": repr(token)})
+
+
 def setup_handlers(web_app: Any) -> str:
     """Register every zingy-nb route on ``web_app``; returns the API's base path."""
     api = url_path_join(web_app.settings["base_url"], "zingy-nb", "api")
@@ -362,6 +373,7 @@ def setup_handlers(web_app: Any) -> str:
                 NotebookHandler,
             ),
             (url_path_join(api, "status"), StatusHandler),
+            (url_path_join(api, "changes"), ChangesHandler),
         ],
     )
     return api

@@ -35,7 +35,7 @@ import fnmatch
 import json
 import os
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from jupyter_server.services.contents.fileio import atomic_writing
 
@@ -59,6 +59,10 @@ EVENT_SCHEMA: Final = {
     "properties": {
         "path": {"type": "string", "description": "The saved file, relative to the root."},
         "count": {"type": "integer", "description": "How many values were replaced."},
+        "lines": {
+            "type": "integer",
+            "description": "How many %zingy_apikey lines lost what may be a secret.",
+        },
     },
 }
 
@@ -140,12 +144,18 @@ def scrub_strings(parent: Any, key: Any, redactor: Redactor) -> int:
     return 0
 
 
-def scrub_notebook(notebook: Any, redactor: Redactor) -> int:
-    """Scrub a notebook's JSON structure in place; returns lines and values replaced."""
-    count = clean_cells(notebook)
-    if len(redactor):
-        count += scrub_strings({"nb": notebook}, "nb", redactor)
-    return count
+class Tally(NamedTuple):
+    """What a scrub did: values replaced, and ``%zingy_apikey`` lines cut."""
+
+    values: int = 0
+    lines: int = 0
+
+
+def scrub_notebook(notebook: Any, redactor: Redactor) -> Tally:
+    """Scrub a notebook's JSON structure in place."""
+    lines = clean_cells(notebook)
+    values = scrub_strings({"nb": notebook}, "nb", redactor) if len(redactor) else 0
+    return Tally(values, lines)
 
 
 def _dump(notebook: Any) -> str:
@@ -153,16 +163,18 @@ def _dump(notebook: Any) -> str:
     return json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def scrub_text(text: str, path: str, redactor: Redactor) -> tuple[str, int]:
-    """Scrub a file's text; a notebook's JSON stays valid JSON. Returns (text, count)."""
+def scrub_text(text: str, path: str, redactor: Redactor) -> tuple[str, Tally]:
+    """Scrub a file's text; a notebook's JSON stays valid JSON."""
     if not is_notebook(path):
-        return redactor.count(text)
+        scrubbed, values = redactor.count(text)
+        return scrubbed, Tally(values)
     try:
         notebook = json.loads(text)
     except ValueError:
         notebook = None
-    if not isinstance(notebook, dict):
-        return redactor.count(text)  # not a notebook's JSON: plain text
+    if not isinstance(notebook, dict):  # not a notebook's JSON: plain text
+        scrubbed, values = redactor.count(text)
+        return scrubbed, Tally(values)
     lines = clean_cells(notebook)
     if lines:
         text = _dump(notebook)
@@ -173,7 +185,7 @@ def scrub_text(text: str, path: str, redactor: Redactor) -> tuple[str, int]:
         except ValueError:  # a match cut through a JSON escape: scrub the strings instead
             values = scrub_strings({"nb": notebook}, "nb", redactor)
             scrubbed = _dump(notebook)
-    return scrubbed, lines + values
+    return scrubbed, Tally(values, lines)
 
 
 def base64_text(content: str) -> str | None:
@@ -245,7 +257,7 @@ class Scrubber:
             if text is None:
                 return  # binary: left alone
             scrubbed, count = scrub_text(text, path, self._redactor_for(path))
-            if count:
+            if any(count):
                 model["content"] = base64.b64encode(scrubbed.encode("utf-8")).decode("ascii")
         else:
             return
@@ -282,7 +294,7 @@ class Scrubber:
         if text is None:
             return
         scrubbed, count = scrub_text(text, path, self._redactor_for(path, warn=upload))
-        if not count:
+        if not any(count):
             return
         data = scrubbed.encode("utf-8")
         try:
@@ -301,12 +313,20 @@ class Scrubber:
         model["last_modified"] = datetime.fromtimestamp(mtime, tz=timezone.utc)
         self._report(path, count)
 
-    def _report(self, path: str, count: int) -> None:
-        if not count:
-            return
-        self.log.warning(
-            "zingy-nb: replaced %d stored secret value(s) in %s by %s before saving it",
-            count, path, MASK,
-        )  # fmt: skip
-        if self.event_logger is not None:
-            self.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data={"path": path, "count": count})
+    def _report(self, path: str, count: Tally) -> None:
+        if count.values:
+            self.log.warning(
+                "zingy-nb: replaced %d stored secret value(s) in %s by %s before saving it",
+                count.values, path, MASK,
+            )  # fmt: skip
+        if count.lines:
+            self.log.warning(
+                "zingy-nb: cut %d %%zingy_apikey line(s) in %s to what the magic accepts "
+                "before saving it: they held what may be a secret",
+                count.lines, path,
+            )  # fmt: skip
+        if self.event_logger is not None and any(count):
+            data: dict[str, Any] = {"path": path, "count": count.values}
+            if count.lines:
+                data["lines"] = count.lines
+            self.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
