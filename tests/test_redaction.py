@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+import markupsafe
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -278,7 +279,8 @@ SERVICE_ACCOUNT = json.dumps(
     },
     indent=2,
 )
-VALUES = [TOKEN, PASSWORD, SHORT, BACKSLASHED, ESCAPE_TAIL, PEM, SERVICE_ACCOUNT]
+SLASHED = "MADEUP/aws/" + "/".join(_made_up(30 + i, 12) for i in range(4))  # no 16-run sans /
+VALUES = [TOKEN, PASSWORD, SHORT, BACKSLASHED, ESCAPE_TAIL, PEM, SERVICE_ACCOUNT, SLASHED]
 ARMOUR = ("-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----")
 GOOGLE = (
     '"type": "service_account"',
@@ -330,6 +332,39 @@ VECTORS: list[tuple[str, str, str]] = [
     ("pem armour left alone", ARMOUR_ONLY, ARMOUR_ONLY),
     ("google constants left alone", "\n".join(GOOGLE), "\n".join(GOOGLE)),
     ("google key id", json.dumps(json.loads(SERVICE_ACCOUNT)["private_key_id"]), f'"{MASK}"'),
+    # other escapers: markupsafe (Jinja2 autoescape, pandas Styler), pandas to_json, any
+    # character as a numeric entity or a \\u escape, one layer inside another
+    ("markupsafe", f"<td>{markupsafe.escape(PASSWORD)}</td>", f"<td>{MASK}</td>"),
+    ("markupsafe run", f"<i>{markupsafe.escape(PASSWORD[2:19])}</i>", f"<i>{MASK}</i>"),
+    ("decimal entities", "".join(f"&#{ord(c)};" for c in PASSWORD), MASK),
+    (
+        "hex entities",
+        "<p>" + "".join(f"&#X{ord(c):X};" for c in TOKEN[9:40]) + "</p>",
+        f"<p>{MASK}</p>",
+    ),
+    (
+        "15 entities: left",
+        "".join(f"&#{ord(c)};" for c in TOKEN[9:24]),
+        "".join(f"&#{ord(c)};" for c in TOKEN[9:24]),
+    ),
+    ("json \\/", json.dumps({"k": SLASHED}).replace("/", "\\/"), f'{{"k": "{MASK}"}}'),
+    ("json \\/ run", json.dumps(SLASHED[3:30]).replace("/", "\\/"), f'"{MASK}"'),
+    (
+        "json \\u every character",
+        '"' + "".join(f"\\u{ord(c):04X}" for c in TOKEN[:30]) + '"',
+        f'"{MASK}"',
+    ),
+    (
+        "json_script",
+        json.dumps(PASSWORD).replace("<", "\\u003C").replace("&", "\\u0026"),
+        f'"{MASK}"',
+    ),
+    ("entities in json", json.dumps(markupsafe.escape(PASSWORD)), f'"{MASK}"'),
+    (
+        "mixed escapes",
+        "".join(f"&#{ord(c)};" if i % 2 else f"\\u{ord(c):04x}" for i, c in enumerate(TOKEN[:20])),
+        MASK,
+    ),
 ]
 
 

@@ -65,13 +65,24 @@ PUBLIC: Final = (
     '"universe_domain": "googleapis.com"',
 )
 _ARMOUR = re.compile(r"-----(?:BEGIN|END) [A-Z0-9 ]*-----")
-_SPECIAL = re.compile(r"[^\x20-\x7e]|[&<>\"'\\]")  # characters some escaping changes
+_SPECIAL = re.compile(r"[^\x20-\x7e]|[&<>\"'\\/]")  # characters some escaping changes
 #: One escape sequence, entity or byte: a mask's ends are moved to these boundaries.
 _TOKEN = re.compile(
     rb"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[\xc0-\xff][\x80-\xbf]*|[\s\S])"
     rb"|&#?\w{1,8};|[\s\S]"
 )
 _STRING = re.compile(rb'"(?:[^"\\]|\\[\s\S])*"')
+#: One escape a viewer undoes: an HTML entity (named, decimal, hex), or a JSON or
+#: Python backslash escape (``\\uXXXX`` surrogate pairs joined, ``\\/``, ``\\xHH``...).
+_ESCAPED = re.compile(
+    rb"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+    rb"|\\(?:u[dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2}"
+    rb"|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[\s\S])"
+)
+_BACKSLASHED: Final = {
+    **{c: c for c in "\\\"'/"},
+    **{"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "a": "\a", "0": "\0"},
+}
 _STRUCTURE = b" \t\r\n,:[]{}"
 
 
@@ -81,8 +92,11 @@ _ESCAPES: Final[tuple[Callable[[str], str], ...]] = (
     str,
     html.escape,
     lambda s: html.escape(s, quote=False),
+    lambda s: html.escape(s).replace("&quot;", "&#34;").replace("&#x27;", "&#39;"),
     lambda s: json.dumps(s)[1:-1],
     lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),
+    lambda s: json.dumps(s, ensure_ascii=False)[1:-1].replace("/", "\\/"),
     lambda s: repr(s + "\"'")[1:-4],
     lambda s: repr(s + "\"'")[1:-4].replace("\\'", "'"),
     lambda s: ascii(s + "\"'")[1:-4],
@@ -237,6 +251,63 @@ def _edge(data: bytes, x: int, start: bool) -> int:
     return x
 
 
+def _unescape_one(token: bytes) -> str | None:
+    """The character an ``_ESCAPED`` match stands for (None: not an escape after all)."""
+    text = token.decode("utf-8", "surrogatepass")
+    if text[0] == "&":
+        char = html.unescape(text)
+        return char if char != text else None
+    code = text[1]
+    if code in "uUx" and len(text) > 2:
+        if len(text) == 12:  # a surrogate pair
+            high, low = int(text[2:6], 16), int(text[8:12], 16)
+            return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+        point = int(text[2:], 16)
+        return chr(point) if point <= 0x10FFFF else None
+    return _BACKSLASHED.get(code)
+
+
+class _Unescaped:
+    """``data`` with every escape undone, and the way back to ``data``'s offsets."""
+
+    def __init__(self, data: bytes) -> None:
+        pieces: list[bytes] = []
+        self.starts: list[int] = []  # where each undone escape begins in the result
+        self.ends: list[int] = []  # ... and ends
+        self.spans: list[tuple[int, int]] = []  # the escape's own span in ``data``
+        last = size = 0
+        for m in _ESCAPED.finditer(data):
+            char = _unescape_one(m.group())
+            if char is None:
+                continue
+            a, b = m.span()
+            pieces.append(data[last:a])
+            size += a - last
+            encoded = _utf8(char)
+            self.starts.append(size)
+            size += len(encoded)
+            self.ends.append(size)
+            self.spans.append((a, b))
+            pieces.append(encoded)
+            last = b
+        pieces.append(data[last:])
+        self.data = b"".join(pieces) if self.starts else b""
+
+    def start(self, s: int) -> int:
+        """The offset in the original of a span starting at ``s`` in the result."""
+        k = bisect_right(self.starts, s) - 1
+        if k < 0:
+            return s
+        return self.spans[k][0] if s < self.ends[k] else s - self.ends[k] + self.spans[k][1]
+
+    def end(self, e: int) -> int:
+        """The offset in the original of a span ending at ``e`` in the result."""
+        k = bisect_left(self.starts, e) - 1
+        if k < 0:
+            return e
+        return self.spans[k][1] if e < self.ends[k] else e - self.ends[k] + self.spans[k][1]
+
+
 def _by_string(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Spans of a JSON document cut to the strings they cover, so it still parses: the
     quotes and punctuation between strings stay (other text there is masked if it holds
@@ -303,6 +374,13 @@ class Redactor:
             self._joined = None
         return len(computed)
 
+    def include(self, other: Redactor) -> int:
+        """Add every value ``other`` holds (a matcher for both); returns how many were
+        new. The values pass from one matcher to the other, never to the caller."""
+        with other._lock:
+            values = list(other._values)
+        return self.register_all(values)
+
     def _tiers(self, size: int) -> list[_Tier]:
         """The automata to scan ``size`` bytes with, built first if values are waiting."""
         if self._pending or self._scanned > _FOLD:
@@ -325,22 +403,15 @@ class Redactor:
         self._pending, self._scanned = [], 0
 
     def _find(self, data: bytes) -> list[tuple[int, int]]:
-        """Sorted, merged byte spans of ``data`` to mask."""
-        found: list[tuple[int, int]] = []
-        last = (0, -1)  # the found span reaching furthest: hits inside it are skipped
-        public = self._public
-        for automaton, candidates, _ in self._tiers(len(data)):
-            for pattern, p, end in automaton.find_matches_as_indexes(data, overlapping=True):
-                if last[0] <= p and end <= last[1]:
-                    continue
-                options = candidates[pattern]
-                for form, offset in options:
-                    span = _check(data, p, form, offset, public)
-                    if span:
-                        found.append(span)
-                        last = span if span[1] >= last[1] else last
-                        if len(options) > _FEW:
-                            break  # a masked byte breaks every run through this hit
+        """Sorted, merged byte spans of ``data`` to mask: found in it as it is and, when
+        it holds an escape, in it with every escape undone (so a value shows however
+        its characters were escaped, one way or mixed)."""
+        tiers = self._tiers(len(data))
+        found = self._scan(data, tiers)
+        if b"\\" in data or b"&" in data:
+            plain = _Unescaped(data)
+            if plain.data:
+                found += [(plain.start(s), plain.end(e)) for s, e in self._scan(plain.data, tiers)]
         if not found:
             return []
         merged: list[tuple[int, int]] = []
@@ -356,6 +427,25 @@ class Redactor:
                 return merged  # not a JSON document: no string boundaries to keep
             return _by_string(data, merged)
         return merged
+
+    def _scan(self, data: bytes, tiers: list[_Tier]) -> list[tuple[int, int]]:
+        """Byte spans of ``data`` holding a registered value or run, unsorted."""
+        found: list[tuple[int, int]] = []
+        last = (0, -1)  # the found span reaching furthest: hits inside it are skipped
+        public = self._public
+        for automaton, candidates, _ in tiers:
+            for pattern, p, end in automaton.find_matches_as_indexes(data, overlapping=True):
+                if last[0] <= p and end <= last[1]:
+                    continue
+                options = candidates[pattern]
+                for form, offset in options:
+                    span = _check(data, p, form, offset, public)
+                    if span:
+                        found.append(span)
+                        last = span if span[1] >= last[1] else last
+                        if len(options) > _FEW:
+                            break  # a masked byte breaks every run through this hit
+        return found
 
     def count(self, text: str) -> tuple[str, int]:
         """``text`` redacted, and how many masks were put in."""
