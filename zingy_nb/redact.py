@@ -74,10 +74,12 @@ _TOKEN = re.compile(
 _STRING = re.compile(rb'"(?:[^"\\]|\\[\s\S])*"')
 #: One escape a viewer undoes: an HTML entity (named, decimal, hex), or a JSON or
 #: Python backslash escape (``\\uXXXX`` surrogate pairs joined, ``\\/``, ``\\xHH``...).
-_ESCAPED = re.compile(
-    rb"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
-    rb"|\\(?:u[dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2}"
-    rb"|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[\s\S])"
+#: Two patterns, each starting with its one literal, so a search skips ahead fast; no
+#: match of one overlaps a match of the other.
+_ENTITY = re.compile(rb"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_BACKSLASH = re.compile(
+    rb"\\(?:u[dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2}"
+    rb"|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[nrtbfva0/\\\"'])"
 )
 _BACKSLASHED: Final = {
     **{c: c for c in "\\\"'/"},
@@ -252,7 +254,7 @@ def _edge(data: bytes, x: int, start: bool) -> int:
 
 
 def _unescape_one(token: bytes) -> str | None:
-    """The character an ``_ESCAPED`` match stands for (None: not an escape after all)."""
+    """The character an escape stands for (None: not an escape after all)."""
     text = token.decode("utf-8", "surrogatepass")
     if text[0] == "&":
         char = html.unescape(text)
@@ -268,22 +270,29 @@ def _unescape_one(token: bytes) -> str | None:
 
 
 class _Unescaped:
-    """``data`` with every escape undone, and the way back to ``data``'s offsets."""
+    """``data`` with every escape undone that stands for a character of ``chars`` (an
+    escape of any other character cannot be part of a match), and the way back to
+    ``data``'s offsets."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, chars: frozenset[str]) -> None:
         pieces: list[bytes] = []
         self.starts: list[int] = []  # where each undone escape begins in the result
         self.ends: list[int] = []  # ... and ends
         self.spans: list[tuple[int, int]] = []  # the escape's own span in ``data``
         last = size = 0
-        for m in _ESCAPED.finditer(data):
-            char = _unescape_one(m.group())
-            if char is None:
+        found = [*_ENTITY.finditer(data), *_BACKSLASH.finditer(data)]
+        known: dict[bytes, bytes | None] = {}
+        for m in sorted(found, key=lambda m: m.start()) if len(found) > 1 else found:
+            token = m.group()
+            if token not in known:
+                char = _unescape_one(token)
+                known[token] = _utf8(char) if char is not None and char in chars else None
+            encoded = known[token]
+            if encoded is None:
                 continue
             a, b = m.span()
             pieces.append(data[last:a])
             size += a - last
-            encoded = _utf8(char)
             self.starts.append(size)
             size += len(encoded)
             self.ends.append(size)
@@ -349,6 +358,7 @@ class Redactor:
         self._small: _Tier | None = None
         self._scanned = 0  # bytes scanned since the last build, while a better one is due
         self._public: tuple[bytes, ...] = _PUBLIC_FORMS
+        self._chars: frozenset[str] = frozenset()  # every character of every value
 
     def __len__(self) -> int:
         return len(self._values)
@@ -370,6 +380,7 @@ class Redactor:
                     self._values[value] = anchors
                     self._pending.append(value)
             self._public = tuple(dict.fromkeys(self._public + tuple(armour)))
+            self._chars = self._chars.union(*computed)
             self._text = self._values
             self._joined = None
         return len(computed)
@@ -409,7 +420,7 @@ class Redactor:
         tiers = self._tiers(len(data))
         found = self._scan(data, tiers)
         if b"\\" in data or b"&" in data:
-            plain = _Unescaped(data)
+            plain = _Unescaped(data, self._chars)
             if plain.data:
                 found += [(plain.start(s), plain.end(e)) for s, e in self._scan(plain.data, tiers)]
         if not found:
