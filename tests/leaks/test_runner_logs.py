@@ -174,9 +174,22 @@ def test_no_value_in_the_kernel_process_output(
     text = logged.wait_for(row.stream, f"{row.id}:after")
     # Then the ordinary text arrives in the process's output, and no value does
     assert f"{row.id}:before" in text and f"{row.id}:after" in text, text[-2000:]
+    between = text.split(f"{row.id}:before", 1)[1].split(f"{row.id}:after", 1)[0]
+    assert "[REDACTED]" in between, between  # masked in place, not dropped
     for stream in ("stdout", "stderr"):
         leaks = find(logged.text(stream), secrets_in_play(backend), f"kernel {stream}")
         assert not leaks, "\n".join(map(str, leaks))
+
+
+def test_a_value_split_across_writes_is_masked_whole(logged: LoggedKernel) -> None:
+    # Given a short value (matched only whole) written in two pieces, 20 ms apart
+    logged.kernel.ok(
+        "import os, time; os.write(1, b'held:before ' + s[:4].encode()); time.sleep(0.02); "
+        "os.write(1, s[4:].encode() + b' held:after\\n')"
+    )
+    text = logged.wait_for("stdout", "held:after")
+    # Then its first piece waited for the second: one mask, no piece of it shown
+    assert "held:before [REDACTED] held:after" in text, text[-500:]
 
 
 def test_ordinary_output_arrives_whole_and_in_order(logged: LoggedKernel) -> None:
@@ -202,12 +215,19 @@ def test_output_written_last_is_flushed_at_shutdown(
     backend: Backend,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    # Given a kernel that retrieved a value, and a last cell writing a value and a tail
+    # Given a kernel (extension loaded, then reloaded) that retrieved a value, and a last
+    # cell writing a value and a tail
     env = kernel_env(flow="cloud-flow", home=backend.home, **process_env(backend))
     env.pop("PYTEST_CURRENT_TEST", None)
     _, logged = start_logged(env, tmp_path)
     try:
         logged.kernel.ok("%load_ext zingy_nb")
+        logged.kernel.ok("%reload_ext zingy_nb")  # installs nothing twice
+        threads = logged.kernel.ok(
+            "import threading\n"
+            "print(sum(t.name == 'zingy-nb-fd-redact' for t in threading.enumerate()))"
+        )
+        assert threads.stdout.strip() == "1"
         logged.kernel.ok(VALUES)
         logged.kernel.ok("import os; os.write(2, ('last words ' + v + ' the end').encode())")
     finally:
