@@ -25,6 +25,7 @@ from ..test_runtime_run import CLOUD, Runtime, notebook, runtime_fixture, zingy
 from ..test_runtime_run import PROFILES as RUN_PROFILES
 from .scanner import find
 from .test_kernel_leaks import backend, pg_server, process_env, secrets_in_play  # noqa: F401
+from .values import JWT
 
 KEY = "zingyConn.apikey"
 WAIT = 15.0
@@ -215,8 +216,8 @@ def test_output_written_last_is_flushed_at_shutdown(
     backend: Backend,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    # Given a kernel (extension loaded, then reloaded) that retrieved a value, and a last
-    # cell writing a value and a tail
+    # Given a kernel (extension loaded, then reloaded) that retrieved values, a last cell
+    # writing one, and an exit handler writing one
     env = kernel_env(flow="cloud-flow", home=backend.home, **process_env(backend))
     env.pop("PYTEST_CURRENT_TEST", None)
     _, logged = start_logged(env, tmp_path)
@@ -229,13 +230,19 @@ def test_output_written_last_is_flushed_at_shutdown(
         )
         assert threads.stdout.strip() == "1"
         logged.kernel.ok(VALUES)
-        logged.kernel.ok("import os; os.write(2, ('last words ' + v + ' the end').encode())")
+        logged.kernel.ok("import os; os.write(2, ('last cell ' + v + ' the end').encode())")
+        # (the last write of all ends in a value's first characters: held back)
+        logged.kernel.ok(
+            "import atexit, os\n"
+            "_ = atexit.register(lambda: os.write(2, ('at exit ' + v + ' ' + v[:10]).encode()))"
+        )
     finally:
-        # When the kernel is shut down at once
+        # When the kernel is shut down
         logged.kernel.shutdown()
-    # Then what it wrote arrives, redacted
+    # Then what it wrote, up to its exit, arrives redacted
     text = logged.text("stderr")
-    assert "last words [REDACTED] the end" in text, text[-2000:]
+    assert "last cell [REDACTED] the end" in text, text[-2000:]
+    assert f"at exit [REDACTED] {JWT[:10]}" in text, text[-2000:]
     assert not find(text, secrets_in_play(backend), "kernel stderr")
 
 
