@@ -64,7 +64,7 @@ def load(ipython: Any) -> None:
     ipython.register_magics(ZingyMagics)
     store_guard.install(ipython)  # %store never pickles a secret in clear
     scrub_history_at_exit(ipython)  # a stored value typed into a cell leaves history
-    log_guard.install(ipython)  # nor does %logstart -o write one
+    log_guard.install(ipython)  # %logstart -o writes its log redacted
     ipython.set_hook("complete_command", complete_names, str_key="%zingy_apikey")
     ipython.push({"zingyConn": zingyConn}, interactive=False)
 
