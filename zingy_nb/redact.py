@@ -49,7 +49,7 @@ MIN_LENGTH: Final = 6
 RUN: Final = 16
 LONG: Final = 24
 _GRAM, _STEP = 9, 8  # _GRAM + _STEP - 1 == RUN: every RUN-byte window holds an anchor
-_FEW = 8  # a hit with more candidates stops at the first match (low-entropy values)
+_FEW = 8  # a hit with more candidates skips those inside its matches (low-entropy values)
 _SMALL = 64  # values in the small automaton before a full rebuild
 _FOLD = 2_000_000  # bytes scanned before the automata are folded into one DFA
 _QUICK_DFA = 8_000  # anchor bytes up to which a DFA is built at once
@@ -198,7 +198,9 @@ def _build(anchors: Iterable[list[_Anchor]], dfa: bool | None) -> _Tier:
     for gram, form, offset in (anchor for group in anchors for anchor in group):
         index.setdefault(gram, []).append((form, offset))
     for found in index.values():
-        found.sort(key=lambda c: not c[0][2])  # whole forms first: a cheap check
+        # Whole forms first (a cheap check), then raw forms, longest first: with many
+        # candidates, those that cannot reach past the first matches are skipped.
+        found.sort(key=lambda c: (not c[0][2], c[0][1] is not None, -len(c[0][0])))
     size = sum(map(len, index))
     best = dfa is not None and (size <= _QUICK_DFA or dfa or size > _DFA_BYTES)
     impl = Implementation.DFA if best and size <= _DFA_BYTES else Implementation.ContiguousNFA
@@ -449,13 +451,15 @@ class Redactor:
                 if last[0] <= p and end <= last[1]:
                     continue
                 options = candidates[pattern]
+                few, lo, hi = len(options) <= _FEW, len(data), -1  # lo, hi: masked here
                 for form, offset in options:
+                    if not few and lo <= p - offset and p - offset + len(form[0]) <= hi:
+                        continue  # it cannot reach past what this hit masks already
                     span = _check(data, p, form, offset, public)
                     if span:
                         found.append(span)
                         last = span if span[1] >= last[1] else last
-                        if len(options) > _FEW:
-                            break  # a masked byte breaks every run through this hit
+                        lo, hi = min(lo, span[0]), max(hi, span[1])
         return found
 
     def count(self, text: str) -> tuple[str, int]:
