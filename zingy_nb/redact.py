@@ -6,8 +6,12 @@ execute results, errors, replies, comm/widget messages, output from other thread
 is wrapped so each message's content, metadata and buffers are rewritten first.
 
 The rule: no output holds a registered value whole, nor a run of ``RUN`` (16) or more
-characters of a value of ``LONG`` (24) or more, raw or HTML-, JSON- or repr-escaped
-(``html.escape`` quote on/off, ``json.dumps`` ensure_ascii on/off, ``repr``/``ascii``).
+characters of a value of ``LONG`` (24) or more, raw or escaped: in the escaped forms
+of ``_ESCAPES`` (``html.escape`` quote on/off, markupsafe's ``&#39;``/``&#34;``,
+``json.dumps`` ensure_ascii on/off, with ``\\/`` or not, ``repr``/``ascii``), and, for
+any mix of escapes, in the text with every HTML entity (named, decimal, hex) and every
+JSON or Python backslash escape (``\\uXXXX`` and surrogate pairs, ``\\/``, ``\\xHH``)
+undone, the spans found there mapped back to the escapes they came from.
 Base64 (standard, URL-safe, padded or not) and URL-encoded forms, values of 6 to 23
 characters and each line of a multi-line value are matched whole only. One mask covers
 overlapping and adjacent matches, never cuts an escape (``\\uXXXX``, ``&amp;``), and
@@ -22,13 +26,15 @@ form's first 9 bytes, in one ``ahocorasick-rs`` automaton over UTF-8 bytes; a hi
 in ordinary output) is checked and extended in Python. Values registered since the
 last full build go to a small second automaton, so a retrieve-then-print loop does not
 rebuild a large one each time; after 64 of them, or once 2 MB went through more than
-one automaton or an NFA, all are folded into one DFA (3x faster to scan).
+one automaton or an NFA, all are folded into one DFA (3x faster to scan). Only text
+holding an escape of a character some value holds is scanned a second time, unescaped.
 
 Values shorter than ``MIN_LENGTH`` are not redacted (as Airflow does): redacting every
 "abc" would mangle ordinary output, and such values are not secrets worth the name.
 Not covered: deliberate transformations (reversing, hashing, cutting into pieces under
-16 characters, re-encoding inside a larger blob), and subprocess output written
-straight to the kernel process's own stdout/stderr.
+16 characters, re-encoding inside a larger blob), and two escape layers of one kind
+(an entity of an entity, JSON inside a JSON string) except where a caller undoes one
+(the save-time scrub reads a notebook's strings).
 """
 
 from __future__ import annotations
