@@ -203,7 +203,7 @@ def _build(anchors: Iterable[list[_Anchor]], dfa: bool | None) -> _Tier:
     index: dict[bytes, list[tuple[_Form, int]]] = {}
     for gram, form, offset in (anchor for group in anchors for anchor in group):
         index.setdefault(gram, []).append((form, offset))
-    for found in index.values():
+    for found in (found for found in index.values() if len(found) > 1):
         # Whole forms first (a cheap check), then raw forms, longest first: with many
         # candidates, those that cannot reach past the first matches are skipped.
         found.sort(key=lambda c: (not c[0][2], c[0][1] is not None, -len(c[0][0])))
@@ -366,7 +366,7 @@ class Redactor:
         self._small: _Tier | None = None
         self._scanned = 0  # bytes scanned since the last build, while a better one is due
         self._public: tuple[bytes, ...] = _PUBLIC_FORMS
-        self._chars: frozenset[str] = frozenset()  # every character of every value
+        self._chars: frozenset[str] | None = frozenset()  # of every value; None: to compute
 
     def __len__(self) -> int:
         return len(self._values)
@@ -388,7 +388,7 @@ class Redactor:
                     self._values[value] = anchors
                     self._pending.append(value)
             self._public = tuple(dict.fromkeys(self._public + tuple(armour)))
-            self._chars = self._chars.union(*computed)
+            self._chars = None
             self._text = self._values
             self._joined = None
         return len(computed)
@@ -399,6 +399,14 @@ class Redactor:
         with other._lock:
             values = list(other._values)
         return self.register_all(values)
+
+    def _characters(self) -> frozenset[str]:
+        """Every character of every registered value (computed once after a change)."""
+        chars = self._chars
+        if chars is None:
+            with self._lock:
+                chars = self._chars = frozenset().union(*self._values)
+        return chars
 
     def _tiers(self, size: int) -> list[_Tier]:
         """The automata to scan ``size`` bytes with, built first if values are waiting."""
@@ -428,7 +436,7 @@ class Redactor:
         tiers = self._tiers(len(data))
         found = self._scan(data, tiers)
         if b"\\" in data or b"&" in data:
-            plain = _Unescaped(data, self._chars)
+            plain = _Unescaped(data, self._characters())
             if plain.data:
                 found += [(plain.start(s), plain.end(e)) for s, e in self._scan(plain.data, tiers)]
         if not found:
