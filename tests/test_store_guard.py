@@ -3,9 +3,9 @@
 IPython's storemagic pickles a variable into ``<profile>/db/autorestore/NAME``, or
 writes its text to a file with ``%store NAME >FILE``. A value zingy-nb knows as secret
 in the kernel (retrieved there, or saved there) must be refused on both paths, alone,
-inside another value, as a 16-character run of it or in a numpy string array (UTF-32)
-or UTF-16 bytes, and nothing of it may reach the
-disk; anything else is stored as before. The secrets reach the kernels only through their environment.
+inside another value, as a 16-character run of it, or in a numpy string array (UTF-32)
+or UTF-16 bytes, and nothing of it may reach the disk; anything else is stored as
+before. The secrets reach the kernels only through their environment.
 """
 
 from __future__ import annotations
