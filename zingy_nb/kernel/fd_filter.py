@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import fcntl
 import logging
 import os
 import selectors
@@ -38,7 +39,8 @@ from typing import Any, Final
 from .. import redact
 from .outgoing import DELAY, continue_masked
 
-READ_BYTES: Final = 1 << 16
+READ_BYTES: Final = 1 << 20
+PIPE_BYTES: Final = 1 << 20  # room for a busy writer while a read is redacted
 LINE_HOLD: Final = 4096  # an unfinished line up to this long is held whole
 GATHER: Final = 0.001  # after a short read, while values are registered
 GRACE: Final = 0.05  # at exit, how long to wait for output still on its way
@@ -164,6 +166,10 @@ def _replace(target: int) -> _Channel | None:
         return None
     read, write = os.pipe()
     os.set_blocking(read, False)
+    try:
+        fcntl.fcntl(read, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except OSError:  # above the system's limit: the default size works, more slowly
+        pass
     os.dup2(write, target, inheritable=inheritable)
     os.close(write)
     return _Channel(target, real, read)

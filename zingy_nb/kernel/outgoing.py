@@ -236,7 +236,7 @@ def continue_masked(context: str, full: str, *, hold: bool) -> tuple[str, int, s
     held = min(HOLD, redact.redactor.open_tail(full[last:])) if hold else 0
     cut = len(full) - held
     pieces.append(full[last:cut])
-    return "".join(pieces), cut, (context + full[:cut])[-CONTEXT:]
+    return "".join(pieces), cut, (context + full[max(cut - CONTEXT, 0) : cut])[-CONTEXT:]
 
 
 def install(session: Any) -> bool:
