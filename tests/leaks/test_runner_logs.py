@@ -21,7 +21,13 @@ from jupyter_client.manager import KernelManager
 
 from ..kernels import Kernel, kernel_env
 from ..postgres import Backend
-from ..test_runtime_run import CLOUD, Runtime, notebook, runtime_fixture, zingy
+from ..test_runtime_run import (
+    CLOUD,
+    Runtime,
+    notebook,
+    runtime_fixture,  # noqa: F401  (the fixture `runtime`)
+    zingy,
+)
 from ..test_runtime_run import PROFILES as RUN_PROFILES
 from .scanner import find
 from .test_kernel_leaks import backend, pg_server, process_env, secrets_in_play  # noqa: F401
@@ -247,9 +253,6 @@ def test_output_written_last_is_flushed_at_shutdown(
 
 
 # -- zingy-nb run: its stderr is what cron mails ------------------------------------------
-runtime = runtime_fixture
-
-
 def test_zingy_nb_run_stderr_holds_no_value(runtime: Runtime) -> None:
     # Given a cloud-flow notebook whose cell writes a value to the kernel's fd 2
     name, slots = next(iter(RUN_PROFILES.items()))
