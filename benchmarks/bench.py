@@ -5,7 +5,8 @@ measured in the same run, each with its goal and PASS/MISS, plus the machine it 
 Sections: apikey (warm retrieval vs decrypt vs keyring reads), access (warm retrieval
 from an allowed notebook), reads (keyring reads per kernel lifetime), startup
 (%load_ext, kernel start, heavy modules), redaction (registering 1,000 values; 10 MB of
-output, 0 vs 1,000 secrets), store (10,000 profiles vs 10), runtime (a signed web hook
+output, 0 vs 1,000 secrets), fd (10 MB written with os.write(1, ...) by a kernel whose
+own stdout is redacted, vs a plain kernel), store (10,000 profiles vs 10), runtime (a signed web hook
 served by zingy-nb serve vs the secret in the cell, 1 and 4 workers; zingy-nb run vs
 papermill), pg (the PostgreSQL team store beside SQLite, on a throwaway server). A section whose
 prerequisite is missing here (gnome-keyring, PostgreSQL) prints an n/a row; a section

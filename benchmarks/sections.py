@@ -13,6 +13,7 @@ from typing import Any
 from . import (
     measure_access,
     measure_apikey,
+    measure_fd,
     measure_keyring,
     measure_keyring_reads,
     measure_pg,
@@ -272,6 +273,7 @@ SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "reads": reads,
     "startup": startup,
     "redaction": redaction,
+    "fd": measure_fd.section,
     "store": store,
     "runtime": measure_runtime.section,
     "pg": pg,

@@ -20,6 +20,7 @@ from tests import postgres
 from tests.isolation import tree_bytes
 from tests.kernels import Kernel, kernel_env, running_kernel
 from tests.postgres import Backend
+from zingy_nb.audit import INVALID_NAME, UNKNOWN_NAME, recorded_name
 from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.paths import MEMBER_KEY_ENV
@@ -143,6 +144,36 @@ def test_a_reader_that_leaves_early_ends_the_listing_quietly(backend: Backend) -
     # Then it stops as a command killed by SIGPIPE would, without a word
     assert stderr == b""
     assert proc.returncode == 141
+
+
+def test_a_refused_name_is_recorded_only_if_it_names_a_profile(backend: Backend) -> None:
+    # Given a value pasted where a profile name belongs (a valid name, as tokens are)
+    pasted = "sk_live_MADEUP_pasted_as_a_name_0123456789"
+    code = (
+        "from zingy_nb import zingyConn\n"
+        f"for name in ['stripe', {pasted!r}, '../not a name']:\n"
+        "    try: zingyConn.apikey(name)\n"
+        "    except PermissionError: pass\n"
+    )
+    # When an unflagged process is refused each of them
+    assert python(backend, code).returncode == 0
+    # Then the refusals are audited, the pasted one without its text
+    entries = audit(backend)
+    assert sorted((e["profile"], e["outcome"], e["count"]) for e in entries) == [
+        (UNKNOWN_NAME, "refused", 1),
+        ("stripe", "refused", 1),
+    ]
+    shown = cli(backend, "audit")
+    assert f"{UNKNOWN_NAME}\trefused" in shown.stdout
+    assert pasted not in shown.stdout + json.dumps(entries)
+    stored = [where for where, data in backend.stored_bytes() if pasted.encode() in data]
+    assert stored == []
+    # And the decision: a name is kept only if valid and naming a profile one can see
+    profiles = backend.profiles()
+    assert recorded_name(profiles, "stripe") == "stripe"
+    assert recorded_name(profiles, pasted) == UNKNOWN_NAME
+    assert recorded_name(profiles, "../not a name") == INVALID_NAME
+    assert recorded_name(profiles, None) == INVALID_NAME
 
 
 def test_missing_key_is_not_audited_and_leaves_the_store_alone(

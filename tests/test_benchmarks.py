@@ -28,6 +28,7 @@ def test_bench_smoke_runs_every_section_as_documented() -> None:
         "%load_ext zingy_nb, fresh IPython process",
         "kernel start to kernel_info",
         "print 10 MB",
+        "os.write(1) 10 MB, fd pass-through",
         "list(), ",
         "web hook, 1 worker(s): requests/s",
         "zingy-nb run, trivial notebook",

@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import pytest
 from traitlets.config import Config
 
 from tests import postgres
+from tests.leaks.scanner import find
 from tests.postgres import Backend
 from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.keys import ENV_VAR as KEY_ENV
@@ -465,3 +467,54 @@ async def test_a_chunked_upload_over_the_size_limit_is_saved_with_a_warning(
     # A save in one request is in memory anyway: it is scrubbed whatever its size
     await upload(jp_fetch, "whole.txt", data)
     assert SECRET.encode() not in (jp_root_dir / "whole.txt").read_bytes()
+
+
+#: A stored value with a character that some escaping changes at least every 15 others:
+#: no run of 16 of it survives any escaping unchanged.
+ESCAPED = "MADEUP'scrub\"pw/with&all<the>esc/apes'0003"
+
+
+def escaped_forms(value: str) -> dict[str, str]:
+    """``value`` as markupsafe (Jinja2, pandas Styler), pandas ``to_json``, Django's
+    ``json_script`` and an all-entities encoder write it."""
+    return {
+        "text/html": str(markupsafe.escape(value)),
+        "application/json": json.dumps({"k": value}).replace("/", "\\/"),
+        "text/x-script": json.dumps(value).replace("<", "\\u003C").replace("&", "\\u0026"),
+        "text/x-entities": "".join(f"&#x{ord(c):x};" for c in value),
+    }
+
+
+@pytest.mark.parametrize("how", ["notebook", "notebook-as-text", "text"])
+async def test_values_escaped_for_html_or_json_are_scrubbed(
+    jp_fetch: Any, jp_root_dir: Path, store_backend: Backend, how: str
+) -> None:
+    # Given a stored value, and a file holding it as HTML and JSON escapers write it
+    store_backend.profiles().set("escaped", ESCAPED)
+    forms = escaped_forms(ESCAPED)
+    notebook = magic_notebook("print('hi')")
+    notebook["cells"][0]["outputs"] = [
+        {"output_type": "display_data", "metadata": {}, "data": {kind: text}}
+        for kind, text in forms.items()
+    ]
+    # When it is saved as a notebook model, as a notebook's text, or as an HTML page
+    if how == "notebook":
+        await save(jp_fetch, "page.ipynb", {"type": "notebook", "content": notebook})
+        path = "page.ipynb"
+    elif how == "notebook-as-text":
+        text = json.dumps(notebook)
+        await save(jp_fetch, "page.ipynb", {"type": "file", "format": "text", "content": text})
+        path = "page.ipynb"
+    else:
+        page = "\n".join(forms.values())
+        await save(jp_fetch, "page.html", {"type": "file", "format": "text", "content": page})
+        path = "page.html"
+    # Then no form of it is left, however a viewer decodes the file
+    on_disk = (jp_root_dir / path).read_text()
+    assert find(on_disk, {"escaped": ESCAPED}, path) == []
+    if how != "text":
+        saved = json.loads(on_disk)  # still a notebook
+        for output in saved["cells"][0]["outputs"]:
+            for text in output["data"].values():
+                assert find("".join(text), {"escaped": ESCAPED}, path) == []
+                assert "[REDACTED]" in "".join(text)

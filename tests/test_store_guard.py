@@ -3,8 +3,9 @@
 IPython's storemagic pickles a variable into ``<profile>/db/autorestore/NAME``, or
 writes its text to a file with ``%store NAME >FILE``. A value zingy-nb knows as secret
 in the kernel (retrieved there, or saved there) must be refused on both paths, alone,
-inside another value or as a 16-character run of it, and nothing of it may reach the
-disk; anything else is stored as before. The secrets reach the kernels only through their environment.
+inside another value, as a 16-character run of it, or in a numpy string array (UTF-32)
+or UTF-16 bytes, and nothing of it may reach the disk; anything else is stored as
+before. The secrets reach the kernels only through their environment.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ INSTALL = "from zingy_nb.kernel import store_guard; store_guard.install(get_ipyt
 
 def disk_holds_a_secret(root: Path) -> list[Path]:
     """Files below ``root`` holding a secret, or a 16-character run of one."""
-    runs = [s[i : i + 16].encode() for s in SECRETS for i in range(len(s) - 15)]
+    runs = [
+        s[i : i + 16].encode(encoding)
+        for s in SECRETS
+        for i in range(len(s) - 15)
+        for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+    ]
     found = []
     for path in root.rglob("*"):
         try:
@@ -62,7 +68,11 @@ def kernel(dirs: tuple[Path, Path]) -> Iterator[Kernel]:
             "saved_value = os.environ['ZNB_SAVED']\n"
             "header = {'Authorization': 'Bearer ' + tok}\n"
             "part = 'prefix ' + tok[5:25]\n"
-            "plain = ['an ordinary value', 42]"
+            "plain = ['an ordinary value', 42]\n"
+            "import numpy as np\n"  # numpy keeps str arrays in UTF-32
+            "arr = np.array([tok])\n"
+            "arr_be = np.array(['é ' + saved_value], dtype='>U80')\n"
+            "utf16 = tok.encode('utf-16-be')"
         )
         yield started
 
@@ -71,7 +81,7 @@ def autorestore(dirs: tuple[Path, Path]) -> Path:
     return dirs[1] / "profile_default" / "db" / "autorestore"
 
 
-@pytest.mark.parametrize("var", ["tok", "saved_value", "header", "part"])
+@pytest.mark.parametrize("var", ["tok", "saved_value", "header", "part", "arr", "arr_be", "utf16"])
 def test_store_of_a_secret_is_refused_and_nothing_is_written(
     kernel: Kernel, dirs: tuple[Path, Path], var: str
 ) -> None:

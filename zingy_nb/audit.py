@@ -7,7 +7,9 @@ when there is one. Notebook access adds the outcomes ``asked``, ``allowed``,
 ``denied``, ``unanswered`` and ``not-allowed``, each committed at once. The first retrieval of a profile in a process and every refusal are committed
 before the call returns; later warm retrievals only bump an in-memory count, flushed
 every ``FLUSH_SECONDS`` and at exit, so the warm path never writes. A retrieval that
-fails for a missing or wrong key is not audited: the store stays untouched. Retention
+fails for a missing or wrong key is not audited: the store stays untouched. A refused
+name is recorded only if it names a profile the process can see (``recorded_name``):
+a value pasted as a name must not become readable in the log. Retention
 is bounded by the store (see ``sqlite_store.AUDIT_MAX_AGE_DAYS`` / ``AUDIT_MAX_ENTRIES``).
 """
 
@@ -24,12 +26,29 @@ from typing import Any, Final
 
 from .errors import ZingyError
 from .notices import announce_once
+from .rules import is_valid_name
 from .store.base import AuditEntry
 
 FLUSH_SECONDS: Final = 30.0
 VIA_ENV: Final = "ZINGY_NB_VIA"
 RETRIEVED: Final = "retrieved"
 REFUSED: Final = "refused"
+#: What the log records instead of a name that fails validation, or that names no
+#: profile this process can see: either may be a secret pasted where a name belongs.
+INVALID_NAME: Final = "<invalid-name>"
+UNKNOWN_NAME: Final = "<unknown-name>"
+
+
+def recorded_name(profiles: Any, name: object) -> str:
+    """``name`` as far as it is safe to record: itself only if it is a valid name of a
+    profile that exists (and that this process may see), else a placeholder."""
+    if not isinstance(name, str) or not is_valid_name(name):
+        return INVALID_NAME
+    try:
+        found = profiles.store.get(name) is not None
+    except ZingyError:
+        found = False
+    return name if found else UNKNOWN_NAME
 
 
 def _when(ts: float) -> datetime:
@@ -64,14 +83,18 @@ class AuditLog:
         except ZingyError as exc:  # auditing must never hide the caller's own result
             announce_once("audit-failed", f"could not write the audit log: {exc}")
 
-    def refused(self, profiles: Any, name: str, flow: str) -> None:
+    def refused(self, profiles: Any, name: object, flow: str) -> None:
+        """A refusal, committed now, under ``recorded_name``: a refused name may be a
+        secret pasted by mistake, and ``zingy-nb audit`` shows what is recorded."""
         now = time.time()
-        self._write(profiles, [self._entry(name, flow, REFUSED, 1, now, now)])
+        shown = recorded_name(profiles, name)
+        self._write(profiles, [self._entry(shown, flow, REFUSED, 1, now, now)])
 
     def noted(self, profiles: Any, name: str, outcome: str, flow: str = "cloud-flow") -> None:
         """A notebook-access event (asked, allowed...): committed now."""
         now = time.time()
-        self._write(profiles, [self._entry(name, flow, outcome, 1, now, now)])
+        shown = recorded_name(profiles, name)
+        self._write(profiles, [self._entry(shown, flow, outcome, 1, now, now)])
 
     def retrieved(self, profiles: Any, name: str, flow: str) -> None:
         """A cold retrieval: committed now if it is this process's first of ``name``."""

@@ -6,8 +6,12 @@ execute results, errors, replies, comm/widget messages, output from other thread
 is wrapped so each message's content, metadata and buffers are rewritten first.
 
 The rule: no output holds a registered value whole, nor a run of ``RUN`` (16) or more
-characters of a value of ``LONG`` (24) or more, raw or HTML-, JSON- or repr-escaped
-(``html.escape`` quote on/off, ``json.dumps`` ensure_ascii on/off, ``repr``/``ascii``).
+characters of a value of ``LONG`` (24) or more, raw or escaped: in the escaped forms
+of ``_ESCAPES`` (``html.escape`` quote on/off, markupsafe's ``&#39;``/``&#34;``,
+``json.dumps`` ensure_ascii on/off, with ``\\/`` or not, ``repr``/``ascii``), and, for
+any mix of escapes, in the text with every HTML entity (named, decimal, hex) and every
+JSON or Python backslash escape (``\\uXXXX`` and surrogate pairs, ``\\/``, ``\\xHH``)
+undone, the spans found there mapped back to the escapes they came from.
 Base64 (standard, URL-safe, padded or not) and URL-encoded forms, values of 6 to 23
 characters and each line of a multi-line value are matched whole only. One mask covers
 overlapping and adjacent matches, never cuts an escape (``\\uXXXX``, ``&amp;``), and
@@ -22,13 +26,15 @@ form's first 9 bytes, in one ``ahocorasick-rs`` automaton over UTF-8 bytes; a hi
 in ordinary output) is checked and extended in Python. Values registered since the
 last full build go to a small second automaton, so a retrieve-then-print loop does not
 rebuild a large one each time; after 64 of them, or once 2 MB went through more than
-one automaton or an NFA, all are folded into one DFA (3x faster to scan).
+one automaton or an NFA, all are folded into one DFA (3x faster to scan). Only text
+holding an escape of a character some value holds is scanned a second time, unescaped.
 
 Values shorter than ``MIN_LENGTH`` are not redacted (as Airflow does): redacting every
 "abc" would mangle ordinary output, and such values are not secrets worth the name.
 Not covered: deliberate transformations (reversing, hashing, cutting into pieces under
-16 characters, re-encoding inside a larger blob), and subprocess output written
-straight to the kernel process's own stdout/stderr.
+16 characters, re-encoding inside a larger blob), and two escape layers of one kind
+(an entity of an entity, JSON inside a JSON string) except where a caller undoes one
+(the save-time scrub reads a notebook's strings).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ MIN_LENGTH: Final = 6
 RUN: Final = 16
 LONG: Final = 24
 _GRAM, _STEP = 9, 8  # _GRAM + _STEP - 1 == RUN: every RUN-byte window holds an anchor
-_FEW = 8  # a hit with more candidates stops at the first match (low-entropy values)
+_FEW = 8  # a hit with more candidates skips those inside its matches (low-entropy values)
 _SMALL = 64  # values in the small automaton before a full rebuild
 _FOLD = 2_000_000  # bytes scanned before the automata are folded into one DFA
 _QUICK_DFA = 8_000  # anchor bytes up to which a DFA is built at once
@@ -65,13 +71,26 @@ PUBLIC: Final = (
     '"universe_domain": "googleapis.com"',
 )
 _ARMOUR = re.compile(r"-----(?:BEGIN|END) [A-Z0-9 ]*-----")
-_SPECIAL = re.compile(r"[^\x20-\x7e]|[&<>\"'\\]")  # characters some escaping changes
+_SPECIAL = re.compile(r"[^\x20-\x7e]|[&<>\"'\\/]")  # characters some escaping changes
 #: One escape sequence, entity or byte: a mask's ends are moved to these boundaries.
 _TOKEN = re.compile(
     rb"\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[\xc0-\xff][\x80-\xbf]*|[\s\S])"
     rb"|&#?\w{1,8};|[\s\S]"
 )
 _STRING = re.compile(rb'"(?:[^"\\]|\\[\s\S])*"')
+#: One escape a viewer undoes: an HTML entity (named, decimal, hex), or a JSON or
+#: Python backslash escape (``\\uXXXX`` surrogate pairs joined, ``\\/``, ``\\xHH``...).
+#: Two patterns, each starting with its one literal, so a search skips ahead fast; no
+#: match of one overlaps a match of the other.
+_ENTITY = re.compile(rb"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_BACKSLASH = re.compile(
+    rb"\\(?:u[dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2}"
+    rb"|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[nrtbfva0/\\\"'])"
+)
+_BACKSLASHED: Final = {
+    **{c: c for c in "\\\"'/"},
+    **{"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "a": "\a", "0": "\0"},
+}
 _STRUCTURE = b" \t\r\n,:[]{}"
 
 
@@ -81,8 +100,11 @@ _ESCAPES: Final[tuple[Callable[[str], str], ...]] = (
     str,
     html.escape,
     lambda s: html.escape(s, quote=False),
+    lambda s: html.escape(s).replace("&quot;", "&#34;").replace("&#x27;", "&#39;"),
     lambda s: json.dumps(s)[1:-1],
     lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),
+    lambda s: json.dumps(s, ensure_ascii=False)[1:-1].replace("/", "\\/"),
     lambda s: repr(s + "\"'")[1:-4],
     lambda s: repr(s + "\"'")[1:-4].replace("\\'", "'"),
     lambda s: ascii(s + "\"'")[1:-4],
@@ -181,8 +203,10 @@ def _build(anchors: Iterable[list[_Anchor]], dfa: bool | None) -> _Tier:
     index: dict[bytes, list[tuple[_Form, int]]] = {}
     for gram, form, offset in (anchor for group in anchors for anchor in group):
         index.setdefault(gram, []).append((form, offset))
-    for found in index.values():
-        found.sort(key=lambda c: not c[0][2])  # whole forms first: a cheap check
+    for found in (found for found in index.values() if len(found) > 1):
+        # Whole forms first (a cheap check), then raw forms, longest first: with many
+        # candidates, those that cannot reach past the first matches are skipped.
+        found.sort(key=lambda c: (not c[0][2], c[0][1] is not None, -len(c[0][0])))
     size = sum(map(len, index))
     best = dfa is not None and (size <= _QUICK_DFA or dfa or size > _DFA_BYTES)
     impl = Implementation.DFA if best and size <= _DFA_BYTES else Implementation.ContiguousNFA
@@ -237,6 +261,70 @@ def _edge(data: bytes, x: int, start: bool) -> int:
     return x
 
 
+def _unescape_one(token: bytes) -> str | None:
+    """The character an escape stands for (None: not an escape after all)."""
+    text = token.decode("utf-8", "surrogatepass")
+    if text[0] == "&":
+        char = html.unescape(text)
+        return char if char != text else None
+    code = text[1]
+    if code in "uUx" and len(text) > 2:
+        if len(text) == 12:  # a surrogate pair
+            high, low = int(text[2:6], 16), int(text[8:12], 16)
+            return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+        point = int(text[2:], 16)
+        return chr(point) if point <= 0x10FFFF else None
+    return _BACKSLASHED.get(code)
+
+
+class _Unescaped:
+    """``data`` with every escape undone that stands for a character of ``chars`` (an
+    escape of any other character cannot be part of a match), and the way back to
+    ``data``'s offsets."""
+
+    def __init__(self, data: bytes, chars: frozenset[str]) -> None:
+        pieces: list[bytes] = []
+        self.starts: list[int] = []  # where each undone escape begins in the result
+        self.ends: list[int] = []  # ... and ends
+        self.spans: list[tuple[int, int]] = []  # the escape's own span in ``data``
+        last = size = 0
+        found = [*_ENTITY.finditer(data), *_BACKSLASH.finditer(data)]
+        known: dict[bytes, bytes | None] = {}
+        for m in sorted(found, key=lambda m: m.start()) if len(found) > 1 else found:
+            token = m.group()
+            if token not in known:
+                char = _unescape_one(token)
+                known[token] = _utf8(char) if char is not None and char in chars else None
+            encoded = known[token]
+            if encoded is None:
+                continue
+            a, b = m.span()
+            pieces.append(data[last:a])
+            size += a - last
+            self.starts.append(size)
+            size += len(encoded)
+            self.ends.append(size)
+            self.spans.append((a, b))
+            pieces.append(encoded)
+            last = b
+        pieces.append(data[last:])
+        self.data = b"".join(pieces) if self.starts else b""
+
+    def start(self, s: int) -> int:
+        """The offset in the original of a span starting at ``s`` in the result."""
+        k = bisect_right(self.starts, s) - 1
+        if k < 0:
+            return s
+        return self.spans[k][0] if s < self.ends[k] else s - self.ends[k] + self.spans[k][1]
+
+    def end(self, e: int) -> int:
+        """The offset in the original of a span ending at ``e`` in the result."""
+        k = bisect_left(self.starts, e) - 1
+        if k < 0:
+            return e
+        return self.spans[k][1] if e < self.ends[k] else e - self.ends[k] + self.spans[k][1]
+
+
 def _by_string(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Spans of a JSON document cut to the strings they cover, so it still parses: the
     quotes and punctuation between strings stay (other text there is masked if it holds
@@ -278,6 +366,7 @@ class Redactor:
         self._small: _Tier | None = None
         self._scanned = 0  # bytes scanned since the last build, while a better one is due
         self._public: tuple[bytes, ...] = _PUBLIC_FORMS
+        self._chars: frozenset[str] | None = frozenset()  # of every value; None: to compute
 
     def __len__(self) -> int:
         return len(self._values)
@@ -299,9 +388,25 @@ class Redactor:
                     self._values[value] = anchors
                     self._pending.append(value)
             self._public = tuple(dict.fromkeys(self._public + tuple(armour)))
+            self._chars = None
             self._text = self._values
             self._joined = None
         return len(computed)
+
+    def include(self, other: Redactor) -> int:
+        """Add every value ``other`` holds (a matcher for both); returns how many were
+        new. The values pass from one matcher to the other, never to the caller."""
+        with other._lock:
+            values = list(other._values)
+        return self.register_all(values)
+
+    def _characters(self) -> frozenset[str]:
+        """Every character of every registered value (computed once after a change)."""
+        chars = self._chars
+        if chars is None:
+            with self._lock:
+                chars = self._chars = frozenset().union(*self._values)
+        return chars
 
     def _tiers(self, size: int) -> list[_Tier]:
         """The automata to scan ``size`` bytes with, built first if values are waiting."""
@@ -325,22 +430,15 @@ class Redactor:
         self._pending, self._scanned = [], 0
 
     def _find(self, data: bytes) -> list[tuple[int, int]]:
-        """Sorted, merged byte spans of ``data`` to mask."""
-        found: list[tuple[int, int]] = []
-        last = (0, -1)  # the found span reaching furthest: hits inside it are skipped
-        public = self._public
-        for automaton, candidates, _ in self._tiers(len(data)):
-            for pattern, p, end in automaton.find_matches_as_indexes(data, overlapping=True):
-                if last[0] <= p and end <= last[1]:
-                    continue
-                options = candidates[pattern]
-                for form, offset in options:
-                    span = _check(data, p, form, offset, public)
-                    if span:
-                        found.append(span)
-                        last = span if span[1] >= last[1] else last
-                        if len(options) > _FEW:
-                            break  # a masked byte breaks every run through this hit
+        """Sorted, merged byte spans of ``data`` to mask: found in it as it is and, when
+        it holds an escape, in it with every escape undone (so a value shows however
+        its characters were escaped, one way or mixed)."""
+        tiers = self._tiers(len(data))
+        found = self._scan(data, tiers)
+        if b"\\" in data or b"&" in data:
+            plain = _Unescaped(data, self._characters())
+            if plain.data:
+                found += [(plain.start(s), plain.end(e)) for s, e in self._scan(plain.data, tiers)]
         if not found:
             return []
         merged: list[tuple[int, int]] = []
@@ -356,6 +454,27 @@ class Redactor:
                 return merged  # not a JSON document: no string boundaries to keep
             return _by_string(data, merged)
         return merged
+
+    def _scan(self, data: bytes, tiers: list[_Tier]) -> list[tuple[int, int]]:
+        """Byte spans of ``data`` holding a registered value or run, unsorted."""
+        found: list[tuple[int, int]] = []
+        last = (0, -1)  # the found span reaching furthest: hits inside it are skipped
+        public = self._public
+        for automaton, candidates, _ in tiers:
+            for pattern, p, end in automaton.find_matches_as_indexes(data, overlapping=True):
+                if last[0] <= p and end <= last[1]:
+                    continue
+                options = candidates[pattern]
+                few, lo, hi = len(options) <= _FEW, len(data), -1  # lo, hi: masked here
+                for form, offset in options:
+                    if not few and lo <= p - offset and p - offset + len(form[0]) <= hi:
+                        continue  # it cannot reach past what this hit masks already
+                    span = _check(data, p, form, offset, public)
+                    if span:
+                        found.append(span)
+                        last = span if span[1] >= last[1] else last
+                        lo, hi = min(lo, span[0]), max(hi, span[1])
+        return found
 
     def count(self, text: str) -> tuple[str, int]:
         """``text`` redacted, and how many masks were put in."""

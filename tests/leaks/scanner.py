@@ -2,8 +2,9 @@
 
 Nothing a client receives and nothing zingy-nb's server writes may contain a registered
 value whole, nor any run of 16 or more consecutive characters of a registered value of
-24 or more characters, in raw text or after HTML, JSON and repr unescaping; base64 and
-URL-encoded forms count as whole values. A multi-line value is judged line by line (PEM
+24 or more characters, in raw text or after HTML (named, decimal and hex entities), JSON
+(``\\uXXXX``, ``\\/``) and repr unescaping; base64 and URL-encoded forms, also escaped,
+count as whole values. Bytes (files) are read in UTF-8, UTF-16 and UTF-32. A multi-line value is judged line by line (PEM
 armour lines, the same in every key, are left alone). Consecutive stream messages of one
 request are joined first, as a front end joins them.
 
@@ -29,7 +30,11 @@ RUN = 16
 LONG = 24
 SHORTEST = 6
 _ARMOUR = re.compile(r"^-----(BEGIN|END) [A-Z0-9 ]+-----$")
-_BACKSLASH = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.S)
+_BACKSLASH = re.compile(
+    r"\\(u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a surrogate pair
+    r"|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)",
+    re.S,
+)
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/", "0": "\0"}
 
 
@@ -50,6 +55,9 @@ def _unbackslash(text: str) -> str:
 
     def one(m: re.Match[str]) -> str:
         code = m.group(1)
+        if len(code) == 11:  # uD83D\uDE00: one character
+            high, low = int(code[1:5], 16), int(code[7:11], 16)
+            return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
         if code[0] in "uUx" and len(code) > 1:
             try:
                 return chr(int(code[1:], 16))
@@ -61,12 +69,28 @@ def _unbackslash(text: str) -> str:
 
 
 def decodings(text: str) -> list[str]:
-    """The text as a viewer may see it: raw, HTML-unescaped, backslash-unescaped, both."""
+    """The text as a viewer may see it: raw, HTML-unescaped (named, decimal and hex
+    entities), backslash-unescaped (JSON and Python: ``\\uXXXX`` and surrogate pairs,
+    ``\\/``, ``\\xHH``...), and both ways round."""
     forms = [text]
     for decode in (html.unescape, _unbackslash):
         forms += [decode(f) for f in forms]
     forms.append(html.unescape(_unbackslash(html.unescape(text))))
     return list(dict.fromkeys(forms))
+
+
+#: Encodings a file may hold text in besides UTF-8 (a pickled numpy string array keeps
+#: UTF-32), each with its code unit's width: text may start at any offset modulo it.
+_WIDE = (("utf-16-le", 2), ("utf-16-be", 2), ("utf-32-le", 4), ("utf-32-be", 4))
+
+
+def byte_views(data: bytes) -> list[str]:
+    """Bytes as text every way a file may hold it: UTF-8, and UTF-16 and UTF-32 of both
+    byte orders at every alignment (what is not text in one reading is U+FFFD there)."""
+    views = [data.decode("utf-8", "replace")]
+    for encoding, width in _WIDE:
+        views += [data[skip:].decode(encoding, "replace") for skip in range(width)]
+    return views
 
 
 def _pieces(value: str) -> list[str]:
@@ -90,7 +114,7 @@ def find(text: str, values: Mapping[str, str], where: str) -> list[Leak]:
     for label, value in values.items():
         if len(value) < SHORTEST:
             continue
-        if any(form in text for form in _whole_encodings(value)):
+        if any(form in view for form in _whole_encodings(value) for view in views):
             found.append(Leak(where, label, "base64- or URL-encoded whole"))
         for piece in _pieces(value):
             if any(piece in view for view in views):

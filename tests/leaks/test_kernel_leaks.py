@@ -23,7 +23,7 @@ from .. import postgres
 from ..kernels import kernel_env, running_kernel
 from ..postgres import Backend, PgServer
 from .harness import Recorded, Recorder, Result
-from .scanner import Leak, find, scan_messages
+from .scanner import Leak, byte_views, find, scan_messages
 from .values import PROFILES, TYPED, stored
 
 CLOUD, PAGE = "cloud-flow", "page-flow"
@@ -94,6 +94,37 @@ ROWS = [
         "yaml-block",
         f"import yaml; print(yaml.safe_dump({{'k': {KEY}('ssh').secret1}}, default_style='|'))",
     ),
+    # -- other escapers: numeric entities, \/, \uXXXX ------------------------------------
+    Row("markupsafe", f"import markupsafe; print(markupsafe.escape({KEY}('html').secret1))"),
+    Row(
+        "jinja2-autoescape",
+        "import jinja2; print(jinja2.Environment(autoescape=True)"
+        f".from_string('<b>{{{{ v }}}}</b>').render(v={KEY}('html').secret1))",
+    ),
+    Row(
+        "pandas-styler-escape",
+        f"import pandas as pd; pd.DataFrame({{'pw': [{KEY}('html').secret1]}})"
+        ".style.format(escape='html')",
+    ),
+    Row(
+        "pandas-to-json",
+        f"import pandas as pd; print(pd.DataFrame({{'k': [{KEY}('aws').secret1]}}).to_json())",
+    ),
+    Row(
+        "json-script",  # Django's json_script: JSON with <, > and & as \u escapes
+        f"import json; print(json.dumps({KEY}('html').secret1).replace('<', '\\\\u003C')"
+        ".replace('>', '\\\\u003E').replace('&', '\\\\u0026'))",
+    ),
+    Row(
+        "html-decimal-entities",
+        f"print(''.join('&#%d;' % ord(c) for c in {KEY}('stripe').secret1))",
+    ),
+    Row(
+        "html-hex-entities",
+        f"from IPython.display import HTML; HTML(''.join('&#x%x;' % ord(c) for c in {KEY}('jwt')"
+        ".secret1))",
+    ),
+    Row("json-u-escapes", f"print(''.join('\\\\u%04x' % ord(c) for c in {KEY}('jwt').secret1))"),
     # -- split writes --------------------------------------------------------------------
     Row(
         "split-flush",
@@ -165,8 +196,20 @@ ROWS = [
         f"%zingy_apikey update stripe --clear {TYPED['clear']}",
         error="UsageError",
     ),
+    # -- a value pasted where a name belongs, then the audit log shown -----------------------
+    Row(  # typed in pieces: history must not hold it either (the table's last test)
+        "audit-pasted-name",
+        f"try: {KEY}({' + '.join(repr(piece) for piece in re.findall('.{1,10}', TYPED['as-name']))})"
+        "\nexcept PermissionError: pass\n!zingy-nb audit",
+        flows=(PAGE,),
+    ),
     # -- pickled to disk -----------------------------------------------------------------
     Row("store-magic", f"token = {KEY}('stripe').secret1\n%store token", error="__any__"),
+    Row(  # UTF-32 inside the pickle
+        "store-numpy-array",
+        f"import numpy as np; arr = np.array([{KEY}('stripe').secret1])\n%store arr",
+        error="__any__",
+    ),
 ]
 
 
@@ -296,7 +339,7 @@ def test_history_and_store_db_hold_nothing(kernels: dict[str, Recorder], backend
     leaks = []
     for path in files:
         try:
-            text = path.read_bytes().decode("utf-8", "replace")
+            text = "\n".join(byte_views(path.read_bytes()))
         except FileNotFoundError:  # gone since listed (SQLite's journal): it holds nothing
             continue
         if path.suffix == ".sqlite":

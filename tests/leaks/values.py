@@ -23,6 +23,7 @@ SSH_KEY = (
 )
 SHORT = "s3cr3tAB"  # 8: redacted whole only
 STRIPE = "sk_live_51MadeUpKeyForLeakTests00abc"
+SLASHED = "MADEUP/aws/Secret0Key/For1Leak/Tests2Only/x9"  # no run of 16 without a "/"
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "github": (GHP, GITHUB_PAT),
@@ -31,6 +32,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "ssh": (SSH_KEY,),
     "short": (SHORT,),
     "stripe": (STRIPE,),
+    "aws": (SLASHED,),
 }
 
 #: Tokens a user types where a name belongs; never stored, never to be echoed.
@@ -40,6 +42,7 @@ TYPED = {
     "update": "ghp_UpdateTypedMadeUp0123456789abcdefgh",
     "retrieve": "whsec_RetrieveTypedMadeUp0123456789ab",
     "clear": "github_pat_ClearTypedMadeUp0123456789abc",
+    "as-name": "sk_live_PastedAsAName0Zq8Wm4Rt7Yx2Vb5Nc3Lk",  # a refused name, in the audit
 }
 
 

@@ -1,8 +1,10 @@
 """What ``%load_ext zingy_nb`` (or ``--ext=zingy_nb`` in a kernelspec) does in a kernel.
 
 It fixes the flow mode and the notebook identity (``access``) from the environment,
-lets notebook access ask through the kernel's stdin, registers the magic and its
-completer, and puts ``zingyConn`` in the user namespace. Nothing slow is imported here.
+lets notebook access ask through the kernel's stdin, redacts what the kernel sends
+(``outgoing``), writes to its own stdout/stderr (``fd_filter``) and logs
+(``log_guard``), registers the magic and its completer, and puts ``zingyConn`` in the
+user namespace. Nothing slow is imported here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from .. import access, flow, redact
 from ..notices import announce_once
 from ..paths import KEY_ENV, MEMBER_KEY_ENV
-from . import access_prompt, outgoing, store_guard
+from . import access_prompt, fd_filter, log_guard, outgoing, store_guard
 
 
 def _kernel_context(ipython: Any) -> dict[str, str | None]:
@@ -37,6 +39,7 @@ def _register_retrieved(info: Any) -> None:
 def load(ipython: Any) -> None:
     from ..audit import audit_log
     from .conn import zingyConn
+    from .history import install as scrub_history_at_exit
     from .magic import ZingyMagics, complete_names
 
     mode = flow.init_from_env()
@@ -52,6 +55,7 @@ def load(ipython: Any) -> None:
     session = getattr(getattr(ipython, "kernel", None), "session", None)
     if session is not None:
         outgoing.install(session)  # once: a reload finds it wrapped already
+        fd_filter.install()  # the process's own stdout/stderr (the server's log): once
         access.init_from_env()  # once per process: a reload keeps the first identity
         access_prompt.install(ipython)
         audit_log.context.update(_kernel_context(ipython))
@@ -59,6 +63,8 @@ def load(ipython: Any) -> None:
         zingyConn.hooks.append(_register_retrieved)
     ipython.register_magics(ZingyMagics)
     store_guard.install(ipython)  # %store never pickles a secret in clear
+    scrub_history_at_exit(ipython)  # a stored value typed into a cell leaves history
+    log_guard.install(ipython)  # %logstart -o writes its log redacted
     ipython.set_hook("complete_command", complete_names, str_key="%zingy_apikey")
     ipython.push({"zingyConn": zingyConn}, interactive=False)
 

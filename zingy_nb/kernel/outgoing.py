@@ -175,23 +175,9 @@ class _Filter:
             return forward(redactor.message(out))
 
     def _mask(self, state: _Stream, full: str, *, hold: bool) -> tuple[str, int]:
-        """``full[:cut]`` masked where a match (with the context) falls in it, and
-        ``cut``: where the held tail starts. Moves ``full[:cut]`` into the context."""
-        context = state.context
-        base = len(context)
-        pieces: list[str] = []
-        last = 0
-        for start, end in redact.redactor.spans(context + full):
-            if end <= base:
-                continue
-            start, end = max(start - base, 0), end - base
-            pieces += (full[last:start], redact.MASK)
-            last = end
-        held = min(HOLD, redact.redactor.open_tail(full[last:])) if hold else 0
-        cut = len(full) - held
-        pieces.append(full[last:cut])
-        state.context = (context + full[:cut])[-CONTEXT:]
-        return "".join(pieces), cut
+        """``full[:cut]`` masked, and ``cut``; the context moves on (``continue_masked``)."""
+        text, cut, state.context = continue_masked(state.context, full, hold=hold)
+        return text, cut
 
     def _release(self, parent_id: Any, but: Key | None = None) -> None:
         """Send the held tails of one request (except stream ``but``)."""
@@ -228,6 +214,29 @@ class _Filter:
                     self._release_one(key)
                 deadlines = [s.deadline for s in self._streams.values() if s.held]
                 self._wake.wait(max(min(deadlines) - now, 0.001) if deadlines else None)
+
+
+def continue_masked(context: str, full: str, *, hold: bool) -> tuple[str, int, str]:
+    """Redact ``full``, the text that follows ``context`` (already sent) in one stream.
+
+    Returns ``full[:cut]`` masked wherever a match (found with the context) falls in it,
+    ``cut``: where the tail held back starts (``len(full)`` unless ``hold``; at most
+    ``HOLD`` characters that could begin a match), and the next context. Shared by the
+    message filter and the kernel's own file descriptors (``fd_filter``).
+    """
+    base = len(context)
+    pieces: list[str] = []
+    last = 0
+    for start, end in redact.redactor.spans(context + full):
+        if end <= base:
+            continue
+        start, end = max(start - base, 0), end - base
+        pieces += (full[last:start], redact.MASK)
+        last = end
+    held = min(HOLD, redact.redactor.open_tail(full[last:])) if hold else 0
+    cut = len(full) - held
+    pieces.append(full[last:cut])
+    return "".join(pieces), cut, (context + full[max(cut - CONTEXT, 0) : cut])[-CONTEXT:]
 
 
 def install(session: Any) -> bool:

@@ -4,7 +4,9 @@
 folder, readable by anything that reads the home directory; ``%store token >file``
 writes its text to a file. Both are refused for a value registered with the
 redactor (retrieved, or saved in this kernel): whole, or any run of it the redactor
-masks, in the pickled bytes or the text. Everything else is stored as before.
+masks, in the pickled bytes or the text. The pickle is read in every encoding it may
+hold text in (a numpy string array keeps UTF-32, and protocol 2 writes bytes as
+latin-1 text). Everything else is stored as before.
 
 The main guard sits where the bytes are written, not in the magic's parsing: the
 shell's ``db`` (a ``PickleShareDB``) gets a subclass whose ``__setitem__`` checks
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import functools
 import pickle
+import pickletools
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Final
 
 from IPython.core.error import UsageError
 
@@ -33,10 +37,42 @@ REFUSAL = (
 )
 
 
+#: Encodings besides UTF-8 that a pickle may hold text in (numpy string arrays: UTF-32),
+#: each with its code unit's width: text may start at any offset modulo it.
+_WIDE: Final = (("utf-16-le", 2), ("utf-16-be", 2), ("utf-32-le", 4), ("utf-32-be", 4))
+
+
+def _readings(data: bytes) -> Iterator[str]:
+    """``data`` read as text in UTF-8 and in UTF-16 and UTF-32 of both byte orders, at
+    every alignment; what is not text in one reading becomes U+FFFD there."""
+    yield data.decode("utf-8", errors="replace")
+    for encoding, width in _WIDE:
+        for skip in range(min(width, len(data))):
+            yield data[skip:].decode(encoding, errors="replace")
+
+
+def _pickled_bytes(data: bytes) -> Iterator[bytes]:
+    """The byte strings inside a pickle, as they were before pickling. Protocol 2
+    writes ``bytes`` (a numpy array's buffer among them) as a latin-1 text that
+    ``_codecs.encode`` turns back, so their bytes are not in the pickle as they are."""
+    try:
+        for _, arg, _ in pickletools.genops(data):
+            if isinstance(arg, (bytes, bytearray)):
+                yield bytes(arg)
+            elif isinstance(arg, str) and arg and max(arg) <= "\xff":
+                yield arg.encode("latin-1")
+    except Exception:  # not a pickle: its own bytes were read already
+        return
+
+
 def holds_secret(data: bytes | str) -> bool:
-    """Whether ``data`` contains a registered value (or a run the redactor masks)."""
-    text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
-    return bool(redact.redactor.spans(text))
+    """Whether ``data`` contains a registered value (or a run the redactor masks): in
+    text, or in bytes in any encoding a pickle may hold it in (``_WIDE``), also inside
+    the byte strings a pickle holds."""
+    spans = redact.redactor.spans
+    if isinstance(data, str):
+        return bool(spans(data))
+    return any(spans(text) for blob in (data, *_pickled_bytes(data)) for text in _readings(blob))
 
 
 def _check_value(value: Any) -> None:

@@ -17,9 +17,9 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import origin_matches_pat, url_path_join
 from tornado import web
 
 from .. import access
@@ -183,6 +183,37 @@ class ZingyAPIHandler(APIHandler):
             self.finish(json.dumps({"message": str(error)}))
             return
         super().write_error(status_code, **kwargs)
+
+    def set_cors_headers(self) -> None:
+        """CORS headers only for a configured origin (``allow_origin``, or one that
+        ``allow_origin_pat`` matches). jupyter_server by default echoes any ``Origin``
+        of a token-authenticated request, which lets any web page that holds a token
+        read the answers; zingy-nb's API answers no origin it was not told to trust."""
+        origin = self.get_origin() or ""
+        if self.allow_origin:
+            self.set_header("Access-Control-Allow-Origin", self.allow_origin)
+        elif self._origin_configured(origin):
+            self.set_header("Access-Control-Allow-Origin", origin)
+        else:
+            return
+        if self.allow_credentials:
+            self.set_header("Access-Control-Allow-Credentials", "true")
+
+    @allow_unauthenticated
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A CORS preflight: jupyter_server's, without echoing an origin that is not
+        configured (it echoes any when only a pattern is set)."""
+        super().options(*args, **kwargs)
+        origin = self.request.headers.get("Origin", "")
+        if not self._origin_configured(origin):
+            self.clear_header("Access-Control-Allow-Origin")
+
+    def _origin_configured(self, origin: str) -> bool:
+        if self.allow_origin:
+            return self.allow_origin in ("*", origin)
+        return bool(
+            self.allow_origin_pat and origin and origin_matches_pat(self.allow_origin_pat, origin)
+        )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # An expected refusal is one log line, not a traceback; its text holds no secret.

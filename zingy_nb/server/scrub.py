@@ -10,7 +10,8 @@ told in the server log and, through a Jupyter event, by a JupyterLab notificatio
 Per save format:
 
 - notebook models (JSON): every string, in place, before the write;
-- text files: the text before the write; a ``.ipynb`` is handled as a notebook;
+- text files: the text before the write; a ``.ipynb`` is handled as a notebook
+  (string by string, then as a whole);
 - base64 files (JupyterLab uploads and drag and drop, notebooks included): decoded;
   bytes that are UTF-8 text without a NUL byte are scrubbed as text and re-encoded.
   Other bytes (images, archives, compressed data) are binary and saved unchanged: a
@@ -20,7 +21,8 @@ Per save format:
   rewritten atomically. Until that chunk arrives the partial file may hold a value. A
   file over ``c.ZingyNb.scrub_max_bytes`` is not read back (with a warning).
 
-The values come from the server's own store without the flow gate
+Values are found however they were escaped (HTML entities, JSON and repr escapes:
+see ``redact``). The values come from the server's own store without the flow gate
 (``Profiles._redactor_of_all``, which hands out a matcher, never a value), kept as one
 compiled automaton and rebuilt only when the store changes. Without a usable key the
 stored values cannot be scrubbed: the save succeeds and a warning says so, while the
@@ -175,17 +177,19 @@ def scrub_text(text: str, path: str, redactor: Redactor) -> tuple[str, Tally]:
     if not isinstance(notebook, dict):  # not a notebook's JSON: plain text
         scrubbed, values = redactor.count(text)
         return scrubbed, Tally(values)
+    # String by string first, as for a notebook model: a string's own escapes (an
+    # output's JSON or HTML) are then one layer down, where the matcher undoes them.
     lines = clean_cells(notebook)
-    if lines:
+    strings = scrub_strings({"nb": notebook}, "nb", redactor)
+    if lines or strings:
         text = _dump(notebook)
-    scrubbed, values = redactor.count(text)
+    scrubbed, values = redactor.count(text)  # then the whole text (runs across strings)
     if values:
         try:
             json.loads(scrubbed)
-        except ValueError:  # a match cut through a JSON escape: scrub the strings instead
-            values = scrub_strings({"nb": notebook}, "nb", redactor)
-            scrubbed = _dump(notebook)
-    return scrubbed, Tally(values, lines)
+        except ValueError:  # a match cut through a JSON escape: the strings' result stands
+            scrubbed, values = text, 0
+    return scrubbed, Tally(strings + values, lines)
 
 
 def base64_text(content: str) -> str | None:
