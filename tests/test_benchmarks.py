@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_smoke_runs_every_section_as_documented() -> None:
-    # The README's command, from the repository root.
+    # docs/performance.md's command, from the repository root.
     done = subprocess.run(
         [sys.executable, "benchmarks/bench.py", "--smoke"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,

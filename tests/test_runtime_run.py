@@ -262,6 +262,8 @@ def test_a_failing_run_without_output_says_how_to_keep_the_traceback(runtime: Ru
     (line,) = done.stderr.splitlines()
     assert line.startswith("zingy-nb run: cell 1 failed: ProfileNotFoundError: "), line
     assert "'no-such-profile'" in line, line
+    # And, the profile being missing, how to create it
+    assert "Create the profile first (`zingy-nb profiles set no-such-profile` prompts" in line
     assert line.endswith("(run with --output OUT.ipynb to keep its traceback)"), line
 
 

@@ -22,7 +22,6 @@ request in ``REQUEST``, the response from what the cell prints, status and heade
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 from typing import Any
@@ -36,11 +35,9 @@ from kernel_gateway.services.kernels.manager import (
 )
 from traitlets import DottedObjectName, Type
 
-from ..rules import is_valid_name
-from .notebook_flow import VIA_ENV
+from .notebook_flow import VIA_ENV, create_profile_hint
 
 HISTORY_OFF = "--HistoryManager.enabled=False"
-_PROFILE_NAME = re.compile(r"profile named '([^']+)'")
 READY = "zingy-nb serve: ready"
 
 
@@ -112,21 +109,11 @@ def _describe(exc: Exception) -> str:
         ename = str(content.get("ename", "Error"))
         error = " ".join(f"{ename}: {content.get('evalue', '')}".split()).rstrip(".")
         return f"an ordinary cell of the notebook failed while a kernel started: {error}. " + (
-            _create_profile(str(content.get("evalue", "")))
+            create_profile_hint(str(content.get("evalue", "")), "start serve again")
             if ename == "ProfileNotFoundError"
             else "Fix the cell (run the notebook in JupyterLab to see it) and start serve again."
         )
     return f"a kernel did not start ({type(exc).__name__}: {exc})."
-
-
-def _create_profile(evalue: str) -> str:
-    """How to create the profile a cell asked for (its name is in the error's text)."""
-    named = _PROFILE_NAME.search(evalue)
-    name = named.group(1) if named and is_valid_name(named.group(1)) else "NAME"
-    return (
-        f"Create the profile first (`zingy-nb profiles set {name}` prompts for its "
-        "secrets; JupyterLab's API Keys sidebar works too), then start serve again."
-    )
 
 
 def create_personality(*args: Any, **kwargs: Any) -> ServePersonality:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,17 @@ from .. import flow
 from ..access import SESSION_ENV  # the notebook identity a Jupyter server gives a kernel
 from ..audit import VIA_ENV  # how a kernel was started, recorded with each retrieval
 from ..errors import CloudFlowOnlyError
+from ..rules import is_valid_name
 
-__all__ = ["SESSION_ENV", "VIA_ENV", "NotebookKernel", "check", "mark_kernels", "read_kernel"]
+__all__ = [
+    "SESSION_ENV",
+    "VIA_ENV",
+    "NotebookKernel",
+    "check",
+    "create_profile_hint",
+    "mark_kernels",
+    "read_kernel",
+]
 
 EXTENSION_ARG = "--ext=zingy_nb"
 CLOUD_KERNEL = "zingy-cloud-flow"
@@ -29,6 +39,19 @@ _SWITCH = (
     'Switch the notebook to the "Python 3 (Zingy Cloud Flow)" kernel (JupyterLab: Kernel > '
     "Change Kernel; `zingy-nb kernels install` adds it) and start it again."
 )
+
+_PROFILE_NAME = re.compile(r"profile named '([^']+)'")
+
+
+def create_profile_hint(evalue: str, then: str) -> str:
+    """How to create the profile a failed cell asked for (its name is in the error's
+    text, as ``ProfileNotFoundError`` words it), then what to do next."""
+    named = _PROFILE_NAME.search(evalue)
+    name = named.group(1) if named and is_valid_name(named.group(1)) else "NAME"
+    return (
+        f"Create the profile first (`zingy-nb profiles set {name}` prompts for its "
+        f"secrets; JupyterLab's API Keys sidebar works too), then {then}."
+    )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sources import hide
-from .notebook_flow import NotebookKernel, mark_kernels
+from .notebook_flow import NotebookKernel, create_profile_hint, mark_kernels
 
 #: Kernel options for a run: the terminal gets no kernel log below CRITICAL.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL",)
@@ -55,10 +55,13 @@ def _cell_number(notebook: Path, source: str) -> int | None:
 
 
 def describe_failure(notebook: Path, exc: Any, *, output: bool) -> str:
-    """One stderr line: the failed cell's number, the kernel's error, where the rest is."""
+    """One stderr line: the failed cell's number, the kernel's error (for a missing
+    profile, how to create it), where the rest is."""
     number = _cell_number(notebook, exc.source)
     where = f"cell {number}" if number is not None else "a cell papermill injected"
     error = " ".join(f"{exc.ename}: {exc.evalue}".split())
+    if exc.ename == "ProfileNotFoundError":
+        error += " " + create_profile_hint(str(exc.evalue), "run it again")
     rest = (
         "the output notebook shows its traceback"
         if output
