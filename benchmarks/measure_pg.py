@@ -119,8 +119,8 @@ def _bulk(profiles: Profiles, count: int) -> float:
     """``count`` profiles through the store's transaction API, ``CHUNK`` per
     transaction; ns taken. On the team store each is sealed as ``Profiles.set`` seals
     it (its own data key, wrapped for its readers, signed)."""
-    from zingy_nb.sealing import sealed_row
     from zingy_nb.store.base import utcnow
+    from zingy_nb.vault.sealing import sealed_row
 
     t0 = perf_counter_ns()
     profiles.set(WARM, "sk_live_" + "a1B2c3D4" * 4, "whsec_" + "Z9y8X7w6" * 4)
@@ -252,10 +252,10 @@ def _member_key_database(server: Any) -> str:
 def _grant_revoke(server: Any, home: Path, reps: int) -> tuple[list[float], list[float]]:
     """ns per revoke (re-seal included) and per grant of one profile with ``READERS``
     grantees; see the module docstring."""
-    from zingy_nb.member_custody import ENV_VAR as MEMBER_KEY_ENV
     from zingy_nb.profiles import Profiles
     from zingy_nb.store.postgres_members import MemberKeyStore
-    from zingy_nb.team_keys import MemberKeyPair
+    from zingy_nb.vault.member_custody import ENV_VAR as MEMBER_KEY_ENV
+    from zingy_nb.vault.member_keys import MemberKeyPair
 
     db = _member_key_database(server)
     readers = [f"bench_r{i:02d}" for i in range(1, READERS + 1)]

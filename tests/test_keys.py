@@ -23,7 +23,6 @@ import pytest
 
 from tests.isolation import tree_bytes
 from zingy_nb.cli import main
-from zingy_nb.crypto import decode_key, encode_key, key_id, new_key
 from zingy_nb.errors import (
     DecryptionError,
     KeyUnavailableError,
@@ -31,8 +30,9 @@ from zingy_nb.errors import (
     StoreError,
     UnsupportedStoreVersionError,
 )
-from zingy_nb.keys import ANNOUNCED_FILE, KeyLocator
 from zingy_nb.profiles import Profiles
+from zingy_nb.vault.crypto import decode_key, encode_key, key_id, new_key
+from zingy_nb.vault.custody import ANNOUNCED_FILE, KeyLocator
 
 NOTICE = "no OS keyring is available"
 STRIPE = "sk_test_MADEUP_keys_4eC39HqLyjWDarjtT1zdp7dc"

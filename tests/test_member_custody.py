@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.keyring_daemon import SecretService, secret_service_fixture  # noqa: F401
-from zingy_nb import member_custody, notices, redact
+from zingy_nb import notices, redact
 from zingy_nb.errors import MemberKeyError
-from zingy_nb.member_custody import ENV_VAR, MemberKeyLocator
-from zingy_nb.team_keys import MemberKeyPair
+from zingy_nb.vault import member_custody
+from zingy_nb.vault.member_custody import ENV_VAR, MemberKeyLocator
+from zingy_nb.vault.member_keys import MemberKeyPair
 
 
 @pytest.fixture(autouse=True)
@@ -97,8 +98,8 @@ def test_keyring_keeps_the_key_and_no_file_is_written(
 ) -> None:
     home = tmp_path / "zingy"
     code = (
-        "from zingy_nb.member_custody import MemberKeyLocator\n"
-        "from zingy_nb.team_keys import MemberKeyPair\n"
+        "from zingy_nb.vault.member_custody import MemberKeyLocator\n"
+        "from zingy_nb.vault.member_keys import MemberKeyPair\n"
         "import os\n"
         "loc = MemberKeyLocator(os.environ['ZINGY_NB_HOME'])\n"
         "assert loc.load() is None\n"
@@ -115,7 +116,7 @@ def test_keyring_keeps_the_key_and_no_file_is_written(
     assert MemberKeyPair.decode(stored, where="test").fingerprint == fp
     read = secret_service.python(
         home,
-        "import os\nfrom zingy_nb.member_custody import MemberKeyLocator\n"
+        "import os\nfrom zingy_nb.vault.member_custody import MemberKeyLocator\n"
         "k = MemberKeyLocator(os.environ['ZINGY_NB_HOME']).load()\nprint(k.source, k.pair.fingerprint)",
     )
     assert read.returncode == 0, read.stderr

@@ -18,9 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import access, flow, key_admin, redact
+from . import access, flow, redact
 from .audit import audit_log
-from .crypto import Cipher, encode_key, new_key
 from .errors import (
     DecryptionError,
     InvalidProfileError,
@@ -32,8 +31,6 @@ from .errors import (
     UntrustedKeyError,
     ZingyError,
 )
-from .key_admin import KeyStatus
-from .keys import ENV_VAR, KeyLocator, MasterKey, env_key
 from .paths import store_home
 from .rules import (
     SLOTS,
@@ -44,12 +41,16 @@ from .rules import (
     validate_slot,
     validate_value,
 )
-from .sealing import sealed_row
 from .store.base import Row, Store, StoreInfo, Transaction, utcnow
 from .store.url import key_locator, open_store, store_url
+from .vault import master as key_admin
+from .vault.crypto import Cipher, encode_key, new_key
+from .vault.custody import ENV_VAR, KeyLocator, MasterKey, env_key
+from .vault.master import KeyStatus
+from .vault.sealing import sealed_row
 
 if TYPE_CHECKING:
-    from .team_vault import TeamVault
+    from .vault.member import TeamVault
 
 
 #: On a team store, profiles a member sees but cannot open (no wrap for them yet, still
@@ -83,7 +84,7 @@ class Profiles:
         self._generation = 0  # own writes: SQLite's data_version only counts others'
         self.vault: TeamVault | None = None  # a member-key team store: no master key
         if getattr(self.store, "member_keys", False):
-            from .team_vault import TeamVault
+            from .vault.member import TeamVault
 
             self.vault = TeamVault(self.store, self.home)  # type: ignore[arg-type]
 

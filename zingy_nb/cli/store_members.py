@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import KeyUnavailableError
-from ..keys import ENV_VAR
+from ..vault.custody import ENV_VAR
 
 
 def upgrade_team_store(profiles: Any) -> None:

@@ -96,7 +96,7 @@ def _say_resealed(done: Any) -> None:
 
 def _members(vault: Any, as_json: bool) -> None:
     from ..errors import UntrustedKeyError
-    from ..team_trust import Trust
+    from ..vault.trust import Trust
 
     trust = vault.trust()
     members = {m.role: m for m in vault.store.members()}
@@ -141,9 +141,9 @@ def _members(vault: Any, as_json: bool) -> None:
 def _new_key(output: str | None) -> None:
     """A key made here, for someone else's environment: nothing is published or kept."""
     from ..errors import MemberKeyError
-    from ..keys import write_private
-    from ..member_custody import ENV_VAR
-    from ..team_keys import MemberKeyPair
+    from ..vault.custody import write_private
+    from ..vault.member_custody import ENV_VAR
+    from ..vault.member_keys import MemberKeyPair
 
     if not output and os.environ.get("JPY_PARENT_PID"):  # jupyter_client sets it in kernels
         raise MemberKeyError(

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError
-from ..team_keys import MemberPublicKey
+from ..vault.member_keys import MemberPublicKey
 from .base import Row, StoreInfo, Transaction
 from .migrations import ADMIN_ROLE, SCHEMA
 from .migrations_members import PG_MEMBER_KEYS, POSTGRES_MEMBER_KEYS

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Final
 
 from ..errors import KeyUnavailableError, StoreError
-from ..keys import ENV_VAR, KeyLocator, MasterKey
 from ..paths import STORE_FILE, URL_ENV
+from ..vault.custody import ENV_VAR, KeyLocator, MasterKey
 from .base import Store
 from .url_password import redact_url
 

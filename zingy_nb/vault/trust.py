@@ -16,10 +16,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SignatureError, UntrustedKeyError
-from .keys import write_private
-from .store.postgres_members import Endorsement, MemberRecord
-from .team_keys import MemberPublicKey, member_statement
+from ..errors import SignatureError, UntrustedKeyError
+from ..store.postgres_members import Endorsement, MemberRecord
+from .custody import write_private
+from .member_keys import MemberPublicKey, member_statement
 
 _lock = threading.Lock()
 

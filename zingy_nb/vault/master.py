@@ -11,14 +11,14 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import KeyUnavailableError, ZingyError
+from ..store.base import StoreInfo
 from .crypto import Cipher, decode_key, encode_key, new_key
-from .errors import KeyUnavailableError, ZingyError
-from .keys import ENV_VAR, MasterKey, env_key
+from .custody import ENV_VAR, MasterKey, env_key
 from .sealing import sealed_row
-from .store.base import StoreInfo
 
 if TYPE_CHECKING:
-    from .profiles import Profiles
+    from ..profiles import Profiles
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from . import redact
+from .. import redact
+from ..errors import KeyUnavailableError
+from ..notices import announce_once
+from ..paths import KEY_ENV, KEY_FILE
 from .crypto import decode_key, encode_key
-from .errors import KeyUnavailableError
-from .notices import announce_once
-from .paths import KEY_ENV, KEY_FILE
 
 #: Beside the key file: the key-file notice was given for this store.
 ANNOUNCED_FILE: Final = ".key-file-announced"

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import redact
-from .errors import KeyUnavailableError, MemberKeyError
-from .keys import _NO_KEYRING, _Keyring, write_private
-from .notices import announce_once
-from .paths import MEMBER_KEY_ENV
-from .team_keys import MemberKeyPair
+from .. import redact
+from ..errors import KeyUnavailableError, MemberKeyError
+from ..notices import announce_once
+from ..paths import MEMBER_KEY_ENV
+from .custody import _NO_KEYRING, _Keyring, write_private
+from .member_keys import MemberKeyPair
 
 ENV_VAR: Final = MEMBER_KEY_ENV
 KEY_FILE: Final = "member.key"  # ``member-ROLE.key`` for a role

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from . import redact
-from .crypto import Cipher
-from .errors import (
+from .. import redact
+from ..errors import (
     DecryptionError,
     KeyUnavailableError,
     MemberKeyError,
@@ -31,12 +30,12 @@ from .errors import (
     ProfileNotFoundError,
     UntrustedKeyError,
 )
+from ..rules import Secrets
+from ..store.base import Row, StoreInfo
+from ..store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
+from .crypto import Cipher
 from .member_custody import MemberKey, MemberKeyLocator
-from .rules import Secrets
-from .sealing import sealed_row
-from .store.base import Row, StoreInfo
-from .store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
-from .team_keys import (
+from .member_keys import (
     MemberKeyPair,
     member_statement,
     new_data_key,
@@ -46,7 +45,8 @@ from .team_keys import (
     wrap_data_key,
     wrap_statement,
 )
-from .team_trust import Pins, Trust
+from .sealing import sealed_row
+from .trust import Pins, Trust
 
 if TYPE_CHECKING:
     from pathlib import Path

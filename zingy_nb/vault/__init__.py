@@ -1,0 +1,1 @@
+"""The keys: how a profile is sealed and opened, and with whose key."""
