@@ -43,8 +43,8 @@ from .paths import HOME_ENV
 from .profiles import Profiles
 from .rules import SLOTS
 from .store.url import URL_ENV
-from .vault.crypto import encode_key, new_key
-from .vault.custody import ENV_VAR as KEY_ENV
+from .vault import MASTER_KEY_ENV as KEY_ENV
+from .vault import encode_key, new_key
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -24,7 +24,7 @@ def add_parser(top: argparse._SubParsersAction) -> None:
 
 def run(args: Any) -> None:
     from ..profiles import get_profiles
-    from ..vault.custody import write_private
+    from ..vault import write_private
 
     profiles = get_profiles()
     if args.action == "status":

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from ..errors import StoreError
 from ..rules import ProfileMeta, SlotFlags
@@ -207,6 +207,9 @@ class Store(ABC):
 
     #: Where the store is, for people (a path or a URL without its password).
     location: str
+    #: Whose keys seal its profiles: each member's own (a team store at the member-key
+    #: schema), or one master key; ``vault.open_vault`` chooses the vault by it.
+    member_keys: ClassVar[bool] = False
 
     @abstractmethod
     def info(self) -> StoreInfo | None:

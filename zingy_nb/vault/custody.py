@@ -15,13 +15,16 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import redact
 from ..errors import KeyUnavailableError
 from ..notices import announce_once
 from ..paths import KEY_ENV, KEY_FILE
 from .crypto import decode_key, encode_key
+
+if TYPE_CHECKING:
+    from ..store.base import Store
 
 #: Beside the key file: the key-file notice was given for this store.
 ANNOUNCED_FILE: Final = ".key-file-announced"
@@ -262,3 +265,50 @@ class KeyLocator:
             self._keyring.delete(self._entry(store_id, True))
         if self._keyring.absent:
             self._file(True).unlink(missing_ok=True)
+
+
+class TeamKeyLocator(KeyLocator):
+    """The old shared master key of a team store made before member keys, read only to
+    convert it (``zingy-nb store upgrade``): ``ZINGY_NB_MASTER_KEY`` or the OS keyring,
+    never a file. A key file "beside the store" has no meaning for a database server,
+    and one left in a home folder would be the whole team's key on disk.
+    """
+
+    def __init__(self, home: Path, location: str) -> None:
+        super().__init__(home)
+        self.location = location
+
+    def describe(self) -> str:
+        described = super().describe()
+        if described.startswith("key file"):
+            return f"{ENV_VAR} (no OS keyring here; a team store never uses a key file)"
+        return described
+
+    def load(self, store_id: str, *, pending: bool = False) -> MasterKey | None:
+        if not self.uses_keyring():
+            return None
+        return super().load(store_id, pending=pending)
+
+    def save(
+        self, store_id: str, key: bytes, *, pending: bool = False, keep_existing: bool = False
+    ) -> MasterKey:
+        if not self.uses_keyring():
+            raise KeyUnavailableError(
+                f"The team store at {self.location} needs its key in {ENV_VAR} or an OS "
+                "keyring; zingy-nb never writes a team key to a file. Set "
+                f"{ENV_VAR} (for example in the JupyterHub spawner environment)."
+            )
+        return super().save(store_id, key, pending=pending, keep_existing=keep_existing)
+
+    def discard_pending(self, store_id: str) -> None:
+        if self.uses_keyring():
+            super().discard_pending(store_id)
+
+
+def key_locator(store: Store, home: Path) -> KeyLocator:
+    """Where the key of ``store`` lives: team stores never fall back to a key file."""
+    from ..store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        return KeyLocator(home)
+    return TeamKeyLocator(home, store.location)
