@@ -183,6 +183,36 @@ main(["key", "status"])
     assert again.stderr.count(NOTICE) == 1, again.stderr
 
 
+def test_a_missing_key_file_is_never_announced_and_leaves_no_marker(
+    zingy_home: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zingy_nb.notices
+
+    monkeypatch.setattr(zingy_nb.notices, "_said", set())
+    # Given a store made under ZINGY_NB_MASTER_KEY: no key file, nothing announced
+    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
+    seed(zingy_home, stripe=(STRIPE,))
+    monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
+    before = snapshot(zingy_home)
+    capfd.readouterr()
+
+    # When a process without the key reads, writes and asks for the status
+    with pytest.raises(KeyUnavailableError):
+        read_all(zingy_home, "stripe")
+    with pytest.raises(KeyUnavailableError):
+        seed(zingy_home, other=("sk_test_MADEUP_other",))
+    p = Profiles(zingy_home)
+    status = p.key_status()
+    p.store.close()
+
+    # Then the status says the key is missing, nothing says a key file keeps it, and no
+    # marker (nor any other file) was created
+    assert status.key_source == "none" and status.problem
+    assert NOTICE not in capfd.readouterr().err
+    assert not (zingy_home / ANNOUNCED_FILE).exists()
+    assert snapshot(zingy_home) == before
+
+
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660], ids=lambda m: f"{m:o}")
 def test_key_file_readable_by_others_is_refused(seeded: Path, mode: int) -> None:
     key_file = seeded / "master.key"

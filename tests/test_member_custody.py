@@ -88,6 +88,21 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
         locator.load()
 
 
+def test_a_key_file_that_cannot_be_used_is_not_announced(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a key file others can read, written where no marker records a notice
+    path = MemberKeyLocator(tmp_path).key_file
+    path.write_text(MemberKeyPair.generate().encode() + "\n")
+    os.chmod(path, 0o640)
+
+    # When it is refused, Then nothing says the key is kept there and no marker is made
+    with pytest.raises(MemberKeyError, match="chmod 600"):
+        MemberKeyLocator(tmp_path).load()
+    assert "member key is kept in" not in capfd.readouterr().err
+    assert not (tmp_path / member_custody.ANNOUNCED_FILE).exists()
+
+
 def test_no_key_says_team_join(tmp_path: Path) -> None:
     with pytest.raises(MemberKeyError, match="zingy-nb team join"):
         MemberKeyLocator(tmp_path).require("postgresql://db/team")

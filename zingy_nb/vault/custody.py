@@ -1,8 +1,11 @@
-"""Where a store's master key lives: the environment, the OS keyring, or a key file.
+"""Where a key lives: the environment, the OS keyring, or a key file.
 
-Lookup order: ``ZINGY_NB_MASTER_KEY``; the OS keyring through ``keyring`` (service
-``zingy-nb``, one entry per store); a 0600 key file beside the store, used only when no
-keyring backend exists at all. A keyring that exists but fails (locked, dismissed
+One custody for both kinds of key (``Custody``, given a ``KeyKind``): the store's master
+key (``KeyLocator`` below) and a team member's private key (``member_custody``). Lookup
+order: the kind's environment variable (``ZINGY_NB_MASTER_KEY``); the OS keyring through
+``keyring`` (service ``zingy-nb``, one entry per key); a 0600 key file beside the store,
+used only when no keyring backend exists at all, and announced once per home when a key
+file is really read or written. A keyring that exists but fails (locked, dismissed
 prompt, D-Bus error) is an error, never a reason to fall back or to make a new key.
 
 A rotation writes the new key as a *pending* entry first and promotes it only after the
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import redact
-from ..errors import KeyUnavailableError
+from ..errors import KeyUnavailableError, ZingyError
 from ..notices import announce_once
 from ..paths import KEY_ENV, KEY_FILE
 from .crypto import decode_key, encode_key
@@ -82,10 +85,45 @@ def write_private(path: Path | str, text: str, *, replace: bool = True) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class KeyKind:
+    """What differs between kinds of key in custody: how messages name them."""
+
+    name: str  # in keyring errors: "the master key", "your member key"
+    error: type[ZingyError]  # raised for a key file that cannot be used
+    file_label: str  # how errors name its file: "The key file"
+    restore: str  # what to do when the key file cannot be read
+    keyring_hint: str  # what to do when the keyring fails
+    marker: str  # beside the file: its notice was given (once per home)
+    topic: str  # ``announce_once`` topic
+    notice: str  # the notice, with ``{path}`` for the key file
+
+
+MASTER_KEY: Final = KeyKind(
+    name="the master key",
+    error=KeyUnavailableError,
+    file_label="The key file",
+    restore="Restore it from your key backup with `zingy-nb key import`.",
+    keyring_hint=(
+        "Unlock the keyring (for example log in to the desktop session or unlock "
+        "gnome-keyring) and try again; zingy-nb never falls back to another key while a "
+        "keyring exists."
+    ),
+    marker=ANNOUNCED_FILE,
+    topic="key-file",
+    notice=(
+        "no OS keyring is available; the master key is kept in {path} (mode 0600). Anyone "
+        "who can read that file and the store can read your secrets: prefer a keyring or "
+        "ZINGY_NB_MASTER_KEY."
+    ),
+)
+
+
 class _Keyring:
     """The OS keyring, imported only when a key must come from it (import is slow)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: KeyKind = MASTER_KEY) -> None:
+        self.kind = kind
         self._backend: Any = None
         self._absent: bool | None = None
 
@@ -116,13 +154,10 @@ class _Keyring:
         self._load()
         return f"OS keyring ({self._backend.name})"
 
-    @staticmethod
-    def _failed(what: str, exc: Exception) -> KeyUnavailableError:
+    def _failed(self, what: str, exc: Exception) -> KeyUnavailableError:
         return KeyUnavailableError(
-            f"The OS keyring failed to {what} the master key ({type(exc).__name__}: "
-            f"{exc}). Unlock the keyring (for example log in to the desktop session "
-            "or unlock gnome-keyring) and try again; zingy-nb never falls back to "
-            "another key while a keyring exists."
+            f"The OS keyring failed to {what} {self.kind.name} ({type(exc).__name__}: "
+            f"{exc}). {self.kind.keyring_hint}"
         )
 
     def _call(self, what: str, fn: Any, *args: str) -> Any:
@@ -159,12 +194,106 @@ class _Keyring:
 _NO_KEYRING: Final = object()
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A key's text and where it was kept; its repr never shows the text."""
+
+    text: str = field(repr=False)
+    source: str  # "keyring" or "file"
+    where: str  # the keyring's name, or the file's path
+
+
+class Custody:
+    """Keeps one kind of key in the OS keyring (an entry per key) or, only where no
+    keyring backend exists, in 0600 files in ``home``. The kind's environment variable
+    is its locator's to read first; custody never writes one."""
+
+    def __init__(self, home: Path, kind: KeyKind) -> None:
+        self.home = Path(home)
+        self.kind = kind
+        self._keyring = _Keyring(kind)
+
+    def uses_keyring(self) -> bool:
+        return not self._keyring.absent
+
+    def describe(self, path: Path) -> str:
+        """Where a key is (or would be) kept when not in the environment; never the key."""
+        if self.uses_keyring():
+            return self._keyring.name
+        return f"key file {path}"
+
+    def _announce(self, path: Path) -> None:
+        """Say where the key is, once per home rather than per process (a lab server and
+        each of its kernels would repeat it): a marker beside the key file records that
+        it was said. Called only once a key file was really read or written."""
+        try:
+            os.close(
+                os.open(self.home / self.kind.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            )
+        except OSError:  # said already (FileExistsError), or no folder
+            return
+        announce_once(self.kind.topic, self.kind.notice.format(path=path))
+
+    def load(self, entry: str, path: Path) -> Kept | None:
+        """The key kept under ``entry`` (keyring) or in ``path`` (file); None if absent."""
+        if not self._keyring.absent:
+            text = self._keyring.get(entry)
+            if text is not _NO_KEYRING:
+                if text is None:
+                    return None
+                return Kept(str(text), "keyring", self._keyring.name)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if st.st_mode & 0o077:
+            raise self.kind.error(
+                f"{self.kind.file_label} {path} can be read by other users (mode "
+                f"{st.st_mode & 0o777:o}). Run `chmod 600 {path}` and try again."
+            )
+        try:
+            text = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.kind.error(
+                f"{self.kind.file_label} {path} cannot be read ({type(exc).__name__}). "
+                f"{self.kind.restore}"
+            ) from None
+        self._announce(path)
+        return Kept(text, "file", str(path))
+
+    def save(self, entry: str, path: Path, text: str, *, replace: bool = True) -> Kept:
+        """Keep ``text`` in the keyring, or in ``path`` where none exists.
+
+        With ``replace=False`` a key file already at ``path`` wins and is returned
+        instead, so processes creating one store at once all use one key.
+        """
+        if not self._keyring.absent:
+            if self._keyring.set(entry, text) is not _NO_KEYRING:
+                return Kept(text, "keyring", self._keyring.name)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not write_private(path, text + "\n", replace=replace):
+            existing = self.load(entry, path)
+            if existing is None:
+                raise self.kind.error(
+                    f"{self.kind.file_label} {path} disappeared while it was being read. Try again."
+                )
+            return existing
+        self._announce(path)
+        return Kept(text, "file", str(path))
+
+    def discard(self, entry: str, path: Path) -> None:
+        if not self._keyring.absent:
+            self._keyring.delete(entry)
+        if self._keyring.absent:
+            path.unlink(missing_ok=True)
+
+
 class KeyLocator:
     """Reads and writes the master key of the store in ``home``."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
-        self._keyring = _Keyring()
+        self._custody = Custody(self.home, MASTER_KEY)
 
     @property
     def key_file(self) -> Path:
@@ -178,63 +307,23 @@ class KeyLocator:
         return f"store:{store_id}" + (":next" if pending else "")
 
     def uses_keyring(self) -> bool:
-        return not self._keyring.absent
+        return self._custody.uses_keyring()
 
     def describe(self) -> str:
         if env_key() is not None:
             return ENV_VAR
-        if self.uses_keyring():
-            return self._keyring.name
-        return f"key file {self.key_file}"
+        return self._custody.describe(self.key_file)
 
-    def _announce_file_fallback(self) -> None:
-        """Say where the key is, once per store rather than per process (a lab server
-        and each of its kernels would repeat it): a marker beside the key file records
-        that it was said. Before the store's folder exists nothing is said yet; the
-        first write creates it and says it then."""
-        try:
-            os.close(
-                os.open(self.home / ANNOUNCED_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            )
-        except OSError:  # said already (FileExistsError), or no folder yet
-            return
-        announce_once(
-            "key-file",
-            f"no OS keyring is available; the master key is kept in {self.key_file} "
-            "(mode 0600). Anyone who can read that file and the store can read your "
-            "secrets: prefer a keyring or ZINGY_NB_MASTER_KEY.",
-        )
+    @staticmethod
+    def _key(kept: Kept, key: bytes | None = None) -> MasterKey:
+        if key is None:
+            key = decode_key(kept.text, where=kept.where)
+        return MasterKey(key, kept.source, kept.where)
 
     def load(self, store_id: str, *, pending: bool = False) -> MasterKey | None:
         """The saved key of a store (or its pending rotation key); None if absent."""
-        if not self._keyring.absent:
-            text = self._keyring.get(self._entry(store_id, pending))
-            if text is not _NO_KEYRING:
-                if text is None:
-                    return None
-                return MasterKey(
-                    decode_key(str(text), where=self._keyring.name), "keyring", self._keyring.name
-                )
-        path = self._file(pending)
-        if not pending:
-            self._announce_file_fallback()
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        if st.st_mode & 0o077:
-            raise KeyUnavailableError(
-                f"The key file {path} can be read by other users (mode "
-                f"{st.st_mode & 0o777:o}). Run `chmod 600 {path}` and try again."
-            )
-        try:
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KeyUnavailableError(
-                f"The key file {path} cannot be read ({type(exc).__name__}). "
-                "Restore it from your key backup with `zingy-nb key import`."
-            ) from None
-        return MasterKey(decode_key(text, where=str(path)), "file", str(path))
+        kept = self._custody.load(self._entry(store_id, pending), self._file(pending))
+        return None if kept is None else self._key(kept)
 
     def save(
         self, store_id: str, key: bytes, *, pending: bool = False, keep_existing: bool = False
@@ -245,26 +334,13 @@ class KeyLocator:
         returned instead, so processes creating the store at once all use one key.
         """
         text = encode_key(key)
-        if not self._keyring.absent:
-            if self._keyring.set(self._entry(store_id, pending), text) is not _NO_KEYRING:
-                return MasterKey(key, "keyring", self._keyring.name)
-        path = self._file(pending)
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._announce_file_fallback()
-        if not write_private(path, text + "\n", replace=not keep_existing):
-            existing = self.load(store_id, pending=pending)
-            if existing is None:
-                raise KeyUnavailableError(
-                    f"The key file {path} disappeared while it was being read. Try again."
-                )
-            return existing
-        return MasterKey(key, "file", str(path))
+        kept = self._custody.save(
+            self._entry(store_id, pending), self._file(pending), text, replace=not keep_existing
+        )
+        return self._key(kept, key if kept.text == text else None)
 
     def discard_pending(self, store_id: str) -> None:
-        if not self._keyring.absent:
-            self._keyring.delete(self._entry(store_id, True))
-        if self._keyring.absent:
-            self._file(True).unlink(missing_ok=True)
+        self._custody.discard(self._entry(store_id, True), self._file(True))
 
 
 class TeamKeyLocator(KeyLocator):
