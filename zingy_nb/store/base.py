@@ -1,9 +1,9 @@
 """The storage interface: rows of encrypted profiles, no cryptography, no policy.
 
-A backend stores what ``Profiles`` hands it (names, metadata, sealed blobs, the key
-id and verifier) and tells cheaply when another process has committed a change. The
-embedded SQLite backend lives in ``sqlite_store``; a shared server backend is a new
-module implementing the same two classes.
+A backend stores what ``Profiles`` and its vault hand it (names, metadata, sealed
+blobs, the key id and verifier) and tells cheaply when another process has committed a
+change. The embedded SQLite backend lives in ``sqlite``, the PostgreSQL team store in
+``postgres`` (with member keys: ``postgres_members``).
 """
 
 from __future__ import annotations

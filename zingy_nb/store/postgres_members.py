@@ -1,7 +1,7 @@
 """The team store with member keys: members, per-profile wraps and signatures in SQL.
 
 ``MemberKeyStore`` is the PostgreSQL team store (``url.open_store`` opens every
-``postgresql://`` URL with it), at the member-key schema (``migrations_members``). It stores and returns what ``team_vault`` computes (public
+``postgresql://`` URL with it), at the member-key schema (``migrations_members``). It stores and returns what ``vault.member`` computes (public
 keys, wraps, signatures) and does no cryptography itself; row-level security decides,
 as for profiles, who may write which row. Operations that must re-seal a profile
 (grant, revoke) are handed to the vault that ``Profiles`` attaches (``attach``).
