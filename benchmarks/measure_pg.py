@@ -120,23 +120,17 @@ def _bulk(profiles: Profiles, count: int) -> float:
     transaction; ns taken. On the team store each is sealed as ``Profiles.set`` seals
     it (its own data key, wrapped for its readers, signed)."""
     from zingy_nb.store.base import utcnow
-    from zingy_nb.vault.sealing import sealed_row
 
     t0 = perf_counter_ns()
     profiles.set(WARM, "sk_live_" + "a1B2c3D4" * 4, "whsec_" + "Z9y8X7w6" * 4)
     profiles.set(PROPAGATE, "start")
     for start in range(0, count - 2, CHUNK):
         with profiles.store.transaction() as txn:
-            vault = profiles.vault
-            cipher = profiles._writable(txn) if vault is None else None
             now = utcnow()
             for i in range(start, min(start + CHUNK, count - 2)):
                 name = f"profile-{i:05d}"
                 values = (f"secret-one-{i:05d}-" + "x" * 24, f"secret-two-{i:05d}", None, None)
-                if vault is not None:
-                    vault.write(txn, name, values, now, now)  # type: ignore[arg-type]
-                else:
-                    txn.put(sealed_row(name, values, now, now, cipher))  # type: ignore[arg-type]
+                profiles.vault.seal(txn, name, values, now, now)
     profiles._changed()
     return perf_counter_ns() - t0
 

@@ -10,8 +10,8 @@ what the revoked member could unwrap before opens nothing written after.
 
 A reader verifies the row's and its wrap's signatures against member keys it trusts
 (``trust``), unwraps with its private key (``member_custody``) and opens the blob.
-No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only by ``convert``,
-which turns a store sealed under the old shared key into this form.
+No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only for ``convert``
+(``old_master_key``), which turns a store sealed under the old shared key into this form.
 """
 
 from __future__ import annotations
