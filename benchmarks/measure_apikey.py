@@ -28,9 +28,9 @@ class ApikeyTimes:
 
 def measure(number: int = scaled(2000, 20), repeat: int = scaled(61, 3)) -> ApikeyTimes:
     """Per-call ns of a warm ``zingyConn.apikey`` and of a bare decrypt, interleaved."""
-    from zingy_nb.crypto import NONCE_BYTES, Cipher
     from zingy_nb.kernel.conn import zingyConn
     from zingy_nb.profiles import get_profiles
+    from zingy_nb.vault.crypto import NONCE_BYTES, Cipher
 
     profiles = get_profiles()
     profiles.set(NAME, *VALUES)

@@ -119,7 +119,6 @@ def _bulk(profiles: Profiles, count: int) -> float:
     """``count`` profiles through the store's transaction API, ``CHUNK`` per
     transaction; ns taken. On the team store each is sealed as ``Profiles.set`` seals
     it (its own data key, wrapped for its readers, signed)."""
-    from zingy_nb.sealing import sealed_row
     from zingy_nb.store.base import utcnow
 
     t0 = perf_counter_ns()
@@ -127,16 +126,11 @@ def _bulk(profiles: Profiles, count: int) -> float:
     profiles.set(PROPAGATE, "start")
     for start in range(0, count - 2, CHUNK):
         with profiles.store.transaction() as txn:
-            vault = profiles.vault
-            cipher = profiles._writable(txn) if vault is None else None
             now = utcnow()
             for i in range(start, min(start + CHUNK, count - 2)):
                 name = f"profile-{i:05d}"
                 values = (f"secret-one-{i:05d}-" + "x" * 24, f"secret-two-{i:05d}", None, None)
-                if vault is not None:
-                    vault.write(txn, name, values, now, now)  # type: ignore[arg-type]
-                else:
-                    txn.put(sealed_row(name, values, now, now, cipher))  # type: ignore[arg-type]
+                profiles.vault.seal(txn, name, values, now, now)
     profiles._changed()
     return perf_counter_ns() - t0
 
@@ -252,10 +246,10 @@ def _member_key_database(server: Any) -> str:
 def _grant_revoke(server: Any, home: Path, reps: int) -> tuple[list[float], list[float]]:
     """ns per revoke (re-seal included) and per grant of one profile with ``READERS``
     grantees; see the module docstring."""
-    from zingy_nb.member_custody import ENV_VAR as MEMBER_KEY_ENV
     from zingy_nb.profiles import Profiles
     from zingy_nb.store.postgres_members import MemberKeyStore
-    from zingy_nb.team_keys import MemberKeyPair
+    from zingy_nb.vault.member_custody import ENV_VAR as MEMBER_KEY_ENV
+    from zingy_nb.vault.member_keys import MemberKeyPair
 
     db = _member_key_database(server)
     readers = [f"bench_r{i:02d}" for i in range(1, READERS + 1)]

@@ -32,11 +32,11 @@ from typing import Any
 
 import pytest
 
-from zingy_nb.crypto import encode_key, new_key
-from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import HOME_ENV, MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.url import URL_ENV
+from zingy_nb.vault.crypto import encode_key, new_key
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
 
 SUPERUSER_PASSWORD = "made-up-superuser-pw-1"
 PASSWORDS = {
@@ -140,7 +140,7 @@ class PgServer:
         per role there, as on a machine without a keyring, unless ``ZINGY_NB_MEMBER_KEY``
         is set); returns their private keys, as text, for a process that gets its key
         from ``ZINGY_NB_MEMBER_KEY``."""
-        from zingy_nb.member_custody import MemberKeyLocator
+        from zingy_nb.vault.member_custody import MemberKeyLocator
 
         keys = {}
         for role in roles:

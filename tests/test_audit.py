@@ -21,9 +21,9 @@ from tests.isolation import tree_bytes
 from tests.kernels import Kernel, kernel_env, running_kernel
 from tests.postgres import Backend
 from zingy_nb.audit import INVALID_NAME, UNKNOWN_NAME, recorded_name
-from zingy_nb.keys import ENV_VAR as KEY_ENV
-from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.paths import MEMBER_KEY_ENV
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
+from zingy_nb.vault.member_custody import MemberKeyLocator
 
 # The fixtures this module uses (imported fixtures are found by their module name).
 pg_server = postgres.pg_server

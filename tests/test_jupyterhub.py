@@ -32,8 +32,8 @@ from tests.hub import Hub, running_hub
 from tests.hub.hub import Secrets, describe
 from tests.kernels import DEFINE_DIGESTS, digests
 from tests.postgres import PgServer
-from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import MEMBER_KEY_ENV, URL_ENV
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
 
 pg_server = postgres.pg_server
 pytestmark = pytest.mark.timeout(180)

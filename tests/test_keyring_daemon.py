@@ -22,7 +22,7 @@ from tests.keyring_daemon import (  # noqa: F401  (fixtures, by their pytest nam
     secret_service_fixture,
     start_secret_service,
 )
-from zingy_nb.crypto import decode_key, encode_key, key_id, new_key
+from zingy_nb.vault.crypto import decode_key, encode_key, key_id, new_key
 
 pytestmark = pytest.mark.keyring_daemon
 

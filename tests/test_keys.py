@@ -23,7 +23,6 @@ import pytest
 
 from tests.isolation import tree_bytes
 from zingy_nb.cli import main
-from zingy_nb.crypto import decode_key, encode_key, key_id, new_key
 from zingy_nb.errors import (
     DecryptionError,
     KeyUnavailableError,
@@ -31,8 +30,9 @@ from zingy_nb.errors import (
     StoreError,
     UnsupportedStoreVersionError,
 )
-from zingy_nb.keys import ANNOUNCED_FILE, KeyLocator
 from zingy_nb.profiles import Profiles
+from zingy_nb.vault.crypto import decode_key, encode_key, key_id, new_key
+from zingy_nb.vault.custody import ANNOUNCED_FILE, KeyLocator
 
 NOTICE = "no OS keyring is available"
 STRIPE = "sk_test_MADEUP_keys_4eC39HqLyjWDarjtT1zdp7dc"
@@ -181,6 +181,36 @@ main(["key", "status"])
         [sys.executable, "-c", code], env=other, capture_output=True, text=True, timeout=60
     )
     assert again.stderr.count(NOTICE) == 1, again.stderr
+
+
+def test_a_missing_key_file_is_never_announced_and_leaves_no_marker(
+    zingy_home: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zingy_nb.notices
+
+    monkeypatch.setattr(zingy_nb.notices, "_said", set())
+    # Given a store made under ZINGY_NB_MASTER_KEY: no key file, nothing announced
+    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", encode_key(new_key()))
+    seed(zingy_home, stripe=(STRIPE,))
+    monkeypatch.delenv("ZINGY_NB_MASTER_KEY")
+    before = snapshot(zingy_home)
+    capfd.readouterr()
+
+    # When a process without the key reads, writes and asks for the status
+    with pytest.raises(KeyUnavailableError):
+        read_all(zingy_home, "stripe")
+    with pytest.raises(KeyUnavailableError):
+        seed(zingy_home, other=("sk_test_MADEUP_other",))
+    p = Profiles(zingy_home)
+    status = p.key_status()
+    p.store.close()
+
+    # Then the status says the key is missing, nothing says a key file keeps it, and no
+    # marker (nor any other file) was created
+    assert status.key_source == "none" and status.problem
+    assert NOTICE not in capfd.readouterr().err
+    assert not (zingy_home / ANNOUNCED_FILE).exists()
+    assert snapshot(zingy_home) == before
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660], ids=lambda m: f"{m:o}")

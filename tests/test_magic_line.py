@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from zingy_nb.magic_line import ARITY, COMMANDS, clean_line, clean_source
+from zingy_nb.server.magic_line import ARITY, COMMANDS, clean_line, clean_source
 
 TOKEN = "sk_live_51HmadeupmadeupXYZ"  # looks like a name: only arity drops it
 PASTED = "sk_live_51H/made+up=="  # not a name, nor a variable name

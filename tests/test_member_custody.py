@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.keyring_daemon import SecretService, secret_service_fixture  # noqa: F401
-from zingy_nb import member_custody, notices, redact
+from zingy_nb import notices, redact
 from zingy_nb.errors import MemberKeyError
-from zingy_nb.member_custody import ENV_VAR, MemberKeyLocator
-from zingy_nb.team_keys import MemberKeyPair
+from zingy_nb.vault import member_custody
+from zingy_nb.vault.member_custody import ENV_VAR, MemberKeyLocator
+from zingy_nb.vault.member_keys import MemberKeyPair
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +88,21 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
         locator.load()
 
 
+def test_a_key_file_that_cannot_be_used_is_not_announced(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a key file others can read, written where no marker records a notice
+    path = MemberKeyLocator(tmp_path).key_file
+    path.write_text(MemberKeyPair.generate().encode() + "\n")
+    os.chmod(path, 0o640)
+
+    # When it is refused, Then nothing says the key is kept there and no marker is made
+    with pytest.raises(MemberKeyError, match="chmod 600"):
+        MemberKeyLocator(tmp_path).load()
+    assert "member key is kept in" not in capfd.readouterr().err
+    assert not (tmp_path / member_custody.ANNOUNCED_FILE).exists()
+
+
 def test_no_key_says_team_join(tmp_path: Path) -> None:
     with pytest.raises(MemberKeyError, match="zingy-nb team join"):
         MemberKeyLocator(tmp_path).require("postgresql://db/team")
@@ -97,8 +113,8 @@ def test_keyring_keeps_the_key_and_no_file_is_written(
 ) -> None:
     home = tmp_path / "zingy"
     code = (
-        "from zingy_nb.member_custody import MemberKeyLocator\n"
-        "from zingy_nb.team_keys import MemberKeyPair\n"
+        "from zingy_nb.vault.member_custody import MemberKeyLocator\n"
+        "from zingy_nb.vault.member_keys import MemberKeyPair\n"
         "import os\n"
         "loc = MemberKeyLocator(os.environ['ZINGY_NB_HOME'])\n"
         "assert loc.load() is None\n"
@@ -115,7 +131,7 @@ def test_keyring_keeps_the_key_and_no_file_is_written(
     assert MemberKeyPair.decode(stored, where="test").fingerprint == fp
     read = secret_service.python(
         home,
-        "import os\nfrom zingy_nb.member_custody import MemberKeyLocator\n"
+        "import os\nfrom zingy_nb.vault.member_custody import MemberKeyLocator\n"
         "k = MemberKeyLocator(os.environ['ZINGY_NB_HOME']).load()\nprint(k.source, k.pair.fingerprint)",
     )
     assert read.returncode == 0, read.stderr

@@ -32,8 +32,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 import zingy_nb
-from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.kernels import KERNELS, LOGO_FILES
+from zingy_nb.vault.crypto import encode_key, new_key
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {"zingy_nb": True}}}

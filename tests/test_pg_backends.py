@@ -20,7 +20,6 @@ import pytest
 from tests import postgres
 from tests.postgres import Backend
 from zingy_nb.audit import audit_log
-from zingy_nb.crypto import Cipher, encode_key, new_key
 from zingy_nb.errors import (
     DecryptionError,
     InvalidProfileError,
@@ -31,8 +30,9 @@ from zingy_nb.errors import (
     ProfileNotFoundError,
 )
 from zingy_nb.paths import MEMBER_KEY_ENV
-from zingy_nb.team_keys import MemberKeyPair, unwrap_data_key, wrap_context
-from zingy_nb.team_vault import NoWrapError
+from zingy_nb.vault.crypto import Cipher, encode_key, new_key
+from zingy_nb.vault.member import NoWrapError
+from zingy_nb.vault.member_keys import MemberKeyPair, unwrap_data_key, wrap_context
 
 # The fixtures this module uses (imported fixtures are found by their module name).
 pg_server = postgres.pg_server

@@ -37,9 +37,9 @@ from jupyter_client.manager import AsyncKernelManager
 from tests import postgres
 from tests.kernels import kernel_env
 from tests.postgres import PgServer
-from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
 
 pytestmark = pytest.mark.slow
 

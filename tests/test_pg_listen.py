@@ -26,12 +26,12 @@ from tests.postgres import PgServer, wait_for
 from zingy_nb import profiles as profiles_module
 from zingy_nb.audit import audit_log
 from zingy_nb.kernel.conn import zingyConn
-from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import HOME_ENV, MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.postgres import PostgresStore
 from zingy_nb.store.postgres_listen import FRESH_S, IDLE_S
 from zingy_nb.store.url import URL_ENV
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
 
 pg_server = postgres.pg_server
 #: At most what opening a profile on a member-key store asks (the change token aside):

@@ -16,7 +16,6 @@ import pytest
 from tests import postgres
 from tests.postgres import PgServer
 from zingy_nb.cli import main
-from zingy_nb.crypto import Cipher, encode_key, new_key
 from zingy_nb.errors import (
     DecryptionError,
     KeyUnavailableError,
@@ -25,12 +24,13 @@ from zingy_nb.errors import (
     SignatureError,
     UntrustedKeyError,
 )
-from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.postgres import PostgresStore
 from zingy_nb.store.postgres_members import MemberKeyStore
-from zingy_nb.team_keys import MemberKeyPair, unwrap_data_key, wrap_context
-from zingy_nb.team_vault import NoWrapError
+from zingy_nb.vault.crypto import Cipher, encode_key, new_key
+from zingy_nb.vault.member import NoWrapError
+from zingy_nb.vault.member_custody import MemberKeyLocator
+from zingy_nb.vault.member_keys import MemberKeyPair, unwrap_data_key, wrap_context
 
 pg_server = postgres.pg_server
 
@@ -336,15 +336,15 @@ def test_a_blob_moved_onto_another_profile_is_refused(team: Team) -> None:
 def plant(team: Team, name: str, value: str, as_role: str, forger: MemberKeyPair) -> None:
     """What a DBA can do: replace ``as_role``'s public key with their own and write a
     profile (and bob's wrap) signed with it."""
-    from zingy_nb.sealing import sealed_row
     from zingy_nb.store.base import utcnow
-    from zingy_nb.team_keys import (
+    from zingy_nb.vault.member_keys import (
         member_statement,
         new_data_key,
         profile_statement,
         wrap_data_key,
         wrap_statement,
     )
+    from zingy_nb.vault.sealing import sealed_row
 
     store_id = bytes(
         team.sql("SELECT value FROM zingy_nb.store_meta WHERE key = 'store_id'")[0][0]
@@ -494,7 +494,7 @@ def test_writers_do_not_wrap_for_a_substituted_key(team: Team) -> None:
     team("alice").set("stripe", STRIPE)
     team("alice").store.grant("stripe", "bob", "read")  # alice pins bob's key
     forger = MemberKeyPair.generate()
-    from zingy_nb.team_keys import member_statement
+    from zingy_nb.vault.member_keys import member_statement
 
     store_id = team("alice").vault.store_id()
     pub = forger.public

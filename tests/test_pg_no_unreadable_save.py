@@ -20,12 +20,12 @@ from tests import postgres
 from tests.postgres import Backend, PgServer
 from zingy_nb import profiles as profiles_module
 from zingy_nb.errors import LockoutError, ProfileNotFoundError, TeamRoleError
-from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.paths import HOME_ENV, MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.postgres_members import MemberKeyStore
-from zingy_nb.team_keys import MemberKeyPair, member_statement
-from zingy_nb.team_vault import NoWrapError
+from zingy_nb.vault.member import NoWrapError
+from zingy_nb.vault.member_custody import MemberKeyLocator
+from zingy_nb.vault.member_keys import MemberKeyPair, member_statement
 
 pg_server = postgres.pg_server
 

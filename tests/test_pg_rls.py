@@ -19,9 +19,9 @@ from tests import postgres
 from tests.postgres import PgServer
 from zingy_nb.audit import audit_log
 from zingy_nb.errors import KeyUnavailableError, ProfileAccessError, ProfileNotFoundError
-from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import MEMBER_KEY_ENV
 from zingy_nb.profiles import Profiles
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
 
 pg_server = postgres.pg_server
 LEVELS = [None, "read", "write", "manage"]

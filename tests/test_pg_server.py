@@ -12,9 +12,9 @@ from traitlets.config import Config
 
 from tests import postgres
 from tests.postgres import PASSWORDS, PgServer
-from zingy_nb.keys import ENV_VAR as KEY_ENV
 from zingy_nb.paths import HOME_ENV, MEMBER_KEY_ENV
 from zingy_nb.store.url import URL_ENV
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
 
 pg_server = postgres.pg_server
 team_db = postgres.team_db

@@ -18,15 +18,15 @@ import pytest
 from tests import postgres
 from tests.isolation import tree_bytes
 from tests.postgres import PASSWORDS, PgServer
-from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.errors import (
     MemberKeyError,
     StoreError,
     UnsupportedStoreVersionError,
 )
-from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.profiles import Profiles
 from zingy_nb.store.url import open_store, redact_url
+from zingy_nb.vault.crypto import encode_key, new_key
+from zingy_nb.vault.member_custody import MemberKeyLocator
 
 pg_server = postgres.pg_server
 team_db = postgres.team_db

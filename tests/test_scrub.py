@@ -19,12 +19,12 @@ from traitlets.config import Config
 from tests import postgres
 from tests.leaks.scanner import find
 from tests.postgres import Backend
-from zingy_nb.crypto import encode_key, new_key
-from zingy_nb.keys import ENV_VAR as KEY_ENV
-from zingy_nb.member_custody import MemberKeyLocator
 from zingy_nb.paths import MEMBER_KEY_ENV
 from zingy_nb.server.scrub import EVENT_SCHEMA_ID
-from zingy_nb.team_keys import MemberKeyPair
+from zingy_nb.vault.crypto import encode_key, new_key
+from zingy_nb.vault.custody import ENV_VAR as KEY_ENV
+from zingy_nb.vault.member_custody import MemberKeyLocator
+from zingy_nb.vault.member_keys import MemberKeyPair
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend

@@ -1,4 +1,4 @@
-"""Member keys: HPKE wraps of data keys and Ed25519 signatures (zingy_nb.team_keys)."""
+"""Member keys: HPKE wraps of data keys and Ed25519 signatures (zingy_nb.vault.member_keys)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from zingy_nb import team_keys as tk
-from zingy_nb.crypto import Cipher
 from zingy_nb.errors import DecryptionError, MemberKeyError, SignatureError
+from zingy_nb.vault import member_keys as tk
+from zingy_nb.vault.crypto import Cipher
 
 
 @pytest.fixture(scope="module")

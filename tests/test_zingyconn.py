@@ -81,7 +81,7 @@ def test_keyinfo_cannot_be_pickled(info: KeyInfo, protocol: int) -> None:
 # Counts decryptions (the wrapper still decrypts) and traces the store connection's SQL.
 PRELUDE = f'''
 import json, subprocess
-from zingy_nb import crypto
+from zingy_nb.vault import crypto
 from zingy_nb.kernel.conn import ZingyConn
 from zingy_nb.profiles import get_profiles
 

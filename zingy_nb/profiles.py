@@ -1,6 +1,8 @@
 """The profiles API: every entry point (magic, panel, CLI, server, zingyConn) uses this.
 
-It joins a ``Store`` backend, the master key and the cipher. The flow gate lives here,
+It joins a ``Store`` backend and the vault its store chose (``vault.open_vault``: the
+master key of the embedded store, or member keys on a team store), which seals and opens
+every profile; ``Profiles`` never asks which one it has. The flow gate lives here,
 where every path to a stored value passes: ``secrets`` refuses outside cloud-flow, and
 in a kernel with a notebook identity it asks ``access.judge`` whether that notebook may
 read the profile (cold only: the answer is cached with the values and revalidated by
@@ -12,28 +14,19 @@ its redactor.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
-from . import access, flow, key_admin, redact
+from . import access, flow, redact
 from .audit import audit_log
-from .crypto import Cipher, encode_key, new_key
 from .errors import (
-    DecryptionError,
     InvalidProfileError,
-    KeyUnavailableError,
-    ProfileAccessError,
     ProfileExistsError,
     ProfileNotFoundError,
-    SignatureError,
-    UntrustedKeyError,
     ZingyError,
 )
-from .key_admin import KeyStatus
-from .keys import ENV_VAR, KeyLocator, MasterKey, env_key
 from .paths import store_home
 from .rules import (
     SLOTS,
@@ -44,23 +37,9 @@ from .rules import (
     validate_slot,
     validate_value,
 )
-from .sealing import sealed_row
-from .store.base import Row, Store, StoreInfo, Transaction, utcnow
-from .store.url import key_locator, open_store, store_url
-
-if TYPE_CHECKING:
-    from .team_vault import TeamVault
-
-
-#: On a team store, profiles a member sees but cannot open (no wrap for them yet, still
-#: under the old master key, or written by a key they do not trust): nothing to scrub.
-_NOT_MINE_TO_OPEN = (
-    ProfileAccessError,
-    KeyUnavailableError,
-    UntrustedKeyError,
-    SignatureError,
-    DecryptionError,
-)
+from .store.base import Row, Store, Transaction, utcnow
+from .store.url import open_store, store_url
+from .vault import KeyStatus, MasterKey, Vault, open_vault
 
 
 class Profiles:
@@ -73,96 +52,14 @@ class Profiles:
         and without either the embedded store in ``home``."""
         self.home = Path(home) if home is not None else store_home()
         self.store: Store = store or open_store(url if url is not None else store_url(), self.home)
-        self.keys: KeyLocator = key_locator(self.store, self.home)
+        self.vault: Vault = open_vault(self.store, self.home)
         self._lock = threading.RLock()
-        self._key: MasterKey | None = None
-        self._cipher: Cipher | None = None
         self._token: object = object()
         self._cache: dict[str, Secrets] = {}
         self._allowed: set[str] = set()  # profiles this process's notebook may read
         self._generation = 0  # own writes: SQLite's data_version only counts others'
-        self.vault: TeamVault | None = None  # a member-key team store: no master key
-        if getattr(self.store, "member_keys", False):
-            from .team_vault import TeamVault
 
-            self.vault = TeamVault(self.store, self.home)  # type: ignore[arg-type]
-
-    # -- the key ----------------------------------------------------------------------
-    @staticmethod
-    def _opens(key: MasterKey | None, info: StoreInfo) -> Cipher | None:
-        if key is None:
-            return None
-        cipher = Cipher(key.key)
-        if cipher.key_id == info.key_id and cipher.check_verifier(info.verifier):
-            return cipher
-        return None
-
-    def _find_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
-        """The key that opens the store, registered for redaction: with a copy of the
-        store it opens every profile, so this process never shows it."""
-        key, cipher = self._locate_key(info)
-        redact.register_value(encode_key(key.key))
-        return key, cipher
-
-    def _locate_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
-        env = env_key()
-        if env is not None:
-            cipher = self._opens(env, info)
-            if cipher is None:
-                raise KeyUnavailableError(
-                    f"{ENV_VAR} holds a different key than the store at "
-                    f"{self.store.location} was encrypted with (the store expects key id "
-                    f"{info.key_id}). Set it to that store's key, or unset it."
-                )
-            return env, cipher
-        saved = self.keys.load(info.store_id)
-        cipher = self._opens(saved, info)
-        if saved is not None and cipher is not None:
-            return saved, cipher
-        pending = self.keys.load(info.store_id, pending=True)
-        cipher = self._opens(pending, info)
-        if pending is not None and cipher is not None:
-            # A rotation committed the store but stopped before promoting its key.
-            promoted = self.keys.save(info.store_id, pending.key)
-            self.keys.discard_pending(info.store_id)
-            return promoted, cipher
-        where = self.keys.describe()
-        if saved is None:
-            raise KeyUnavailableError(
-                f"No master key for the store at {self.store.location} was found in "
-                f"{where}. The store is left untouched and no new key was made. Restore "
-                "the key with `zingy-nb key import` (from a `zingy-nb key export` "
-                f"backup) or set {ENV_VAR}."
-            )
-        raise KeyUnavailableError(
-            f"The master key in {where} does not open the store at "
-            f"{self.store.location} (it expects key id {info.key_id}). The store is left "
-            "untouched. Restore the right key with `zingy-nb key import`."
-        )
-
-    def _existing_info(self) -> StoreInfo | None:
-        return self.store.info()
-
-    def _cipher_for_key_id(self, key_id: str) -> Cipher:
-        """The cipher for the store's current key, reloading it once if it changed."""
-        if self._cipher is not None and self._cipher.key_id == key_id:
-            return self._cipher
-        info = self.store.info()
-        if info is None:
-            raise KeyUnavailableError(f"The store at {self.store.location} has no key record.")
-        self._key, self._cipher = self._find_key(info)
-        return self._cipher
-
-    def _create_store(self) -> None:
-        store_id = uuid.uuid4().hex
-        env = env_key()
-        key = env if env is not None else self.keys.save(store_id, new_key(), keep_existing=True)
-        cipher = Cipher(key.key)
-        self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
-
-    def _writable(self, txn: Transaction) -> Cipher:
-        return self._cipher_for_key_id(txn.key_id())
-
+    # -- sealing, through the vault ---------------------------------------------------
     def _seal(
         self,
         txn: Transaction,
@@ -171,36 +68,14 @@ class Profiles:
         created: datetime,
         old_name: str | None = None,
     ) -> Row:
-        """Write ``values`` sealed (under the master key, or a new data key wrapped for
-        every reader on a member-key store), replacing ``old_name`` if given."""
-        if self.vault is not None:
-            return self.vault.write(txn, name, values, created, utcnow(), old_name)[0]  # type: ignore[arg-type]
-        row = sealed_row(name, values, created, utcnow(), self._writable(txn))
-        if old_name is None:
-            txn.put(row)
-        else:
-            txn.rename(old_name, row)
-        return row
+        """Write ``values`` sealed by the vault, replacing ``old_name`` if given."""
+        return self.vault.seal(txn, name, values, created, utcnow(), old_name)
 
     def _unseal(self, name: str, row: Row | None = None, txn: Transaction | None = None) -> Secrets:
-        if self.vault is not None:
-            if txn is not None:
-                return self.vault.open_in(txn, name)[1]  # type: ignore[arg-type]
-            return self.vault.open(name)
-        row = row if row is not None else self.store.get(name)
-        if row is None:
-            raise ProfileNotFoundError.for_name(name)
-        return self._cipher_for_key_id(row.key_id).open(name, row.blob)
+        return self.vault.unseal(name, row, txn)
 
     def _ensure_store(self) -> None:
-        if self.vault is not None:
-            self.vault.ensure_store()
-            return
-        if self.store.info() is None:
-            self._create_store()
-        info = self.store.info()
-        assert info is not None
-        self._cipher_for_key_id(info.key_id)
+        self.vault.ensure_store()
 
     def _changed(self) -> None:
         self._cache.clear()
@@ -295,16 +170,13 @@ class Profiles:
         never a value.
         """
         redactor = redact.Redactor()
-        if self.vault is not None:
-            self.vault.require_joined()  # no usable member key: say so, as without a master key
+        not_mine = self.vault.cannot_open()  # raises if this process holds no usable key
         for meta in self.list():
             try:
                 redactor.register_all(self._open(meta.name)[0])
             except ProfileNotFoundError:  # deleted meanwhile
                 continue
-            except _NOT_MINE_TO_OPEN:  # a team store: visible here, no wrap for this member
-                if self.vault is None:
-                    raise
+            except not_mine:  # seen here, not this process's to open: nothing to scrub
                 continue
         return redactor
 
@@ -360,7 +232,7 @@ class Profiles:
                 values = list(self._unseal(name, old, txn))
                 for slot, value in changes.items():
                     values[SLOTS.index(slot)] = value
-                new_values: Secrets = validate_secrets(tuple(values))  # type: ignore[arg-type]
+                new_values = validate_secrets((values[0], values[1], values[2], values[3]))
                 row = self._seal(txn, name, new_values, old.created)
             self._changed()
         redact.redactor.register_all(changes.values())
@@ -400,26 +272,33 @@ class Profiles:
                     raise ProfileNotFoundError.for_name(name)
             self._changed()
 
-    # -- the key, for people (see key_admin) --------------------------------------------
+    # -- the key, for people (the vault's) ---------------------------------------------
     def key_status(self) -> KeyStatus:
-        """Where the key lives and whether it opens the store; never the key itself."""
-        return key_admin.key_status(self)
+        """Where the master key lives and whether it opens the store; never the key."""
+        return self.vault.key_status()
 
     def store_status(self) -> KeyStatus:
         """``key_status``, or on a team store the state of the member's own key."""
-        return key_admin.store_status(self)
+        return self.vault.store_status()
 
     def rotate_key(self) -> str:
         """Re-encrypt every profile under a new key in one transaction; returns its id."""
-        return key_admin.rotate_key(self)
+        with self._lock:
+            key_id = self.vault.rotate_key()
+            self._changed()
+            return key_id
 
     def export_key(self) -> str:
         """The store's master key as URL-safe base64, for a backup or another machine."""
-        return key_admin.export_key(self)
+        with self._lock:
+            return self.vault.export_key()
 
     def import_key(self, text: str) -> MasterKey:
         """Keep a key from ``export_key`` for this store (keyring, else key file)."""
-        return key_admin.import_key(self, text)
+        with self._lock:
+            saved = self.vault.import_key(text)
+            self._changed()
+            return saved
 
 
 _instances: dict[tuple[Path, str], Profiles] = {}

@@ -38,13 +38,13 @@ from pathlib import Path
 import pytest
 
 from . import flow
-from .crypto import encode_key, new_key
 from .errors import ZingyError
-from .keys import ENV_VAR as KEY_ENV
 from .paths import HOME_ENV
 from .profiles import Profiles
 from .rules import SLOTS
 from .store.url import URL_ENV
+from .vault import MASTER_KEY_ENV as KEY_ENV
+from .vault import encode_key, new_key
 
 if sys.version_info >= (3, 11):
     import tomllib

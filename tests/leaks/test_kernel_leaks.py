@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from zingy_nb.crypto import encode_key, new_key
 from zingy_nb.profiles import Profiles
 from zingy_nb.pytest_plugin import temporary_env
-from zingy_nb.team_keys import MemberKeyPair
+from zingy_nb.vault.crypto import encode_key, new_key
+from zingy_nb.vault.member_keys import MemberKeyPair
 
 from .. import postgres
 from ..kernels import kernel_env, running_kernel

@@ -23,8 +23,8 @@ def add_parser(top: argparse._SubParsersAction) -> None:
 
 
 def run(args: Any) -> None:
-    from ..keys import write_private
     from ..profiles import get_profiles
+    from ..vault import write_private
 
     profiles = get_profiles()
     if args.action == "status":

@@ -211,7 +211,7 @@ def run(args: Any) -> None:
     elif args.action == "revoke":
         if profiles.store.revoke(args.name, args.role):
             print(f"Revoked {args.role}'s access to {args.name!r}.", file=sys.stderr)
-            if profiles.vault is not None:
+            if profiles.vault.kind == "member":
                 print(
                     "Its data key was rotated; they may have kept the values they read: "
                     "rotate the secret at its provider too.",

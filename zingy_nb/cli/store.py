@@ -51,7 +51,7 @@ def run(args: Any) -> None:
         access.set_setting(profiles, args.value)
         print(f"notebook-access is now {args.value}.", file=sys.stderr)
     else:
-        if profiles.vault is not None:
+        if profiles.vault.kind == "member":
             from .store_members import upgrade_team_store
 
             upgrade_team_store(profiles)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import KeyUnavailableError
-from ..keys import ENV_VAR
+from ..vault import MASTER_KEY_ENV as ENV_VAR
 
 
 def upgrade_team_store(profiles: Any) -> None:
@@ -67,7 +67,7 @@ def _legacy_names(store: Any) -> list[str]:
 def _convert(profiles: Any, info: Any, legacy: int) -> None:
     store, vault = profiles.store, profiles.vault
     try:
-        _, master = profiles._find_key(info)
+        master = vault.old_master_key(info)
     except KeyUnavailableError:
         raise KeyUnavailableError(
             f"Converting the store's {legacy} profile(s) to member keys needs its old "

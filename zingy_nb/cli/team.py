@@ -41,7 +41,7 @@ def add_parser(top: argparse._SubParsersAction) -> None:
 
 
 def _vault(profiles: Any) -> Any:
-    if profiles.vault is None:
+    if profiles.vault.kind != "member":
         raise StoreError(
             f"The store at {profiles.store.location} has no member keys: `zingy-nb team` is "
             "for a team store (ZINGY_NB_STORE_URL=postgresql://...); the embedded store "
@@ -112,7 +112,7 @@ def _say_resealed(done: Any) -> None:
 
 def _members(vault: Any, as_json: bool) -> None:
     from ..errors import UntrustedKeyError
-    from ..team_trust import Trust
+    from ..vault import Trust
 
     trust = vault.trust()
     members = {m.role: m for m in vault.store.members()}
@@ -157,9 +157,8 @@ def _members(vault: Any, as_json: bool) -> None:
 def _new_key(output: str | None) -> None:
     """A key made here, for someone else's environment: nothing is published or kept."""
     from ..errors import MemberKeyError
-    from ..keys import write_private
-    from ..member_custody import ENV_VAR
-    from ..team_keys import MemberKeyPair
+    from ..vault import MEMBER_KEY_ENV as ENV_VAR
+    from ..vault import MemberKeyPair, write_private
 
     if not output and os.environ.get("JPY_PARENT_PID"):  # jupyter_client sets it in kernels
         raise MemberKeyError(

@@ -442,7 +442,7 @@ def show_panel(profiles: Profiles | None = None) -> ProfilesPanel:
 
 
 class _CallableModule(types.ModuleType):
-    """Lets ``zingy_nb.panel()`` work even once the ``zingy_nb.panel`` submodule is imported."""
+    """Lets ``zingy_nb.panel`` (this module, as ``zingy_nb`` hands it out) be called."""
 
     def __call__(self, profiles: Profiles | None = None) -> ProfilesPanel:
         return show_panel(profiles)

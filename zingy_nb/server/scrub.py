@@ -41,13 +41,13 @@ from typing import Any, Final, NamedTuple
 
 from jupyter_server.services.contents.fileio import atomic_writing
 
-from ..crypto import decode_key
 from ..errors import ZingyError
-from ..keys import ENV_VAR as KEY_ENV
-from ..magic_line import clean_source
 from ..profiles import get_profiles
 from ..redact import MASK, Redactor
+from ..vault import MASTER_KEY_ENV as KEY_ENV
+from ..vault import decode_key
 from .config import ZingyNb
+from .magic_line import clean_source
 
 EVENT_SCHEMA_ID: Final = "https://zingy.ai/zingy-nb/events/secret-scrubbed"
 EVENT_SCHEMA: Final = {
@@ -75,7 +75,7 @@ _SNIFF: Final = 8192  # bytes read first to tell a binary file (a NUL byte) chea
 def key_forms() -> list[str]:
     """Every key the environment holds, in the forms a file may show it: the master key
     and a team member's key (``ZINGY_NB_MEMBER_KEY``)."""
-    from ..member_custody import member_key_forms
+    from ..vault import member_key_forms
 
     return [*master_key_forms(), *member_key_forms()]
 

@@ -1,9 +1,9 @@
 """The storage interface: rows of encrypted profiles, no cryptography, no policy.
 
-A backend stores what ``Profiles`` hands it (names, metadata, sealed blobs, the key
-id and verifier) and tells cheaply when another process has committed a change. The
-embedded SQLite backend lives in ``sqlite_store``; a shared server backend is a new
-module implementing the same two classes.
+A backend stores what ``Profiles`` and its vault hand it (names, metadata, sealed
+blobs, the key id and verifier) and tells cheaply when another process has committed a
+change. The embedded SQLite backend lives in ``sqlite``, the PostgreSQL team store in
+``postgres`` (with member keys: ``postgres_members``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from ..errors import StoreError
 from ..rules import ProfileMeta, SlotFlags
@@ -207,6 +207,9 @@ class Store(ABC):
 
     #: Where the store is, for people (a path or a URL without its password).
     location: str
+    #: Whose keys seal its profiles: each member's own (a team store at the member-key
+    #: schema), or one master key; ``vault.open_vault`` chooses the vault by it.
+    member_keys: ClassVar[bool] = False
 
     @abstractmethod
     def info(self) -> StoreInfo | None:

@@ -1,4 +1,4 @@
-"""The member-key steps of the team store's schema (see ``team_vault``).
+"""The member-key steps of the team store's schema (see ``vault.member``).
 
 Kept apart from ``migrations`` for size; ``POSTGRES_MEMBER_KEYS`` is ``POSTGRES`` with
 these steps.

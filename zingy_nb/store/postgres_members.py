@@ -1,7 +1,7 @@
 """The team store with member keys: members, per-profile wraps and signatures in SQL.
 
 ``MemberKeyStore`` is the PostgreSQL team store (``url.open_store`` opens every
-``postgresql://`` URL with it), at the member-key schema (``migrations_members``). It stores and returns what ``team_vault`` computes (public
+``postgresql://`` URL with it), at the member-key schema (``migrations_members``). It stores and returns what ``vault.member`` computes (public
 keys, wraps, signatures) and does no cryptography itself; row-level security decides,
 as for profiles, who may write which row. Operations that must re-seal a profile
 (grant, revoke) are handed to the vault that ``Profiles`` attaches (``attach``).
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError, TeamRoleError
-from ..team_keys import MemberPublicKey
+from ..vault.member_keys import MemberPublicKey
 from .base import Row, StoreInfo, Transaction
 from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
 from .migrations_members import PG_MEMBER_KEYS, POSTGRES_MEMBER_KEYS
@@ -227,7 +227,7 @@ class MemberKeyStore(PostgresStore):
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A profile write (save, update, rename, delete): never a superuser's (see
-        ``TeamVault.refuse_superuser``), refused before it starts."""
+        ``MemberKeyVault.refuse_superuser``), refused before it starts."""
         if self.superuser():
             raise TeamRoleError.superuser(self.role(), MEMBER_ROLE)
         with self.member_transaction() as txn:

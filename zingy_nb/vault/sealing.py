@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from . import redact
+from .. import redact
+from ..rules import Secrets
+from ..store.base import Row
 from .crypto import Cipher
-from .rules import Secrets
-from .store.base import Row
 
 
 def sealed_row(

@@ -25,8 +25,8 @@ import re
 import shlex
 from typing import Final
 
-from .flow import MODES
-from .rules import SLOTS, is_valid_name
+from ..flow import MODES
+from ..rules import SLOTS, is_valid_name
 
 MAGIC: Final = "zingy_apikey"
 COMMANDS: Final = ("set", "update", "list", "show", "rename", "delete", "flow", "retrieve", "panel")

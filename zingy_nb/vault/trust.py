@@ -15,11 +15,14 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import SignatureError, UntrustedKeyError
-from .keys import write_private
-from .store.postgres_members import Endorsement, MemberRecord
-from .team_keys import MemberPublicKey, member_statement
+from ..errors import SignatureError, UntrustedKeyError
+from .custody import write_private
+from .member_keys import MemberPublicKey, member_statement
+
+if TYPE_CHECKING:
+    from ..store.postgres_members import Endorsement, MemberRecord
 
 _lock = threading.Lock()
 

@@ -1,8 +1,8 @@
-"""Profiles on a member-key team store: data keys, wraps, signatures, trust.
+"""The member-key vault of a team store: data keys, wraps, signatures, trust.
 
 Every write seals the profile's four values with a fresh random data key (``Cipher``:
 AES-256-GCM bound to the name and the data key's id), signs the sealed row with the
-writer's member key, and wraps the data key (HPKE, ``team_keys``) for every member who
+writer's member key, and wraps the data key (HPKE, ``member_keys``) for every member who
 may read the profile at that moment (the database's ``readers`` function: owner,
 ``zingy_nb_admin`` members, grantees, group grants expanded), each wrap signed too. A
 grant or a revoke re-seals in the same transaction, so a revoke rotates the data key:
@@ -15,9 +15,9 @@ wrap for). A superuser never acts as a member: row-level security cannot bind on
 ``readers`` never wraps for one (``TeamRoleError``).
 
 A reader verifies the row's and its wrap's signatures against member keys it trusts
-(``team_trust``), unwraps with its private key (``member_custody``) and opens the blob.
-No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only by ``convert``,
-which turns a store sealed under the old shared key into this form.
+(``trust``), unwraps with its private key (``member_custody``) and opens the blob.
+No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only for ``convert``
+(``old_master_key``), which turns a store sealed under the old shared key into this form.
 """
 
 from __future__ import annotations
@@ -25,27 +25,29 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from . import redact
-from .crypto import Cipher
-from .errors import (
+from .. import redact
+from ..errors import (
     DecryptionError,
     KeyUnavailableError,
     LockoutError,
     MemberKeyError,
     ProfileAccessError,
     ProfileNotFoundError,
+    SignatureError,
     TeamRoleError,
     UntrustedKeyError,
+    ZingyError,
 )
+from ..rules import Secrets
+from ..store.base import Row, StoreInfo, Transaction
+from ..store.migrations import MEMBER_ROLE
+from ..store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
+from .base import KeyStatus, Vault
+from .crypto import Cipher
 from .member_custody import MemberKey, MemberKeyLocator
-from .rules import Secrets
-from .sealing import sealed_row
-from .store.base import Row, StoreInfo
-from .store.migrations import MEMBER_ROLE
-from .store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
-from .team_keys import (
+from .member_keys import (
     MemberKeyPair,
     member_statement,
     new_data_key,
@@ -55,10 +57,13 @@ from .team_keys import (
     wrap_data_key,
     wrap_statement,
 )
-from .team_trust import Pins, Trust
+from .sealing import sealed_row
+from .trust import Pins, Trust
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from .custody import MasterKey
 
 
 class NoWrapError(ProfileAccessError):
@@ -77,8 +82,21 @@ class Resealed:
     refused: str = ""  # why ``team sync`` left it as it was (it would have locked someone out)
 
 
-class TeamVault:
-    """The member-key side of ``Profiles`` for one ``MemberKeyStore``."""
+#: Profiles a member sees but cannot open (no wrap for them yet, still under the old
+#: master key, or written by a key they do not trust): nothing to scrub.
+_NOT_MINE_TO_OPEN = (
+    ProfileAccessError,
+    KeyUnavailableError,
+    UntrustedKeyError,
+    SignatureError,
+    DecryptionError,
+)
+
+
+class MemberKeyVault(Vault):
+    """Profiles of one ``MemberKeyStore``, sealed with member keys; no master key."""
+
+    kind = "member"
 
     def __init__(self, store: MemberKeyStore, home: Path) -> None:
         self.store = store
@@ -142,6 +160,79 @@ class TeamVault:
         self.store.require_schema()
         self.require_joined()  # before the record: a refused save writes nothing at all
         self.store_id(create=True)
+
+    # -- the vault interface --------------------------------------------------------------
+    def seal(
+        self,
+        txn: Transaction,
+        name: str,
+        values: Secrets,
+        created: datetime,
+        updated: datetime,
+        old_name: str | None = None,
+    ) -> Row:
+        return self.write(cast(MemberTxn, txn), name, values, created, updated, old_name)[0]
+
+    def unseal(self, name: str, row: Row | None = None, txn: Transaction | None = None) -> Secrets:
+        if txn is not None:
+            return self.open_in(cast(MemberTxn, txn), name)[1]
+        return self.open(name)
+
+    def cannot_open(self) -> tuple[type[Exception], ...]:
+        self.require_joined()  # no usable member key: say so, as without a master key
+        return _NOT_MINE_TO_OPEN
+
+    def store_status(self) -> KeyStatus:
+        """The member's own key (joined or not), and whether a save would accept it."""
+        locator = self.locator()
+        source, fingerprint, problem = "none", None, None
+        try:
+            found = locator.load()
+            if found is not None:
+                source, fingerprint = found.source, found.pair.fingerprint
+            self.require_joined()  # the same check a save makes, with its `team join` hint
+        except ZingyError as exc:
+            problem = str(exc)
+        return KeyStatus(
+            store=self.store.location,
+            store_exists=self.store.info() is not None,
+            profiles=self.store.count(),
+            key_source=source,
+            key_location=locator.describe(),
+            key_id=fingerprint,
+            problem=problem,
+            key_kind="member",
+        )
+
+    def _no_master_key(self) -> KeyUnavailableError:
+        """The master-key commands are refused here, saying what replaces them (profiles
+        are sealed with per-profile data keys wrapped for each member)."""
+        return KeyUnavailableError(
+            f"The team store at {self.store.location} has no master key: each member has "
+            "their own key, and each profile its own data key wrapped for its readers. "
+            "Use `zingy-nb team join` (make and publish your member key), `zingy-nb team "
+            "members` (keys and fingerprints), `zingy-nb team trust` and `zingy-nb team "
+            "sync`; ZINGY_NB_MASTER_KEY is neither needed nor used here."
+        )
+
+    def key_status(self) -> KeyStatus:
+        raise self._no_master_key()
+
+    def rotate_key(self) -> str:
+        raise self._no_master_key()
+
+    def export_key(self) -> str:
+        raise self._no_master_key()
+
+    def import_key(self, text: str) -> MasterKey:
+        raise self._no_master_key()
+
+    def old_master_key(self, info: StoreInfo) -> Cipher:
+        """The team store's old shared master key, read only to convert its profiles
+        (``zingy-nb store upgrade``): ``ZINGY_NB_MASTER_KEY`` or the OS keyring."""
+        from .master import MasterKeyVault
+
+        return MasterKeyVault(self.store, self.home).find_key(info)[1]
 
     # -- reading ------------------------------------------------------------------------
     def open(self, name: str) -> Secrets:

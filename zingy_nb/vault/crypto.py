@@ -18,8 +18,8 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .errors import DecryptionError, KeyUnavailableError
-from .rules import Secrets
+from ..errors import DecryptionError, KeyUnavailableError
+from ..rules import Secrets
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12

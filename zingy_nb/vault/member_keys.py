@@ -35,8 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ..errors import DecryptionError, MemberKeyError, SignatureError
 from .crypto import KEY_BYTES
-from .errors import DecryptionError, MemberKeyError, SignatureError
 
 #: The text form of a private member key starts with this (and the version it has).
 PRIVATE_PREFIX: Final = "zingy-nb-member-key-v1:"

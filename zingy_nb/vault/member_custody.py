@@ -1,6 +1,6 @@
 """Where a member's private key lives: the environment, the OS keyring, or a key file.
 
-Lookup order, like the embedded store's master key (``keys``):
+Lookup order, the embedded store's master key's (one ``custody.Custody`` keeps both):
 
 1. ``ZINGY_NB_MEMBER_KEY`` (spawners set it from a per-user secret); the text is
    registered with the redactor, so neither a cell's output nor a saved notebook
@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import redact
-from .errors import KeyUnavailableError, MemberKeyError
-from .keys import _NO_KEYRING, _Keyring, write_private
-from .notices import announce_once
-from .paths import MEMBER_KEY_ENV
-from .team_keys import MemberKeyPair
+from .. import redact
+from ..errors import MemberKeyError
+from ..paths import MEMBER_KEY_ENV
+from .custody import Custody, Kept, KeyKind
+from .member_keys import MemberKeyPair
 
 ENV_VAR: Final = MEMBER_KEY_ENV
 KEY_FILE: Final = "member.key"  # ``member-ROLE.key`` for a role
@@ -70,14 +69,25 @@ def member_key_forms() -> list[str]:
     return [*forms, body, standard, standard.rstrip("="), raw.hex()]
 
 
-class _MemberKeyring(_Keyring):
-    @staticmethod
-    def _failed(what: str, exc: Exception) -> KeyUnavailableError:
-        return KeyUnavailableError(
-            f"The OS keyring failed to {what} your member key ({type(exc).__name__}: "
-            f"{exc}). Unlock the keyring and try again, or set {ENV_VAR}; zingy-nb never "
-            "falls back to another key while a keyring exists."
-        )
+MEMBER_KEY: Final = KeyKind(
+    name="your member key",
+    error=MemberKeyError,
+    file_label="Your member key file",
+    restore=(
+        "Restore it, or run `zingy-nb team join --new-key` and ask a manager to grant you again."
+    ),
+    keyring_hint=(
+        f"Unlock the keyring and try again, or set {ENV_VAR}; zingy-nb never falls back to "
+        "another key while a keyring exists."
+    ),
+    marker=ANNOUNCED_FILE,
+    topic="member-key-file",
+    notice=(
+        "no OS keyring is available; your team member key is kept in {path} (mode 0600), "
+        "like an SSH key. Anyone who can read that file and a copy of the team database "
+        f"can read what you may read: prefer a keyring or {ENV_VAR}."
+    ),
+)
 
 
 class MemberKeyLocator:
@@ -87,7 +97,7 @@ class MemberKeyLocator:
     def __init__(self, home: Path | str, role: str | None = None) -> None:
         self.home = Path(home)
         self.role = role
-        self._keyring = _MemberKeyring()
+        self._custody = Custody(self.home, MEMBER_KEY)
 
     @property
     def _suffix(self) -> str:
@@ -110,59 +120,21 @@ class MemberKeyLocator:
         """Where the key is (or would be) kept; never the key."""
         if os.environ.get(ENV_VAR):
             return ENV_VAR
-        if not self._keyring.absent:
-            return self._keyring.name
-        return f"key file {self.key_file}"
+        return self._custody.describe(self.key_file)
 
-    def _announce_file(self) -> None:
-        try:
-            os.close(
-                os.open(self.home / ANNOUNCED_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            )
-        except OSError:  # said already, or no folder yet
-            return
-        announce_once(
-            "member-key-file",
-            f"no OS keyring is available; your team member key is kept in {self.key_file} "
-            "(mode 0600), like an SSH key. Anyone who can read that file and a copy of the "
-            f"team database can read what you may read: prefer a keyring or {ENV_VAR}.",
-        )
+    @staticmethod
+    def _key(kept: Kept) -> MemberKey:
+        pair = MemberKeyPair.decode(kept.text, where=kept.where)
+        redact.register_value(kept.text.strip())
+        return MemberKey(pair, kept.source, kept.where)
 
     def load(self) -> MemberKey | None:
         """The member's key, or None if they have not joined from here (or lost it)."""
         env = env_member_key()
         if env is not None:
             return env
-        if not self._keyring.absent:
-            text = self._keyring.get(self._entry)
-            if text is not _NO_KEYRING:
-                if text is None:
-                    return None
-                name = self._keyring.name
-                pair = MemberKeyPair.decode(str(text), where=name)
-                redact.register_value(str(text).strip())
-                return MemberKey(pair, "keyring", name)
-        path = self.key_file
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        self._announce_file()
-        if st.st_mode & 0o077:
-            raise MemberKeyError(
-                f"Your member key file {path} can be read by other users (mode "
-                f"{st.st_mode & 0o777:o}). Run `chmod 600 {path}` and try again."
-            )
-        try:
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MemberKeyError(
-                f"Your member key file {path} cannot be read ({type(exc).__name__}). "
-                "Restore it, or run `zingy-nb team join --new-key` and ask a manager to "
-                "grant you again."
-            ) from None
-        redact.register_value(text.strip())
-        return MemberKey(MemberKeyPair.decode(text, where=str(path)), "file", str(path))
+        kept = self._custody.load(self._entry, self.key_file)
+        return None if kept is None else self._key(kept)
 
     def save(self, pair: MemberKeyPair) -> MemberKey:
         """Keep a new key pair: the keyring, else the 0600 key file. Refused while
@@ -175,13 +147,8 @@ class MemberKeyLocator:
             )
         text = pair.encode()
         redact.register_value(text)
-        if not self._keyring.absent:
-            if self._keyring.set(self._entry, text) is not _NO_KEYRING:
-                return MemberKey(pair, "keyring", self._keyring.name)
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(self.key_file, text + "\n")
-        self._announce_file()
-        return MemberKey(pair, "file", str(self.key_file))
+        kept = self._custody.save(self._entry, self.key_file, text)
+        return MemberKey(pair, kept.source, kept.where)
 
     def require(self, location: str) -> MemberKey:
         """The member's key, or an error that says to run ``zingy-nb team join``."""

@@ -1,6 +1,0 @@
-"""Old import path of ``zingy_nb.kernel.magic``, kept for existing imports (the same module)."""
-
-import importlib
-import sys
-
-sys.modules[__name__] = importlib.import_module("zingy_nb.kernel.magic")

@@ -1,0 +1,56 @@
+"""The keys: how a profile is sealed and opened, and with whose key.
+
+One interface (``base.Vault``), two key models: the embedded store's master key
+(``master``, kept by ``custody``) and a team store's member keys (``member``: key pairs
+and wraps in ``member_keys``, custody in ``member_custody``, pinned keys in ``trust``).
+Both seal with ``crypto.Cipher`` (``sealing``). Code outside this package uses the names
+below; the store chooses the vault (``open_vault``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from .base import KeyStatus, Vault
+from .crypto import decode_key, encode_key, new_key
+from .custody import ENV_VAR as MASTER_KEY_ENV
+from .custody import MasterKey, write_private
+from .member_custody import ENV_VAR as MEMBER_KEY_ENV
+from .member_custody import member_key_forms
+from .member_keys import MemberKeyPair, MemberPublicKey
+from .trust import Trust
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..store.base import Store
+    from ..store.postgres_members import MemberKeyStore
+
+__all__ = [
+    "MASTER_KEY_ENV",
+    "MEMBER_KEY_ENV",
+    "KeyStatus",
+    "MasterKey",
+    "MemberKeyPair",
+    "MemberPublicKey",
+    "Trust",
+    "Vault",
+    "decode_key",
+    "encode_key",
+    "member_key_forms",
+    "new_key",
+    "open_vault",
+    "write_private",
+]
+
+
+def open_vault(store: Store, home: Path) -> Vault:
+    """The vault of ``store``, as the store says: member keys on a team store that has
+    them, else the master key (``home`` holds the key file, pins and member keys)."""
+    if store.member_keys:
+        from .member import MemberKeyVault
+
+        return MemberKeyVault(cast("MemberKeyStore", store), home)
+    from .master import MasterKeyVault
+
+    return MasterKeyVault(store, home)

@@ -1,0 +1,238 @@
+"""The master-key vault of the embedded store: one key opens every profile.
+
+The key is looked up (``custody``: ``ZINGY_NB_MASTER_KEY``, the OS keyring, a 0600 key
+file) and checked against the store's verifier before any read; a key that cannot be
+found is an error, and a new key is never made over an existing store. For people it
+also shows the key's status, rotates it, exports and imports it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from .. import redact
+from ..errors import KeyUnavailableError, ProfileNotFoundError
+from ..rules import Secrets
+from ..store.base import Row, Store, StoreInfo, Transaction
+from .base import KeyStatus, Vault
+from .crypto import Cipher, decode_key, encode_key, new_key
+from .custody import ENV_VAR, KeyLocator, MasterKey, env_key, key_locator
+from .sealing import sealed_row
+
+
+class MasterKeyVault(Vault):
+    """Profiles sealed under the store's master key (``Cipher``: AES-256-GCM)."""
+
+    kind = "master"
+
+    def __init__(self, store: Store, home: Path) -> None:
+        self.store = store
+        self.keys: KeyLocator = key_locator(store, home)
+        self._key: MasterKey | None = None
+        self._cipher: Cipher | None = None
+
+    # -- the key ----------------------------------------------------------------------
+    @staticmethod
+    def _opens(key: MasterKey | None, info: StoreInfo) -> Cipher | None:
+        if key is None:
+            return None
+        cipher = Cipher(key.key)
+        if cipher.key_id == info.key_id and cipher.check_verifier(info.verifier):
+            return cipher
+        return None
+
+    def find_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
+        """The key that opens the store, registered for redaction: with a copy of the
+        store it opens every profile, so this process never shows it."""
+        key, cipher = self._locate_key(info)
+        redact.register_value(encode_key(key.key))
+        return key, cipher
+
+    def _locate_key(self, info: StoreInfo) -> tuple[MasterKey, Cipher]:
+        env = env_key()
+        if env is not None:
+            cipher = self._opens(env, info)
+            if cipher is None:
+                raise KeyUnavailableError(
+                    f"{ENV_VAR} holds a different key than the store at "
+                    f"{self.store.location} was encrypted with (the store expects key id "
+                    f"{info.key_id}). Set it to that store's key, or unset it."
+                )
+            return env, cipher
+        saved = self.keys.load(info.store_id)
+        cipher = self._opens(saved, info)
+        if saved is not None and cipher is not None:
+            return saved, cipher
+        pending = self.keys.load(info.store_id, pending=True)
+        cipher = self._opens(pending, info)
+        if pending is not None and cipher is not None:
+            # A rotation committed the store but stopped before promoting its key.
+            promoted = self.keys.save(info.store_id, pending.key)
+            self.keys.discard_pending(info.store_id)
+            return promoted, cipher
+        where = self.keys.describe()
+        if saved is None:
+            raise KeyUnavailableError(
+                f"No master key for the store at {self.store.location} was found in "
+                f"{where}. The store is left untouched and no new key was made. Restore "
+                "the key with `zingy-nb key import` (from a `zingy-nb key export` "
+                f"backup) or set {ENV_VAR}."
+            )
+        raise KeyUnavailableError(
+            f"The master key in {where} does not open the store at "
+            f"{self.store.location} (it expects key id {info.key_id}). The store is left "
+            "untouched. Restore the right key with `zingy-nb key import`."
+        )
+
+    def _cipher_for_key_id(self, key_id: str) -> Cipher:
+        """The cipher for the store's current key, reloading it once if it changed."""
+        if self._cipher is not None and self._cipher.key_id == key_id:
+            return self._cipher
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(f"The store at {self.store.location} has no key record.")
+        self._key, self._cipher = self.find_key(info)
+        return self._cipher
+
+    def _create_store(self) -> None:
+        store_id = uuid.uuid4().hex
+        env = env_key()
+        key = env if env is not None else self.keys.save(store_id, new_key(), keep_existing=True)
+        cipher = Cipher(key.key)
+        self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
+
+    # -- sealing and opening ----------------------------------------------------------
+    def ensure_store(self) -> None:
+        if self.store.info() is None:
+            self._create_store()
+        info = self.store.info()
+        assert info is not None
+        self._cipher_for_key_id(info.key_id)
+
+    def seal(
+        self,
+        txn: Transaction,
+        name: str,
+        values: Secrets,
+        created: datetime,
+        updated: datetime,
+        old_name: str | None = None,
+    ) -> Row:
+        row = sealed_row(name, values, created, updated, self._cipher_for_key_id(txn.key_id()))
+        if old_name is None:
+            txn.put(row)
+        else:
+            txn.rename(old_name, row)
+        return row
+
+    def unseal(self, name: str, row: Row | None = None, txn: Transaction | None = None) -> Secrets:
+        row = row if row is not None else self.store.get(name)
+        if row is None:
+            raise ProfileNotFoundError.for_name(name)
+        return self._cipher_for_key_id(row.key_id).open(name, row.blob)
+
+    def cannot_open(self) -> tuple[type[Exception], ...]:
+        return ()  # the master key opens every profile: without it, opening raises
+
+    # -- the key, for people ----------------------------------------------------------
+    def store_status(self) -> KeyStatus:
+        return self.key_status()
+
+    def key_status(self) -> KeyStatus:
+        info = self.store.info()
+        env = env_key() if info is None else None
+        problem: str | None = None
+        source = "none"
+        if info is not None:
+            try:
+                key, _ = self.find_key(info)
+                source = key.source
+            except KeyUnavailableError as exc:
+                problem = str(exc)
+        elif env is not None:
+            source = "env"
+        return KeyStatus(
+            store=self.store.location,
+            store_exists=info is not None,
+            profiles=self.store.count(),
+            key_source=source,
+            key_location=self.keys.describe(),
+            key_id=info.key_id if info else None,
+            problem=problem,
+        )
+
+    def rotate_key(self) -> str:
+        """Re-encrypt every profile under a new key in one transaction; returns its id.
+
+        The new key is saved as pending before the store commits and promoted after,
+        so a crash at any point leaves a key that opens every profile.
+        """
+        if env_key() is not None:
+            raise KeyUnavailableError(
+                f"The key comes from {ENV_VAR}, which zingy-nb cannot change. Generate a "
+                "new key yourself, re-encrypt with it by importing the old one into the "
+                f"keyring (`zingy-nb key import`), unset {ENV_VAR}, rotate, then export."
+            )
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(
+                f"There is no store at {self.store.location} yet, so no key to rotate."
+            )
+        self._key, old_cipher = self.find_key(info)
+        fresh = new_key()
+        new_cipher = Cipher(fresh)
+        self.keys.save(info.store_id, fresh, pending=True)
+        with self.store.transaction() as txn:
+            if txn.key_id() != old_cipher.key_id:
+                raise KeyUnavailableError(
+                    "Another process rotated the key at the same time. Run the "
+                    "rotation again if you still want a new key."
+                )
+            for row in list(txn.rows()):
+                values = old_cipher.open(row.name, row.blob)
+                txn.put(sealed_row(row.name, values, row.created, row.updated, new_cipher))
+            txn.set_key(new_cipher.key_id, new_cipher.make_verifier())
+        self._key = self.keys.save(info.store_id, fresh)
+        self.keys.discard_pending(info.store_id)
+        self._cipher = new_cipher
+        return new_cipher.key_id
+
+    def export_key(self) -> str:
+        """The store's master key as URL-safe base64, for a backup or another machine."""
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(
+                f"There is no store at {self.store.location} yet, so no key to export."
+            )
+        key, _ = self.find_key(info)
+        return encode_key(key.key)
+
+    def import_key(self, text: str) -> MasterKey:
+        """Keep a key from ``export_key`` for this store (keyring, else key file).
+
+        With a store present the key must open it; with none, a new empty store is
+        created under that key.
+        """
+        key = decode_key(text, where="the imported text")
+        if env_key() is not None:
+            raise KeyUnavailableError(
+                f"{ENV_VAR} is set and always wins; unset it before importing a key."
+            )
+        info = self.store.info()
+        if info is None:
+            store_id = uuid.uuid4().hex
+            saved = self.keys.save(store_id, key)
+            cipher = Cipher(key)
+            self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
+            return saved
+        candidate = MasterKey(key, "import", "the imported text")
+        if self._opens(candidate, info) is None:
+            raise KeyUnavailableError(
+                f"That key does not open the store at {self.store.location} (it "
+                f"expects key id {info.key_id}). Nothing was changed."
+            )
+        saved = self.keys.save(info.store_id, key)
+        self._key, self._cipher = saved, Cipher(key)
+        return saved
