@@ -167,14 +167,22 @@ def logged(
         logged.kernel.shutdown()
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+#: Each row in each mode it applies to: without ipykernel's capture, ``sys.stdout`` has
+#: no file descriptor, so the rows that hand it to a subprocess run only with capture.
+CASES = [
+    pytest.param(mode, row, id=f"{row.id}-{mode}")
+    for mode in ("fd-captured", "fd-direct")
+    for row in ROWS
+    if mode == "fd-captured" or not row.captured_only
+]
+
+
+@pytest.mark.parametrize(("logged", "row"), CASES, indirect=["logged"])
 def test_no_value_in_the_kernel_process_output(
     row: Row,
     logged: LoggedKernel,
     backend: Backend,  # noqa: F811
 ) -> None:
-    if row.captured_only and not logged.captured:
-        pytest.skip("without ipykernel's capture, sys.stdout has no file descriptor")
     # Given a cloud-flow kernel that retrieved values; When a cell writes them (and
     # ordinary text around them) to the kernel process's own stdout or stderr
     logged.kernel.ok(row.code)
