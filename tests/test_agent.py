@@ -293,6 +293,27 @@ def test_the_notebook_recorded_at_register_is_the_one_judged(setup: Setup, tmp_p
     assert {e.outcome for e in entries} >= {"retrieved", "not-allowed"}
 
 
+def test_an_allowance_moved_away_counts_only_for_kernels_registered_before(
+    setup: Setup, tmp_path: Path
+) -> None:
+    old, new = tmp_path / "old.ipynb", tmp_path / "new.ipynb"
+    old.write_text("{}")
+    profiles = Profiles(setup.location.home)
+    access.allow(profiles, "github", str(old), "cli")
+    setup.start()
+    before, after = setup.peer(), setup.peer()
+    cap_before = ok(before.ask(do="register", flow="cloud-flow", notebook=str(old)))["cap"]
+    # Jupyter renames old to new; a new notebook then takes the old path
+    old.rename(new)
+    rename = {"action": "rename", "source_path": "old.ipynb", "path": "new.ipynb"}
+    assert access.follow_contents_event(profiles, str(tmp_path), rename) == 1
+    old.write_text("{}")
+    cap_after = ok(after.ask(do="register", flow="cloud-flow", notebook=str(old)))["cap"]
+    ok(before.ask(do="retrieve", cap=cap_before, name="github"))  # its notebook moved
+    answer = after.ask(do="retrieve", cap=cap_after, name="github")
+    refused(answer, NotebookAccessError.__name__, "may not read profile 'github'")
+
+
 def test_a_page_flow_capability_retrieves_nothing(setup: Setup) -> None:
     setup.start()
     kernel = setup.peer()

@@ -16,9 +16,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..audit import AuditLog
 from ..errors import CloudFlowOnlyError
+from ..store.base import utcnow
 from .procs import Proc, alive, identify, lineage
 
 
@@ -42,6 +44,7 @@ class Kernel:
     flow: str
     notebook: str | None
     audit: KernelAudit = field(repr=False)
+    registered: datetime = field(default_factory=utcnow)
 
 
 FORGED = (

@@ -65,6 +65,8 @@ class AgentClient:
         reply = decode(line)
         if reply.get("ok") is not True:
             raise_failure(reply)
+        if reply.get("id") != request_id:
+            raise self._unavailable("it answered out of turn (not a zingy-nb agent?)")
         return reply
 
     def status(self) -> dict[str, Any]:

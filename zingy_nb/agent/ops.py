@@ -1,24 +1,25 @@
 """What the agent does for a request: ``status``, ``list``, ``register``, ``retrieve``.
 
-Every decision uses the peer's pid as the kernel reported it (``SO_PEERCRED``) and the
-policy the agent recorded at ``register``; nothing a kernel sends widens it. Retrieval
-goes through ``Profiles``, one per agent, so the key is read once, by today's custody,
-and stays in this process.
+Every decision uses the peer's pid as the operating system reports it (``SO_PEERCRED``),
+and the policy the agent recorded at ``register``; nothing a kernel sends widens it.
+Retrieval goes through ``Profiles``, one per agent, so the key is read once, by today's
+custody, and stays in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import flow
+from .. import access, flow
 from ..audit import audit_log
 from ..errors import FlowModeError, InvalidProfileError, ZingyError
 from ..profiles import Profiles
-from .capabilities import Capabilities
+from .capabilities import Capabilities, Kernel
 from .harden import dumpable
 from .location import StoreLocation
 from .protocol import failure
@@ -27,6 +28,21 @@ from .protocol import failure
 #: not quoted back.
 _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
+
+
+@contextlib.contextmanager
+def _judged_as(kernel: Kernel) -> Iterator[None]:
+    """While ``access.judge`` runs for ``kernel``: its notebook-access events name the
+    kernel's notebook, and an allowance that moved away from its path counts only if it
+    moved after the kernel registered (as in a kernel, with the kernel's start time).
+    Callers hold ``Agent._lock``: this is process state."""
+    state = access._state
+    before = (audit_log.context.get("notebook"), state.started)
+    audit_log.context["notebook"], state.started = kernel.notebook, kernel.registered
+    try:
+        yield
+    finally:
+        audit_log.context["notebook"], state.started = before
 
 
 class Agent:
@@ -110,15 +126,10 @@ class Agent:
         caller = request.get("caller")
         if not (isinstance(caller, str) and _CALLER.match(caller)):
             caller = DEFAULT_CALLER
-        with self._lock:
-            # notebook-access events (access.judge) are written by the process's log
-            audit_log.context["notebook"] = kernel.notebook
-            try:
-                values = self.profiles._secrets_as(
-                    name, kernel.flow, kernel.notebook, kernel.audit, caller
-                )
-            finally:
-                audit_log.context["notebook"] = None
+        with self._lock, _judged_as(kernel):
+            values = self.profiles._secrets_as(
+                name, kernel.flow, kernel.notebook, kernel.audit, caller
+            )
         return {"values": list(values)}
 
     # -- housekeeping -------------------------------------------------------------------

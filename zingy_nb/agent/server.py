@@ -169,7 +169,9 @@ def run(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, detach: bool = False) -> int
         _log("the agent runs on Linux only (it needs SO_PEERCRED and /proc); not started")
         return 1
     ready = _detach() if detach else None
-    harden.set_not_dumpable()
+    if not harden.set_not_dumpable():
+        _log("could not make the agent undumpable (prctl failed); not started")
+        return 1
     for var in (flow.ENV_VAR, SESSION_ENV):  # the agent is no kernel and no notebook
         os.environ.pop(var, None)
     flow.flag(flow.PAGE_FLOW)  # it never retrieves for itself: only through capabilities
