@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from tests import postgres
 from tests.leaks import scanner, values
 from zingy_nb import access
 from zingy_nb.agent import AgentClient, StoreLocation, connect, ensure_agent
@@ -36,12 +37,14 @@ from zingy_nb.errors import (
     NotebookAccessError,
     ZingyError,
 )
+from zingy_nb.paths import URL_ENV
 from zingy_nb.profiles import Profiles
-from zingy_nb.vault import MASTER_KEY_ENV, encode_key, new_key
+from zingy_nb.vault import MASTER_KEY_ENV, MEMBER_KEY_ENV, encode_key, new_key
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux agent")
 
 WAIT = 90.0  # generous: a loaded 2-core machine
+pg_server = postgres.pg_server  # the team-store test's server (session-wide)
 PROFILES = {name: values.PROFILES[name] for name in ("github", "stripe", "ssh")}
 
 #: A stand-in for a launcher or a kernel: one JSON command per stdin line, one JSON
@@ -193,10 +196,22 @@ class Setup:
         self.kill_agents()
 
 
+def own_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runtime folder for one test, under the session's (short: socket paths are)."""
+    runtime = tempfile.mkdtemp(prefix="a", dir=os.environ["JUPYTER_RUNTIME_DIR"])
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", runtime)
+
+
+def peer_script(tmp_path: Path) -> Path:
+    script = tmp_path / "peer.py"
+    script.write_text(PEER)
+    (tmp_path / "ensure.py").write_text(ENSURE)
+    return script
+
+
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
-    runtime = tempfile.mkdtemp(prefix="a", dir=os.environ["JUPYTER_RUNTIME_DIR"])
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", runtime)  # short: a socket path is short
+    own_runtime_dir(monkeypatch)
     home = tmp_path / "zingy"
     monkeypatch.setenv("ZINGY_NB_HOME", str(home))
     key = encode_key(new_key())
@@ -204,10 +219,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     profiles = Profiles(home)
     for name, secret in PROFILES.items():
         profiles.set(name, *secret)
-    script = tmp_path / "peer.py"
-    script.write_text(PEER)
-    (tmp_path / "ensure.py").write_text(ENSURE)
-    found = Setup(StoreLocation(home), key, script)
+    found = Setup(StoreLocation(home), key, peer_script(tmp_path))
     try:
         yield found
     finally:
@@ -457,6 +469,48 @@ def test_the_command_runs_the_agent_in_the_foreground(setup: Setup) -> None:
             proc.kill()
             proc.wait(timeout=WAIT)
     assert "serving the store" in err and "stopped: idle" in err
+
+
+def test_a_team_store_agent_serves_a_member_and_never_shows_the_password(
+    pg_server: postgres.PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own_runtime_dir(monkeypatch)
+    home = tmp_path / "zingy"
+    monkeypatch.setenv("ZINGY_NB_HOME", str(home))
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
+    db = pg_server.new_database()
+    setup: Setup | None = None
+    try:
+        pg_server.join(db, home, roles=("alice",))  # alice's key: a file in the home
+        url = pg_server.url("alice", db)
+        password = postgres.PASSWORDS["alice"]
+        assert password in url
+        monkeypatch.setenv(URL_ENV, url)
+        profiles = Profiles(home, url=url)
+        profiles.set("team-github", *PROFILES["github"])
+        profiles.store.close()
+        setup = Setup(StoreLocation(home, url), "", peer_script(tmp_path))
+        client = setup.start()
+        assert client.status()["store"] == setup.location.key
+        kernel = setup.peer()
+        cap = ok(kernel.ask(do="register", flow="cloud-flow"))["cap"]
+        got = ok(kernel.ask(do="retrieve", cap=cap, name="team-github"))["values"]
+        assert got == [*PROFILES["github"], None, None]
+        argv = Path(f"/proc/{client.pid}/cmdline").read_bytes().decode()
+        shown = {
+            "key": setup.location.key,
+            "folder": str(setup.folder),
+            "argv": argv,
+            "log": (setup.folder / LOG).read_text(),
+        }
+        for where, text in shown.items():
+            assert password not in text, where
+        assert "alice@" in setup.location.key
+    finally:
+        if setup is not None:
+            setup.stop_all()
+        pg_server.drop_database(db)
 
 
 # -- leaks -----------------------------------------------------------------------------
