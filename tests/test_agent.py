@@ -454,7 +454,7 @@ def test_a_client_whose_agent_died_is_told_the_fix(setup: Setup) -> None:
 
 def test_the_command_runs_the_agent_in_the_foreground(setup: Setup) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zingy_nb.cli", "agent", "--idle-timeout", "1"],
+        [sys.executable, "-m", "zingy_nb.cli", "agent", "--idle-timeout", "5"],
         stderr=subprocess.PIPE,
         text=True,
     )

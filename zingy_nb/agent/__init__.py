@@ -5,7 +5,7 @@ key, undumpable (``harden``), behind a Unix socket in a private folder (``server
 launcher registers a kernel and gets a capability bound to its process, flow and
 notebook (``capabilities``); retrieval with it is judged by the agent (``ops``). The
 wire format is one JSON object per line (``protocol``); ``client`` connects, and starts
-the agent on demand. Linux only: elsewhere importing works and ``connect`` says why it
+the agent on demand (``zingy-nb agent``, arguments in ``command``). Linux only: elsewhere importing works and ``connect`` says why it
 cannot. See docs/agent.md for what is built and what follows.
 """
 

@@ -58,7 +58,8 @@ class AgentClient:
             try:
                 self._sock.sendall(encode({"id": request_id, "op": op, **fields}))
                 line = self._reader.readline(MAX_LINE + 1)
-            except OSError:
+            except OSError:  # a timeout too: a late reply would answer the next request
+                self.close()
                 raise self._unavailable("the connection to it broke (it stopped?)") from None
         if not line:
             raise self._unavailable("it closed the connection (it stopped?)")

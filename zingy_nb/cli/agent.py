@@ -6,7 +6,7 @@ import argparse
 
 
 def add_parser(top: argparse._SubParsersAction) -> None:
-    from ..agent.cli import HELP, add_arguments, run
+    from ..agent.command import HELP, add_arguments, run
 
     parser = top.add_parser("agent", help=HELP, description=HELP)
     add_arguments(parser)

@@ -1,4 +1,4 @@
-"""The agent's command line, shared by ``python -m zingy_nb.agent`` and ``zingy-nb agent``.
+"""The agent's arguments, for ``zingy-nb agent`` (also ``python -m zingy_nb.agent``).
 
 Nothing secret is ever taken from argv: the store and its key come from the
 environment, as for every zingy-nb command.
@@ -7,7 +7,6 @@ environment, as for every zingy-nb command.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from typing import Any
 
 HELP = "run the agent that holds this store's keys for kernels (started on demand)"
@@ -45,9 +44,3 @@ def run(args: Any) -> int:
     from .server import run as serve
 
     return serve(args.idle_timeout, args.detach)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zingy_nb.agent", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
