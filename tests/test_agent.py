@@ -343,7 +343,7 @@ def test_a_forged_capability_gets_a_clear_refusal(setup: Setup) -> None:
     ok(kernel.ask(do="register", flow="cloud-flow"))
     for forged in (secrets.token_urlsafe(32), "", 42, None):
         answer = kernel.ask(do="retrieve", cap=forged, name="github")
-        refused(answer, CloudFlowOnlyError.__name__, "not one this zingy-nb agent gave out")
+        refused(answer, CloudFlowOnlyError.__name__, "not one this zingy-nb agent holds")
 
 
 def test_a_token_used_from_an_unrelated_process_gets_nothing(setup: Setup) -> None:

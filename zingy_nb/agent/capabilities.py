@@ -48,8 +48,8 @@ class Kernel:
 
 
 FORGED = (
-    "This capability is not one this zingy-nb agent gave out: it was made up, or it "
-    "comes from an agent that has since stopped. Restart the kernel to get a new one."
+    "This capability is not one this zingy-nb agent holds: it was made up, or the "
+    "kernel or the agent it was given by has stopped. Restart the kernel to get a new one."
 )
 STOLEN = (
     "This capability belongs to another process: a capability works only in the kernel "

@@ -23,6 +23,7 @@ from typing import Final
 
 from .. import flow
 from ..access import SESSION_ENV
+from ..audit import VIA_ENV
 from ..errors import ZingyError
 from . import harden
 from .location import PID_FILE, RUN_LOCK, StoreLocation, prepare_folder
@@ -172,7 +173,9 @@ def run(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, detach: bool = False) -> int
     if not harden.set_not_dumpable():
         _log("could not make the agent undumpable (prctl failed); not started")
         return 1
-    for var in (flow.ENV_VAR, SESSION_ENV):  # the agent is no kernel and no notebook
+    # The agent is no kernel, no notebook, and no runner's: what the process that
+    # started it was must not mark the audit of every kernel it serves.
+    for var in (flow.ENV_VAR, SESSION_ENV, VIA_ENV):
         os.environ.pop(var, None)
     flow.flag(flow.PAGE_FLOW)  # it never retrieves for itself: only through capabilities
     location = StoreLocation.current()
