@@ -454,12 +454,13 @@ def test_a_client_whose_agent_died_is_told_the_fix(setup: Setup) -> None:
 
 def test_the_command_runs_the_agent_in_the_foreground(setup: Setup) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zingy_nb.cli", "agent", "--idle-timeout", "5"],
+        [sys.executable, "-m", "zingy_nb.cli", "agent", "--idle-timeout", "1"],
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         wait_until("the agent listens", lambda: (setup.folder / SOCKET).exists())
+        time.sleep(2)  # a slow first client: the agent waits for it past its idle timeout
         with setup.connect() as client:
             assert client.pid == proc.pid and client.status()["dumpable"] == 0
         assert proc.wait(timeout=WAIT) == 0  # idle
@@ -468,7 +469,7 @@ def test_the_command_runs_the_agent_in_the_foreground(setup: Setup) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=WAIT)
-    assert "serving the store" in err and "stopped: idle" in err
+    assert "serving the store" in err and "stopped: idle for 1 s" in err
 
 
 def test_a_team_store_agent_serves_a_member_and_never_shows_the_password(

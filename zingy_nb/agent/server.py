@@ -3,7 +3,7 @@
 At start it makes itself undumpable, takes the run lock of its folder (one agent per
 store; a second one stops at once), binds the socket 0600 and writes its pid. It stops
 on SIGTERM or SIGINT, or when it has had no client connection and no live registered
-kernel for ``idle_timeout`` seconds. With ``detach`` it forks once it listens, so the
+kernel for ``idle_timeout`` seconds (before its first client, at least a minute). With ``detach`` it forks once it listens, so the
 process that started it (``client.ensure_agent``) returns as soon as it answers and
 never has to reap it. Its log lines name pids and flows, never a value or a token.
 """
@@ -33,6 +33,9 @@ from .protocol import MAX_LINE, decode, encode, failure
 DEFAULT_IDLE_TIMEOUT: Final = 600.0
 TICK: Final = 0.25
 FLUSH_EVERY: Final = 30.0
+#: Until its first client connects an agent waits at least this long: the process that
+#: started it may be slow to connect on a loaded machine.
+FIRST_CLIENT_GRACE: Final = 60.0
 
 
 def _log(line: str) -> None:
@@ -69,6 +72,7 @@ class Server:
         self._count_lock = threading.Lock()
         self.connections = 0
         self.last_busy = time.monotonic()
+        self.served = False  # whether any client has connected yet
 
     def serve(self) -> str:
         """Accept until stopped; returns why it stopped."""
@@ -87,6 +91,7 @@ class Server:
                 conn.settimeout(None)
                 with self._count_lock:
                     self.connections += 1
+                    self.served = True
                 threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
             now = time.monotonic()
             flush = now - last_flush >= FLUSH_EVERY
@@ -96,9 +101,12 @@ class Server:
             with self._count_lock:
                 if self.connections or live:
                     self.last_busy = now
-                elif now - self.last_busy >= self.idle_timeout:
+                elif now - self.last_busy >= self._idle_limit():
                     return f"idle for {self.idle_timeout:g} s with no client and no kernel"
         return "asked to stop"
+
+    def _idle_limit(self) -> float:
+        return self.idle_timeout if self.served else max(self.idle_timeout, FIRST_CLIENT_GRACE)
 
     def _connection(self, conn: socket.socket) -> None:
         try:
