@@ -169,3 +169,15 @@ class SignatureError(ZingyError):
 class UntrustedKeyError(ZingyError, PermissionError):
     """A member's public key changed since this member pinned it, or lacks an admin's
     endorsement; it is refused until confirmed with ``zingy-nb team trust``."""
+
+
+class AgentUnavailableError(ZingyError, ConnectionError):
+    """The zingy-nb agent that holds a store's keys is not running or stopped answering."""
+
+    @classmethod
+    def for_store(cls, where: str, why: str) -> AgentUnavailableError:
+        return cls(
+            f"The zingy-nb agent for the store at {where} is unavailable: {why}. Values a "
+            "kernel already received stay usable; for new ones restart the kernel (its "
+            "launcher starts the agent again), or run `zingy-nb agent` in a terminal."
+        )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import access, flow, redact
-from .audit import audit_log
+from .audit import AuditLog, audit_log
 from .errors import (
     InvalidProfileError,
     ProfileExistsError,
@@ -32,6 +32,7 @@ from .rules import (
     SLOTS,
     ProfileMeta,
     Secrets,
+    is_valid_name,
     validate_name,
     validate_secrets,
     validate_slot,
@@ -119,6 +120,25 @@ class Profiles:
             audit_log.retrieved(self, name, flow.CLOUD_FLOW)
         else:
             audit_log.bump(self, name, flow.CLOUD_FLOW)
+        return values
+
+    def _secrets_as(
+        self, name: str, mode: str, notebook: str | None, audit: AuditLog, caller: str
+    ) -> Secrets:
+        """``secrets`` for a kernel the agent serves: gated by the flow and notebook the
+        agent recorded for it (not this process's own), audited in its ``audit``. The
+        notebook is judged on every call: ``_allowed`` is for this process's notebook."""
+        if mode != flow.CLOUD_FLOW:
+            error = flow.refusal(caller)  # the agent is page-flow: the page-flow wording
+            if is_valid_name(name):
+                audit.refused(self, name, mode)
+            raise error
+        if notebook is not None:
+            access.judge(self, validate_name(name), notebook)
+        values, cold = self._open(name)
+        if cold:
+            redact.redactor.register_all(values)
+        audit.retrieved(self, name, flow.CLOUD_FLOW)
         return values
 
     def _refuse(self, name: object, mode: str | None, caller: str) -> NoReturn:

@@ -1,5 +1,6 @@
 """The ``zingy-nb`` command: profiles, notebook access, the master key, the store and
-kernelspecs from a shell. One module per command group; this one wires them.
+kernelspecs from a shell, and the agent that holds keys for kernels. One module per
+command group; this one wires them.
 
 Secrets are read from prompts, stdin, environment variables or files, never from argv
 (``ps`` and shell history show argv). Exit status 0 on success, 1 on an error, 2 on a
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from ..errors import ZingyError
 from ..sources import hide, typed_tokens
-from . import audit, common, kernels, key, profiles, store, team
+from . import agent, audit, common, kernels, key, profiles, store, team
 
 GROUPS = {
     "profiles": profiles,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..runtime.cli import register
 
     register(top)  # serve, run: the Cloud Flow runners
+    agent.add_parser(top)  # the agent that holds the keys for kernels
     return parser
 
 

@@ -1,0 +1,17 @@
+"""The zingy-nb agent: keys and policy in a process of their own, outside every kernel.
+
+One agent per OS user and store (``location``) holds the store's ``Profiles`` and so its
+key, undumpable (``harden``), behind a Unix socket in a private folder (``server``). A
+launcher registers a kernel and gets a capability bound to its process, flow and
+notebook (``capabilities``); retrieval with it is judged by the agent (``ops``). The
+wire format is one JSON object per line (``protocol``); ``client`` connects, and starts
+the agent on demand (``zingy-nb agent``, arguments in ``command``). Linux only: elsewhere importing works and ``connect`` says why it
+cannot. See docs/agent.md for what is built and what follows.
+"""
+
+from __future__ import annotations
+
+from .client import AgentClient, connect, ensure_agent
+from .location import StoreLocation
+
+__all__ = ["AgentClient", "StoreLocation", "connect", "ensure_agent"]

@@ -1,0 +1,186 @@
+"""Talking to the agent: ``connect`` to a running one, ``ensure_agent`` to start it.
+
+``ensure_agent`` starts the agent on demand as a detached child (``python -m
+zingy_nb.agent --detach``, which returns once the agent listens), under a start lock in
+the agent's private folder, so two callers at once start one agent. The store reaches
+the agent through its environment (a team store's URL may hold a password: never argv);
+so do ``ZINGY_NB_MASTER_KEY`` and ``ZINGY_NB_MEMBER_KEY`` when the caller has them. A
+client whose agent stopped gets ``AgentUnavailableError`` naming the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import AgentUnavailableError
+from .harden import peer_credentials, supported
+from .location import LOG, START_LOCK, StoreLocation, prepare_folder
+from .protocol import MAX_LINE, decode, encode, raise_failure
+
+#: How long a reply may take (a team store on a slow network, a loaded machine).
+REPLY_TIMEOUT: Final = 120.0
+START_TIMEOUT: Final = 60.0
+
+
+class AgentClient:
+    """One connection to an agent; requests are answered in order. Thread-safe."""
+
+    def __init__(self, sock: socket.socket, location: StoreLocation) -> None:
+        self.location = location
+        self._sock = sock
+        self._reader = sock.makefile("rb")
+        self._lock = threading.Lock()
+        self._next = 0
+        creds = peer_credentials(sock)
+        #: The agent's pid, as the operating system reports it.
+        self.pid = creds[0] if creds else None
+        if creds is not None and creds[1] != os.getuid():
+            self.close()
+            raise self._unavailable("its socket is served by another user's process")
+
+    def _unavailable(self, why: str) -> AgentUnavailableError:
+        return AgentUnavailableError.for_store(self.location.key, why)
+
+    def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request; the reply's fields, or the agent's error raised here."""
+        with self._lock:
+            self._next += 1
+            request_id = self._next
+            try:
+                self._sock.sendall(encode({"id": request_id, "op": op, **fields}))
+                line = self._reader.readline(MAX_LINE + 1)
+            except OSError:  # a timeout too: a late reply would answer the next request
+                self.close()
+                raise self._unavailable("the connection to it broke (it stopped?)") from None
+        if not line:
+            raise self._unavailable("it closed the connection (it stopped?)")
+        reply = decode(line)
+        if reply.get("ok") is not True:
+            raise_failure(reply)
+        if reply.get("id") != request_id:
+            raise self._unavailable("it answered out of turn (not a zingy-nb agent?)")
+        return reply
+
+    def status(self) -> dict[str, Any]:
+        """The agent's pid, uid, dumpable flag, store and kernel count: no value."""
+        return self.call("status")
+
+    def list(self) -> list[dict[str, Any]]:
+        """The profiles' metadata, as ``ProfileMeta.to_json``: no value."""
+        return list(self.call("list")["profiles"])
+
+    def register(self, flow: str, notebook: str | None = None) -> str:
+        """A capability for this process (a launcher, before it execs the kernel)."""
+        return str(self.call("register", flow=flow, notebook=notebook, pid=os.getpid())["cap"])
+
+    def retrieve(self, cap: str, name: str, caller: str | None = None) -> tuple[str | None, ...]:
+        """The values of ``name``, if ``cap`` is this process's kernel's and cloud-flow."""
+        return tuple(self.call("retrieve", cap=cap, name=name, caller=caller)["values"])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._reader.close()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(store: StoreLocation | None = None) -> AgentClient:
+    """A connection to the running agent of ``store`` (default: this process's)."""
+    location = store or StoreLocation.current()
+    if not supported():
+        raise AgentUnavailableError.for_store(
+            location.key, "the agent runs on Linux only; here the kernel keeps today's rules"
+        )
+    path = location.socket_path()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(REPLY_TIMEOUT)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        raise AgentUnavailableError.for_store(location.key, "it is not running") from None
+    return AgentClient(sock, location)
+
+
+@contextlib.contextmanager
+def _start_lock(folder: Path, timeout: float, where: str) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(folder / START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AgentUnavailableError.for_store(
+                        where, f"another process has been starting it for {timeout:g} s"
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _spawn(location: StoreLocation, folder: Path, idle_timeout: float | None) -> bool:
+    """Start a detached agent; whether it said it listens."""
+    argv = [sys.executable, "-m", "zingy_nb.agent", "--detach"]
+    if idle_timeout is not None:
+        argv += ["--idle-timeout", repr(float(idle_timeout))]
+    log = os.open(folder / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        done = subprocess.run(
+            argv,
+            env=location.environ(os.environ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        os.close(log)
+    return done.returncode == 0
+
+
+def ensure_agent(
+    store: StoreLocation | None = None, idle_timeout: float | None = None
+) -> AgentClient:
+    """A connection to the agent of ``store``, started first if it is not running."""
+    location = store or StoreLocation.current()
+    with contextlib.suppress(AgentUnavailableError):
+        return connect(location)
+    if not supported():
+        return connect(location)  # raises, naming why
+    folder = prepare_folder(location)
+    with _start_lock(folder, START_TIMEOUT, location.key):
+        for _attempt in range(2):  # once more if an idle agent was stopping meanwhile
+            with contextlib.suppress(AgentUnavailableError):
+                return connect(location)
+            if _spawn(location, folder, idle_timeout):
+                break
+    try:
+        return connect(location)
+    except AgentUnavailableError:
+        raise AgentUnavailableError.for_store(
+            location.key, f"it did not start; its log is {folder / LOG}"
+        ) from None

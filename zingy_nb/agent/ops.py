@@ -1,0 +1,144 @@
+"""What the agent does for a request: ``status``, ``list``, ``register``, ``retrieve``.
+
+Every decision uses the peer's pid as the operating system reports it (``SO_PEERCRED``),
+and the policy the agent recorded at ``register``; nothing a kernel sends widens it.
+Retrieval goes through ``Profiles``, one per agent, so the key is read once, by today's
+custody, and stays in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import access, flow
+from ..audit import audit_log
+from ..errors import FlowModeError, InvalidProfileError, ZingyError
+from ..profiles import Profiles
+from .capabilities import Capabilities, Kernel
+from .harden import dumpable
+from .location import StoreLocation
+from .protocol import failure
+
+#: What a kernel may call itself in a refusal ("zingyConn.apikey()"); anything else is
+#: not quoted back.
+_CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
+DEFAULT_CALLER = "Retrieving secrets"
+
+
+@contextlib.contextmanager
+def _judged_as(kernel: Kernel) -> Iterator[None]:
+    """While ``access.judge`` runs for ``kernel``: its notebook-access events name the
+    kernel's notebook, and an allowance that moved away from its path counts only if it
+    moved after the kernel registered (as in a kernel, with the kernel's start time).
+    Callers hold ``Agent._lock``: this is process state."""
+    state = access._state
+    before = (audit_log.context.get("notebook"), state.started)
+    audit_log.context["notebook"], state.started = kernel.notebook, kernel.registered
+    try:
+        yield
+    finally:
+        audit_log.context["notebook"], state.started = before
+
+
+class Agent:
+    """The agent's state: one store, its ``Profiles``, the registered kernels."""
+
+    def __init__(self, location: StoreLocation, log: Callable[[str], None]) -> None:
+        self.location = location
+        self.log = log
+        self.kernels = Capabilities()
+        self._profiles: Profiles | None = None
+        self._lock = threading.Lock()  # one retrieval at a time: audit context below
+        self._ops: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
+            "status": self.status,
+            "list": self.list,
+            "register": self.register,
+            "retrieve": self.retrieve,
+        }
+
+    @property
+    def profiles(self) -> Profiles:
+        if self._profiles is None:
+            self._profiles = Profiles(self.location.home, url=self.location.url or "")
+        return self._profiles
+
+    def handle(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        """The reply to one request from the process ``peer_pid``."""
+        request_id = request.get("id")
+        op = request.get("op")
+        handler = self._ops.get(op) if isinstance(op, str) else None
+        try:
+            if handler is None:
+                raise ZingyError(
+                    f"The zingy-nb agent has no such operation; it offers {', '.join(self._ops)}."
+                )
+            return {"id": request_id, "ok": True, **handler(request, peer_pid)}
+        except Exception as exc:  # every failure goes back as a reply, never a traceback
+            if not isinstance(exc, ZingyError):
+                self.log(f"{op} failed: {type(exc).__name__}")
+            return failure(request_id, exc, str(op))
+
+    # -- operations ---------------------------------------------------------------------
+    def status(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "dumpable": dumpable(),
+            "store": self.location.key,
+            "kernels": len(self.kernels.live()),
+        }
+
+    def list(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        return {"profiles": [meta.to_json() for meta in self.profiles.list()]}
+
+    def register(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        mode, notebook, pid = request.get("flow"), request.get("notebook"), request.get("pid")
+        if mode not in flow.MODES:
+            raise FlowModeError(
+                f"A kernel registers as {flow.CLOUD_FLOW} or {flow.PAGE_FLOW}; nothing was "
+                "registered."
+            )
+        if notebook is not None and (
+            not isinstance(notebook, str) or not os.path.isabs(notebook) or "\0" in notebook
+        ):
+            raise InvalidProfileError(
+                "A kernel's notebook is an absolute path (or none); nothing was registered."
+            )
+        if pid is not None and pid != peer_pid:
+            raise InvalidProfileError(
+                "A launcher registers its own pid (the kernel it execs keeps it); nothing "
+                "was registered."
+            )
+        cap = self.kernels.register(peer_pid, str(mode), notebook)
+        self.log(f"registered a {mode} kernel, pid {peer_pid}")
+        return {"cap": cap}
+
+    def retrieve(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        kernel = self.kernels.holder(request.get("cap"), peer_pid)
+        name = request.get("name")
+        if not isinstance(name, str):
+            raise InvalidProfileError("A profile name is a string.")
+        caller = request.get("caller")
+        if not (isinstance(caller, str) and _CALLER.match(caller)):
+            caller = DEFAULT_CALLER
+        with self._lock, _judged_as(kernel):
+            values = self.profiles._secrets_as(
+                name, kernel.flow, kernel.notebook, kernel.audit, caller
+            )
+        return {"values": list(values)}
+
+    # -- housekeeping -------------------------------------------------------------------
+    def tidy(self, flush_all: bool = False) -> int:
+        """Forget gone kernels (flushing their audit), or flush all; returns live ones."""
+        gone = self.kernels.prune()
+        live = self.kernels.live()
+        for kernel in gone + (live if flush_all else []):
+            kernel.audit.flush()
+        for kernel in gone:
+            self.log(f"kernel pid {kernel.proc.pid} is gone")
+        return len(live)
