@@ -157,9 +157,10 @@ def test_a_refused_name_is_recorded_only_if_it_names_a_profile(backend: Backend)
     )
     # When an unflagged process is refused each of them
     assert python(backend, code).returncode == 0
-    # Then the refusals are audited, the pasted one without its text
+    # Then every refusal is audited, the pasted and the invalid name without their text
     entries = audit(backend)
     assert sorted((e["profile"], e["outcome"], e["count"]) for e in entries) == [
+        (INVALID_NAME, "refused", 1),
         (UNKNOWN_NAME, "refused", 1),
         ("stripe", "refused", 1),
     ]

@@ -25,14 +25,12 @@ from .errors import (
     InvalidProfileError,
     ProfileExistsError,
     ProfileNotFoundError,
-    ZingyError,
 )
 from .paths import store_home
 from .rules import (
     SLOTS,
     ProfileMeta,
     Secrets,
-    is_valid_name,
     validate_name,
     validate_secrets,
     validate_slot,
@@ -130,8 +128,7 @@ class Profiles:
         notebook is judged on every call: ``_allowed`` is for this process's notebook."""
         if mode != flow.CLOUD_FLOW:
             error = flow.refusal(caller)  # the agent is page-flow: the page-flow wording
-            if is_valid_name(name):
-                audit.refused(self, name, mode)
+            audit.refused(self, name, mode)  # an invalid or unknown name without its text
             raise error
         if notebook is not None:
             access.judge(self, validate_name(name), notebook)
@@ -142,14 +139,10 @@ class Profiles:
         return values
 
     def _refuse(self, name: object, mode: str | None, caller: str) -> NoReturn:
-        error = flow.refusal(caller)
-        if isinstance(name, str):
-            try:
-                validate_name(name)
-            except ZingyError:  # nothing to audit against: the refusal still stands
-                raise error from None
-            audit_log.refused(self, name, mode or "unflagged")
-        raise error
+        """Raise the flow refusal, audited under ``audit.recorded_name``: an invalid or
+        unknown name is recorded without its text (it may be a pasted secret)."""
+        audit_log.refused(self, name, mode or "unflagged")
+        raise flow.refusal(caller)
 
     def _fresh(self) -> object:
         """Revalidate the caches against the store's change token (with the lock held)."""
