@@ -9,22 +9,40 @@ below; the store chooses the vault (``open_vault``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, cast
 
+from ..paths import MEMBER_KEY_ENV
 from .base import KeyStatus, Vault
 from .crypto import decode_key, encode_key, new_key
 from .custody import ENV_VAR as MASTER_KEY_ENV
 from .custody import MasterKey, write_private
-from .member_custody import ENV_VAR as MEMBER_KEY_ENV
-from .member_custody import member_key_forms
-from .member_keys import MemberKeyPair, MemberPublicKey
-from .trust import Trust
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from ..store.base import Store
     from ..store.postgres_members import MemberKeyStore
+    from .member_custody import member_key_forms
+    from .member_keys import MemberKeyPair, MemberPublicKey
+    from .trust import Trust
+
+#: The member-key names, imported on first use: the member-key model pulls in more of
+#: ``cryptography`` (X25519, Ed25519, HPKE) than the embedded store needs, and
+#: ``%load_ext zingy_nb`` must stay quick (a kernel's start waits for it).
+_MEMBER_NAMES = {
+    "member_key_forms": "member_custody",
+    "MemberKeyPair": "member_keys",
+    "MemberPublicKey": "member_keys",
+    "Trust": "trust",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MEMBER_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
 
 __all__ = [
     "MASTER_KEY_ENV",
