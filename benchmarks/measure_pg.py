@@ -87,7 +87,7 @@ def available() -> str | None:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        return "psycopg not installed: pip install 'zingy-nb[postgres]'"
+        return "psycopg not installed: install the wheel with its postgres extra, or pip install 'psycopg[binary]>=3.1'"
     import shutil
 
     found = shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))

@@ -111,7 +111,10 @@ def serve_command(args: Any) -> int:
     if isinstance(kernel, int):
         return kernel
     if importlib.util.find_spec("kernel_gateway") is None:
-        _say("serve", "needs Jupyter Kernel Gateway: pip install 'zingy-nb[serve]'.")
+        _say(
+            "serve",
+            "needs Jupyter Kernel Gateway: install the zingy-nb wheel with its serve extra (README, Install), or pip install jupyter_kernel_gateway.",
+        )
         return 1
     from .serve import serve
 
@@ -131,7 +134,10 @@ def run_command(args: Any) -> int:
     if isinstance(kernel, int):
         return kernel
     if importlib.util.find_spec("papermill") is None:
-        _say("run", "needs papermill: pip install 'zingy-nb[run]'.")
+        _say(
+            "run",
+            "needs papermill: install the zingy-nb wheel with its run extra (README, Install), or pip install papermill.",
+        )
         return 1
     from .run import run
 

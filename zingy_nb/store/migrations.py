@@ -383,7 +383,7 @@ def check_known(version: int, migrations: tuple[Migration, ...], location: str) 
         raise UnsupportedStoreVersionError(
             f"The store at {location} has schema version {version}, newer than this "
             f"zingy-nb understands ({latest(migrations)}). It is left untouched: upgrade "
-            "zingy-nb (pip install -U zingy-nb) to use it."
+            "zingy-nb (build and install the newer wheel, README: Install) to use it."
         )
     if version < 1:
         raise StoreError(f"The store at {location} has an invalid schema version {version}.")

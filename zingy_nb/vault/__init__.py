@@ -44,6 +44,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(import_module(f"{__name__}.{module}"), name)
 
+
 __all__ = [
     "MASTER_KEY_ENV",
     "MEMBER_KEY_ENV",
