@@ -10,7 +10,6 @@ in a plain ``python3`` kernel that only ran ``%load_ext zingy_nb``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,10 @@ import pytest
 from ..kernels import kernel_env, running_kernel
 from ..postgres import Backend
 from .scanner import byte_views, find
-from .test_kernel_leaks import _backend, pg_server, process_env, secrets_in_play
+from .test_kernel_leaks import backend, pg_server, process_env, secrets_in_play
 from .values import HTML_PW, STRIPE
 
-__all__ = ["pg_server"]  # the session's PostgreSQL server, found by its name
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Backend]:
-    server = request.getfixturevalue("pg_server") if request.param == "postgres" else None
-    yield from _backend(request.param, tmp_path_factory.mktemp(request.param), server)
+__all__ = ["backend", "pg_server"]  # fixtures of the leak table, found by their names
 
 
 def history_text(ipython_dir: Path) -> str:
