@@ -189,18 +189,22 @@ class PgServer:
 _shared: dict[str, Any] = {"server": None, "users": 0}
 
 
-def _start() -> PgServer:
+def new_cluster(
+    port: int, *, listen: str = "", prefix: str = "zingy-pg-", settings: str = ""
+) -> PgServer:
+    """A new, running cluster: only the ``postgres`` superuser (password
+    ``SUPERUSER_PASSWORD``, scram), on a socket in its own folder and on ``listen``."""
     bindir = _bindir()
     as_postgres = os.geteuid() == 0
     # Not under TMPDIR: as root that folder is 0700 and the postgres user could not
     # reach its socket; a short path also keeps the socket under the 107-byte limit.
-    root = Path(tempfile.mkdtemp(prefix="zingy-pg-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     pwfile = root / "pw"
     pwfile.write_text(SUPERUSER_PASSWORD + "\n")
     if as_postgres:
         shutil.chown(root, "postgres", "postgres")
         shutil.chown(pwfile, "postgres", "postgres")
-    server = PgServer(bindir, root, 5432, as_postgres)
+    server = PgServer(bindir, root, port, as_postgres)
     result = server.run(
         "initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=scram-sha-256",
         f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8", "--locale=C",
@@ -208,10 +212,7 @@ def _start() -> PgServer:
     if result.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"initdb failed: {result.stderr}", pytrace=False)
-    options = (
-        f"-k {root} -p {server.port} -c listen_addresses='' -c fsync=off "
-        "-c max_connections=200 -c shared_buffers=32MB"
-    )
+    options = f"-k {root} -p {port} -c listen_addresses='{listen}' -c fsync=off {settings}"
     result = server.run(
         "pg_ctl", "-D", str(root / "data"), "-o", options, "-l", str(root / "log"), "-w",
         "start",
@@ -220,17 +221,22 @@ def _start() -> PgServer:
         log = (root / "log").read_text() if (root / "log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"pg_ctl start failed: {result.stderr}\n{log}", pytrace=False)
+    return server
+
+
+def _start() -> PgServer:
+    server = new_cluster(5432, settings="-c max_connections=200 -c shared_buffers=32MB")
     try:
         server.sql(f"CREATE ROLE team_admin LOGIN CREATEROLE PASSWORD '{PASSWORDS['team_admin']}'")
         for role in MEMBERS:
             server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORDS[role]}'")
     except BaseException:
-        _stop(server)
+        stop_cluster(server)
         raise
     return server
 
 
-def _stop(server: PgServer) -> None:
+def stop_cluster(server: PgServer) -> None:
     try:
         server.run("pg_ctl", "-D", str(server.root / "data"), "-m", "immediate", "-w", "stop")
     finally:
@@ -249,7 +255,7 @@ def pg_server() -> Iterator[PgServer]:
         _shared["users"] -= 1
         if _shared["users"] == 0:
             server, _shared["server"] = _shared["server"], None
-            _stop(server)
+            stop_cluster(server)
 
 
 @pytest.fixture

@@ -30,10 +30,8 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +41,7 @@ import pytest
 
 from tests.hub import OPERATOR, Hub, RemoteKernel, running_hub
 from tests.hub.hub import free_port
-from tests.postgres import SUPERUSER_PASSWORD, PgServer, _bindir
+from tests.postgres import SUPERUSER_PASSWORD, PgServer, new_cluster, stop_cluster
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -181,34 +179,16 @@ def test_one_install_story_in_the_readme_the_doc_and_the_hub_config() -> None:
 def fresh_cluster() -> Iterator[PgServer]:
     """A new, empty PostgreSQL cluster: only the ``postgres`` superuser (password
     ``SUPERUSER_PASSWORD``), listening on 127.0.0.1 (no TLS) and on a socket."""
-    bindir = _bindir()
-    as_postgres = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="zingy-docpg-", dir="/tmp"))
-    pwfile = root / "pw"
-    pwfile.write_text(SUPERUSER_PASSWORD + "\n")
-    if as_postgres:
-        shutil.chown(root, "postgres", "postgres")
-        shutil.chown(pwfile, "postgres", "postgres")
-    server = PgServer(bindir, root, free_port(), as_postgres)
+    server = new_cluster(
+        free_port(),
+        listen="127.0.0.1",
+        prefix="zingy-docpg-",
+        settings="-c max_connections=60 -c shared_buffers=16MB",
+    )
     try:
-        done = server.run(
-            "initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=scram-sha-256",
-            f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8", "--locale=C",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        options = (
-            f"-k {root} -p {server.port} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=60 -c shared_buffers=16MB"
-        )
-        done = server.run(
-            "pg_ctl", "-D", str(root / "data"), "-o", options, "-l", str(root / "log"), "-w",
-            "start",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
         yield server
     finally:
-        server.run("pg_ctl", "-D", str(root / "data"), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        stop_cluster(server)
 
 
 # -- the walk ---------------------------------------------------------------------------
