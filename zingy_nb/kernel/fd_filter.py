@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import codecs
-import fcntl
 import logging
 import os
 import selectors
@@ -166,6 +165,8 @@ def _replace(target: int) -> _Channel | None:
         return None
     read, write = os.pipe()
     os.set_blocking(read, False)
+    import fcntl  # POSIX only, as ``install`` is
+
     try:
         fcntl.fcntl(read, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
     except OSError:  # above the system's limit: the default size works, more slowly
@@ -194,7 +195,7 @@ def install() -> bool:
     """Filter the kernel's original stdout and stderr (once per process: False when
     already done, e.g. on ``%reload_ext``)."""
     global installed
-    if installed is not None:
+    if installed is not None or os.name != "posix":  # Windows: no select() on pipes
         return False
     channels = [c for c in map(_replace, _targets()) if c is not None]
     if not channels:
