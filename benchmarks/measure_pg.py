@@ -112,7 +112,7 @@ def team_store(home: Path) -> Iterator[tuple[str, str, Any, str]]:
         version = server.sql("SHOW server_version")[0][0]
         yield server.url("alice", db), f"PostgreSQL {version}", server, db
     finally:
-        pg._stop(server)
+        pg.stop_cluster(server)
 
 
 def _bulk(profiles: Profiles, count: int) -> float:
