@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Protocol
 
 from ..errors import StoreError
 from ..rules import ProfileMeta, SlotFlags
@@ -27,6 +27,44 @@ LEVELS = ("read", "write", "manage")
 ACCESS_ASK: Final = "ask"
 ACCESS_OFF: Final = "off"
 ACCESS_SETTINGS: Final = (ACCESS_ASK, ACCESS_OFF)
+
+
+class AccessSigner(Protocol):
+    """What signs and checks allowances and the setting: the store's vault, which holds
+    the key (``vault.base.Vault``). A store never counts a row this does not verify."""
+
+    def access_mac(self, fields: Sequence[str]) -> bytes: ...
+
+    def access_verifies(self, fields: Sequence[str], mac: bytes | None) -> bool: ...
+
+    def setting_tag(self, fields: Sequence[str]) -> bytes: ...
+
+    def setting_verifies(self, fields: Sequence[str], tag: bytes | None) -> bool: ...
+
+
+#: Re-signs one row's fields (``Transaction.resign_access``).
+Mac = Callable[[Sequence[str]], bytes]
+
+
+def when_text(when: datetime | str | None) -> str:
+    """A time as a signed field: UTC ISO text with microseconds ('' for none)."""
+    if when is None:
+        return ""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def allowance_fields(
+    profile: str, notebook: str, moved_from: str | None, moved: datetime | str | None
+) -> tuple[str, ...]:
+    """What an allowance's MAC covers: the profile (its name; a team store's row id),
+    the notebook, and where and when it moved from, so no field can be edited by hand."""
+    return ("allowance", profile, notebook, moved_from or "", when_text(moved))
+
+
+def setting_fields(value: str) -> tuple[str, ...]:
+    return ("setting", "notebook-access", value)
 
 
 @dataclass(frozen=True)
@@ -153,6 +191,9 @@ class Allowance:
     how: str  # "prompt", "created", "cli", "rest" or "upgrade"
     created: datetime
     role: str | None = None
+    #: Its MAC verifies; an unsigned row (from before signing, or written by hand) is
+    #: listed but never counts.
+    signed: bool = True
 
     def to_json(self) -> dict[str, object]:
         return {**self.__dict__, "created": self.created.isoformat()}
@@ -201,6 +242,10 @@ class Transaction(ABC):
         """Allow ``notebook`` to read profile ``name`` (a store that keeps no allowances
         ignores it)."""
 
+    def resign_access(self, old: Mac, new: Mac) -> None:  # noqa: B027
+        """The key changed: every allowance (and the setting) whose MAC ``old`` verifies
+        is signed with ``new``; the others stay ignored."""
+
 
 class Store(ABC):
     """A profile store backend."""
@@ -210,6 +255,27 @@ class Store(ABC):
     #: Whose keys seal its profiles: each member's own (a team store at the member-key
     #: schema), or one master key; ``vault.open_vault`` chooses the vault by it.
     member_keys: ClassVar[bool] = False
+    #: Signs and checks allowances and the setting; ``vault.open_vault`` sets it. Without
+    #: one, what this store writes is unsigned and nothing it reads counts.
+    signer: AccessSigner | None = None
+
+    def _mac(self, fields: Sequence[str]) -> bytes | None:
+        return None if self.signer is None else self.signer.access_mac(fields)
+
+    def _signed(self, fields: Sequence[str], mac: Any) -> bool:
+        if mac is None or self.signer is None:
+            return False
+        return self.signer.access_verifies(fields, bytes(mac))
+
+    def _setting_counts(self, value: str, tag: Any) -> str:
+        """``value`` if its signature verifies; an unsigned ``off`` is read as ``ask``."""
+        if value != ACCESS_OFF:
+            return value
+        if tag is None or self.signer is None:
+            return ACCESS_ASK
+        return (
+            value if self.signer.setting_verifies(setting_fields(value), bytes(tag)) else ACCESS_ASK
+        )
 
     @abstractmethod
     def info(self) -> StoreInfo | None:

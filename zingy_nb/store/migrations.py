@@ -8,7 +8,8 @@ never guessed at or rewritten.
 SQLite keeps its version in ``PRAGMA user_version``; PostgreSQL in
 ``zingy_nb.schema_version``. Version 1 of SQLite is the schema of zingy-nb 0.1, and
 zingy-nb keeps reading and writing it (and versions 2) until it is upgraded; a store
-below the notebook-access version checks no notebook (see ``zingy_nb.access``).
+below the notebook-access version checks no notebook, and one below the signed-access
+version (4) asks for every notebook: its rows carry no MAC (see ``zingy_nb.access``).
 
 The notebook-access step records an allowance for every (profile, notebook) pair the
 audit log already saw retrieving, so an upgrade locks no existing notebook out.
@@ -102,9 +103,20 @@ INSERT OR IGNORE INTO notebook_access (profile, notebook, how, created)
     WHERE a.outcome = 'retrieved' AND a.notebook IS NOT NULL AND a.notebook <> ''
 """,
     ),
+    Migration(
+        4,
+        "notebook access: allowances and the setting carry the agent's MAC",
+        """
+ALTER TABLE notebook_access ADD COLUMN mac BLOB;
+ALTER TABLE store_meta ADD COLUMN mac BLOB
+""",
+    ),
 )
 #: The first SQLite schema version that keeps notebook allowances and audit runners.
 SQLITE_NOTEBOOKS: Final = 3
+#: The first SQLite schema version whose allowances and setting are signed. Below it
+#: every notebook is asked (nothing there is signed, so nothing counts).
+SQLITE_SIGNED: Final = 4
 
 _PG_V1: Final = f"""
 DO $roles$
@@ -366,6 +378,14 @@ POSTGRES: Final = (
     Migration(1, "profiles with owners and grants under row-level security, audit", _PG_V1),
     Migration(2, "notebook access: allowances per profile, role and notebook; settings", _PG_V2),
 )
+
+# Allowances carry their member's MAC; the store-wide setting its admin's signature.
+# A member may write only the MAC of an allowance of their own (the policies above).
+PG_SIGNED_ACCESS: Final = f"""
+ALTER TABLE {SCHEMA}.notebook_access ADD COLUMN mac bytea;
+GRANT INSERT (mac), UPDATE (mac) ON {SCHEMA}.notebook_access TO {MEMBER_ROLE};
+ALTER TABLE {SCHEMA}.settings ADD COLUMN mac bytea;
+"""
 
 
 def latest(migrations: tuple[Migration, ...]) -> int:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from .migrations import ADMIN_ROLE, DEFINER_ROLE, MEMBER_ROLE, POSTGRES, SCHEMA, Migration
+from .migrations import (
+    ADMIN_ROLE,
+    DEFINER_ROLE,
+    MEMBER_ROLE,
+    PG_SIGNED_ACCESS,
+    POSTGRES,
+    SCHEMA,
+    Migration,
+)
 
 # Member keys (no shared master key): each member publishes public keys under their
 # role; each profile's data key is wrapped per reading member; rows carry the writer's
@@ -164,4 +172,9 @@ POSTGRES_MEMBER_KEYS: Final = (
     *POSTGRES,
     Migration(PG_MEMBER_KEYS, "member keys: per-profile data keys, wraps, signatures", _PG_V3),
     Migration(4, "the store record under row-level security: members create only its id", _PG_V4),
+    Migration(
+        5, "notebook access: allowances carry a MAC, the setting a signature", PG_SIGNED_ACCESS
+    ),
 )
+#: The first team-store schema version whose allowances and setting are signed.
+PG_SIGNED: Final = 5

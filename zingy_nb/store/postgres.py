@@ -294,7 +294,7 @@ class PostgresStore(PgNotebooks, Store):
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         with self._write() as conn:
-            yield PgTransaction(conn)
+            yield PgTransaction(conn, self.signer)
 
     def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         if not entries:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError, TeamRoleError
 from ..vault.member_keys import MemberPublicKey
-from .base import Row, StoreInfo, Transaction
+from .base import AccessSigner, Row, StoreInfo, Transaction
 from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
 from .migrations_members import PG_MEMBER_KEYS, POSTGRES_MEMBER_KEYS
 from .postgres import PostgresStore
@@ -90,9 +90,10 @@ def _wrap(rec: tuple) -> Wrap:
 class MemberTxn(PgTransaction):
     """One write transaction on a member-key store (holding the change lock)."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
-        super().__init__(conn)
+    def __init__(self, conn: psycopg.Connection, signer: AccessSigner | None = None) -> None:
+        super().__init__(conn, signer)
         self.conn = conn
+        self.signs_access = True
 
     def sealed(self, name: str) -> Sealed | None:
         return sealed(self._conn, name)
@@ -184,6 +185,7 @@ class MemberKeyStore(PostgresStore):
 
     MIGRATIONS = POSTGRES_MEMBER_KEYS
     member_keys = True
+    SIGNS_ACCESS = True
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -222,7 +224,7 @@ class MemberKeyStore(PostgresStore):
     @contextmanager
     def member_transaction(self) -> Iterator[MemberTxn]:
         with self._write() as conn:
-            yield MemberTxn(conn)
+            yield MemberTxn(conn, self.signer)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

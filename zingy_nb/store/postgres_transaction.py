@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ProfileAccessError, ProfileNotFoundError, StoreError
-from .base import Row, Transaction
+from .base import AccessSigner, Row, Transaction, allowance_fields
 from .migrations import ADMIN_ROLE, SCHEMA
 
 if TYPE_CHECKING:
@@ -56,22 +56,59 @@ def refused(name: str, what: str, needed: str) -> ProfileAccessError:
     )
 
 
-def insert_allowance(conn: psycopg.Connection, name: str, notebook: str, how: str) -> bool:
-    """The caller's allowance of ``notebook`` on ``name``; False if it was there."""
-    return (
-        conn.execute(
-            f"INSERT INTO {SCHEMA}.notebook_access (profile_id, notebook, how) "
-            f"SELECT id, %s, %s FROM {SCHEMA}.profiles WHERE name = %s "
-            "ON CONFLICT (profile_id, role, notebook) DO NOTHING",
-            (notebook, how, name),
-        ).rowcount
-        > 0
+def insert_allowance(
+    conn: psycopg.Connection,
+    name: str,
+    notebook: str,
+    how: str,
+    signer: AccessSigner | None,
+    signed: bool = True,
+) -> bool:
+    """The caller's allowance of ``notebook`` on ``name``, signed (with ``signed``: the
+    schema keeps MACs); False if a valid one was there. A row in its place whose MAC
+    does not verify is replaced."""
+    rec = conn.execute(f"SELECT id FROM {SCHEMA}.profiles WHERE name = %s", (name,)).fetchone()
+    if rec is None:
+        return False
+    pid = str(rec[0])
+    if not signed:
+        return (
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.notebook_access (profile_id, notebook, how) "
+                "VALUES (%s, %s, %s) ON CONFLICT (profile_id, role, notebook) DO NOTHING",
+                (rec[0], notebook, how),
+            ).rowcount
+            > 0
+        )
+    found = conn.execute(
+        f"SELECT moved_from, moved, mac FROM {SCHEMA}.notebook_access WHERE profile_id = %s "
+        "AND role = current_user AND notebook = %s",
+        (rec[0], notebook),
+    ).fetchone()
+    if found is not None and signer is not None and found[2] is not None:
+        fields = allowance_fields(pid, notebook, found[0], found[1])
+        if signer.access_verifies(fields, bytes(found[2])):
+            return False
+    mac = None if signer is None else signer.access_mac(allowance_fields(pid, notebook, None, None))
+    conn.execute(
+        f"DELETE FROM {SCHEMA}.notebook_access WHERE profile_id = %s AND role = current_user "
+        "AND notebook = %s",
+        (rec[0], notebook),
     )
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.notebook_access (profile_id, notebook, how, mac) "
+        "VALUES (%s, %s, %s, %s)",
+        (rec[0], notebook, how, mac),
+    )
+    return True
 
 
 class PgTransaction(Transaction):
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, signer: AccessSigner | None = None) -> None:
         self._conn = conn
+        self._signer = signer
+        #: Whether the schema keeps MACs (a member-key store; not the legacy schema).
+        self.signs_access = False
 
     def _visible(self, name: str) -> bool:
         return (
@@ -152,7 +189,7 @@ class PgTransaction(Transaction):
         return deleted > 0
 
     def allow_notebook(self, name: str, notebook: str, how: str) -> None:
-        insert_allowance(self._conn, name, notebook, how)
+        insert_allowance(self._conn, name, notebook, how, self._signer, self.signs_access)
 
     def key_id(self) -> str:
         rec = self._conn.execute(

@@ -278,7 +278,7 @@ class SQLiteStore(SQLiteNotebooks, Store):
             if conn is None:
                 raise StoreError(f"The store at {self.location} does not exist yet.")
             with self._immediate(conn):
-                yield _SQLiteTransaction(conn)
+                yield _SQLiteTransaction(conn, self.signer)
 
     def audit_add(self, entries: builtins.list[AuditEntry]) -> None:
         if not entries:

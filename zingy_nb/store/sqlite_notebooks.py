@@ -3,6 +3,9 @@
 A mixin of ``SQLiteStore`` (schema version 3 and later; an older store keeps none and
 checks nothing until ``zingy-nb store upgrade``). Notebooks are real paths; a folder
 moved or deleted through Jupyter carries or drops the allowances of everything in it.
+From version 4 each allowance and the setting carry a MAC (``Store.signer``, the
+vault's); a row whose MAC does not verify, written straight into the file, is ignored,
+and so is everything in a store at version 3 (nothing there is signed).
 """
 
 from __future__ import annotations
@@ -10,14 +13,25 @@ from __future__ import annotations
 import builtins
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InvalidProfileError, ProfileNotFoundError, StoreError
-from .base import ACCESS_ASK, ACCESS_OFF, ACCESS_SETTINGS, Allowance, NotebookCheck, utcnow
-from .migrations import SQLITE_NOTEBOOKS
+from .base import (
+    ACCESS_ASK,
+    ACCESS_OFF,
+    ACCESS_SETTINGS,
+    AccessSigner,
+    Allowance,
+    Mac,
+    NotebookCheck,
+    allowance_fields,
+    setting_fields,
+    utcnow,
+)
+from .migrations import SQLITE_NOTEBOOKS, SQLITE_SIGNED
 
 T = TypeVar("T")
 SETTING_KEY = "notebook_access"
@@ -36,26 +50,107 @@ def keeps_allowances(conn: sqlite3.Connection) -> bool:
     return _version(conn) >= SQLITE_NOTEBOOKS
 
 
+def signs_access(conn: sqlite3.Connection) -> bool:
+    return _version(conn) >= SQLITE_SIGNED
+
+
+def _mac(signer: AccessSigner | None, fields: tuple[str, ...]) -> bytes | None:
+    return None if signer is None else signer.access_mac(fields)
+
+
 def _inside(path: str) -> tuple[str, int, str]:
     """``path``, and what every path inside it as a folder starts with (and its length)."""
     prefix = path.rstrip(os.sep) + os.sep
     return path, len(prefix), prefix
 
 
-def insert(conn: sqlite3.Connection, name: str, notebook: str, how: str) -> bool:
-    """One allowance, in the caller's transaction; False if it was there already."""
-    return (
-        conn.execute(
-            "INSERT INTO notebook_access (profile, notebook, how, created) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (profile, notebook) DO NOTHING",
-            (name, notebook, how, stamp(utcnow())),
-        ).rowcount
-        > 0
+def _require_signed(conn: sqlite3.Connection, location: str) -> None:
+    if not signs_access(conn):
+        raise StoreError(
+            f"The store at {location} is at an older schema whose allowances are not "
+            "signed: run `zingy-nb store upgrade` first. Nothing was changed."
+        )
+
+
+def insert(
+    conn: sqlite3.Connection, name: str, notebook: str, how: str, signer: AccessSigner | None
+) -> bool:
+    """One signed allowance, in the caller's transaction; False if a valid one was there
+    already (an unsigned or forged row in its place is replaced)."""
+    mac = _mac(signer, allowance_fields(name, notebook, None, None))
+    found = conn.execute(
+        "SELECT moved_from, moved, mac FROM notebook_access WHERE profile = ? AND notebook = ?",
+        (name, notebook),
+    ).fetchone()
+    if found is not None and signer is not None and found[2] is not None:
+        if signer.access_verifies(allowance_fields(name, notebook, found[0], found[1]), found[2]):
+            return False
+    conn.execute(
+        "INSERT OR REPLACE INTO notebook_access (profile, notebook, how, created, mac) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (name, notebook, how, stamp(utcnow()), mac),
     )
+    return True
 
 
-def rename_profile(conn: sqlite3.Connection, old: str, new: str) -> None:
+def _resign(
+    conn: sqlite3.Connection, where: str, args: tuple[object, ...], old: Mac | None, new: Mac
+) -> None:
+    """Sign again (profile, notebook, moved_from, moved) of the rows ``where`` selects,
+    whose MAC ``old`` verifies (every row if ``old`` is None: the caller just wrote them)."""
+    rows = conn.execute(
+        f"SELECT rowid, profile, notebook, moved_from, moved, mac FROM notebook_access {where}",
+        args,
+    ).fetchall()
+    for rowid, profile, notebook, moved_from, moved, mac in rows:
+        fields = allowance_fields(profile, notebook, moved_from, moved)
+        if old is not None and (mac is None or bytes(mac) != old(fields)):
+            continue
+        conn.execute("UPDATE notebook_access SET mac = ? WHERE rowid = ?", (new(fields), rowid))
+
+
+def rename_profile(
+    conn: sqlite3.Connection, old: str, new: str, signer: AccessSigner | None
+) -> None:
+    """The profile's allowances follow it; those that verified are signed for the new name."""
+    valid: set[str] = set()
+    if signs_access(conn) and signer is not None:
+        rows = conn.execute(
+            "SELECT notebook, moved_from, moved, mac FROM notebook_access WHERE profile = ?",
+            (old,),
+        ).fetchall()
+        valid = {
+            nb
+            for nb, moved_from, moved, mac in rows
+            if signer.access_verifies(allowance_fields(old, nb, moved_from, moved), mac)
+        }
     conn.execute("UPDATE OR REPLACE notebook_access SET profile = ? WHERE profile = ?", (new, old))
+    if not signs_access(conn):
+        return
+    conn.execute("UPDATE notebook_access SET mac = NULL WHERE profile = ?", (new,))
+    if signer is not None and valid:
+        marks = ", ".join("?" * len(valid))
+        _resign(
+            conn, f"WHERE profile = ? AND notebook IN ({marks})", (new, *valid), None,
+            signer.access_mac,
+        )  # fmt: skip
+
+
+def resign_all(conn: sqlite3.Connection, old: Mac, new: Mac) -> None:
+    """After a key rotation: what verified under ``old`` is signed with ``new``."""
+    if not signs_access(conn):
+        return
+    _resign(conn, "", (), old, new)
+    found = conn.execute(
+        "SELECT value, mac FROM store_meta WHERE key = ?", (SETTING_KEY,)
+    ).fetchone()
+    if found is not None and found[1] is not None:
+        fields = setting_fields(str(found[0]))
+        valid = bytes(found[1]) == old(fields)
+        conn.execute(
+            "UPDATE store_meta SET mac = ? WHERE key = ?",
+            (new(fields) if valid else None, SETTING_KEY),
+        )
 
 
 def forget_profile(conn: sqlite3.Connection, name: str) -> None:
@@ -66,8 +161,13 @@ class SQLiteNotebooks:
     """The notebook-access part of ``SQLiteStore``."""
 
     location: str
+    signer: AccessSigner | None
 
     if TYPE_CHECKING:
+
+        def _signed(self, fields: Sequence[str], mac: Any) -> bool: ...
+
+        def _setting_counts(self, value: str, tag: Any) -> str: ...
 
         def _run(self, fn: Callable[[sqlite3.Connection], T], *, default: T) -> T: ...
 
@@ -85,30 +185,49 @@ class SQLiteNotebooks:
                 )
             yield conn
 
-    def notebook_check(self, name: str, notebook: str, started: datetime) -> NotebookCheck:
-        def read(conn: sqlite3.Connection) -> NotebookCheck:
-            if not keeps_allowances(conn):
-                return NotebookCheck(ACCESS_OFF, True, True)
-            setting, exists, allowed = conn.execute(
-                "SELECT coalesce((SELECT value FROM store_meta WHERE key = ?), ?), "
-                "EXISTS (SELECT 1 FROM profiles WHERE name = ?), "
-                "EXISTS (SELECT 1 FROM notebook_access WHERE profile = ? AND (notebook = ? "
-                "OR (moved_from = ? AND moved > ?)))",
-                (SETTING_KEY, ACCESS_ASK, name, name, notebook, notebook, stamp(started)),
-            ).fetchone()
-            return NotebookCheck(str(setting), bool(exists), bool(allowed))
+    def _setting_row(self, conn: sqlite3.Connection) -> tuple[str, bytes | None] | None:
+        if not signs_access(conn):
+            return None
+        return conn.execute(
+            "SELECT value, mac FROM store_meta WHERE key = ?", (SETTING_KEY,)
+        ).fetchone()
 
-        return self._run(read, default=NotebookCheck(ACCESS_ASK, False, False))
+    def _setting(self, found: tuple[str, bytes | None] | None) -> str:
+        """The setting as it counts: an ``off`` whose MAC does not verify reads ``ask``."""
+        return ACCESS_ASK if found is None else self._setting_counts(str(found[0]), found[1])
+
+    def notebook_check(self, name: str, notebook: str, started: datetime) -> NotebookCheck:
+        def read(conn: sqlite3.Connection) -> tuple[bool, bool, list, tuple | None] | None:
+            if not keeps_allowances(conn):
+                return None
+            exists = conn.execute("SELECT 1 FROM profiles WHERE name = ?", (name,)).fetchone()
+            if not signs_access(conn):  # nothing is signed: every notebook is asked
+                return exists is not None, False, [], None
+            rows = conn.execute(
+                "SELECT notebook, moved_from, moved, mac FROM notebook_access WHERE profile = ? "
+                "AND (notebook = ? OR (moved_from = ? AND moved > ?))",
+                (name, notebook, notebook, stamp(started)),
+            ).fetchall()
+            return exists is not None, True, rows, self._setting_row(conn)
+
+        nothing: tuple[bool, bool, list, tuple | None] | None = (False, True, [], None)
+        found = self._run(read, default=nothing)
+        if found is None:
+            return NotebookCheck(ACCESS_OFF, True, True)
+        exists, _, rows, setting = found
+        allowed = any(
+            self._signed(allowance_fields(name, nb, moved_from, moved), mac)
+            for nb, moved_from, moved, mac in rows
+        )
+        return NotebookCheck(self._setting(setting), exists, allowed)
 
     def access_setting(self) -> str:
-        def read(conn: sqlite3.Connection) -> str:
-            if not keeps_allowances(conn):
-                return ACCESS_OFF
-            rec = conn.execute("SELECT value FROM store_meta WHERE key = ?", (SETTING_KEY,))
-            found = rec.fetchone()
-            return str(found[0]) if found else ACCESS_ASK
+        def read(conn: sqlite3.Connection) -> tuple[bool, tuple | None]:
+            return keeps_allowances(conn), self._setting_row(conn)
 
-        return self._run(read, default=ACCESS_ASK)
+        nothing: tuple[bool, tuple | None] = (True, None)
+        keeps, found = self._run(read, default=nothing)
+        return self._setting(found) if keeps else ACCESS_OFF
 
     def set_access_setting(self, value: str) -> None:
         if value not in ACCESS_SETTINGS:
@@ -116,24 +235,41 @@ class SQLiteNotebooks:
         with self._allowances_writable() as conn:
             if conn is None:
                 raise StoreError(f"There is no store at {self.location} yet: save a profile first.")
+            _require_signed(conn, self.location)
+            signer = self.signer
+            tag = None if signer is None else signer.setting_tag(setting_fields(value))
             conn.execute(
-                "INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)", (SETTING_KEY, value)
+                "INSERT OR REPLACE INTO store_meta (key, value, mac) VALUES (?, ?, ?)",
+                (SETTING_KEY, value, tag),
             )
 
     def allowances(self, name: str | None = None) -> builtins.list[Allowance]:
-        def read(conn: sqlite3.Connection) -> builtins.list[Allowance]:
+        def read(conn: sqlite3.Connection) -> builtins.list[tuple]:
             if not keeps_allowances(conn):
                 return []
-            sql = "SELECT profile, notebook, how, created FROM notebook_access"
+            mac = "mac" if signs_access(conn) else "NULL"
+            sql = (
+                f"SELECT profile, notebook, how, created, moved_from, moved, {mac} "
+                "FROM notebook_access"
+            )
             args: tuple[str, ...] = ()
             if name is not None:
                 sql, args = sql + " WHERE profile = ?", (name,)
-            return [
-                Allowance(p, nb, how, datetime.fromisoformat(created))
-                for p, nb, how, created in conn.execute(sql + " ORDER BY profile, notebook", args)
-            ]
+            return conn.execute(sql + " ORDER BY profile, notebook", args).fetchall()
 
-        return self._run(read, default=[])
+        return [
+            Allowance(
+                p,
+                nb,
+                how,
+                datetime.fromisoformat(created),
+                None,
+                self._signed(allowance_fields(p, nb, moved_from, moved), tag),
+            )
+            for p, nb, how, created, moved_from, moved, tag in self._run(
+                read, default=list[tuple]()
+            )
+        ]
 
     def allow(self, name: str, notebook: str, how: str) -> bool:
         with self._allowances_writable() as conn:
@@ -142,7 +278,8 @@ class SQLiteNotebooks:
                 or not conn.execute("SELECT 1 FROM profiles WHERE name = ?", (name,)).fetchone()
             ):
                 raise ProfileNotFoundError.for_name(name)
-            return insert(conn, name, notebook, how)
+            _require_signed(conn, self.location)
+            return insert(conn, name, notebook, how, self.signer)
 
     def disallow(self, name: str, notebook: str, role: str | None = None) -> bool:
         with self._allowances_writable() as conn:
@@ -161,14 +298,28 @@ class SQLiteNotebooks:
             if conn is None or not keeps_allowances(conn):
                 return 0
             path, n, prefix = _inside(old)
-            return int(
+            where = "WHERE notebook = ? OR substr(notebook, 1, ?) = ?"
+            signer = self.signer if signs_access(conn) else None
+            valid: list[int] = []  # only what verified before the move is signed after it
+            if signer is not None:
+                for rowid, p, nb, moved_from, moved, mac in conn.execute(
+                    "SELECT rowid, profile, notebook, moved_from, moved, mac "
+                    f"FROM notebook_access {where}",
+                    (path, n, prefix),
+                ).fetchall():
+                    if signer.access_verifies(allowance_fields(p, nb, moved_from, moved), mac):
+                        valid.append(rowid)
+            count = int(
                 conn.execute(
                     "UPDATE OR REPLACE notebook_access SET notebook = ? || substr(notebook, ?), "
-                    "moved_from = coalesce(moved_from, notebook), moved = ? "
-                    "WHERE notebook = ? OR substr(notebook, 1, ?) = ?",
+                    "moved_from = coalesce(moved_from, notebook), moved = ? " + where,
                     (new, len(path) + 1, stamp(utcnow()), path, n, prefix),
                 ).rowcount
             )
+            if signer is not None and valid:
+                marks = ", ".join("?" * len(valid))
+                _resign(conn, f"WHERE rowid IN ({marks})", tuple(valid), None, signer.access_mac)
+            return count
 
     def forget_notebooks(self, path: str) -> int:
         with self._writing() as conn:

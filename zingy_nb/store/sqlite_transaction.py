@@ -2,7 +2,7 @@
 
 ``SQLiteStore`` (in ``sqlite``) owns the connection and the transaction's boundaries;
 this turns records into ``Row`` objects and keeps a profile's notebook allowances with
-it when it is renamed or deleted (schema 3 and later).
+it when it is renamed or deleted (schema 3 and later; signed from 4).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from . import sqlite_notebooks
-from .base import Row, Transaction
+from .base import AccessSigner, Mac, Row, Transaction
 
 COLUMNS = "name, slots, created, updated, key_id, blob"
 
@@ -22,8 +22,9 @@ def row_from_record(record: tuple) -> Row:
 
 
 class SQLiteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, signer: AccessSigner | None = None) -> None:
         self._conn = conn
+        self._signer = signer
         self._notebooks: bool | None = None
 
     def _keeps_allowances(self) -> bool:
@@ -68,11 +69,14 @@ class SQLiteTransaction(Transaction):
         self.put(row)
         self._delete_row(old_name)
         if self._keeps_allowances():
-            sqlite_notebooks.rename_profile(self._conn, old_name, row.name)
+            sqlite_notebooks.rename_profile(self._conn, old_name, row.name, self._signer)
 
     def allow_notebook(self, name: str, notebook: str, how: str) -> None:
-        if self._keeps_allowances():
-            sqlite_notebooks.insert(self._conn, name, notebook, how)
+        if sqlite_notebooks.signs_access(self._conn):
+            sqlite_notebooks.insert(self._conn, name, notebook, how, self._signer)
+
+    def resign_access(self, old: Mac, new: Mac) -> None:
+        sqlite_notebooks.resign_all(self._conn, old, new)
 
     def key_id(self) -> str:
         rec = self._conn.execute("SELECT value FROM store_meta WHERE key = 'key_id'").fetchone()

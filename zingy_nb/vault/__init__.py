@@ -65,11 +65,16 @@ __all__ = [
 
 def open_vault(store: Store, home: Path) -> Vault:
     """The vault of ``store``, as the store says: member keys on a team store that has
-    them, else the master key (``home`` holds the key file, pins and member keys)."""
+    them, else the master key (``home`` holds the key file, pins and member keys). The
+    store signs and checks allowances and its setting with it (``Store.signer``)."""
+    vault: Vault
     if store.member_keys:
         from .member import MemberKeyVault
 
-        return MemberKeyVault(cast("MemberKeyStore", store), home)
-    from .master import MasterKeyVault
+        vault = MemberKeyVault(cast("MemberKeyStore", store), home)
+    else:
+        from .master import MasterKeyVault
 
-    return MasterKeyVault(store, home)
+        vault = MasterKeyVault(store, home)
+    store.signer = vault
+    return vault

@@ -5,11 +5,15 @@ and the member-key vault of a team store (``member``); the store chooses one
 (``open_vault``). ``Profiles`` keeps the flow gate, the cache, audit and redaction and
 never asks which vault it has: everything that needs a key goes through here. Values
 leave only through ``unseal``; a key leaves only through ``export_key``, for a person.
+Allowances and the notebook-access setting carry a MAC only a holder of the key can
+make (``access_mac``): the store counts only rows whose MAC verifies.
 """
 
 from __future__ import annotations
 
+import hmac
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -90,3 +94,20 @@ class Vault(ABC):
     @abstractmethod
     def import_key(self, text: str) -> MasterKey:
         """Keep a key from ``export_key`` for this store."""
+
+    # -- allowances and the notebook-access setting (``store.base.AccessSigner``) -------
+    @abstractmethod
+    def access_mac(self, fields: Sequence[str]) -> bytes:
+        """The MAC of an allowance or setting row, with a key derived from this vault's
+        key (``access_mac`` module). Raises if this process holds no key."""
+
+    def access_verifies(self, fields: Sequence[str], mac: bytes | None) -> bool:
+        """Whether ``mac`` is this vault's over ``fields`` (None: an unsigned row)."""
+        return mac is not None and hmac.compare_digest(self.access_mac(fields), bytes(mac))
+
+    def setting_tag(self, fields: Sequence[str]) -> bytes:
+        """What signs the store-wide setting; by default the same MAC."""
+        return self.access_mac(fields)
+
+    def setting_verifies(self, fields: Sequence[str], tag: bytes | None) -> bool:
+        return self.access_verifies(fields, tag)

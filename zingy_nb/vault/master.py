@@ -9,6 +9,7 @@ also shows the key's status, rotates it, exports and imports it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .. import redact
 from ..errors import KeyUnavailableError, ProfileNotFoundError
 from ..rules import Secrets
 from ..store.base import Row, Store, StoreInfo, Transaction
+from . import access_mac
 from .base import KeyStatus, Vault
 from .crypto import Cipher, decode_key, encode_key, new_key
 from .custody import ENV_VAR, KeyLocator, MasterKey, env_key, key_locator
@@ -103,6 +105,15 @@ class MasterKeyVault(Vault):
         cipher = Cipher(key.key)
         self.store.create(StoreInfo(store_id, cipher.key_id, cipher.make_verifier()))
 
+    # -- allowances' MAC --------------------------------------------------------------
+    def access_mac(self, fields: Sequence[str]) -> bytes:
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(f"There is no store at {self.store.location} yet.")
+        self._cipher_for_key_id(info.key_id)
+        assert self._key is not None
+        return access_mac.tag(access_mac.derive(self._key.key, info.store_id), fields)
+
     # -- sealing and opening ----------------------------------------------------------
     def ensure_store(self) -> None:
         if self.store.info() is None:
@@ -181,6 +192,7 @@ class MasterKeyVault(Vault):
                 f"There is no store at {self.store.location} yet, so no key to rotate."
             )
         self._key, old_cipher = self.find_key(info)
+        old_mac = access_mac.derive(self._key.key, info.store_id)
         fresh = new_key()
         new_cipher = Cipher(fresh)
         self.keys.save(info.store_id, fresh, pending=True)
@@ -194,6 +206,11 @@ class MasterKeyVault(Vault):
                 values = old_cipher.open(row.name, row.blob)
                 txn.put(sealed_row(row.name, values, row.created, row.updated, new_cipher))
             txn.set_key(new_cipher.key_id, new_cipher.make_verifier())
+            new_mac = access_mac.derive(fresh, info.store_id)
+            txn.resign_access(
+                lambda fields: access_mac.tag(old_mac, fields),
+                lambda fields: access_mac.tag(new_mac, fields),
+            )
         self._key = self.keys.save(info.store_id, fresh)
         self.keys.discard_pending(info.store_id)
         self._cipher = new_cipher

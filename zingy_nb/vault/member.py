@@ -23,6 +23,7 @@ No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only for ``conver
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
@@ -44,6 +45,7 @@ from ..rules import Secrets
 from ..store.base import Row, StoreInfo, Transaction
 from ..store.migrations import MEMBER_ROLE
 from ..store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
+from . import access_mac
 from .base import KeyStatus, Vault
 from .crypto import Cipher
 from .member_custody import MemberKey, MemberKeyLocator
@@ -52,6 +54,7 @@ from .member_keys import (
     member_statement,
     new_data_key,
     profile_statement,
+    statement,
     unwrap_data_key,
     wrap_context,
     wrap_data_key,
@@ -155,6 +158,36 @@ class MemberKeyVault(Vault):
                 "team join` first (then a manager grants you again if your key changed)."
             )
         return pair
+
+    # -- allowances' MAC and the store-wide setting's signature ---------------------------
+    def access_mac(self, fields: Sequence[str]) -> bytes:
+        """A MAC with the caller's own key: a member's allowances are their own."""
+        raw = self.member_key().encode().encode("ascii")
+        return access_mac.tag(access_mac.derive(raw, self.store_id()), fields)
+
+    def setting_tag(self, fields: Sequence[str]) -> bytes:
+        """The store-wide setting applies to every member, who cannot check each other's
+        MAC: an admin signs it with their member key, as ``<role>\\n<signature>``."""
+        pair = self.require_joined()
+        message = statement("access-setting", self.store_id(), *fields)
+        return self.role.encode("utf-8") + b"\n" + pair.sign(message)
+
+    def setting_verifies(self, fields: Sequence[str], tag: bytes | None) -> bool:
+        """Signed by a member of zingy_nb_admin whose key this member trusts."""
+        if tag is None or b"\n" not in bytes(tag):
+            return False
+        raw_role, signature = bytes(tag).split(b"\n", 1)
+        role = raw_role.decode("utf-8", "replace")
+        trust, members, endorsements = self._keys()
+        rec = members.get(role)
+        if rec is None or not rec.admin:
+            return False
+        try:
+            public = trust.key(rec, role, members, endorsements)
+            public.verify(signature, statement("access-setting", trust.store_id, *fields))
+        except (SignatureError, UntrustedKeyError):
+            return False
+        return True
 
     def ensure_store(self) -> None:
         self.store.require_schema()
