@@ -238,18 +238,28 @@ def test_upgrading_an_sqlite_store_allows_every_notebook_already_seen(zingy_home
     conn = sqlite3.connect(zingy_home / "profiles.db", isolation_level=None)
     conn.execute("DROP TABLE notebook_access")
     conn.execute("ALTER TABLE audit DROP COLUMN via")
+    conn.execute("ALTER TABLE store_meta DROP COLUMN mac")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
     old = Profiles(zingy_home)
-    # Before the upgrade nothing is checked (the store keeps no allowances)
-    assert old.store.notebook_check("svc", "/nb/new.ipynb", now).allowed
-    assert old.store.access_setting() == "off"
+    # Before the upgrade every notebook is asked: nothing in the store is signed (a
+    # version set back by hand must not turn the check off)
+    assert not old.store.notebook_check("svc", "/nb/new.ipynb", now).allowed
+    assert old.store.access_setting() == "ask"
     with pytest.raises(StoreError, match="store upgrade"):
         old.store.allow("svc", "/nb/new.ipynb", "cli")
     old.store.close()
-    assert old.store.upgrade() == (2, 3)
-    found = {(a.profile, a.notebook, a.how) for a in Profiles(zingy_home).store.allowances()}
-    assert found == {("svc", "/nb/a.ipynb", "upgrade"), ("svc", "/nb/b.ipynb", "upgrade")}
+    assert old.store.upgrade() == (2, 4)
+    # The notebooks already seen are kept, unsigned: listed, never counted (asked once)
+    new = Profiles(zingy_home).store
+    found = {(a.profile, a.notebook, a.how, a.signed) for a in new.allowances()}
+    assert found == {
+        ("svc", "/nb/a.ipynb", "upgrade", False),
+        ("svc", "/nb/b.ipynb", "upgrade", False),
+    }
+    assert not new.notebook_check("svc", "/nb/a.ipynb", now).allowed
+    assert new.allow("svc", "/nb/a.ipynb", "cli")  # allowed again by a person: signed
+    assert new.notebook_check("svc", "/nb/a.ipynb", now).allowed
 
 
 def test_upgrading_a_team_store_allows_each_members_notebooks(pg_server: PgServer) -> None:

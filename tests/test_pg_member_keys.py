@@ -447,7 +447,7 @@ def test_store_upgrade_converts_a_shared_master_key_store(
         assert "`zingy-nb store upgrade`" in err
         code, _, err = cli("team_admin", "store", "upgrade")
         assert code == 0, err
-        assert "from version 2 to 4" in err and "zingy_nb_admin who holds that key" in err
+        assert "from version 2 to 5" in err and "zingy_nb_admin who holds that key" in err
         with pytest.raises(UnsupportedStoreVersionError):  # old code refuses the new schema
             PostgresStore(pg_server.url("alice", db)).list()
         assert cli("alice", "team", "join")[0] == 0

@@ -67,7 +67,7 @@ def test_a_dump_of_the_shared_key_version_is_converted_and_read_by_grant(
     code, _, err = cli("alice", "profiles", "show", "stripe")
     assert code == 1 and "still on the shared master key" in err and "store upgrade" in err
     code, _, err = cli("team_admin", "store", "upgrade")
-    assert code == 0 and "from version 2 to 4" in err, err
+    assert code == 0 and "from version 2 to 5" in err, err
     assert "zingy_nb_admin who holds that key" in err
     for role in ("alice", "bob", "dana"):  # carol has not joined yet
         assert cli(role, "team", "join")[0] == 0

@@ -54,6 +54,7 @@ def make_v1(home: Path) -> None:
     conn.execute("DROP TABLE notebook_access")
     conn.execute("ALTER TABLE audit DROP COLUMN via")
     conn.execute("ALTER TABLE audit DROP COLUMN role")
+    conn.execute("ALTER TABLE store_meta DROP COLUMN mac")
     conn.execute("PRAGMA user_version = 1")
     conn.close()
 
@@ -71,8 +72,8 @@ def test_a_v1_sqlite_store_keeps_working_until_upgraded(zingy_home: Path) -> Non
     assert "schema:       1" in run("store", "version", env={}).stdout
     result = run("store", "upgrade", env={})
     assert result.returncode == 0, result.stderr
-    assert "from version 1 to 3" in result.stderr
-    assert "already at version 3" in run("store", "upgrade", env={}).stderr
+    assert "from version 1 to 4" in result.stderr
+    assert "already at version 4" in run("store", "upgrade", env={}).stderr
     p = Profiles(zingy_home)
     assert p.secrets("svc") == ("svc-MADEUP", "two", None, None)
     audit_log.refused(p, "svc", "page-flow")
@@ -107,7 +108,7 @@ def test_a_database_without_the_schema_says_who_must_create_it(
     assert "Created the zingy-nb schema (version 4, member keys)" in result.stderr
     assert "`zingy-nb team join`" in result.stderr  # what each member does next
     assert "already at version 4" in run("store", "upgrade", env=env).stderr
-    assert pg_server.sql("SELECT version FROM zingy_nb.schema_version", db="bare") == [(4,)]
+    assert pg_server.sql("SELECT version FROM zingy_nb.schema_version", db="bare") == [(5,)]
 
 
 def test_a_member_cannot_create_the_schema(pg_server: PgServer, tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def test_the_upgrade_closes_the_record_and_drops_a_planted_row(
     assert pg_server.sql(META, db=db) == [("key_id",), ("store_id",), ("verifier",)]
 
     code, out, err = cli("team_admin", "store", "upgrade")
-    assert code == 0 and "from version 3 to 4" in err, err
+    assert code == 0 and "from version 3 to 5" in err, err
     assert_not_misled(code, out, err)
     assert pg_server.sql(META, db=db) == [("store_id",)]  # no profile was under that "key"
     for statement in STRAY:

@@ -1,11 +1,11 @@
 """Notebook allowances and the ``notebook-access`` setting in the embedded store.
 
-A mixin of ``SQLiteStore`` (schema version 3 and later; an older store keeps none and
-checks nothing until ``zingy-nb store upgrade``). Notebooks are real paths; a folder
-moved or deleted through Jupyter carries or drops the allowances of everything in it.
-From version 4 each allowance and the setting carry a MAC (``Store.signer``, the
-vault's); a row whose MAC does not verify, written straight into the file, is ignored,
-and so is everything in a store at version 3 (nothing there is signed).
+A mixin of ``SQLiteStore``. Notebooks are real paths; a folder moved or deleted through
+Jupyter carries or drops the allowances of everything in it. From schema version 4 each
+allowance and the setting carry a MAC (``Store.signer``, the vault's); a row whose MAC
+does not verify, written straight into the file, is ignored. A store below version 4
+holds nothing signed: every notebook is asked, and allowing one needs ``zingy-nb store
+upgrade`` (a version set back by hand gets no further).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import InvalidProfileError, ProfileNotFoundError, StoreError
 from .base import (
     ACCESS_ASK,
-    ACCESS_OFF,
     ACCESS_SETTINGS,
     AccessSigner,
     Allowance,
@@ -197,24 +196,19 @@ class SQLiteNotebooks:
         return ACCESS_ASK if found is None else self._setting_counts(str(found[0]), found[1])
 
     def notebook_check(self, name: str, notebook: str, started: datetime) -> NotebookCheck:
-        def read(conn: sqlite3.Connection) -> tuple[bool, bool, list, tuple | None] | None:
-            if not keeps_allowances(conn):
-                return None
+        def read(conn: sqlite3.Connection) -> tuple[bool, list, tuple | None]:
             exists = conn.execute("SELECT 1 FROM profiles WHERE name = ?", (name,)).fetchone()
-            if not signs_access(conn):  # nothing is signed: every notebook is asked
-                return exists is not None, False, [], None
+            if not signs_access(conn):  # nothing is signed (or set back by hand): ask
+                return exists is not None, [], None
             rows = conn.execute(
                 "SELECT notebook, moved_from, moved, mac FROM notebook_access WHERE profile = ? "
                 "AND (notebook = ? OR (moved_from = ? AND moved > ?))",
                 (name, notebook, notebook, stamp(started)),
             ).fetchall()
-            return exists is not None, True, rows, self._setting_row(conn)
+            return exists is not None, rows, self._setting_row(conn)
 
-        nothing: tuple[bool, bool, list, tuple | None] | None = (False, True, [], None)
-        found = self._run(read, default=nothing)
-        if found is None:
-            return NotebookCheck(ACCESS_OFF, True, True)
-        exists, _, rows, setting = found
+        nothing: tuple[bool, list, tuple | None] = (False, [], None)
+        exists, rows, setting = self._run(read, default=nothing)
         allowed = any(
             self._signed(allowance_fields(name, nb, moved_from, moved), mac)
             for nb, moved_from, moved, mac in rows
@@ -222,12 +216,7 @@ class SQLiteNotebooks:
         return NotebookCheck(self._setting(setting), exists, allowed)
 
     def access_setting(self) -> str:
-        def read(conn: sqlite3.Connection) -> tuple[bool, tuple | None]:
-            return keeps_allowances(conn), self._setting_row(conn)
-
-        nothing: tuple[bool, tuple | None] = (True, None)
-        keeps, found = self._run(read, default=nothing)
-        return self._setting(found) if keeps else ACCESS_OFF
+        return self._setting(self._run(self._setting_row, default=None))
 
     def set_access_setting(self, value: str) -> None:
         if value not in ACCESS_SETTINGS:
