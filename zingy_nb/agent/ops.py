@@ -13,12 +13,14 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from .. import access, flow
 from ..audit import audit_log
 from ..errors import FlowModeError, InvalidProfileError, ZingyError
 from ..profiles import Profiles
+from . import kernel_ops
 from .capabilities import Capabilities, Kernel
 from .harden import dumpable
 from .location import StoreLocation
@@ -59,6 +61,7 @@ class Agent:
             "list": self.list,
             "register": self.register,
             "retrieve": self.retrieve,
+            **{op: partial(fn, self) for op, fn in kernel_ops.OPS.items()},
         }
 
     @property
