@@ -181,3 +181,16 @@ class AgentUnavailableError(ZingyError, ConnectionError):
             "kernel already received stay usable; for new ones restart the kernel (its "
             "launcher starts the agent again), or run `zingy-nb agent` in a terminal."
         )
+
+
+class WideningRefusedError(ZingyError, PermissionError):
+    """A widening of access (allowing a notebook, turning the check off, exporting or
+    importing a key, a grant) was asked by a kernel or a process a kernel started."""
+
+    @classmethod
+    def for_action(cls, what: str) -> WideningRefusedError:
+        return cls(
+            f"{what} widens access, which is never accepted from a Jupyter kernel or a "
+            "process it started. Nothing was changed. Do it from a terminal outside "
+            "Jupyter, or in JupyterLab (the API Keys sidebar)."
+        )

@@ -108,6 +108,35 @@ class AgentClient:
         """``texts`` with every run of a stored value replaced (the history scrub)."""
         return [str(t) for t in self.call("redact", cap=cap, texts=texts)["texts"]]
 
+    # -- for people (``widening``): refused from a kernel or a process it started -------
+    def allow(self, name: str, notebook: str, how: str = "cli") -> tuple[str, bool]:
+        """Allow ``notebook`` (an absolute path) to read ``name``: (path kept, new?)."""
+        reply = self.call("allow", name=name, notebook=notebook, how=how)
+        return str(reply["path"]), bool(reply["new"])
+
+    def disallow(self, name: str, notebook: str, role: str | None = None) -> tuple[str, bool]:
+        reply = self.call("disallow", name=name, notebook=notebook, role=role)
+        return str(reply["path"]), bool(reply["removed"])
+
+    def set_setting(self, value: str) -> None:
+        """The store's notebook-access setting (``off`` widens)."""
+        self.call("set_setting", value=value)
+
+    def export_key(self) -> str:
+        return str(self.call("export_key")["key"])
+
+    def import_key(self, text: str) -> str:
+        """Keep ``text`` (from ``export_key``) as the store's key; where it was kept."""
+        return str(self.call("import_key", key=text)["where"])
+
+    def grant(self, name: str, role: str, level: str) -> None:
+        self.call("grant", name=name, role=role, level=level)
+
+    def revoke(self, name: str, role: str) -> tuple[bool, bool]:
+        """(whether ``role`` had a grant, whether the store has member keys)."""
+        reply = self.call("revoke", name=name, role=role)
+        return bool(reply["revoked"]), bool(reply["member_keys"])
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._reader.close()

@@ -20,7 +20,7 @@ from .. import access, flow
 from ..audit import audit_log
 from ..errors import FlowModeError, InvalidProfileError, ZingyError
 from ..profiles import Profiles
-from . import kernel_ops
+from . import kernel_ops, widening
 from .capabilities import Capabilities, Kernel
 from .harden import dumpable
 from .location import StoreLocation
@@ -62,6 +62,7 @@ class Agent:
             "register": self.register,
             "retrieve": self.retrieve,
             **{op: partial(fn, self) for op, fn in kernel_ops.OPS.items()},
+            **{op: partial(fn, self) for op, fn in widening.OPS.items()},
         }
 
     @property

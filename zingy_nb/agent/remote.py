@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Final, NoReturn
@@ -90,6 +90,9 @@ class AgentHeld(Vault):
 
     def import_key(self, text: str) -> MasterKey:
         self._no("Import a key")
+
+    def access_mac(self, fields: Sequence[str]) -> bytes:
+        self._no("Allowances are signed by the agent: allow notebooks")
 
 
 class _AgentMatcher(redact.Redactor):

@@ -1,4 +1,7 @@
-"""``zingy-nb key status|rotate|export|import``: the store's master key."""
+"""``zingy-nb key status|rotate|export|import``: the store's master key.
+
+Export and import widen access (a key opens every profile): on Linux the agent does
+them, and refuses a kernel or a process it started (``through_agent``)."""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ def run(args: Any) -> None:
             file=sys.stderr,
         )
     elif args.action == "export":
-        text = profiles.export_key()
+        text = _export(profiles)
         print(
             "Warning: this key decrypts every profile in the store. Keep it somewhere "
             "as safe as the secrets themselves.",
@@ -70,5 +73,26 @@ def run(args: Any) -> None:
             text = getpass.getpass("Master key (from `zingy-nb key export`): ")
         else:
             text = sys.stdin.read()
-        saved = profiles.import_key(text)
-        print(f"Key imported into {saved.where}.", file=sys.stderr)
+        print(f"Key imported into {_import(profiles, text)}.", file=sys.stderr)
+
+
+def _export(profiles: Any) -> str:
+    from .through_agent import agent
+
+    if profiles.vault.kind != "master":
+        return str(profiles.export_key())  # the team store's "no master key" error
+    client = agent()
+    if client is None:
+        return str(profiles.export_key())
+    with client:
+        return client.export_key()
+
+
+def _import(profiles: Any, text: str) -> str:
+    from .through_agent import agent
+
+    client = agent() if profiles.vault.kind == "master" else None
+    if client is None:
+        return str(profiles.import_key(text).where)
+    with client:
+        return client.import_key(text)

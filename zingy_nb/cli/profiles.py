@@ -161,19 +161,53 @@ def _access(profiles: Any, args: Any) -> None:
 
 def _allowance(profiles: Any, args: Any) -> None:
     from .. import access
+    from .through_agent import agent
 
+    client = agent()
     if args.action == "allow":
-        path, new = access.allow(profiles, args.name, args.notebook, "cli")
+        if client is None:
+            path, new = access.allow(profiles, args.name, args.notebook, "cli")
+        else:
+            with client:
+                path, new = client.allow(args.name, access.resolve(args.notebook))
         if not os.path.isfile(path):
             print(f"Note: there is no file at {path} (yet).", file=sys.stderr)
         done = "Allowed" if new else "Already allowed:"
         print(f"{done} notebook {path} to read profile {args.name!r}.", file=sys.stderr)
     else:
-        path, removed = access.disallow(profiles, args.name, args.notebook, args.role)
+        if client is None:
+            path, removed = access.disallow(profiles, args.name, args.notebook, args.role)
+        else:
+            with client:
+                path, removed = client.disallow(args.name, access.resolve(args.notebook), args.role)
         if removed:
             print(f"Notebook {path} is no longer allowed {args.name!r}.", file=sys.stderr)
         else:
             print(f"Notebook {path} had no allowance on {args.name!r}.", file=sys.stderr)
+
+
+def _grant(profiles: Any, args: Any) -> None:
+    from .through_agent import agent
+
+    if profiles.vault.kind != "member":
+        profiles.store.grant(args.name, args.role, args.level)  # the single-user error
+        return
+    client = agent()
+    if client is None:
+        profiles.store.grant(args.name, args.role, args.level)
+        return
+    with client:
+        client.grant(args.name, args.role, args.level)
+
+
+def _revoke(profiles: Any, args: Any) -> tuple[bool, bool]:
+    from .through_agent import agent
+
+    client = agent() if profiles.vault.kind == "member" else None
+    if client is None:
+        return profiles.store.revoke(args.name, args.role), profiles.vault.kind == "member"
+    with client:
+        return client.revoke(args.name, args.role)
 
 
 def run(args: Any) -> None:
@@ -206,12 +240,13 @@ def run(args: Any) -> None:
         profiles.delete(args.name)
         print(f"Deleted profile {args.name!r}.", file=sys.stderr)
     elif args.action == "grant":
-        profiles.store.grant(args.name, args.role, args.level)
+        _grant(profiles, args)
         print(f"Granted {args.level} on {args.name!r} to {args.role}.", file=sys.stderr)
     elif args.action == "revoke":
-        if profiles.store.revoke(args.name, args.role):
+        revoked, member_keys = _revoke(profiles, args)
+        if revoked:
             print(f"Revoked {args.role}'s access to {args.name!r}.", file=sys.stderr)
-            if profiles.vault.kind == "member":
+            if member_keys:
                 print(
                     "Its data key was rotated; they may have kept the values they read: "
                     "rotate the secret at its provider too.",

@@ -44,11 +44,17 @@ def run(args: Any) -> None:
         print(f"this zingy-nb: {_code_version(store)}")
     elif args.action == "config":
         from .. import access
+        from .through_agent import agent
 
         if args.value is None:
             print(access.setting(profiles))
             return
-        access.set_setting(profiles, args.value)
+        client = agent()
+        if client is None:
+            access.set_setting(profiles, args.value)
+        else:
+            with client:
+                client.set_setting(args.value)
         print(f"notebook-access is now {args.value}.", file=sys.stderr)
     else:
         if profiles.vault.kind == "member":

@@ -7,6 +7,12 @@ No response ever carries a secret value: the store API returns only metadata. No
 quotes what the client sent (a slot key, a value, a name that failed validation: any
 of them may be a pasted secret), except a profile name that passed validation; an
 invalid name is also masked in the request's path before anything logs it.
+
+What widens access (allowing a notebook) is accepted only from a browser session: a
+cookie-authenticated request that passed the XSRF check. A token-authenticated request
+is exempt from XSRF in jupyter_server, and a kernel can make one with the server's
+token, so it never widens (403). On Linux the agent then does it (``agent.widening``):
+the server is no kernel, so the agent accepts it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ..errors import (
     StoreError,
     UnknownCommandError,
     UntrustedKeyError,
+    WideningRefusedError,
     ZingyError,
 )
 from ..profiles import Profiles, get_profiles
@@ -58,6 +65,7 @@ STATUS_CODES: tuple[tuple[type[ZingyError], int], ...] = (
     (FlowModeError, 400),
     (UnknownCommandError, 400),
     (CloudFlowOnlyError, 403),
+    (WideningRefusedError, 403),
     (NotebookAccessError, 403),
     (ProfileAccessError, 403),
     (ProfileNotFoundError, 404),
@@ -172,6 +180,36 @@ class ZingyAPIHandler(APIHandler):
         """Run ``action`` on the store in a worker thread (``Profiles`` is thread-safe)."""
         home = self.zingy_config.home()
         return await asyncio.to_thread(lambda: action(get_profiles(home)))
+
+    def from_a_person(self, what: str) -> None:
+        """Raise unless this request is a browser session's, XSRF-checked."""
+        if self.token_authenticated or self.settings.get("disable_check_xsrf", False):
+            raise WideningRefusedError(
+                f"{what} widens access, and this request was authenticated with the "
+                "server's token (which a kernel can hold) or without the XSRF check: such "
+                "a request never widens. Nothing was changed. Do it in JupyterLab (the API "
+                "Keys sidebar) or from a terminal outside Jupyter (`zingy-nb profiles "
+                "allow`)."
+            )
+
+    async def widen(self, action: Callable[[Any], T], fallback: Callable[[Profiles], T]) -> T:
+        """``action`` on the agent of the server's store (Linux), else ``fallback`` here."""
+        from ..agent.harden import supported
+
+        if not supported():
+            return await self.store(fallback)
+        from ..agent.client import ensure_agent
+        from ..agent.location import StoreLocation
+        from ..paths import store_home
+        from ..store.url import store_url
+
+        location = StoreLocation(self.zingy_config.home() or store_home(), store_url())
+
+        def run() -> T:
+            with ensure_agent(location) as client:
+                return action(client)
+
+        return await asyncio.to_thread(run)
 
     def reply(self, data: dict[str, Any]) -> None:
         self.finish(json.dumps(data))
@@ -356,7 +394,11 @@ class NotebookHandler(NotebooksHandler):
     async def put(self, name: str, path: str) -> None:
         checked_name(name)
         notebook = self.notebook_of(path)
-        kept, new = await self.store(lambda p: access.allow(p, name, notebook, "rest"))
+        self.from_a_person("Allowing a notebook to read a profile")
+        kept, new = await self.widen(
+            lambda agent: agent.allow(name, notebook, "rest"),
+            lambda p: access.allow(p, name, notebook, "rest"),
+        )
         self.reply({"profile": name, **self.described(kept), "new": new})
 
     @web.authenticated

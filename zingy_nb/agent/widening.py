@@ -1,0 +1,126 @@
+"""What widens access, done by the agent for a person, never for a kernel.
+
+Allowing a notebook to read a profile, turning the notebook-access check ``off``,
+exporting or importing a key and granting a role access widen what code can read; so
+they are accepted only from a process that is not a registered kernel nor one of its
+descendants, judged from the peer's process ancestry (``SO_PEERCRED`` and ``/proc``:
+``Capabilities._enclosing``), never from anything the peer says or has in its
+environment. Narrowing (disallow, ``ask``, revoke) is accepted from anyone. The agent
+signs what it writes (the vault's MAC), so a row a kernel writes straight into the store
+counts for nothing. A kernel's child that double-forks away from it is no longer seen as
+its descendant: docs/agent.md lists that gap (issue #23 closes it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import access
+from ..errors import InvalidProfileError, WideningRefusedError
+from ..rules import validate_name
+from ..store.base import ACCESS_OFF, LEVELS
+
+if TYPE_CHECKING:
+    from .ops import Agent
+
+#: How an allowance says it came to be; anything else a client sends is "cli".
+_HOW = ("cli", "rest")
+
+
+def _from_a_person(agent: Agent, peer_pid: int, what: str) -> None:
+    """Raise unless ``peer_pid`` is outside every kernel the agent registered."""
+    kernel = agent.kernels._enclosing(peer_pid)
+    if kernel is not None:
+        agent.log(f"refused to {what.lower()} for pid {peer_pid}, under kernel {kernel.proc.pid}")
+        raise WideningRefusedError.for_action(what)
+
+
+def _text(request: dict[str, Any], field: str) -> str:
+    value = request.get(field)
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise InvalidProfileError(f"The request needs {field} as text; nothing was changed.")
+    return value
+
+
+def _name(request: dict[str, Any]) -> str:
+    return validate_name(_text(request, "name"))
+
+
+def allow(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    _from_a_person(agent, peer_pid, "Allowing a notebook to read a profile")
+    how = request.get("how") if request.get("how") in _HOW else "cli"
+    notebook = _text(request, "notebook")
+    if not notebook.startswith("/"):
+        raise InvalidProfileError("The agent takes a notebook's absolute path; nothing changed.")
+    with agent._lock:
+        path, new = access.allow(agent.profiles, _name(request), notebook, str(how))
+    agent.log(f"allowed a notebook for pid {peer_pid}")
+    return {"path": path, "new": new}
+
+
+def disallow(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    role = request.get("role")
+    if role is not None and not isinstance(role, str):
+        raise InvalidProfileError("A role is text; nothing was changed.")
+    notebook = _text(request, "notebook")
+    if not notebook.startswith("/"):
+        raise InvalidProfileError("The agent takes a notebook's absolute path; nothing changed.")
+    with agent._lock:
+        path, removed = access.disallow(agent.profiles, _name(request), notebook, role)
+    return {"path": path, "removed": removed}
+
+
+def set_setting(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    value = _text(request, "value")
+    if value == ACCESS_OFF:
+        _from_a_person(agent, peer_pid, "Turning notebook-access off")
+    with agent._lock:
+        access.set_setting(agent.profiles, value)
+    return {"value": value}
+
+
+def export_key(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    _from_a_person(agent, peer_pid, "Exporting the master key")
+    with agent._lock:
+        text = agent.profiles.export_key()
+    agent.log(f"exported the key for pid {peer_pid}")
+    return {"key": text}
+
+
+def import_key(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    _from_a_person(agent, peer_pid, "Importing a master key")
+    text = request.get("key")
+    if not isinstance(text, str):
+        raise InvalidProfileError("The key to import is text; nothing was changed.")
+    with agent._lock:
+        saved = agent.profiles.import_key(text)
+    return {"where": saved.where}
+
+
+def grant(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    _from_a_person(agent, peer_pid, "Granting a role access to a profile")
+    level = request.get("level")
+    if level not in LEVELS:
+        raise InvalidProfileError(f"A level is {', '.join(LEVELS)}; nothing was changed.")
+    with agent._lock:
+        agent.profiles.store.grant(_name(request), _text(request, "role"), str(level))
+        agent.profiles._changed()
+    return {}
+
+
+def revoke(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    with agent._lock:
+        revoked = agent.profiles.store.revoke(_name(request), _text(request, "role"))
+        agent.profiles._changed()
+    return {"revoked": revoked, "member_keys": agent.profiles.vault.kind == "member"}
+
+
+OPS = {
+    "allow": allow,
+    "disallow": disallow,
+    "set_setting": set_setting,
+    "export_key": export_key,
+    "import_key": import_key,
+    "grant": grant,
+    "revoke": revoke,
+}
