@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,18 +264,58 @@ async def api(jp_fetch: Any, method: str, *path: str, **kwargs: Any) -> Any:
     return await jp_fetch("zingy-nb", "api", *path, method=method, raise_error=False, **kwargs)
 
 
+@pytest.fixture
+def jp_runtime_dir() -> Path:
+    """Short: an agent's socket lives below it."""
+    return Path(tempfile.mkdtemp(prefix="r", dir=os.environ["JUPYTER_RUNTIME_DIR"]))
+
+
+@pytest.fixture
+def short_runtime(jp_runtime_dir: Path) -> Iterator[None]:
+    """Allowing goes through the store's agent, whose socket lives below the runtime
+    folder; the agent is stopped at the end."""
+    yield
+    from tests.isolation import stop_agents
+
+    stop_agents(jp_runtime_dir)
+
+
+@pytest.fixture
+def browser(
+    jp_serverapp: Any, http_server_client: Any, jp_base_url: str, short_runtime: None
+) -> Any:
+    """``await browser()``: the headers of a browser session (login cookie and XSRF
+    token, no token), as JupyterLab sends them: the only kind of request that allows."""
+    from tests.test_server_api import _cookie_login
+
+    async def login() -> dict[str, str]:
+        cookies = await _cookie_login(
+            http_server_client, jp_base_url, jp_serverapp.identity_provider.token
+        )
+        return {
+            "Authorization": "",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+            "X-XSRFToken": cookies["_xsrf"],
+        }
+
+    return login
+
+
 def body(response: Any) -> Any:
     return json.loads(response.body)
 
 
 async def test_rest_lists_allows_and_removes_notebooks(
-    backend: Backend, jp_fetch: Any, jp_root_dir: Path
+    backend: Backend, jp_fetch: Any, jp_root_dir: Path, browser: Any
 ) -> None:
+    session = await browser()
     pay = notebook(jp_root_dir, "work/pay.ipynb")
     listed = await api(jp_fetch, "GET", "profiles", "stripe", "notebooks")
     assert listed.code == 200 and body(listed) == {"profile": "stripe", "notebooks": []}
-    # PUT allows a notebook named as the contents API names it
-    put = await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "work", "pay.ipynb")
+    # PUT from a browser session allows a notebook named as the contents API names it
+    put = await api(
+        jp_fetch, "PUT", "profiles", "stripe", "notebooks", "work", "pay.ipynb", headers=session
+    )
     assert put.code == 200
     assert body(put) == {
         "profile": "stripe",
@@ -282,7 +323,7 @@ async def test_rest_lists_allows_and_removes_notebooks(
         "path": "work/pay.ipynb",
         "new": True,
     }
-    assert body(await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "work", "pay.ipynb"))["new"] is False  # fmt: skip
+    assert body(await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "work", "pay.ipynb", headers=session))["new"] is False  # fmt: skip
     assert kept(backend) == {(pay, "rest")}
     # one outside the root (allowed from the CLI) is listed with no path
     backend.profiles().store.allow("stripe", "/elsewhere/x.ipynb", "cli")
@@ -306,9 +347,10 @@ async def test_rest_lists_allows_and_removes_notebooks(
 
 
 async def test_rest_errors_name_nothing_the_client_sent(
-    backend: Backend, jp_fetch: Any, caplog: pytest.LogCaptureFixture
+    backend: Backend, jp_fetch: Any, caplog: pytest.LogCaptureFixture, browser: Any
 ) -> None:
-    missing = await api(jp_fetch, "PUT", "profiles", "nope", "notebooks", "x.ipynb")
+    session = await browser()
+    missing = await api(jp_fetch, "PUT", "profiles", "nope", "notebooks", "x.ipynb", headers=session)  # fmt: skip
     assert missing.code == 404
     escape = await api(jp_fetch, "PUT", "profiles", "stripe", "notebooks", "a", "..", "..", "etc.ipynb")  # fmt: skip
     assert escape.code in (400, 404)  # the URL normaliser may already refuse it
