@@ -156,7 +156,8 @@ def _access(profiles: Any, args: Any) -> None:
         print(f"{g.role}\t{g.level}" + ("" if g.level == "owner" else f"\tby {g.granted_by}"))
     for a in notebooks:
         role = f"\t{a.role}" if a.role else ""
-        print(f"notebook\t{a.notebook}\t{a.how}\t{a.created:%Y-%m-%d %H:%M:%S} UTC{role}")
+        unsigned = "" if a.signed else "\tunsigned: ignored (allow it again)"
+        print(f"notebook\t{a.notebook}\t{a.how}\t{a.created:%Y-%m-%d %H:%M:%S} UTC{role}{unsigned}")
 
 
 def _allowance(profiles: Any, args: Any) -> None:
