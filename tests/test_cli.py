@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import agents
 from tests.isolation import tree_bytes
 from tests.leaks.values import TOKENS
+
+#: Agents the CLI starts on demand get a runtime folder of each test's, and stop with it.
+own_agents = agents.own_agents
+pytestmark = pytest.mark.usefixtures("own_agents")
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 

@@ -20,13 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from tests import postgres
+from tests import agents, postgres
 from tests.kernels import kernel_env, running_kernel
 from tests.postgres import Backend, PgServer
 from zingy_nb import access
 from zingy_nb.errors import ProfileAccessError, ProfileNotFoundError, StoreError
 from zingy_nb.kernel.access_prompt import PROMPT_PREFIX, parse_prompt, prompt_text
 from zingy_nb.store.base import utcnow
+
+#: Agents the CLI starts on demand get a runtime folder of each test's, and stop with it.
+own_agents = agents.own_agents
+pytestmark = pytest.mark.usefixtures("own_agents")
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
