@@ -22,14 +22,18 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
+from tests import postgres
 from tests.isolation import stop_agents
-from tests.test_agent import PROFILES, Peer, Setup, ok, refused, setup
+from tests.test_agent import PROFILES, Peer, Setup, ok, own_runtime_dir, peer_script, refused, setup
 from zingy_nb import access
+from zingy_nb.agent import StoreLocation
+from zingy_nb.paths import URL_ENV
 from zingy_nb.profiles import Profiles
-from zingy_nb.vault import MASTER_KEY_ENV, encode_key, new_key
+from zingy_nb.vault import MASTER_KEY_ENV, MEMBER_KEY_ENV, encode_key, new_key
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux agent")
 __all__ = ["setup"]  # the fixture, from test_agent
+pg_server = postgres.pg_server  # the team-store test's server (session-wide)
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 REFUSED = "never accepted from a Jupyter kernel"
@@ -214,6 +218,52 @@ def test_a_renamed_profile_and_a_moved_notebook_keep_their_signed_allowances(
     assert profiles.store.notebook_check("stripe-eu", "/nb/a.ipynb", later).allowed
     assert profiles.store.move_notebooks("/nb", "/work") == 1
     assert profiles.store.notebook_check("stripe-eu", "/work/a.ipynb", later).allowed
+
+
+# -- a team store: grants, and the store-wide setting an admin signs ---------------------
+def test_a_team_grant_only_from_a_person_and_an_unsigned_off_is_ignored(
+    pg_server: postgres.PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own_runtime_dir(monkeypatch)
+    home = tmp_path / "zingy"
+    monkeypatch.setenv("ZINGY_NB_HOME", str(home))
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+    monkeypatch.delenv(MEMBER_KEY_ENV, raising=False)
+    db = pg_server.new_database()
+    setup: Setup | None = None
+    try:
+        pg_server.join(db, home, roles=("alice", "bob", "dana"))  # key files in the home
+        url = pg_server.url("alice", db)
+        monkeypatch.setenv(URL_ENV, url)
+        Profiles(home, url=url).set("team-github", *PROFILES["github"])
+        setup = Setup(StoreLocation(home, url), "", peer_script(tmp_path))
+        setup.start()
+        peer, _ = kernel(setup, notebook_file(tmp_path, "team.ipynb"))
+        grant = [CLI, "profiles", "grant", "team-github", "bob", "read"]
+        # A kernel's child cannot grant; nothing is written
+        done = ok(peer.ask(do="run", argv=grant))
+        assert done["code"] == 1 and REFUSED in done["err"], done
+        assert pg_server.sql("SELECT grantee FROM zingy_nb.grants", db=db) == []
+        # A person can
+        done = person(*grant[1:])
+        assert done.returncode == 0 and "Granted read" in done.stderr, done.stderr
+        assert pg_server.sql("SELECT grantee FROM zingy_nb.grants", db=db) == [("bob",)]
+        # `off` written by hand (no admin's signature) is ignored by every member
+        pg_server.sql(
+            "INSERT INTO zingy_nb.settings (key, value, mac) VALUES "
+            "('notebook_access', 'off', '\\x64616e610a00'::bytea)",  # "dana", newline, a 0 byte
+            db=db,
+        )
+        assert Profiles(home, url=url).store.access_setting() == "ask"
+        # The admin's, made through zingy-nb, counts for the other members
+        dana = Profiles(home, url=pg_server.url("dana", db))
+        dana.store.set_access_setting("off")
+        assert Profiles(home, url=url).store.access_setting() == "off"
+        assert Profiles(home, url=pg_server.url("bob", db)).store.access_setting() == "off"
+    finally:
+        if setup is not None:
+            setup.stop_all()
+        pg_server.drop_database(db)
 
 
 # -- the REST API: a browser session widens, a token never does --------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import postgres
+from tests import agents, postgres
 from tests.postgres import Backend, PgServer
 from zingy_nb import profiles as profiles_module
 from zingy_nb.errors import LockoutError, ProfileNotFoundError, TeamRoleError
@@ -26,6 +26,10 @@ from zingy_nb.store.postgres_members import MemberKeyStore
 from zingy_nb.vault.member import NoWrapError
 from zingy_nb.vault.member_custody import MemberKeyLocator
 from zingy_nb.vault.member_keys import MemberKeyPair, member_statement
+
+#: Agents the CLI starts on demand get a runtime folder of each test's, and stop with it.
+own_agents = agents.own_agents
+pytestmark = pytest.mark.usefixtures("own_agents")
 
 pg_server = postgres.pg_server
 

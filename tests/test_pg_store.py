@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import postgres
+from tests import agents, postgres
 from tests.isolation import tree_bytes
 from tests.postgres import PASSWORDS, PgServer
 from zingy_nb.errors import (
@@ -27,6 +27,10 @@ from zingy_nb.profiles import Profiles
 from zingy_nb.store.url import open_store, redact_url
 from zingy_nb.vault.crypto import encode_key, new_key
 from zingy_nb.vault.member_custody import MemberKeyLocator
+
+#: Agents the CLI starts on demand get a runtime folder of each test's, and stop with it.
+own_agents = agents.own_agents
+pytestmark = pytest.mark.usefixtures("own_agents")
 
 pg_server = postgres.pg_server
 team_db = postgres.team_db

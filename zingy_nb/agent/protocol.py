@@ -52,7 +52,10 @@ def failure(request_id: Any, exc: BaseException, op: str = "") -> dict[str, Any]
             "its log, agent.log in its folder, has no more detail. Try again, or restart "
             "the agent (`zingy-nb agent`)."
         )
-    return {"id": request_id, "ok": False, "error": error_class(exc), "message": message}
+    reply = {"id": request_id, "ok": False, "error": error_class(exc), "message": message}
+    if isinstance(exc, ZingyError) and exc.shown:  # words the CLI may show (a real role)
+        reply["shown"] = [str(word) for word in exc.shown]
+    return reply
 
 
 def raise_failure(reply: dict[str, Any]) -> None:
@@ -62,4 +65,7 @@ def raise_failure(reply: dict[str, Any]) -> None:
         cls = ZingyError
     exc = cls.__new__(cls)  # some classes build their own message: keep the agent's
     Exception.__init__(exc, str(reply.get("message") or "The zingy-nb agent refused."))
+    shown = reply.get("shown")
+    if isinstance(shown, list):
+        exc.showing(*(str(word) for word in shown))
     raise exc
