@@ -109,9 +109,9 @@ def test_a_database_without_the_schema_says_who_must_create_it(
     env = {"ZINGY_NB_STORE_URL": pg_server.url("team_admin", "bare")}
     result = run("store", "upgrade", env=env)
     assert result.returncode == 0, result.stderr
-    assert "Created the zingy-nb schema (version 4, member keys)" in result.stderr
+    assert "Created the zingy-nb schema (version 5, member keys)" in result.stderr
     assert "`zingy-nb team join`" in result.stderr  # what each member does next
-    assert "already at version 4" in run("store", "upgrade", env=env).stderr
+    assert "already at version 5" in run("store", "upgrade", env=env).stderr
     assert pg_server.sql("SELECT version FROM zingy_nb.schema_version", db="bare") == [(5,)]
 
 

@@ -9,6 +9,8 @@
 - **The check** (``judge``) runs inside ``Profiles.secrets``, cold only: the profile
   keeps an allowance for this notebook (or had one under the path this kernel started
   with, before Jupyter moved it), or the store's ``notebook-access`` setting is ``off``.
+  Either counts only if its MAC verifies (``Store.notebook_check`` checks it with the
+  vault's key): a row written straight into the store is ignored, as if absent.
   Otherwise the shell's asker (the kernel's stdin channel, ``kernel.access_prompt``)
   asks the user: Allow records the allowance; Deny, any other answer or none within the
   time limit raises ``NotebookAccessError``, and nothing is remembered. Where nobody can
@@ -16,8 +18,9 @@
   that allows it. Asks, allows, denials and refusals are audited with the notebook.
 - **Managing** allowances happens outside the notebook being judged: the CLI, the REST
   API, JupyterLab. The functions below refuse in a process with a notebook identity, so
-  a notebook has no API to allow itself. This guards against accidental use, not
-  hostile code running as the same OS user (which can run the CLI or edit the store).
+  a notebook has no API to allow itself. On Linux widening goes through the agent
+  (``agent.widening``), which refuses a registered kernel and every process it started,
+  judged from process ancestry. Code that can read the key itself can still sign.
 - **Following.** The server reports renames and deletions through Jupyter
   (``follow_contents_event``): allowances move with a notebook or folder, and go with it.
 """

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Final, Protocol
 
-from ..errors import StoreError
+from ..errors import StoreError, ZingyError
 from ..rules import ProfileMeta, SlotFlags
 
 #: Access levels a team store grants on a profile; each includes the ones before it.
@@ -263,9 +263,14 @@ class Store(ABC):
         return None if self.signer is None else self.signer.access_mac(fields)
 
     def _signed(self, fields: Sequence[str], mac: Any) -> bool:
+        """Whether ``mac`` is the vault's over ``fields``; without a key to check it
+        with, nothing counts (writing one then says which key is missing)."""
         if mac is None or self.signer is None:
             return False
-        return self.signer.access_verifies(fields, bytes(mac))
+        try:
+            return self.signer.access_verifies(fields, bytes(mac))
+        except ZingyError:
+            return False
 
     def _setting_counts(self, value: str, tag: Any) -> str:
         """``value`` if its signature verifies; an unsigned ``off`` is read as ``ask``."""

@@ -34,6 +34,7 @@ class MasterKeyVault(Vault):
         self.keys: KeyLocator = key_locator(store, home)
         self._key: MasterKey | None = None
         self._cipher: Cipher | None = None
+        self._mac_key: tuple[str, bytes] | None = None  # (key id, MAC key derived from it)
 
     # -- the key ----------------------------------------------------------------------
     @staticmethod
@@ -110,9 +111,11 @@ class MasterKeyVault(Vault):
         info = self.store.info()
         if info is None:
             raise KeyUnavailableError(f"There is no store at {self.store.location} yet.")
-        self._cipher_for_key_id(info.key_id)
-        assert self._key is not None
-        return access_mac.tag(access_mac.derive(self._key.key, info.store_id), fields)
+        cipher = self._cipher_for_key_id(info.key_id)
+        if self._mac_key is None or self._mac_key[0] != cipher.key_id:
+            assert self._key is not None
+            self._mac_key = (cipher.key_id, access_mac.derive(self._key.key, info.store_id))
+        return access_mac.tag(self._mac_key[1], fields)
 
     # -- sealing and opening ----------------------------------------------------------
     def ensure_store(self) -> None:
