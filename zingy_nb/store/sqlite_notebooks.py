@@ -296,7 +296,7 @@ class SQLiteNotebooks:
                     f"FROM notebook_access {where}",
                     (path, n, prefix),
                 ).fetchall():
-                    if signer.access_verifies(allowance_fields(p, nb, moved_from, moved), mac):
+                    if self._signed(allowance_fields(p, nb, moved_from, moved), mac):
                         valid.append(rowid)
             count = int(
                 conn.execute(
