@@ -135,8 +135,10 @@ class RemoteProfiles(Profiles):
     def _agent(self) -> tuple[AgentClient, str]:
         """A connection to the agent (one per process: a forked child opens its own)."""
         if self._cap is None:
+            if self._why:  # the launcher's own error: it says what failed and what to do
+                raise AgentUnavailableError(self._why)
             raise AgentUnavailableError.for_store(
-                self._location.key, self._why or "this kernel was given no capability"
+                self._location.key, "this kernel was given no capability"
             )
         with self._client_lock:
             if self._client is None or self._client_pid != os.getpid():
@@ -228,3 +230,11 @@ class RemoteProfiles(Profiles):
 
     def import_key(self, text: str) -> MasterKey:
         return self.vault.import_key(text)
+
+
+def install() -> None:
+    """In a process its launcher registered (a kernel, or a process that kernel
+    started): every ``get_profiles()`` store asks the agent for what needs a key."""
+    from .. import profiles
+
+    profiles.factory = lambda home, url: RemoteProfiles(home, url=url)
