@@ -212,3 +212,23 @@ def test_without_an_agent_the_kernel_starts_and_says_why(place: dict[str, Any]) 
     finally:
         client.kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_after_the_agent_stops_cached_values_stay_and_new_reads_name_the_fix(
+    place: dict[str, Any],
+) -> None:
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        client.ok(DEFINE_DIGESTS)
+        assert json.loads(client.ok("_znb_digests('stripe')").stdout) == digests(*VALUES)
+        assert stop_agents(Path(os.environ["JUPYTER_RUNTIME_DIR"])) >= 1
+        client.ok("import time; time.sleep(1)")  # the agent is gone
+        # what the kernel received stays usable ...
+        assert json.loads(client.ok("_znb_digests('stripe')").stdout) == digests(*VALUES)
+        # ... and what it did not gets an error that says what to do
+        cell = client.run("zingyConn.apikey('never-read-here')")
+        assert cell.ename == "AgentUnavailableError", cell.describe()
+        assert "restart the kernel" in cell.evalue
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)

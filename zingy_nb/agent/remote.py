@@ -21,7 +21,7 @@ from typing import Final, NoReturn
 
 from .. import flow, redact
 from ..audit import audit_log
-from ..errors import AgentUnavailableError, KeyUnavailableError
+from ..errors import AgentUnavailableError, KeyUnavailableError, StoreError
 from ..paths import CAP_ENV, ERROR_ENV
 from ..profiles import Profiles
 from ..rules import ProfileMeta, Secrets, validate_name
@@ -124,6 +124,7 @@ class RemoteProfiles(Profiles):
         self._cache = {}
         self._allowed = set()
         self._generation = 0
+        self._content_seen: object = object()
         self._location = StoreLocation(self.home, where or None)
         self._cap = capability()
         self._why = os.environ.get(ERROR_ENV) or ""
@@ -145,6 +146,36 @@ class RemoteProfiles(Profiles):
                 self._client = connect(self._location)
                 self._client_pid = os.getpid()
             return self._client, self._cap
+
+    def _fresh(self) -> object:
+        """Revalidate the cache (lock held). The store's change token moves on every
+        commit, the agent's audit writes included; the cache goes only when a profile,
+        an allowance or the notebook-access setting really changed."""
+        token = self.store.change_token()
+        if token != self._token:
+            content = self._content()
+            if content != self._content_seen:
+                self._cache.clear()
+                self._content_seen = content
+            self._token = token
+        return token
+
+    def _content(self) -> object:
+        """What the values this kernel holds, and its right to them, depend on."""
+        profiles = tuple((m.name, m.updated) for m in self.store.list())
+        try:
+            rules: object = (
+                tuple((a.profile, a.notebook, a.role) for a in self.store.allowances()),
+                self.store.access_setting(),
+            )
+        except StoreError:  # a store that keeps no allowances
+            rules = None
+        return profiles, rules
+
+    def _changed(self) -> None:
+        super()._changed()
+        self._token = object()
+        self._content_seen = object()
 
     def _changed_meta(self, name: str) -> ProfileMeta:
         self._changed()
