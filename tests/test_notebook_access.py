@@ -266,6 +266,90 @@ def test_upgrading_an_sqlite_store_allows_every_notebook_already_seen(zingy_home
     assert new.notebook_check("svc", "/nb/a.ipynb", now).allowed
 
 
+def test_upgrading_to_signed_allowances_keeps_old_rows_listed_and_ignored(
+    zingy_home: Path,
+) -> None:
+    from zingy_nb.profiles import Profiles
+
+    # Given a store at version 3: an allowance and `off`, which nothing signed
+    p = Profiles(zingy_home)
+    p.set("svc", "svc-MADEUP-3")
+    p.store.close()
+    conn = sqlite3.connect(zingy_home / "profiles.db", isolation_level=None)
+    conn.execute("ALTER TABLE notebook_access DROP COLUMN mac")
+    conn.execute("ALTER TABLE store_meta DROP COLUMN mac")
+    conn.execute("INSERT INTO notebook_access (profile, notebook, how, created) "
+                 "VALUES ('svc', '/nb/old.ipynb', 'prompt', '2026-01-01T00:00:00.000000+00:00')")  # fmt: skip
+    conn.execute("INSERT INTO store_meta (key, value) VALUES ('notebook_access', 'off')")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    old = Profiles(zingy_home).store
+    now = utcnow()
+    # Before the upgrade: asked (nothing is signed), and allowing says to upgrade
+    assert old.access_setting() == "ask"
+    assert not old.notebook_check("svc", "/nb/old.ipynb", now).allowed
+    with pytest.raises(StoreError, match="store upgrade"):
+        old.allow("svc", "/nb/old.ipynb", "cli")
+    old.close()
+    assert old.upgrade() == (3, 4)
+    # After it: the old rows are kept and listed as unsigned, and still count for nothing
+    new = Profiles(zingy_home).store
+    assert [(a.notebook, a.how, a.signed) for a in new.allowances()] == [
+        ("/nb/old.ipynb", "prompt", False)
+    ]
+    assert new.access_setting() == "ask"
+    assert not new.notebook_check("svc", "/nb/old.ipynb", now).allowed
+    # Allowed again by a person (and `off` set again), they count
+    assert new.allow("svc", "/nb/old.ipynb", "cli")
+    new.set_access_setting("off")
+    assert new.notebook_check("svc", "/nb/old.ipynb", now).allowed
+    assert new.access_setting() == "off"
+
+
+def test_upgrading_a_team_store_to_signed_allowances(pg_server: PgServer, tmp_path: Path) -> None:
+    from zingy_nb.profiles import Profiles
+    from zingy_nb.store import migrations_members
+    from zingy_nb.store.postgres_members import MemberKeyStore
+
+    class Previous(MemberKeyStore):
+        """The team schema before allowances were signed (version 4)."""
+
+        MIGRATIONS = migrations_members.POSTGRES_MEMBER_KEYS[:4]
+        SIGNS_ACCESS = False
+
+    db = "teamv4"
+    pg_server.sql(f"CREATE DATABASE {db} OWNER team_admin")
+    pg_server.sql(f"GRANT CONNECT ON DATABASE {db} TO alice, bob, dana")
+    try:
+        owner = Previous(pg_server.url("team_admin", db))
+        try:
+            assert owner.upgrade() == (None, 4)
+        finally:
+            owner.close()
+        pg_server.sql("GRANT zingy_nb_member TO alice, bob, dana")
+        alice = Profiles(tmp_path, store=Previous(pg_server.url("alice", db)))
+        alice.vault.join()  # type: ignore[attr-defined]
+        alice.set("svc", "svc-MADEUP-team-4")
+        alice.store.allow("svc", "/nb/a.ipynb", "prompt")  # version 4: no MAC to write
+        alice.store.close()
+        admin = MemberKeyStore(pg_server.url("team_admin", db))
+        try:
+            assert admin.upgrade() == (4, 5)
+        finally:
+            admin.close()
+        assert pg_server.sql("SELECT notebook, mac FROM zingy_nb.notebook_access", db=db) == [
+            ("/nb/a.ipynb", None)
+        ]
+        now = utcnow()
+        store = Profiles(tmp_path, url=pg_server.url("alice", db)).store
+        assert [a.signed for a in store.allowances("svc")] == [False]
+        assert not store.notebook_check("svc", "/nb/a.ipynb", now).allowed
+        assert store.allow("svc", "/nb/a.ipynb", "cli") is not False  # signed again: new
+        assert store.notebook_check("svc", "/nb/a.ipynb", now).allowed
+    finally:
+        pg_server.drop_database(db)
+
+
 def test_upgrading_a_team_store_allows_each_members_notebooks(pg_server: PgServer) -> None:
     from zingy_nb.store import migrations
     from zingy_nb.store.postgres import PostgresStore

@@ -90,10 +90,12 @@ def _wrap(rec: tuple) -> Wrap:
 class MemberTxn(PgTransaction):
     """One write transaction on a member-key store (holding the change lock)."""
 
-    def __init__(self, conn: psycopg.Connection, signer: AccessSigner | None = None) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, signer: AccessSigner | None = None, signs: bool = True
+    ) -> None:
         super().__init__(conn, signer)
         self.conn = conn
-        self.signs_access = True
+        self.signs_access = signs
 
     def sealed(self, name: str) -> Sealed | None:
         return sealed(self._conn, name)
@@ -224,7 +226,7 @@ class MemberKeyStore(PostgresStore):
     @contextmanager
     def member_transaction(self) -> Iterator[MemberTxn]:
         with self._write() as conn:
-            yield MemberTxn(conn, self.signer)
+            yield MemberTxn(conn, self.signer, self.SIGNS_ACCESS)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
