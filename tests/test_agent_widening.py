@@ -141,6 +141,7 @@ def test_the_same_commands_from_a_person_work(setup: Setup, tmp_path: Path) -> N
     # ... exports the key (printed as today) ...
     done = person("key", "export")
     assert done.returncode == 0 and done.stdout.strip() == setup.key, done.stderr
+    assert setup.key not in (setup.folder / "agent.log").read_text()  # nor in its log
     # ... and turns the check off: a notebook never allowed reads too; `ask` undoes it
     other_peer, other_cap = kernel(setup, other)
     refused(other_peer.ask(do="retrieve", cap=other_cap, name="github"), "NotebookAccessError", "github")  # fmt: skip

@@ -31,7 +31,7 @@ def _from_a_person(agent: Agent, peer_pid: int, what: str) -> None:
     """Raise unless ``peer_pid`` is outside every kernel the agent registered."""
     kernel = agent.kernels._enclosing(peer_pid)
     if kernel is not None:
-        agent.log(f"refused to {what.lower()} for pid {peer_pid}, under kernel {kernel.proc.pid}")
+        agent.log(f"refused {what.lower()} to pid {peer_pid}, under kernel {kernel.proc.pid}")
         raise WideningRefusedError.for_action(what)
 
 
