@@ -23,14 +23,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.isolation import stop_agents
 from tests.test_lab_script import free_port, snapshot, stop
 from tests.test_team_docs import Block, blocks
 
@@ -182,11 +185,21 @@ def run_server(block: Block, cwd: Path, env: dict[str, str]) -> None:
         stop(process)
 
 
-def test_every_command_block_runs_as_written(tmp_path: Path) -> None:
+@pytest.fixture
+def short_runtime() -> Iterator[Path]:
+    """A runtime folder short enough for an agent's socket (the CLI starts one for
+    `profiles allow` and `key export`); its agents are stopped at the end."""
+    runtime = Path(tempfile.mkdtemp(prefix="u", dir=os.environ["JUPYTER_RUNTIME_DIR"]))
+    yield runtime
+    stop_agents(runtime)
+
+
+def test_every_command_block_runs_as_written(tmp_path: Path, short_runtime: Path) -> None:
     # Given a fresh folder with the examples, a new user's dirs and the flow kernels
     work = tmp_path / "work"
     shutil.copytree(REPO / "notebooks", work / "notebooks")
     env = fresh_env(tmp_path / "user")
+    env["JUPYTER_RUNTIME_DIR"] = str(short_runtime)
     subprocess.run(["zingy-nb", "kernels", "install", "--user"], env=env, check=True, timeout=60)
     before = snapshot(work / "notebooks")
     ran = 0
