@@ -186,7 +186,8 @@ def _outside() -> None:
         )
 
 
-def _notebook_path(notebook: str) -> str:
+def notebook_path(notebook: str) -> str:
+    """A notebook named by a person (relative to the current folder), as kept."""
     if not notebook or "\0" in notebook:
         raise InvalidProfileError("A notebook path is needed (a file name or a full path).")
     return resolve(notebook)
@@ -196,7 +197,7 @@ def allow(profiles: Profiles, name: str, notebook: str, how: str) -> tuple[str, 
     """Allow ``notebook`` (resolved like an identity) to read ``name``; returns the path
     kept and whether it is new."""
     _outside()
-    path = _notebook_path(notebook)
+    path = notebook_path(notebook)
     return path, profiles.store.allow(validate_name(name), path, how)
 
 
@@ -205,7 +206,7 @@ def disallow(
 ) -> tuple[str, bool]:
     """Remove an allowance; returns the path and whether there was one."""
     _outside()
-    path = _notebook_path(notebook)
+    path = notebook_path(notebook)
     return path, profiles.store.disallow(validate_name(name), path, role)
 
 

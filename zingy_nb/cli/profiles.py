@@ -170,7 +170,7 @@ def _allowance(profiles: Any, args: Any) -> None:
             path, new = access.allow(profiles, args.name, args.notebook, "cli")
         else:
             with client:
-                path, new = client.allow(args.name, access.resolve(args.notebook))
+                path, new = client.allow(args.name, access.notebook_path(args.notebook))
         if not os.path.isfile(path):
             print(f"Note: there is no file at {path} (yet).", file=sys.stderr)
         done = "Allowed" if new else "Already allowed:"
@@ -180,7 +180,9 @@ def _allowance(profiles: Any, args: Any) -> None:
             path, removed = access.disallow(profiles, args.name, args.notebook, args.role)
         else:
             with client:
-                path, removed = client.disallow(args.name, access.resolve(args.notebook), args.role)
+                path, removed = client.disallow(
+                    args.name, access.notebook_path(args.notebook), args.role
+                )
         if removed:
             print(f"Notebook {path} is no longer allowed {args.name!r}.", file=sys.stderr)
         else:
