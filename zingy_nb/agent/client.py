@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import AgentUnavailableError
+from ..errors import AgentUnavailableError, ZingyError
 from .harden import peer_credentials, supported
 from .location import LOG, START_LOCK, StoreLocation, prepare_folder
 from .protocol import MAX_LINE, decode, encode, raise_failure
@@ -86,7 +86,16 @@ class AgentClient:
         """The values of ``name``, if ``cap`` is this process's kernel's and cloud-flow."""
         return tuple(self.call("retrieve", cap=cap, name=name, caller=caller)["values"])
 
+    def frontend(self) -> FrontEndLink:
+        """Serve as the agent's front end (a Jupyter server): the connection then
+        carries only the agent's questions and this process's answers."""
+        self.call("frontend")
+        self._sock.settimeout(None)  # questions come when they come
+        return FrontEndLink(self)
+
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread reading it
         with contextlib.suppress(OSError):
             self._reader.close()
         with contextlib.suppress(OSError):
@@ -97,6 +106,38 @@ class AgentClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FrontEndLink:
+    """A front end's connection: the agent's events in, answers out (``agent.frontend``)."""
+
+    def __init__(self, client: AgentClient) -> None:
+        self._client = client
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The agent's events, until the connection ends (closed, or the agent stopped)."""
+        while True:
+            try:
+                line = self._client._reader.readline(MAX_LINE + 1)
+            except (OSError, ValueError):  # ValueError: closed meanwhile
+                return
+            if not line:
+                return
+            with contextlib.suppress(ZingyError):
+                yield decode(line)
+
+    def answer(self, ask_id: str, answer: str) -> None:
+        """Answer a question (``allow`` or ``deny``); no reply comes back."""
+        try:
+            with self._client._lock:
+                self._client._sock.sendall(
+                    encode({"op": "answer", "ask": ask_id, "answer": answer})
+                )
+        except OSError:
+            raise self._client._unavailable("the connection to it broke (it stopped?)") from None
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def connect(store: StoreLocation | None = None) -> AgentClient:
