@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ _SESSION_ENV = {
     # No D-Bus session here: pin keyring's "no backend" so nothing prompts or hangs.
     "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     "JUPYTER_PLATFORM_DIRS": "1",
+    # Agents started on demand (by kernels' launchers) stop soon after their last kernel.
+    "ZINGY_NB_AGENT_IDLE_TIMEOUT": "15",
 }
 _DROP = (
     "ZINGY_NB_MASTER_KEY",
@@ -46,6 +49,9 @@ _DROP = (
     "ZINGY_NB_FLOW",
     "DBUS_SESSION_BUS_ADDRESS",
     "JUPYTER_PATH",
+    "ZINGY_NB_AGENT_CAP",
+    "ZINGY_NB_AGENT_ERROR",
+    "ZINGY_NB_MEMBER_KEY",
 )
 
 
@@ -73,8 +79,21 @@ def pytest_configure(config: pytest.Config) -> None:
     _CLOUD_FLOW.enter_context(flow.cloud_flow_while_testing())
 
 
+def stop_agents(under: Path) -> int:
+    """SIGTERM every zingy-nb agent whose pid file is under ``under``; how many."""
+    stopped = 0
+    for pid_file in under.rglob("agent.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)  # only an agent: the pid may have been reused
+                stopped += 1
+    return stopped
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     _CLOUD_FLOW.close()
+    stop_agents(_ROOT)
     shutil.rmtree(_ROOT, ignore_errors=True)
 
 

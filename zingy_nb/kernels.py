@@ -44,12 +44,20 @@ class InstalledKernel:
         return asdict(self)
 
 
+def kernel_argv(mode: str) -> list[str]:
+    """ipykernel with the extension; on Linux behind the launcher (``agent.launch``),
+    which gets the kernel a capability from the agent and execs it without a key.
+    Elsewhere there is no agent (and no ``exec`` that keeps the pid, on Windows)."""
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel.append("--ext=zingy_nb")
+    if not sys.platform.startswith("linux"):
+        return kernel
+    return [sys.executable, "-m", "zingy_nb.agent.launch", mode, "--", *kernel]
+
+
 def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
     return {
-        "argv": [
-            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-            "--ext=zingy_nb",
-        ],
+        "argv": kernel_argv(mode),
         "display_name": display_name,
         "language": "python",
         "env": {ENV_VAR: mode},

@@ -9,6 +9,10 @@ HOME_ENV = "ZINGY_NB_HOME"
 URL_ENV = "ZINGY_NB_STORE_URL"
 KEY_ENV = "ZINGY_NB_MASTER_KEY"
 MEMBER_KEY_ENV = "ZINGY_NB_MEMBER_KEY"
+#: A kernel's capability, set by its launcher (``agent.launch``); or, when the launcher
+#: could not get one, why (the kernel then refuses what needs the agent, saying so).
+CAP_ENV = "ZINGY_NB_AGENT_CAP"
+ERROR_ENV = "ZINGY_NB_AGENT_ERROR"
 STORE_FILE = "profiles.db"
 KEY_FILE = "master.key"
 

@@ -14,7 +14,7 @@ its redactor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -318,6 +318,15 @@ _instances: dict[tuple[Path, str], Profiles] = {}
 _instances_lock = threading.Lock()
 
 
+#: What ``get_profiles`` builds: a kernel whose agent holds the key sets its own
+#: (``agent.remote.RemoteProfiles``) when the extension loads.
+def _in_process(home: Path, url: str) -> Profiles:
+    return Profiles(home, url=url)
+
+
+factory: Callable[[Path, str], Profiles] = _in_process
+
+
 def get_profiles(home: Path | str | None = None, url: str | None = None) -> Profiles:
     """The process-wide ``Profiles`` of a store (default: ``ZINGY_NB_STORE_URL``, else
     the embedded store in ``store_home()``)."""
@@ -326,5 +335,5 @@ def get_profiles(home: Path | str | None = None, url: str | None = None) -> Prof
     with _instances_lock:
         found = _instances.get((path, where))
         if found is None:
-            found = _instances[(path, where)] = Profiles(path, url=where)
+            found = _instances[(path, where)] = factory(path, where)
         return found

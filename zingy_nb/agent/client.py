@@ -10,6 +10,7 @@ client whose agent stopped gets ``AgentUnavailableError`` naming the fix.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import socket
@@ -85,6 +86,27 @@ class AgentClient:
     def retrieve(self, cap: str, name: str, caller: str | None = None) -> tuple[str | None, ...]:
         """The values of ``name``, if ``cap`` is this process's kernel's and cloud-flow."""
         return tuple(self.call("retrieve", cap=cap, name=name, caller=caller)["values"])
+
+    def save(self, cap: str, name: str, values: tuple[str | None, ...]) -> dict[str, Any]:
+        """Seal and write ``values`` as profile ``name``; its metadata as ``to_json``."""
+        return dict(self.call("save", cap=cap, name=name, values=list(values))["meta"])
+
+    def update(self, cap: str, name: str, changes: dict[str, str | None]) -> dict[str, Any]:
+        return dict(self.call("update", cap=cap, name=name, changes=changes)["meta"])
+
+    def rename(self, cap: str, old: str, new: str) -> dict[str, Any]:
+        return dict(self.call("rename", cap=cap, old=old, new=new)["meta"])
+
+    def delete(self, cap: str, name: str) -> None:
+        self.call("delete", cap=cap, name=name)
+
+    def key_status(self, cap: str, which: str = "key") -> dict[str, Any]:
+        """``KeyStatus.to_json`` of the store's key (``which="store"``: the reader's)."""
+        return dict(self.call("key_status", cap=cap, which=which)["status"])
+
+    def redact(self, cap: str, texts: builtins.list[str]) -> builtins.list[str]:
+        """``texts`` with every run of a stored value replaced (the history scrub)."""
+        return [str(t) for t in self.call("redact", cap=cap, texts=texts)["texts"]]
 
     def frontend(self) -> FrontEndLink:
         """Serve as the agent's front end (a Jupyter server): the connection then

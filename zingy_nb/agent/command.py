@@ -7,6 +7,7 @@ environment, as for every zingy-nb command.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 HELP = "run the agent that holds this store's keys for kernels (started on demand)"
@@ -22,16 +23,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+#: The idle timeout when ``--idle-timeout`` is not given (test suites shorten it).
+IDLE_ENV = "ZINGY_NB_AGENT_IDLE_TIMEOUT"
+
+
+def _default_idle() -> float:
+    from .server import DEFAULT_IDLE_TIMEOUT
+
+    try:
+        return _seconds(os.environ.get(IDLE_ENV) or "")
+    except argparse.ArgumentTypeError:
+        return DEFAULT_IDLE_TIMEOUT
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .server import DEFAULT_IDLE_TIMEOUT
 
     parser.add_argument(
         "--idle-timeout",
         type=_seconds,
-        default=DEFAULT_IDLE_TIMEOUT,
+        default=_default_idle(),
         metavar="S",
         help="stop after S seconds with no client and no live kernel "
-        f"(default {DEFAULT_IDLE_TIMEOUT:g})",
+        f"(default {DEFAULT_IDLE_TIMEOUT:g}, or ${IDLE_ENV})",
     )
     parser.add_argument(
         "--detach",

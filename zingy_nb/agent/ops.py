@@ -14,6 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from .. import access, flow
@@ -21,6 +22,7 @@ from ..audit import audit_log
 from ..errors import FlowModeError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..profiles import Profiles
 from ..rules import Secrets
+from . import kernel_ops
 from .capabilities import Capabilities, Kernel
 from .frontend import FROM_KERNEL, FrontEnds
 from .harden import dumpable
@@ -64,6 +66,7 @@ class Agent:
             "list": self.list,
             "register": self.register,
             "retrieve": self.retrieve,
+            **{op: partial(fn, self) for op, fn in kernel_ops.OPS.items()},
             "frontend": self.frontend,
         }
 

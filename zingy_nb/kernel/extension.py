@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import access, flow, redact
 from ..notices import announce_once
-from ..paths import KEY_ENV, MEMBER_KEY_ENV
+from ..paths import CAP_ENV, ERROR_ENV, KEY_ENV, MEMBER_KEY_ENV
 from . import access_prompt, fd_filter, log_guard, outgoing, store_guard
 
 
@@ -36,6 +36,15 @@ def _register_retrieved(info: Any) -> None:
         announce_once(f"short:{info.name}", f"profile {info.name!r}: {note}")
 
 
+def _use_agent() -> None:
+    """A kernel its launcher registered: every store it opens asks the agent for what
+    needs a key (its environment holds none)."""
+    from .. import profiles
+    from ..agent.remote import RemoteProfiles
+
+    profiles.factory = lambda home, url: RemoteProfiles(home, url=url)
+
+
 def load(ipython: Any) -> None:
     from ..audit import audit_log
     from .conn import zingyConn
@@ -43,6 +52,8 @@ def load(ipython: Any) -> None:
     from .magic import ZingyMagics, complete_names
 
     mode = flow.init_from_env()
+    if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
+        _use_agent()
     if mode == flow.INVALID:
         warnings.warn(
             f"{flow.ENV_VAR}={flow.invalid_value()!r} is not a flow mode (cloud-flow or "

@@ -1,0 +1,132 @@
+"""What a registered kernel asks the agent besides retrieval: saving, and scrubbing.
+
+Saving from a kernel is allowed in either flow (managing profiles is, today): the kernel
+sends the values it was given, the agent seals them with the key only it holds. A write
+that needs the old values (an update of some slots, a rename) happens here, so a kernel
+that may not read a profile still never sees them. A profile a kernel creates may be
+read by that kernel's notebook, as when the kernel held the key itself. ``redact``
+answers the kernel's history scrub at exit with every stored value as matcher; what it
+returns is the kernel's own text with the runs that match replaced, never a value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .. import access, redact
+from ..errors import InvalidProfileError
+from ..rules import SLOTS, validate_name
+from .capabilities import Kernel
+
+if TYPE_CHECKING:
+    from .ops import Agent
+
+#: At most this many texts, of this many characters in all, per ``redact`` request.
+MAX_TEXTS = 10_000
+MAX_CHARS = 8 << 20
+
+
+@contextlib.contextmanager
+def acting_for(kernel: Kernel) -> Iterator[None]:
+    """While the agent writes for ``kernel``: a profile it creates is allowed to its
+    notebook (``access.created``). Callers hold ``Agent._lock``: this is process state."""
+    state = access._state
+    before = state.notebook
+    state.notebook = kernel.notebook
+    try:
+        yield
+    finally:
+        state.notebook = before
+
+
+def _values(request: dict[str, Any]) -> list[str | None]:
+    values = request.get("values")
+    if not (
+        isinstance(values, list)
+        and len(values) == len(SLOTS)
+        and all(v is None or isinstance(v, str) for v in values)
+    ):
+        raise InvalidProfileError("A profile is saved as its four slots, each text or null.")
+    return values
+
+
+def _name(request: dict[str, Any], field: str = "name") -> str:
+    name = request.get(field)
+    if not isinstance(name, str):
+        raise InvalidProfileError("A profile name is a string.")
+    return validate_name(name)
+
+
+def save(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    kernel = agent.kernels.holder(request.get("cap"), peer_pid)
+    name, values = _name(request), _values(request)
+    with agent._lock, acting_for(kernel):
+        meta = agent.profiles.set(name, *values)
+    return {"meta": meta.to_json()}
+
+
+def update(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    kernel = agent.kernels.holder(request.get("cap"), peer_pid)
+    changes = request.get("changes")
+    if not (
+        isinstance(changes, dict) and all(isinstance(v, str) or v is None for v in changes.values())
+    ):
+        raise InvalidProfileError("An update names slots, each set to text or null.")
+    with agent._lock, acting_for(kernel):
+        meta = agent.profiles.update(_name(request), changes)
+    return {"meta": meta.to_json()}
+
+
+def rename(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    kernel = agent.kernels.holder(request.get("cap"), peer_pid)
+    with agent._lock, acting_for(kernel):
+        meta = agent.profiles.rename(_name(request, "old"), _name(request, "new"))
+    return {"meta": meta.to_json()}
+
+
+def delete(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    agent.kernels.holder(request.get("cap"), peer_pid)
+    with agent._lock:
+        agent.profiles.delete(_name(request))
+    return {}
+
+
+def key_status(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Where the store's key lives and whether it opens the store: never the key."""
+    agent.kernels.holder(request.get("cap"), peer_pid)
+    which = request.get("which")
+    with agent._lock:
+        profiles = agent.profiles
+        status = profiles.store_status() if which == "store" else profiles.key_status()
+    return {"status": status.to_json()}
+
+
+def redact_texts(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    agent.kernels.holder(request.get("cap"), peer_pid)
+    texts = request.get("texts")
+    if not (
+        isinstance(texts, list)
+        and len(texts) <= MAX_TEXTS
+        and all(isinstance(t, str) for t in texts)
+        and sum(map(len, texts)) <= MAX_CHARS
+    ):
+        raise InvalidProfileError(
+            f"Texts to scrub are a list of at most {MAX_TEXTS} strings ({MAX_CHARS} "
+            "characters in all)."
+        )
+    with agent._lock:
+        matcher = agent.profiles._redactor_of_all()
+    matcher.include(redact.redactor)
+    return {"texts": [matcher.count(t)[0] for t in texts]}
+
+
+OPS = {
+    "save": save,
+    "update": update,
+    "rename": rename,
+    "delete": delete,
+    "key_status": key_status,
+    "redact": redact_texts,
+}

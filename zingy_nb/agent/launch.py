@@ -1,0 +1,68 @@
+"""The zingy kernelspecs' argv: ``python -m zingy_nb.agent.launch FLOW -- KERNEL-ARGV``.
+
+Every tool that starts a kernel from its kernelspec runs this first (the Jupyter
+server, nbclient, papermill, Voila, Kernel Gateway, VS Code...). It asks the store's
+agent (started on demand, and handed ``ZINGY_NB_MASTER_KEY`` / ``ZINGY_NB_MEMBER_KEY``
+if this process has them) to register a kernel: this process, the flow named in the
+kernelspec, and the notebook the launching tool named in ``JPY_SESSION_NAME``. Then it
+``exec``s the kernel in this same process with the capability in its environment and
+without either key variable: ``exec`` gives the kernel a fresh environment block, so not
+even its own ``/proc/self/environ`` holds a key. If no capability can be had, the kernel
+still starts, without a key, and says why on the first thing that needs the agent (one
+line on stderr here). A flow never widens: ``ZINGY_NB_FLOW=page-flow`` in the launching
+environment narrows a cloud-flow kernelspec.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+from .. import flow
+from ..errors import ZingyError
+from ..paths import CAP_ENV, ERROR_ENV, KEY_ENV, MEMBER_KEY_ENV
+
+USAGE = "usage: python -m zingy_nb.agent.launch cloud-flow|page-flow -- KERNEL-ARGV..."
+
+
+def kernel_environment(mode: str) -> tuple[dict[str, str], str]:
+    """The kernel's environment and its flow: no key, the narrower of the two flows."""
+    stated = (os.environ.get(flow.ENV_VAR) or "").strip()
+    if stated and stated != mode:
+        mode = flow.PAGE_FLOW  # another or an invalid value: never wider than either
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, MEMBER_KEY_ENV)}
+    env.pop(CAP_ENV, None)
+    env.pop(ERROR_ENV, None)
+    env[flow.ENV_VAR] = mode
+    return env, mode
+
+
+def capability(mode: str) -> str:
+    """A capability for this process from the agent (which this call may start)."""
+    from ..access import identity_from_env
+    from .client import ensure_agent
+
+    with ensure_agent() as client:
+        return client.register(mode, identity_from_env(os.environ))
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 3 or args[0] not in flow.MODES or args[1] != "--":
+        sys.stderr.write(USAGE + "\n")
+        raise SystemExit(2)
+    kernel = args[2:]
+    env, mode = kernel_environment(args[0])
+    try:
+        env[CAP_ENV] = capability(mode)
+    except ZingyError as exc:
+        env[ERROR_ENV] = str(exc)
+        sys.stderr.write(f"zingy-nb: this kernel has no capability: {exc}\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(kernel[0], kernel, env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""``Profiles`` in a kernel that holds a capability: the agent keeps the key.
+
+A kernel its launcher registered (``ZINGY_NB_AGENT_CAP`` in its environment) reads
+metadata and change tokens from the store itself (they need no key), and asks the agent
+for everything that needs the key: values (gated by the flow and notebook the agent
+recorded, audited there), saving (the agent seals), and the history scrub's matching.
+Its vault is ``AgentHeld``: nothing in this process can seal or open a profile.
+
+Warm reads stay in the kernel: values it received are cached until the store's change
+token moves, as in ``Profiles``, so a warm ``zingyConn.apikey()`` makes no round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Final, NoReturn
+
+from .. import flow, redact
+from ..audit import audit_log
+from ..errors import AgentUnavailableError, KeyUnavailableError
+from ..paths import CAP_ENV, ERROR_ENV
+from ..profiles import Profiles
+from ..rules import ProfileMeta, Secrets, validate_name
+from ..store.base import Row, Store, Transaction
+from ..store.url import open_store, store_url
+from ..vault import KeyStatus, MasterKey, Vault
+from .client import AgentClient, connect
+from .location import StoreLocation
+
+NO_KEY: Final = (
+    "This kernel holds no key: the zingy-nb agent seals and opens profiles for it, and "
+    "a kernel never gets the key. {what} from a terminal outside Jupyter (`zingy-nb "
+    "key ...`) or from JupyterLab."
+)
+
+
+def capability() -> str | None:
+    """The capability this process's launcher gave it, or None."""
+    return os.environ.get(CAP_ENV) or None
+
+
+def launched() -> bool:
+    """Whether a zingy launcher started this process (with a capability or without)."""
+    return bool(os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV))
+
+
+class AgentHeld(Vault):
+    """The vault of a kernel: every key operation is the agent's."""
+
+    kind = "agent"
+
+    def _no(self, what: str = "Key operations happen") -> NoReturn:
+        raise KeyUnavailableError(NO_KEY.format(what=what))
+
+    def ensure_store(self) -> None:
+        self._no()
+
+    def seal(
+        self,
+        txn: Transaction,
+        name: str,
+        values: Secrets,
+        created: datetime,
+        updated: datetime,
+        old_name: str | None = None,
+    ) -> Row:
+        self._no()
+
+    def unseal(self, name: str, row: Row | None = None, txn: Transaction | None = None) -> Secrets:
+        self._no()
+
+    def cannot_open(self) -> tuple[type[Exception], ...]:
+        self._no()
+
+    def store_status(self) -> KeyStatus:
+        self._no()
+
+    def key_status(self) -> KeyStatus:
+        self._no()
+
+    def rotate_key(self) -> str:
+        self._no("Rotate the key")
+
+    def export_key(self) -> str:
+        self._no("Export the key")
+
+    def import_key(self, text: str) -> MasterKey:
+        self._no("Import a key")
+
+
+class _AgentMatcher(redact.Redactor):
+    """Its own values, then the agent's: for the history scrub at exit, text by text."""
+
+    def __init__(self, profiles: RemoteProfiles) -> None:
+        super().__init__()
+        self._profiles = profiles
+
+    def __len__(self) -> int:
+        return super().__len__() + 1  # the agent's values count, unseen here
+
+    def count(self, text: str) -> tuple[str, int]:
+        text, n = super().count(text) if super().__len__() else (text, 0)
+        scrubbed = self._profiles.scrub_texts([text])[0]
+        return scrubbed, n + (scrubbed != text)
+
+
+class RemoteProfiles(Profiles):
+    """``Profiles`` for a kernel whose agent holds the key. Thread-safe."""
+
+    def __init__(
+        self, home: Path | str | None = None, store: Store | None = None, url: str | None = None
+    ) -> None:
+        # Not Profiles.__init__: it would open a vault, which reads a key.
+        where = url if url is not None else store_url()
+        self.home = Path(home) if home is not None else StoreLocation.current().home
+        self.store = store or open_store(where, self.home)
+        self.vault = AgentHeld()
+        self._lock = threading.RLock()
+        self._token = object()
+        self._cache = {}
+        self._allowed = set()
+        self._generation = 0
+        self._location = StoreLocation(self.home, where or None)
+        self._cap = capability()
+        self._why = os.environ.get(ERROR_ENV) or ""
+        self._client: AgentClient | None = None
+        self._client_pid = 0
+        self._client_lock = threading.Lock()
+
+    # -- the agent --------------------------------------------------------------------
+    def _agent(self) -> tuple[AgentClient, str]:
+        """A connection to the agent (one per process: a forked child opens its own)."""
+        if self._cap is None:
+            raise AgentUnavailableError.for_store(
+                self._location.key, self._why or "this kernel was given no capability"
+            )
+        with self._client_lock:
+            if self._client is None or self._client_pid != os.getpid():
+                self._client = connect(self._location)
+                self._client_pid = os.getpid()
+            return self._client, self._cap
+
+    def _changed_meta(self, name: str) -> ProfileMeta:
+        self._changed()
+        return self.show(name)
+
+    # -- reading ----------------------------------------------------------------------
+    def secrets(self, name: str, *, caller: str = "Profiles.secrets()") -> Secrets:
+        """The values of ``name`` as the agent hands them to this kernel (it refuses
+        outside cloud-flow and for a notebook that was not allowed); warm from cache."""
+        with self._lock:
+            token = self._fresh()
+            hit = self._cache.get(name)
+        if hit is not None:
+            audit_log.bump(self, name, flow.CLOUD_FLOW)
+            return hit
+        client, cap = self._agent()
+        values: Secrets = client.retrieve(cap, name, caller)  # type: ignore[assignment]
+        redact.redactor.register_all(values)
+        with self._lock:
+            if self._token == token:  # else a change came meanwhile: ask again next time
+                self._cache[name] = values
+        return values
+
+    def _redactor_of_all(self) -> redact.Redactor:
+        """A matcher of this kernel's own values that asks the agent for the rest."""
+        return _AgentMatcher(self)
+
+    def scrub_texts(self, texts: list[str]) -> list[str]:
+        """``texts`` with every run of a stored value replaced, by the agent."""
+        client, cap = self._agent()
+        return client.redact(cap, texts)
+
+    # -- writing: the agent seals -------------------------------------------------------
+    def set(
+        self,
+        name: str,
+        secret1: str | None,
+        secret2: str | None = None,
+        secret3: str | None = None,
+        secret4: str | None = None,
+    ) -> ProfileMeta:
+        validate_name(name)
+        values = (secret1, secret2, secret3, secret4)
+        client, cap = self._agent()
+        with self._lock:
+            client.save(cap, name, values)
+            redact.redactor.register_all(values)
+            return self._changed_meta(name)
+
+    def update(self, name: str, changes: Mapping[str, str | None]) -> ProfileMeta:
+        client, cap = self._agent()
+        with self._lock:
+            client.update(cap, name, dict(changes))
+            redact.redactor.register_all(changes.values())
+            return self._changed_meta(name)
+
+    def rename(self, old_name: str, new_name: str) -> ProfileMeta:
+        client, cap = self._agent()
+        with self._lock:
+            client.rename(cap, old_name, new_name)
+            return self._changed_meta(new_name)
+
+    def delete(self, name: str) -> None:
+        client, cap = self._agent()
+        with self._lock:
+            client.delete(cap, name)
+            self._changed()
+
+    # -- the key stays with the agent ---------------------------------------------------
+    def key_status(self) -> KeyStatus:
+        client, cap = self._agent()
+        return KeyStatus(**client.key_status(cap))
+
+    def store_status(self) -> KeyStatus:
+        client, cap = self._agent()
+        return KeyStatus(**client.key_status(cap, "store"))
+
+    def rotate_key(self) -> str:
+        return self.vault.rotate_key()
+
+    def export_key(self) -> str:
+        return self.vault.export_key()
+
+    def import_key(self, text: str) -> MasterKey:
+        return self.vault.import_key(text)
