@@ -35,7 +35,7 @@ from zingy_nb.agent import StoreLocation, connect, ensure_agent
 from zingy_nb.agent.location import PID_FILE
 from zingy_nb.errors import NotebookAccessError
 from zingy_nb.profiles import Profiles
-from zingy_nb.server.asks import ASKS_KEY, AgentAsks
+from zingy_nb.server.asks import ASKS_KEY, RETRY_MAX, AgentAsks
 from zingy_nb.vault import MASTER_KEY_ENV, encode_key, new_key
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux agent")
@@ -385,6 +385,40 @@ async def test_one_question_per_notebook_and_profile_and_others_go_on(
     left = next(a for a in asks if a["path"] == "other.ipynb")
     await browser.post(f"zingy-nb/api/asks/{left['id']}", {"answer": "deny"})
     assert (await other.later())["error"] == NotebookAccessError.__name__
+
+
+async def test_the_server_reconnects_when_the_agent_restarts(
+    store: Store, front_end: AgentAsks, log_in: Any, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    browser = await log_in()
+    pid = int((store.location.folder() / PID_FILE).read_text())
+    store.agents.add(pid)
+    # When the agent stops, the server notices, and does not start one itself
+    os.kill(pid, signal.SIGTERM)
+    await until("the server lost its agent", lambda: not front_end.connected and gone(pid))
+    await asyncio.sleep(RETRY_MAX * 2)
+    assert not (store.location.folder() / PID_FILE).exists()
+    # When a new agent starts (as a kernel's launcher starts it), the server reconnects
+    client = ensure_agent(store.location, idle_timeout=600)
+    assert client.pid is not None
+    store.agents.add(client.pid)
+    client.close()
+    await until("the server reconnected", lambda: front_end.connected)
+    # and asks for it again
+    nb = notebook(jp_root_dir, "again.ipynb")
+    kernel, cap = store.kernel(nb)
+    kernel.send(do="retrieve", cap=cap, name="stripe")
+    (ask,) = await open_asks(jp_fetch)
+    assert ask["path"] == "again.ipynb"
+    await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": "allow"})
+    assert (await kernel.later())["values"][0] == SECRET
+
+
+async def until(what: str, check: Any) -> None:
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.05)
 
 
 # -- without a front end, and kernels as front ends -------------------------------------

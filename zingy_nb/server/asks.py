@@ -2,8 +2,10 @@
 
 At start a background thread connects to the agent of the server's store (starting it
 if needed; never delaying the server's start), registers as its front end and mirrors
-the open questions; it reconnects when the agent restarts, and the server shuts the
-connection on stop. Linux only: elsewhere kernels keep asking on their stdin.
+the open questions. Once connected, a lost connection is retried without starting an
+agent: when the agent restarts (a kernel's launcher starts it again), the server
+reconnects; an agent stopped on purpose stays stopped. The server shuts the connection
+on stop. Linux only: elsewhere kernels keep asking on their stdin.
 
 REST, under ``<base_url>/zingy-nb/api/``:
 
@@ -41,7 +43,7 @@ from .handlers import ZingyAPIHandler
 ASKS_KEY: Final = "zingy_nb_asks"
 #: Seconds between attempts to reach the agent, at first and at most.
 RETRY_FIRST: Final = 0.5
-RETRY_MAX: Final = 5.0
+RETRY_MAX: Final = 2.0
 TOKEN_REFUSED = (
     "Notebook-access questions are answered by a person in JupyterLab, not with the "
     "server's token (a kernel can read it): answer in the dialog JupyterLab shows. "
@@ -104,12 +106,13 @@ class AgentAsks:
         return True
 
     def _run(self) -> None:
-        from ..agent.client import ensure_agent
+        from ..agent.client import AgentClient, connect, ensure_agent
 
+        reach: Callable[[StoreLocation], AgentClient] = ensure_agent
         delay = RETRY_FIRST
         while not self._stopping.is_set():
             try:
-                link = ensure_agent(self.location).frontend()
+                link = reach(self.location).frontend()
             except (ZingyError, OSError) as exc:
                 self.log.debug("zingy-nb: the agent is not reachable yet: %s", exc)
             else:
@@ -119,7 +122,7 @@ class AgentAsks:
                         return
                     self._link = link
                 self.log.info("zingy-nb: asking notebook-access questions for the agent")
-                delay = RETRY_FIRST
+                delay, reach = RETRY_FIRST, connect
                 for event in link.events():
                     self._apply(event)
                 with self._lock:
