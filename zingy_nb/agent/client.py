@@ -234,6 +234,7 @@ def ensure_agent(
         return connect(location)
     if not supported():
         return connect(location)  # raises, naming why
+    location.socket_path()  # raises if no socket can be made there, naming the fix
     folder = prepare_folder(location)
     with _start_lock(folder, START_TIMEOUT, location.key):
         for _attempt in range(2):  # once more if an idle agent was stopping meanwhile
