@@ -73,7 +73,11 @@ def do(cmd):
         return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
 
 for line in sys.stdin:
-    print(json.dumps(do(json.loads(line))), flush=True)
+    try:
+        answer = do(json.loads(line))
+    except KeyboardInterrupt:  # as a cell interrupted while it waits for the agent
+        answer = {"ok": False, "error": "KeyboardInterrupt"}
+    print(json.dumps(answer), flush=True)
 """
 
 
@@ -419,6 +423,26 @@ async def until(what: str, check: Any) -> None:
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         await asyncio.sleep(0.05)
+
+
+async def test_a_retrieval_interrupted_while_asked_leaves_the_connection_in_step(
+    store: Store, front_end: AgentAsks, log_in: Any, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    browser = await log_in()
+    nb = notebook(jp_root_dir, "interrupted.ipynb")
+    access.allow(store.profiles(), "github", nb, "cli")
+    kernel, cap = store.kernel(nb)
+    # Given a retrieval that is being asked about, interrupted (as a cell is)
+    kernel.send(do="retrieve", cap=cap, name="stripe")
+    (ask,) = await open_asks(jp_fetch)
+    kernel.proc.send_signal(signal.SIGINT)
+    assert (await kernel.later())["error"] == "KeyboardInterrupt"
+    # When the same connection retrieves another profile, and the question is answered
+    kernel.send(do="retrieve", cap=cap, name="github")
+    await asyncio.sleep(0.2)
+    await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": "deny"})
+    # Then it gets that profile's values, not the late answer to the interrupted one
+    assert await kernel.later() == {"ok": True, "values": [OTHER, None, None, None]}
 
 
 # -- without a front end, and kernels as front ends -------------------------------------

@@ -58,18 +58,30 @@ class AgentClient:
             request_id = self._next
             try:
                 self._sock.sendall(encode({"id": request_id, "op": op, **fields}))
-                line = self._reader.readline(MAX_LINE + 1)
+                reply = self._reply(request_id)
             except OSError:  # a timeout too: a late reply would answer the next request
                 self.close()
                 raise self._unavailable("the connection to it broke (it stopped?)") from None
-        if not line:
+        if reply is None:
             raise self._unavailable("it closed the connection (it stopped?)")
-        reply = decode(line)
         if reply.get("ok") is not True:
             raise_failure(reply)
         if reply.get("id") != request_id:
             raise self._unavailable("it answered out of turn (not a zingy-nb agent?)")
         return reply
+
+    def _reply(self, request_id: int) -> dict[str, Any] | None:
+        """The reply to ``request_id`` (None: the agent closed the connection). Replies
+        to earlier requests that their caller gave up on (a cell interrupted while the
+        agent asked the person) are skipped."""
+        while True:
+            line = self._reader.readline(MAX_LINE + 1)
+            if not line:
+                return None
+            reply = decode(line)
+            earlier = reply.get("id")
+            if not (isinstance(earlier, int) and earlier < request_id):
+                return reply
 
     def status(self) -> dict[str, Any]:
         """The agent's pid, uid, dumpable flag, store and kernel count: no value."""
