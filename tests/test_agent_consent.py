@@ -13,12 +13,15 @@ end: the server's connection first, so that it does not start the agent again.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
@@ -32,8 +35,10 @@ from traitlets.config import Config
 
 from zingy_nb import access
 from zingy_nb.agent import StoreLocation, connect, ensure_agent
+from zingy_nb.agent.frontend import FrontEnds
 from zingy_nb.agent.location import PID_FILE
 from zingy_nb.errors import NotebookAccessError
+from zingy_nb.kernel.access_prompt import TIMEOUT_S
 from zingy_nb.profiles import Profiles
 from zingy_nb.server.asks import ASKS_KEY, RETRY_MAX, AgentAsks
 from zingy_nb.vault import MASTER_KEY_ENV, encode_key, new_key
@@ -443,6 +448,41 @@ async def test_a_retrieval_interrupted_while_asked_leaves_the_connection_in_step
     await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": "deny"})
     # Then it gets that profile's values, not the late answer to the interrupted one
     assert await kernel.later() == {"ok": True, "values": [OTHER, None, None, None]}
+
+
+# -- the agent's side alone --------------------------------------------------------------
+def test_a_question_unanswered_in_time_is_settled_for_every_front_end() -> None:
+    """``FrontEnds`` with a short time limit (the agent's is ``TIMEOUT_S``, 60 s) and a
+    front end on a real socket: no answer in time is ``no-answer``, and the front end is
+    told the question closed; answers to no open question, or not allow/deny, are
+    ignored."""
+    fronts = FrontEnds(lambda line: None, timeout=0.5)
+    assert fronts.timeout == 0.5 and FrontEnds(lambda line: None).timeout == TIMEOUT_S
+    agent_end, server_end = socket.socketpair()
+    served = threading.Thread(target=fronts.serve, args=(agent_end, agent_end.makefile("rb")))
+    served.start()
+    events = server_end.makefile("rb")
+    try:
+        while not fronts.connected():
+            time.sleep(0.01)
+        started = time.monotonic()
+        waiting = concurrent.futures.ThreadPoolExecutor(1)
+        answer = waiting.submit(fronts._wait, "stripe", "/work/nb.ipynb")
+        ask = json.loads(events.readline())
+        assert ask == {"event": "ask", "ask": ask["ask"], "profile": "stripe",
+                       "notebook": "/work/nb.ipynb"}  # fmt: skip
+        for wrong in ({"ask": "0000", "answer": "allow"}, {"ask": ask["ask"], "answer": "yes"}):
+            server_end.sendall(json.dumps({"op": "answer", **wrong}).encode() + b"\n")
+        assert answer.result(timeout=WAIT) == access.NO_ANSWER
+        assert 0.5 <= time.monotonic() - started < 10
+        assert json.loads(events.readline()) == {"event": "settled", "ask": ask["ask"]}
+        waiting.shutdown()
+    finally:
+        events.close()
+        server_end.close()
+        served.join(timeout=WAIT)
+        agent_end.close()
+    assert not served.is_alive() and not fronts.connected()
 
 
 # -- without a front end, and kernels as front ends -------------------------------------
