@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from zingy_nb import access
 from zingy_nb.agent import StoreLocation
 from zingy_nb.agent.location import PID_FILE
 from zingy_nb.profiles import Profiles
@@ -145,6 +146,25 @@ def test_the_agents_dialog_allows_or_denies_and_the_sidebar_removes(
     expect(area).to_contain_text("it was denied")
     expect(dialog).to_have_count(0)
     assert allowed(lab_server) == [first]
+
+    # Given a third notebook asked about, with JupyterLab open in a second tab too
+    third = write_notebook(lab_server.root_dir, "third.ipynb")
+    open_lab(page, lab_server, "lab/tree/third.ipynb")
+    kernel_ready(page)
+    run_cell(page)
+    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text("third.ipynb", timeout=SLOW)
+    other_tab = page.context.new_page()
+    open_lab(other_tab, lab_server)
+    elsewhere = other_tab.get_by_role("dialog")
+    expect(elsewhere.locator(".zingy-nb-access-notebook")).to_have_text("third.ipynb", timeout=SLOW)
+    # When it is allowed in the second tab
+    elsewhere.get_by_role("button", name="Allow").click()
+    # Then the first tab's dialog closes by itself and its cell gets the value
+    expect(dialog).to_have_count(0, timeout=SLOW)
+    expect(output.filter(has_text="sha256")).to_have_text(f"sha256 {DIGEST}", timeout=SLOW)
+    assert sorted(allowed(lab_server)) == sorted([first, third])
+    other_tab.close()
+    access.disallow(Profiles(lab_server.env["ZINGY_NB_HOME"]), NAME, third)
 
     # When the sidebar is opened
     sidebar = open_sidebar(page)
