@@ -32,8 +32,9 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..agent import StoreLocation
+from ..agent.client import AgentClient, FrontEndLink, connect, ensure_agent
 from ..agent.harden import supported
-from ..errors import InvalidProfileError, NotebookAccessError, ZingyError
+from ..errors import AgentUnavailableError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..paths import store_home
 from ..store.url import store_url
 from .config import SETTINGS_KEY, ZingyNb
@@ -68,7 +69,7 @@ class AgentAsks:
         self.log = log
         self._lock = threading.Lock()
         self._asks: dict[str, Ask] = {}
-        self._link: Any = None
+        self._link: FrontEndLink | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,7 +86,7 @@ class AgentAsks:
         if link is not None:
             link.close()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=2)  # mid-start it lets go of the link by itself
 
     @property
     def connected(self) -> bool:
@@ -106,15 +107,17 @@ class AgentAsks:
         return True
 
     def _run(self) -> None:
-        from ..agent.client import AgentClient, connect, ensure_agent
-
         reach: Callable[[StoreLocation], AgentClient] = ensure_agent
-        delay = RETRY_FIRST
+        delay, refused = RETRY_FIRST, False
         while not self._stopping.is_set():
             try:
-                link = reach(self.location).frontend()
-            except (ZingyError, OSError) as exc:
+                link = self._register(reach)
+            except AgentUnavailableError as exc:
                 self.log.debug("zingy-nb: the agent is not reachable yet: %s", exc)
+            except (ZingyError, OSError) as exc:  # refused: say why, once
+                if not refused:
+                    self.log.warning("zingy-nb: the agent refused this server: %s", exc)
+                refused = True
             else:
                 with self._lock:
                     if self._stopping.is_set():
@@ -131,6 +134,14 @@ class AgentAsks:
                 link.close()
             self._stopping.wait(delay)
             delay = min(RETRY_MAX, delay * 2)
+
+    def _register(self, reach: Callable[[StoreLocation], AgentClient]) -> FrontEndLink:
+        client = reach(self.location)
+        try:
+            return client.frontend()
+        except BaseException:
+            client.close()
+            raise
 
     def _apply(self, event: dict[str, Any]) -> None:
         ask_id = event.get("ask")

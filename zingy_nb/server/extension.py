@@ -5,6 +5,7 @@ and the agent's front end (``asks``), stopped with the server."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Final
 
 from .. import access
@@ -60,7 +61,7 @@ def load(server_app: Any) -> None:
     server_app.log.info("zingy-nb: REST API at %s; profile store: %s", api, describe_store(config))
 
 
-def stop_on_cleanup(server_app: Any, stop: Any) -> None:
+def stop_on_cleanup(server_app: Any, stop: Callable[[], None]) -> None:
     """Call ``stop`` when the server cleans up its extensions (a module-style extension
     such as this one gets no stop hook of its own)."""
     cleanup = server_app.cleanup_extensions
