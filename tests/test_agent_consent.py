@@ -423,6 +423,21 @@ async def test_the_server_reconnects_when_the_agent_restarts(
     assert (await kernel.later())["values"][0] == SECRET
 
 
+async def test_the_server_lets_go_of_its_agent_when_it_stops(
+    store: Store, front_end: AgentAsks, jp_serverapp: Any, tmp_path: Path
+) -> None:
+    # When the server cleans up its extensions, as it does when it stops
+    with connect(store.location) as agent:
+        assert agent.status()["frontends"] == 1
+        await jp_serverapp.cleanup_extensions()
+        assert not front_end.connected
+        await until("the agent has no front end", lambda: agent.status()["frontends"] == 0)
+    # Then the agent has no front end: a kernel that needs asking is refused at once
+    kernel, cap = store.kernel(notebook(tmp_path, "after.ipynb"))
+    answer = kernel.ask(do="retrieve", cap=cap, name="stripe")
+    assert "no JupyterLab is connected" in answer["message"], answer
+
+
 async def until(what: str, check: Any) -> None:
     deadline = time.monotonic() + WAIT
     while not check():

@@ -137,8 +137,12 @@ class FrontEnds:
             self._local.state = (False, None)
 
     def connected(self) -> bool:
+        return self.count() > 0
+
+    def count(self) -> int:
+        """How many front ends are connected."""
         with self._lock:
-            return bool(self._ends)
+            return len(self._ends)
 
     def _wait(self, name: str, notebook: str) -> str:
         key = (notebook, name)

@@ -100,6 +100,7 @@ class Agent:
             "dumpable": dumpable(),
             "store": self.location.key,
             "kernels": len(self.kernels.live()),
+            "frontends": self.frontends.count(),
         }
 
     def list(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
