@@ -36,7 +36,7 @@ from traitlets.config import Config
 from zingy_nb import access
 from zingy_nb.agent import StoreLocation, connect, ensure_agent
 from zingy_nb.agent.frontend import FrontEnds
-from zingy_nb.agent.location import PID_FILE
+from zingy_nb.agent.location import LOG, PID_FILE
 from zingy_nb.errors import NotebookAccessError
 from zingy_nb.kernel.access_prompt import TIMEOUT_S
 from zingy_nb.profiles import Profiles
@@ -311,6 +311,9 @@ async def test_allowed_by_a_browser_session(
     assert await open_asks(jp_fetch, 0) == []
     # and the next retrieval is not asked again
     assert kernel.ask(do="retrieve", cap=cap, name="stripe")["values"][0] == SECRET
+    # and no log line of the agent holds the value
+    log = (store.location.folder() / LOG).read_text()
+    assert "asking the front end about profile 'stripe'" in log and SECRET not in log
 
 
 async def test_denied_by_a_browser_session(
