@@ -1,5 +1,5 @@
 """What the agent does for a request: ``status``, ``list``, ``register``, ``retrieve``,
-``frontend`` (a Jupyter server through which the agent asks a person: ``frontend``).
+``frontend`` (a Jupyter server through which the agent asks a person; see ``.frontend``).
 
 Every decision uses the peer's pid as the operating system reports it (``SO_PEERCRED``),
 and the policy the agent recorded at ``register``; nothing a kernel sends widens it.
