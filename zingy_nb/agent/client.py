@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import AgentUnavailableError
+from ..errors import AgentUnavailableError, ZingyError
 from .harden import peer_credentials, supported
 from .location import LOG, START_LOCK, StoreLocation, prepare_folder
 from .protocol import MAX_LINE, decode, encode, raise_failure
@@ -58,18 +58,30 @@ class AgentClient:
             request_id = self._next
             try:
                 self._sock.sendall(encode({"id": request_id, "op": op, **fields}))
-                line = self._reader.readline(MAX_LINE + 1)
+                reply = self._reply(request_id)
             except OSError:  # a timeout too: a late reply would answer the next request
                 self.close()
                 raise self._unavailable("the connection to it broke (it stopped?)") from None
-        if not line:
+        if reply is None:
             raise self._unavailable("it closed the connection (it stopped?)")
-        reply = decode(line)
         if reply.get("ok") is not True:
             raise_failure(reply)
         if reply.get("id") != request_id:
             raise self._unavailable("it answered out of turn (not a zingy-nb agent?)")
         return reply
+
+    def _reply(self, request_id: int) -> dict[str, Any] | None:
+        """The reply to ``request_id`` (None: the agent closed the connection). Replies
+        to earlier requests that their caller gave up on (a cell interrupted while the
+        agent asked the person) are skipped."""
+        while True:
+            line = self._reader.readline(MAX_LINE + 1)
+            if not line:
+                return None
+            reply = decode(line)
+            earlier = reply.get("id")
+            if not (isinstance(earlier, int) and earlier < request_id):
+                return reply
 
     def status(self) -> dict[str, Any]:
         """The agent's pid, uid, dumpable flag, store and kernel count: no value."""
@@ -137,7 +149,16 @@ class AgentClient:
         reply = self.call("revoke", name=name, role=role)
         return bool(reply["revoked"]), bool(reply["member_keys"])
 
+    def frontend(self) -> FrontEndLink:
+        """Serve as the agent's front end (a Jupyter server): the connection then
+        carries only the agent's questions and this process's answers."""
+        self.call("frontend")
+        self._sock.settimeout(None)  # questions come when they come
+        return FrontEndLink(self)
+
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread reading it
         with contextlib.suppress(OSError):
             self._reader.close()
         with contextlib.suppress(OSError):
@@ -148,6 +169,38 @@ class AgentClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FrontEndLink:
+    """A front end's connection: the agent's events in, answers out (``agent.frontend``)."""
+
+    def __init__(self, client: AgentClient) -> None:
+        self._client = client
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The agent's events, until the connection ends (closed, or the agent stopped)."""
+        while True:
+            try:
+                line = self._client._reader.readline(MAX_LINE + 1)
+            except (OSError, ValueError):  # ValueError: closed meanwhile
+                return
+            if not line:
+                return
+            with contextlib.suppress(ZingyError):
+                yield decode(line)
+
+    def answer(self, ask_id: str, answer: str) -> None:
+        """Answer a question (``allow`` or ``deny``); no reply comes back."""
+        try:
+            with self._client._lock:
+                self._client._sock.sendall(
+                    encode({"op": "answer", "ask": ask_id, "answer": answer})
+                )
+        except OSError:
+            raise self._client._unavailable("the connection to it broke (it stopped?)") from None
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def connect(store: StoreLocation | None = None) -> AgentClient:
