@@ -31,6 +31,7 @@ from tornado import web
 from .. import access
 from .._version import __version__
 from ..errors import (
+    AgentUnavailableError,
     CloudFlowOnlyError,
     DecryptionError,
     FlowModeError,
@@ -72,6 +73,7 @@ STATUS_CODES: tuple[tuple[type[ZingyError], int], ...] = (
     (ProfileExistsError, 409),
     (UntrustedKeyError, 403),
     (KeyUnavailableError, 503),
+    (AgentUnavailableError, 503),
     (MemberKeyError, 503),
     (StoreError, 503),
     (DecryptionError, 500),
