@@ -24,15 +24,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_server.utils import url_path_join
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
+from tests.asks import Browser, open_asks
 from zingy_nb import access
 from zingy_nb.agent import StoreLocation, connect, ensure_agent
 from zingy_nb.agent.frontend import FrontEnds
@@ -233,49 +232,6 @@ def notebook(root: Path, path: str) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     return os.path.realpath(target)
-
-
-async def open_asks(jp_fetch: Any, count: int = 1) -> list[dict[str, Any]]:
-    """The server's open questions, once there are ``count``."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        found = json.loads((await jp_fetch("zingy-nb", "api", "asks")).body)["asks"]
-        if len(found) >= count:
-            return list(found)
-        assert time.monotonic() < deadline, f"no question reached the server: {found}"
-        await asyncio.sleep(0.05)
-
-
-class Browser:
-    """A browser session on the server: a login cookie and the XSRF cookie, no token."""
-
-    def __init__(self, client: Any, base_url: str, cookies: dict[str, str]) -> None:
-        self.client, self.base_url, self.cookies = client, base_url, cookies
-
-    @classmethod
-    async def log_in(cls, client: Any, base_url: str, token: str) -> Browser:
-        cookies: dict[str, str] = {}
-        for path in (f"login?next={base_url}", f"api/status?token={token}"):
-            response = await client.fetch(
-                url_path_join(base_url, path), raise_error=False, follow_redirects=False
-            )
-            for header in response.headers.get_list("Set-Cookie"):
-                parsed: SimpleCookie = SimpleCookie(header)
-                cookies.update({key: morsel.value for key, morsel in parsed.items()})
-        assert "_xsrf" in cookies and len(cookies) >= 2, cookies
-        return cls(client, base_url, cookies)
-
-    async def post(self, path: str, body: dict[str, Any], xsrf: bool = True) -> Any:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        if xsrf:
-            headers["X-XSRFToken"] = self.cookies["_xsrf"]
-        return await self.client.fetch(
-            url_path_join(self.base_url, path),
-            method="POST",
-            body=json.dumps(body),
-            headers=headers,
-            raise_error=False,
-        )
 
 
 @pytest.fixture

@@ -203,7 +203,9 @@ def test_a_kernels_child_uses_its_kernels_capability_and_cannot_get_its_own(
 def test_without_an_agent_the_kernel_starts_and_says_why(place: dict[str, Any]) -> None:
     too_long = place["root"] / ("r" * 120)
     too_long.mkdir()
-    km, client = start(place, "zingy-cloud-flow", JUPYTER_RUNTIME_DIR=str(too_long))
+    km, client = start(
+        place, "zingy-cloud-flow", JUPYTER_RUNTIME_DIR=str(too_long), TMPDIR=str(too_long)
+    )
     try:
         no_key_in(client)
         cell = client.run("zingyConn.apikey('stripe')")

@@ -91,9 +91,20 @@ class AgentClient:
         """The profiles' metadata, as ``ProfileMeta.to_json``: no value."""
         return list(self.call("list")["profiles"])
 
-    def register(self, flow: str, notebook: str | None = None) -> str:
-        """A capability for this process (a launcher, before it execs the kernel)."""
-        return str(self.call("register", flow=flow, notebook=notebook, pid=os.getpid())["cap"])
+    def register(
+        self,
+        flow: str,
+        notebook: str | None = None,
+        via: str | None = None,
+        named: str | None = None,
+    ) -> str:
+        """A capability for this process (a launcher, before it execs the kernel).
+        ``notebook`` is judged; ``via`` (the runner that started it, ``ZINGY_NB_VIA``)
+        and ``named`` (the notebook a runner named, unchecked) are for the audit."""
+        reply = self.call(
+            "register", flow=flow, notebook=notebook, pid=os.getpid(), via=via, named=named
+        )
+        return str(reply["cap"])
 
     def retrieve(self, cap: str, name: str, caller: str | None = None) -> tuple[str | None, ...]:
         """The values of ``name``, if ``cap`` is this process's kernel's and cloud-flow."""

@@ -33,6 +33,7 @@ from .protocol import failure
 #: not quoted back.
 _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
+_VIA = re.compile(r"^[\w.-]{1,40}$")
 
 
 @contextlib.contextmanager
@@ -125,7 +126,17 @@ class Agent:
                 "A launcher registers its own pid (the kernel it execs keeps it); nothing "
                 "was registered."
             )
-        cap = self.kernels.register(peer_pid, str(mode), notebook)
+        via = request.get("via")
+        if not (via is None or (isinstance(via, str) and _VIA.match(via))):
+            raise InvalidProfileError(
+                "A kernel's runner (ZINGY_NB_VIA) is a short word; nothing was registered."
+            )
+        named = request.get("named")
+        if not (named is None or (isinstance(named, str) and len(named) < 4096)):
+            raise InvalidProfileError(
+                "A kernel's notebook name is text (or none); nothing was registered."
+            )
+        cap = self.kernels.register(peer_pid, str(mode), notebook, via, named)
         self.log(f"registered a {mode} kernel, pid {peer_pid}")
         return {"cap": cap}
 
