@@ -192,5 +192,6 @@ class WideningRefusedError(ZingyError, PermissionError):
         return cls(
             f"{what} widens access, which is never accepted from a Jupyter kernel or a "
             "process it started. Nothing was changed. Do it from a terminal outside "
-            "Jupyter, or in JupyterLab (the API Keys sidebar)."
+            "Jupyter's kernels (a shell of yours, or a JupyterLab terminal), or in "
+            "JupyterLab (the access dialog, the API Keys sidebar)."
         )
