@@ -18,6 +18,11 @@ other) before anything is timed.
 - Kernel start: ``start_kernel`` to the first ``kernel_info_reply``
   (``measure_startup._start_once``) of the launched spec and of the plain one,
   alternating, with the agent already running.
+- Where a launched kernel's start goes (info): the launcher alone (``python -m
+  zingy_nb.agent.launch cloud-flow -- /bin/true``, agent up) against ``python -c pass``,
+  alternating, process start to exit; and ``import zingy_nb.agent.remote``, which the
+  extension does at load in a launched kernel only, timed in a fresh process after what
+  a kernel has imported by then (ipykernel, the extension, ``zingyConn``).
 - The agent's first start: ``ensure_agent()`` starting one (``--detach``, which returns
   once it listens) until its first ``status`` answer, in this process; the agent is then
   stopped (SIGTERM) and waited for before the next.
@@ -33,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +65,8 @@ COLD_READS = scaled(20, 3)  # cold reads per kernel per round
 COLD_ROUNDS = scaled(10, 1)
 STARTS = scaled(24, 1)
 AGENT_STARTS = scaled(10, 1)
+LAUNCHER_RUNS = scaled(20, 1)
+IMPORT_RUNS = scaled(10, 1)
 
 SETUP = f"""
 import hashlib as _zb_hashlib, json as _zb_json, os as _zb_os
@@ -105,6 +113,9 @@ class AgentTimes:
     cold: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     starts: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     first_start: list[float] = field(default_factory=list)
+    launcher: list[float] = field(default_factory=list)
+    bare_python: list[float] = field(default_factory=list)
+    remote_import: list[float] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -281,6 +292,44 @@ def _kernel_starts(
             out.starts[kind].append(_start_once(specs, names[kind], dict(env), chatter))
 
 
+#: Imports what a kernel has loaded before the extension's ``agent.remote`` import, then
+#: times that import alone.
+REMOTE_IMPORT = """
+import json, time
+import ipykernel.kernelapp, zingy_nb.kernel.extension, zingy_nb.kernel.conn
+t0 = time.perf_counter_ns()
+import zingy_nb.agent.remote
+print(json.dumps({"ns": time.perf_counter_ns() - t0}))
+"""
+
+
+def _launcher_parts(env: Mapping[str, str], out: AgentTimes) -> None:
+    """The launcher alone against a bare interpreter start; the ``agent.remote`` import."""
+    import subprocess
+
+    from .common import run_child
+
+    launcher = [sys.executable, "-m", "zingy_nb.agent.launch", "cloud-flow", "--", "/bin/true"]
+    bare = [sys.executable, "-c", "pass"]
+
+    def timed(argv: list[str]) -> float:
+        t0 = perf_counter_ns()
+        subprocess.run(argv, env=dict(env), stdin=subprocess.DEVNULL, check=True,
+                       capture_output=True, timeout=CHILD_TIMEOUT)  # fmt: skip
+        return perf_counter_ns() - t0
+
+    timed(launcher)
+    timed(bare)
+    for i in range(LAUNCHER_RUNS):
+        pair = [(launcher, out.launcher), (bare, out.bare_python)]
+        for argv, samples in pair if i % 2 == 0 else pair[::-1]:
+            samples.append(timed(argv))
+    code = [sys.executable, "-c", REMOTE_IMPORT]
+    run_child(code, env)
+    for _ in range(IMPORT_RUNS):
+        out.remote_import.append(run_child(code, env)["ns"])
+
+
 def measure(folder: Path) -> AgentTimes:
     """Everything above, in ``folder`` (created); every agent and kernel stopped after."""
     from zingy_nb.agent.client import ensure_agent
@@ -315,6 +364,8 @@ def measure(folder: Path) -> AgentTimes:
                 _in_kernels(specs, env, kernel_log, out)
                 log("kernel starts, launcher and plain, alternating ...")
                 _kernel_starts(specs, env, kernel_log, out)
+                log("the launcher alone, the agent.remote import ...")
+                _launcher_parts(env, out)
         finally:
             stop_agents(runtime)
     return out

@@ -282,6 +282,10 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
                           goal="<= +25 ms", ok=lambda *_: extra <= 25 * MS)  # fmt: skip
     start_row.ratio += f" ({'+' if extra >= 0 else '-'}{fmt_ns(abs(extra))})"
     paired = median([a - b for a, b in zip(got.starts["launched"], got.starts["plain"])])
+    alone = median(got.launcher) - median(got.bare_python)
+    launcher_row = timed_row("  launcher alone, to exec (vs python -c pass)", got.launcher,
+                             baseline=got.bare_python)  # fmt: skip
+    launcher_row.ratio += f" ({'+' if alone >= 0 else '-'}{fmt_ns(abs(alone))})"
     notes.append(
         "agent: a launched kernel = the zingy-cloud-flow kernelspec as kernels.install "
         "writes it (launcher, capability, no key in its environment: checked), baseline = "
@@ -293,7 +297,11 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
         f"the kernel, alternating rounds. Kernel start: {len(got.starts['launched'])} of "
         "each spec, alternating, start_kernel to the first kernel_info_reply, agent "
         f"running; median of the paired differences {'+' if paired >= 0 else '-'}"
-        f"{fmt_ns(abs(paired))}. First start: ensure_agent() in this process until the "
+        f"{fmt_ns(abs(paired))}. Launcher alone: {len(got.launcher)} runs of python -m "
+        "zingy_nb.agent.launch cloud-flow -- /bin/true (agent up) alternating with python "
+        "-c pass, process start to exit; agent.remote import: timed in "
+        f"{len(got.remote_import)} fresh processes that imported ipykernel, the extension "
+        "and zingyConn first (a launched kernel's extension imports it at load). First start: ensure_agent() in this process until the "
         f"agent's first status reply, {len(got.first_start)} times (agent stopped and gone "
         "in between)."
     )
@@ -303,6 +311,8 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
         timed_row("cold zingyConn.apikey() through the agent", got.cold["launched"],
                   baseline=got.cold["plain"], goal="<= 2 ms", ok=lambda m, _: m <= 2 * MS),
         start_row,
+        launcher_row,
+        timed_row("  import zingy_nb.agent.remote at --ext (launched only)", got.remote_import),
         timed_row("agent first start: ensure_agent() to answer", got.first_start),
     ]  # fmt: skip
 
