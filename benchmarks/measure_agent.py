@@ -201,9 +201,10 @@ class _Kernel:
         self.km = KernelManager(
             kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)])
         )
-        self.km.start_kernel(env=dict(env), stdout=chatter, stderr=chatter)
-        self.kc = self.km.client()
+        self.kc: Any = None
         try:
+            self.km.start_kernel(env=dict(env), stdout=chatter, stderr=chatter)
+            self.kc = self.km.client()
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=CHILD_TIMEOUT)
         except BaseException:
@@ -226,8 +227,9 @@ class _Kernel:
         return json.loads("".join(out).strip().splitlines()[-1])
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.kc.stop_channels()
+        if self.kc is not None:
+            with contextlib.suppress(Exception):
+                self.kc.stop_channels()
         with contextlib.suppress(Exception):
             self.km.shutdown_kernel(now=True)
         with contextlib.suppress(Exception):
