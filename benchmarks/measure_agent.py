@@ -132,9 +132,10 @@ def _environ(env: Mapping[str, str]) -> Iterator[None]:
 
 
 def _agent_pids(runtime: Path) -> list[int]:
-    """Pids of live agents whose pid file is under ``runtime``."""
+    """Pids of live agents whose pid file is under ``runtime`` (at any depth: an agent
+    whose runtime folder is too deep for a socket keeps it under TMPDIR)."""
     pids = []
-    for pid_file in runtime.glob("zingy-nb/agent-*/agent.pid"):
+    for pid_file in runtime.rglob("agent.pid"):
         with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text().strip())
             if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
