@@ -186,20 +186,22 @@ def run_server(block: Block, cwd: Path, env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def short_runtime() -> Iterator[Path]:
-    """A runtime folder short enough for an agent's socket (the CLI starts one for
-    `profiles allow` and `key export`); its agents are stopped at the end."""
-    runtime = Path(tempfile.mkdtemp(prefix="u", dir=os.environ["JUPYTER_RUNTIME_DIR"]))
-    yield runtime
-    stop_agents(runtime)
+def user_root() -> Iterator[Path]:
+    """A new user's folder, short enough (like a real HOME) for the agents the examples'
+    kernels start to keep their sockets in it; those agents are stopped at the end."""
+    root = Path(tempfile.mkdtemp(prefix="zr-", dir="/tmp"))
+    try:
+        yield root
+    finally:
+        stop_agents(root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def test_every_command_block_runs_as_written(tmp_path: Path, short_runtime: Path) -> None:
+def test_every_command_block_runs_as_written(tmp_path: Path, user_root: Path) -> None:
     # Given a fresh folder with the examples, a new user's dirs and the flow kernels
     work = tmp_path / "work"
     shutil.copytree(REPO / "notebooks", work / "notebooks")
-    env = fresh_env(tmp_path / "user")
-    env["JUPYTER_RUNTIME_DIR"] = str(short_runtime)
+    env = fresh_env(user_root)
     subprocess.run(["zingy-nb", "kernels", "install", "--user"], env=env, check=True, timeout=60)
     before = snapshot(work / "notebooks")
     ran = 0
