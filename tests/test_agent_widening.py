@@ -249,6 +249,15 @@ def test_a_team_grant_only_from_a_person_and_an_unsigned_off_is_ignored(
         done = person(*grant[1:])
         assert done.returncode == 0 and "Granted read" in done.stderr, done.stderr
         assert pg_server.sql("SELECT grantee FROM zingy_nb.grants", db=db) == [("bob",)]
+        # Nor publish a member key of its own (later grants would be wrapped for it),
+        # or trust another's: the published keys stay as they were
+        keys = "SELECT role, fingerprint FROM zingy_nb.members ORDER BY role"
+        before = pg_server.sql(keys, db=db)
+        fingerprint = Profiles(home, url=url).vault.store_status().key_id
+        for argv in (["team", "join", "--new-key"], ["team", "trust", "bob", str(fingerprint)]):
+            done = ok(peer.ask(do="run", argv=[CLI, *argv]))
+            assert done["code"] == 1 and REFUSED in done["err"], (argv, done)
+        assert pg_server.sql(keys, db=db) == before
         # `off` written by hand (no admin's signature) is ignored by every member
         pg_server.sql(
             "INSERT INTO zingy_nb.settings (key, value, mac) VALUES "

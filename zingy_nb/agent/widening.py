@@ -115,7 +115,20 @@ def revoke(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
     return {"revoked": revoked, "member_keys": agent.profiles.vault.kind == "member"}
 
 
+def person(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Whether the caller may widen what it does itself (publishing or trusting a
+    member key): refused under a kernel, as the ops above."""
+    what = request.get("what")
+    _from_a_person(agent, peer_pid, what if what in _PERSONAL else "Widening access")
+    return {}
+
+
+#: What a CLI command may name in ``person`` (anything else is not quoted back).
+_PERSONAL = ("Publishing a member key", "Trusting a member's key")
+
+
 OPS = {
+    "person": person,
     "allow": allow,
     "disallow": disallow,
     "set_setting": set_setting,

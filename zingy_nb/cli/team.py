@@ -56,6 +56,9 @@ def run(args: Any) -> None:
     if args.action == "new-key":
         _new_key(args.output)
         return
+    if args.action in ("join", "trust"):
+        _from_a_person("Publishing a member key" if args.action == "join" else
+                       "Trusting a member's key")  # fmt: skip
     vault = _vault(get_profiles())
     if args.action == "join":
         kept, replaced = vault.join(new_key=args.new_key)
@@ -108,6 +111,18 @@ def _say_resealed(done: Any) -> None:
     if done.untrusted:
         line += f"; untrusted key (run `zingy-nb team trust`): {', '.join(done.untrusted)}"
     print(line, file=sys.stderr)
+
+
+def _from_a_person(what: str) -> None:
+    """Raise ``WideningRefusedError`` if a kernel (or a process it started) runs this:
+    a member key it published or trusted would be read by whoever controls the kernel.
+    The agent judges, from process ancestry; off Linux there is none to ask."""
+    from .through_agent import agent
+
+    client = agent()
+    if client is not None:
+        with client:
+            client.call("person", what=what)
 
 
 def _members(vault: Any, as_json: bool) -> None:
