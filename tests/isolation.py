@@ -91,9 +91,25 @@ def stop_agents(under: Path) -> int:
     return stopped
 
 
+def stop_strays(root: Path) -> int:
+    """SIGTERM the agents in /tmp's shared fallback folder (``agent.location``) that
+    this run started (their environment names ``root``): a JupyterHub's single-user
+    servers do not pass TMPDIR on. Only a process allowed to read an agent's
+    environment (root, as CI runs) can tell; others are left to their idle timeout."""
+    stopped = 0
+    for pid_file in Path("/tmp", f"zingy-nb-{os.getuid()}").glob("agent-*/agent.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if os.fsencode(str(root)) in Path(f"/proc/{pid}/environ").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+                stopped += 1
+    return stopped
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     _CLOUD_FLOW.close()
     stop_agents(_ROOT)
+    stop_strays(_ROOT)
     shutil.rmtree(_ROOT, ignore_errors=True)
 
 
