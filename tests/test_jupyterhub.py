@@ -101,22 +101,22 @@ def team_hub(
         pg_server.drop_database(db)
 
 
-def cli(*args: str) -> str:
-    """A cell that runs ``zingy-nb ARGS`` in the kernel's environment and must succeed."""
-    return (
-        "import os, subprocess, sys\n"
-        "_cli = os.path.join(sys.prefix, 'bin', 'zingy-nb')\n"
-        f"_p = subprocess.run([_cli, *{list(args)!r}], capture_output=True, text=True)\n"
-        "print(_p.returncode, _p.stderr)\n"
-        "assert _p.returncode == 0, _p.stderr"
-    )
+def outside(hub: Hub, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``zingy-nb ARGS`` as ``name`` runs it in a terminal of their server: with the
+    server's environment (their store URL and member key), in a process that is no
+    kernel's (kernels hold no key, and widening is never accepted from one)."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("zingy-nb")), *args],
+        env=hub.server_environ(name), cwd=hub.user_dir(name),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
 
 
-def revoke_cell(*args: str) -> str:
-    """A cell that runs ``zingy-nb ARGS`` (the CLI's ``main`` in a fresh Python, as the
-    ``zingy-nb`` command does) and prints three wall-clock times, comparable between
-    processes of this machine: when it started, when ``main`` returned (the change is
-    committed; the process has not exited yet) and when the process had exited."""
+def timed_outside(hub: Hub, name: str, *args: str) -> dict[str, float]:
+    """``outside``, run as the CLI's ``main`` in a fresh Python, with three wall-clock
+    times, comparable between processes of this machine: when it started, when ``main``
+    returned (the change is committed; the process has not exited yet) and when the
+    process had exited."""
     program = (
         "import sys, time\n"
         "from zingy_nb.cli import main\n"
@@ -124,15 +124,14 @@ def revoke_cell(*args: str) -> str:
         "print(repr(time.time()))\n"
         "sys.exit(rc)"
     )
-    return (
-        "import json, subprocess, sys, time\n"
-        "_t0 = time.time()\n"
-        f"_p = subprocess.run([sys.executable, '-c', {program!r}], capture_output=True, text=True)\n"
-        "_t2 = time.time()\n"
-        "assert _p.returncode == 0, _p.stderr\n"
-        "print(json.dumps({'started': _t0, 'returned': float(_p.stdout.split()[-1]), "
-        "'exited': _t2}))"
-    )
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=hub.server_environ(name),
+        cwd=hub.user_dir(name), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    exited = time.time()
+    assert done.returncode == 0, done.stderr
+    return {"started": started, "returned": float(done.stdout.split()[-1]), "exited": exited}
 
 
 def read_until_refused(name: str, expected: str, marker: Path, limit_s: float) -> str:
@@ -211,7 +210,8 @@ def test_a_grant_reaches_bobs_kernel_and_a_revoke_refuses_him_at_once(
     marker = hub.user_dir("bob") / "revoke-loop.started"
 
     with alice.kernel("zingy-page-flow") as alice_k, bob.kernel("zingy-cloud-flow") as bob_k:
-        joined = [alice_k.ok(cli("team", "join")), bob_k.ok(cli("team", "join"))]
+        joined = [outside(hub, name, "team", "join") for name in USERS]
+        assert all(done.returncode == 0 for done in joined), [d.stderr for d in joined]
         status = bob.get("zingy-nb/api/status").json()
         assert status["problem"] is None and status["key_id"].startswith("SHA256:"), status
         r = alice.put("zingy-nb/api/profiles/stripe", json={"secret1": VALUE})
@@ -221,18 +221,28 @@ def test_a_grant_reaches_bobs_kernel_and_a_revoke_refuses_him_at_once(
         before = bob_k.run("_znb_digests('stripe')")
         assert before.ename in REFUSED, before.describe()
 
-        alice_k.ok(cli("profiles", "grant", "stripe", "bob", "read"))
+        granted = outside(hub, "alice", "profiles", "grant", "stripe", "bob", "read")
+        assert granted.returncode == 0, granted.stderr
         got = bob_k.ok("_znb_digests('stripe')")
         assert json.loads(got.stdout) == digests(VALUE)
 
         # No process under the hub holds a master key: not the hub, the proxy, the
-        # servers or any kernel (each server and its kernels hold only their own key).
+        # servers or any kernel. A member key is held by that member's server (the
+        # spawner's gift) and the agent it hands it to (not under the hub), never by a
+        # kernel.
         assert hub.processes_with(KEY_ENV) == []
         holders = hub.processes_with(MEMBER_KEY_ENV)
         assert hub.proc is not None
         hub_itself = describe(hub.processes()[0])
         assert hub_itself not in holders and not any("http-proxy" in h for h in holders)
-        assert len(holders) >= 2 * len(USERS), holders  # two servers, two kernels
+        assert not any("ipykernel" in h for h in holders), holders
+        assert len(holders) >= len(USERS), holders  # the servers
+        for kernel in (alice_k, bob_k):  # as the kernel itself sees it, too
+            cell = kernel.ok(
+                "import os; print(sorted(k for k in os.environ if k.endswith('_KEY')), "
+                "open('/proc/self/environ', 'rb').read().count(b'ZINGY_NB_MEMBER_KEY'))"
+            )
+            assert cell.stdout.split() == ["[]", "0"], cell.describe()
 
         # bob reads in a loop; alice revokes meanwhile; the loop stops at the refusal
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -244,10 +254,10 @@ def test_a_grant_reaches_bobs_kernel_and_a_revoke_refuses_him_at_once(
                 assert not loop.done(), loop.result().describe()
                 assert time.monotonic() < deadline, "bob's loop never read"
                 time.sleep(0.05)
-            revoke = alice_k.ok(revoke_cell("profiles", "revoke", "stripe", "bob"))
+            times = timed_outside(hub, "alice", "profiles", "revoke", "stripe", "bob")
             looped = loop.result()
         assert looped.status == "ok", looped.describe()
-        times, seen = json.loads(revoke.stdout), json.loads(looped.stdout)
+        seen = json.loads(looped.stdout)
         assert seen["refusal"] in REFUSED, seen
         assert seen["reads"] >= 1, seen
         assert seen["refused_at"] >= times["started"], (seen, times)  # not before the revoke
@@ -265,7 +275,7 @@ def test_a_grant_reaches_bobs_kernel_and_a_revoke_refuses_him_at_once(
         assert after.ename in REFUSED, after.describe()
         assert hub.processes_with(KEY_ENV) == []
 
-        for cell in (*joined, before, got, looped, revoke, after):
-            text = cell.everything()
+        shown = [d.stdout + d.stderr for d in (*joined, granted)]
+        for text in shown + [c.everything() for c in (before, got, looped, after)]:
             assert VALUE not in text
             assert all(key not in text for key in keys.values())

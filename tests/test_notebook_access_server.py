@@ -3,7 +3,8 @@
 Kernels are started as JupyterLab starts them, through the sessions API, so the server
 itself sets ``JPY_SESSION_NAME``; they run the installed "Zingy Cloud Flow" kernelspec.
 A test talks to a kernel with a client on the connection the server's kernel manager
-gives, and answers the kernel's stdin questions as a front end would (``input_reply``).
+gives; the kernel's launcher registered it with the store's agent, which asks through
+the server, and the test answers as JupyterLab does (a browser session's POST).
 Renames and deletions go through the contents API, whose events move the allowances.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +21,13 @@ from typing import Any
 
 import pytest
 from jupyter_client.blocking import BlockingKernelClient
+from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 from tests import postgres
+from tests.asks import WAIT, Browser, open_asks
 from tests.postgres import Backend
-from zingy_nb.kernel.access_prompt import parse_prompt
+from zingy_nb.server.asks import ASKS_KEY
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
@@ -157,72 +161,114 @@ def kept(backend: Backend) -> set[tuple[str, str]]:
 
 
 # -- kernels through the sessions API -------------------------------------------------------
+@pytest.fixture
+def front_end(jp_serverapp: Any, backend: Backend) -> Iterator[Any]:
+    """The server's connection to its store's agent, once connected; stopped at the end
+    (before the session's agent sweep), so it does not start the agent again."""
+    asks = jp_serverapp.web_app.settings[ASKS_KEY]
+    deadline = time.monotonic() + WAIT
+    while not asks.connected:
+        assert time.monotonic() < deadline, "the server did not connect to its agent"
+        time.sleep(0.05)
+    try:
+        yield asks
+    finally:
+        asks.stop()
+
+
+@pytest.fixture
+def log_in(http_server_client: Any, jp_base_url: str, jp_serverapp: Any) -> Any:
+    token = jp_serverapp.identity_provider.token
+    return lambda: Browser.log_in(http_server_client, jp_base_url, token)
+
+
+async def answered(
+    session: Session, jp_fetch: Any, browser: Browser, answer: str, notebook: str
+) -> Ran:
+    """Run ``RETRIEVE``; answer the question it raises from the browser session."""
+    cell = asyncio.ensure_future(session.run(RETRIEVE))
+    (ask,) = await open_asks(jp_fetch)
+    assert (ask["profile"], ask["notebook"]) == ("stripe", notebook), ask
+    response = await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": answer})
+    assert response.code == 204, response.body
+    return await cell
+
+
 async def test_a_notebook_is_asked_and_its_allowance_follows_a_rename(
-    backend: Backend, sessions: Any, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    backend: Backend,
+    sessions: Any,
+    front_end: Any,
+    log_in: Any,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
 ) -> None:
+    browser = await log_in()
     # Given a notebook opened as JupyterLab opens one
     pay = notebook(jp_root_dir, "work/pay.ipynb")
     first = await sessions("work/pay.ipynb")
-    # When it first retrieves a profile it was never allowed, the user is asked on stdin
-    ran = await first.run(RETRIEVE, answer="allow")
+    # When it first retrieves a profile it was never allowed, the agent asks through the
+    # server (not the kernel's stdin), and the browser allows
+    ran = await answered(first, jp_fetch, browser, "allow", pay)
     assert ran.ename is None and ran.stdout.strip() == "stripe", ran.reply
-    assert len(ran.prompts) == 1 and parse_prompt(ran.prompts[0]) == (pay, "stripe")
-    assert SECRET not in json.dumps(ran.reply) + ran.prompts[0]
+    assert ran.prompts == [] and SECRET not in json.dumps(ran.reply)
     # Then Allow is remembered: no question again, in this kernel or in a new one
-    assert (await first.run(RETRIEVE)).prompts == []
+    assert (await first.run(RETRIEVE)).stdout.strip() == "stripe"
+    assert await open_asks(jp_fetch, 0) == []
     assert kept(backend) == {(pay, "prompt")}
 
-    # Given another notebook
-    notebook(jp_root_dir, "other.ipynb")
+    # Given another notebook, when the user denies, the cell fails and nothing is kept
+    other_nb = notebook(jp_root_dir, "other.ipynb")
     other = await sessions("other.ipynb")
-    # When the user denies, the cell fails, and a denial is not remembered
-    denied = await other.run(RETRIEVE, answer="deny")
-    assert denied.ename == "NotebookAccessError" and len(denied.prompts) == 1
-    assert "zingy-nb profiles allow stripe" in denied.evalue and "denied" in denied.evalue
-    anything_else = await other.run(RETRIEVE, answer="yes please")
-    assert anything_else.ename == "NotebookAccessError" and len(anything_else.prompts) == 1
+    denied = await answered(other, jp_fetch, browser, "deny", other_nb)
+    assert denied.ename == "NotebookAccessError" and "denied" in denied.evalue
     assert kept(backend) == {(pay, "prompt")}
 
     # When the first notebook is renamed through Jupyter
     await rename(jp_fetch, jp_serverapp, "work/pay.ipynb", "work/paid.ipynb")
     paid = os.path.realpath(jp_root_dir / "work/paid.ipynb")
-    # Then its allowance moved with it: its running kernel (still named after the old
-    # path) and a new kernel for the new name read without being asked, even headless
+    # Then its allowance moved with it: its running kernel (registered under the old
+    # path) and a new kernel for the new name read without being asked
     assert kept(backend) == {(paid, "prompt")}
     assert (await first.run(RETRIEVE, allow_stdin=False)).stdout.strip() == "stripe"
     renamed = await sessions("work/paid.ipynb")
     assert (await renamed.run(RETRIEVE, allow_stdin=False)).stdout.strip() == "stripe"
     # and the other notebook is still asked
-    assert len((await other.run(RETRIEVE, answer="deny")).prompts) == 1
+    again = await answered(other, jp_fetch, browser, "deny", other_nb)
+    assert again.ename == "NotebookAccessError"
 
     audit = {(e.outcome, e.notebook) for e in backend.profiles().store.audit("stripe")}
     assert {("asked", pay), ("allowed", pay)} <= audit
-    assert ("denied", os.path.realpath(jp_root_dir / "other.ipynb")) in audit
+    assert ("denied", other_nb) in audit
 
 
-async def test_no_answer_in_time_refuses_and_a_late_answer_is_discarded(
-    backend: Backend, sessions: Any, jp_root_dir: Path
+async def test_the_kernel_cannot_answer_its_own_question(
+    backend: Backend, sessions: Any, front_end: Any, jp_fetch: Any, jp_root_dir: Path
 ) -> None:
-    nb = notebook(jp_root_dir, "slow.ipynb")
-    slow = await sessions("slow.ipynb")
-    # the kernel's question waits one second here instead of sixty
-    await slow.run("from zingy_nb import access as _a; _a._state.asker.timeout = 1.0")
-    # When nobody answers, the cell fails after the time limit
-    ran = await slow.run(RETRIEVE, answer=None)
-    assert ran.ename == "NotebookAccessError" and "nobody answered within 1 s" in ran.evalue
-    assert len(ran.prompts) == 1
-    # When "allow" comes after the question was given up, it is not taken as an answer
-    slow.kc.input("allow")
-    later = await slow.run(RETRIEVE, answer="deny")
-    assert later.ename == "NotebookAccessError" and len(later.prompts) == 1
+    nb = notebook(jp_root_dir, "self.ipynb")
+    me = await sessions("self.ipynb")
+    # the question waits in the agent, not on the kernel's stdin: answering there, or
+    # posting with the server's token (which a kernel can read), does not allow it
+    cell = asyncio.ensure_future(me.run(RETRIEVE, answer="allow"))
+    (ask,) = await open_asks(jp_fetch)
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch(
+            "zingy-nb", "api", "asks", ask["id"], method="POST",
+            body=json.dumps({"answer": "allow"}),
+        )  # fmt: skip
+    assert refused.value.code == 403
+    assert [a["id"] for a in await open_asks(jp_fetch)] == [ask["id"]]
+    front_end.stop()  # nobody left to ask: the question is given up
+    ran = await cell
+    assert ran.ename == "NotebookAccessError" and ran.prompts == [], ran.reply
     assert kept(backend) == set()
-    outcomes = [e.outcome for e in backend.profiles().store.audit("stripe") if e.notebook == nb]
-    assert "unanswered" in outcomes and "denied" in outcomes
+    assert nb not in {a.notebook for a in backend.profiles().store.allowances("stripe")}
 
 
-async def test_a_kernel_without_stdin_is_refused_with_the_command(
-    backend: Backend, sessions: Any, jp_root_dir: Path
+async def test_with_no_front_end_a_notebook_is_refused_at_once_with_the_command(
+    backend: Backend, sessions: Any, front_end: Any, jp_root_dir: Path
 ) -> None:
+    front_end.stop()
     nb = notebook(jp_root_dir, "headless.ipynb")
     headless = await sessions("headless.ipynb")
     ran = await headless.run(RETRIEVE, allow_stdin=False)

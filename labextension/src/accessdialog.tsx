@@ -12,7 +12,7 @@ export const DENY_LABEL = 'Deny';
 /**
  * The dialog's title.
  *
- * @param request - what the kernel asks
+ * @param request - what is asked (by a kernel on its stdin, or by the agent)
  * @returns e.g. `Allow a notebook to read "stripe"?`
  */
 export function accessTitle(request: IAccessRequest): string {
@@ -22,7 +22,7 @@ export function accessTitle(request: IAccessRequest): string {
 /**
  * The dialog's body: the notebook and the profile, and what each answer does.
  *
- * @param props - `request`: what the kernel asks
+ * @param props - `request`: what is asked
  * @returns the body element
  */
 export function AccessDialogBody(props: {
@@ -50,7 +50,7 @@ export function AccessDialogBody(props: {
  * A modal dialog asking whether a notebook may read a profile. Deny is the
  * default button, and Escape denies too.
  *
- * @param request - what the kernel asks
+ * @param request - what is asked (by a kernel on its stdin, or by the agent)
  * @returns the dialog, not launched yet; its result's `button.accept` means Allow
  */
 export function createAccessDialog(request: IAccessRequest): Dialog<void> {

@@ -9,6 +9,7 @@ import { NotebookActions } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { AccessPrompts } from './accesswatch';
+import { AgentAsks } from './agentasks';
 import { afterPaletteRestore, CommandIDs, PALETTE_CATEGORY } from './commands';
 import { FlowStatus, sessionContextOf } from './flowstatus';
 import { ProfilesModel } from './model';
@@ -65,6 +66,20 @@ const notebookAccessPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   activate: () => {
     accessPrompts.watchExecutions(NotebookActions.executionScheduled);
+  }
+};
+
+/**
+ * Asks, in the same dialog, the questions of the zingy-nb agent, which judges
+ * the kernels started by a zingy launcher (see AgentAsks).
+ */
+const agentAsksPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'zingy-nb:agent-asks',
+  description:
+    'Shows the zingy-nb agent\'s notebook-access questions (Allow / Deny).',
+  autoStart: true,
+  activate: () => {
+    new AgentAsks().start();
   }
 };
 
@@ -136,6 +151,7 @@ const scrubPlugin: JupyterFrontEndPlugin<void> = {
 export default [
   flowStatusPlugin,
   notebookAccessPlugin,
+  agentAsksPlugin,
   sidebarPlugin,
   scrubPlugin
 ];

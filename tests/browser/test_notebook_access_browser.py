@@ -1,10 +1,13 @@
 """Notebook access in JupyterLab and Chromium: the dialog, and the sidebar's allowances.
 
-A cloud-flow kernel asks "may this notebook read this profile?" with an ``input_request``
-on the stdin channel; the extension shows a dialog instead of the cell's input box and
-answers through that same request. Allow records the allowance (the CLI sees it), Deny
-does not; a cell that ends while the dialog is open closes it. The sidebar lists each
-profile's allowed notebooks and removes them through the REST API.
+A notebook on the "Python 3 (Zingy Cloud Flow)" kernel runs through the zingy launcher,
+so its retrieval is judged by the store's agent: the agent asks "may this notebook read
+this profile?" through the Jupyter server (its front end), and the extension shows the
+question in a dialog and posts the answer as the browser session. The kernel asks
+nothing on its stdin and nothing is written into the cell. Allow records the allowance
+(the CLI sees it), Deny does not. The sidebar lists each profile's allowed notebooks
+and removes them through the REST API. The agent the server started is stopped after
+the server (which would otherwise reconnect to it).
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
+from zingy_nb import access
+from zingy_nb.agent import StoreLocation
+from zingy_nb.agent.location import PID_FILE
 from zingy_nb.profiles import Profiles
 
 from .test_lab_extension import TIMEOUT, cli, open_lab, open_sidebar, toolbar_button, zingy_errors
@@ -65,21 +73,30 @@ def run_cell(page: Page) -> None:
     page.keyboard.press("Shift+Enter")
 
 
-def interrupt_kernel(lab_server: LabServer, path: str) -> None:
-    """Interrupt the kernel of the notebook at ``path`` through the server's REST API."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    auth = {"Authorization": f"token {lab_server.token}"}
-    request = urllib.request.Request(f"{lab_server.url}api/sessions", headers=auth)
-    with opener.open(request, timeout=10) as response:
-        (kernel,) = [s["kernel"] for s in json.load(response) if s["path"] == path]
-    url = f"{lab_server.url}api/kernels/{kernel['id']}/interrupt"
-    with opener.open(urllib.request.Request(url, method="POST", headers=auth), timeout=10) as r:
-        assert r.status == 204
+#: The agents of the lab servers of this module, stopped once the servers have stopped.
+AGENTS: list[StoreLocation] = []
 
 
-def test_the_dialog_allows_or_denies_and_the_sidebar_removes(
+@pytest.fixture(scope="module", autouse=True)
+def stop_agents() -> Iterator[None]:
+    """Set up before ``lab_server``, so torn down after it: the server has let go."""
+    yield
+    for location in AGENTS:
+        pid_file = location.folder() / PID_FILE
+        if pid_file.exists():
+            pid = int(pid_file.read_text())
+            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while pid_file.exists():
+                assert time.monotonic() < deadline, f"agent {pid} did not stop"
+                time.sleep(0.1)
+
+
+def test_the_agents_dialog_allows_or_denies_and_the_sidebar_removes(
     lab_server: LabServer, page: Page, artifacts: Path
 ) -> None:
+    AGENTS.append(StoreLocation(Path(lab_server.env["ZINGY_NB_HOME"])))
     # Given a profile, and a cloud-flow notebook never allowed to read it
     Profiles(lab_server.env["ZINGY_NB_HOME"]).set(NAME, SECRET)
     first = write_notebook(lab_server.root_dir, "access.ipynb")
@@ -89,15 +106,15 @@ def test_the_dialog_allows_or_denies_and_the_sidebar_removes(
     open_lab(page, lab_server, "lab/tree/access.ipynb")
     kernel_ready(page)
     run_cell(page)
-    # Then a dialog names the notebook and the profile, with Allow and Deny (Deny default)
+    # Then the agent asks: a dialog names the notebook (below the root) and the
+    # profile, with Allow and Deny (Deny default)
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(f'Allow a notebook to read "{NAME}"?', timeout=SLOW)
-    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text(first)
+    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text("access.ipynb")
     expect(dialog.locator(".zingy-nb-access-profile")).to_have_text(NAME)
     expect(dialog.get_by_role("button", name="Deny")).to_be_focused(timeout=TIMEOUT)
-    # And the cell's own input box is not shown beside it
-    expect(page.locator(".jp-Stdin")).to_have_count(1)
-    expect(page.locator(".jp-Stdin")).to_be_hidden()
+    # And the kernel asked nothing on its stdin (no input box, shown or hidden)
+    expect(page.locator(".jp-Stdin")).to_have_count(0)
     page.screenshot(path=str(artifacts / "access-dialog.png"))
 
     # When Allow is clicked
@@ -107,48 +124,47 @@ def test_the_dialog_allows_or_denies_and_the_sidebar_removes(
     expect(output.filter(has_text="sha256")).to_have_text(f"sha256 {DIGEST}", timeout=SLOW)
     kernel_ready(page)
     expect(dialog).to_have_count(0)
-    expect(page.locator(".jp-Stdin")).to_have_count(0)
-    # And the cell keeps one line saying what was decided, not the question and answer
+    # And nothing about the question was written into the cell
     cell = page.locator(".jp-Cell").first
-    expect(cell).to_contain_text(f'zingy-nb: this notebook may read profile "{NAME}" (allowed).')
-    expect(cell).not_to_contain_text("[allow/deny]")
+    expect(cell).not_to_contain_text("zingy-nb:")
+    expect(page.locator(".jp-Cell .jp-OutputArea-output")).to_have_count(1)
     assert SECRET not in page.content()
     # And the CLI lists the notebook as allowed
     assert allowed(lab_server) == [first]
 
     # Given a second notebook, never allowed
-    second = write_notebook(lab_server.root_dir, "other.ipynb")
+    write_notebook(lab_server.root_dir, "other.ipynb")
     open_lab(page, lab_server, "lab/tree/other.ipynb")
     kernel_ready(page)
-    # When its cell runs, it is asked again; and when the cell ends unanswered
-    # (interrupted here; the kernel's own time limit ends it the same way)
+    # When its cell runs, it is asked again, and Deny is clicked
     run_cell(page)
-    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text(second, timeout=SLOW)
-    interrupt_kernel(lab_server, "other.ipynb")
-    # Then the dialog closes by itself, and the cell shows why it stopped
-    expect(dialog).to_have_count(0)
-    expect(page.locator(".jp-Cell .jp-OutputArea").first).to_contain_text("KeyboardInterrupt")
-    expect(page.locator(".jp-Stdin")).to_be_hidden()
-    # When it runs again and Deny is clicked
-    kernel_ready(page)
-    run_cell(page)
-    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text(second, timeout=SLOW)
+    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text("other.ipynb", timeout=SLOW)
     dialog.get_by_role("button", name="Deny").click()
     # Then the cell fails with NotebookAccessError, and nothing was allowed
-    expect(page.locator(".jp-Cell .jp-OutputArea").first).to_contain_text("NotebookAccessError")
-    cell = page.locator(".jp-Cell").first
-    expect(cell).to_contain_text(f'zingy-nb: this notebook may not read profile "{NAME}" (denied).')
-    expect(cell).not_to_contain_text("[allow/deny]")
-    # And the notebook, once saved, keeps that line and not the question
-    page.locator(".jp-Cell .jp-InputPrompt").first.click()
-    page.keyboard.press("Control+s")
-    saved = lab_server.root_dir / "other.ipynb"
-    deadline = time.monotonic() + TIMEOUT / 1000
-    while "(denied)" not in saved.read_text():
-        assert time.monotonic() < deadline, "the notebook was not saved"
-        time.sleep(0.2)
-    assert "[allow/deny]" not in saved.read_text()
+    area = page.locator(".jp-Cell .jp-OutputArea").first
+    expect(area).to_contain_text("NotebookAccessError", timeout=SLOW)
+    expect(area).to_contain_text("it was denied")
+    expect(dialog).to_have_count(0)
     assert allowed(lab_server) == [first]
+
+    # Given a third notebook asked about, with JupyterLab open in a second tab too
+    third = write_notebook(lab_server.root_dir, "third.ipynb")
+    open_lab(page, lab_server, "lab/tree/third.ipynb")
+    kernel_ready(page)
+    run_cell(page)
+    expect(dialog.locator(".zingy-nb-access-notebook")).to_have_text("third.ipynb", timeout=SLOW)
+    other_tab = page.context.new_page()
+    open_lab(other_tab, lab_server)
+    elsewhere = other_tab.get_by_role("dialog")
+    expect(elsewhere.locator(".zingy-nb-access-notebook")).to_have_text("third.ipynb", timeout=SLOW)
+    # When it is allowed in the second tab
+    elsewhere.get_by_role("button", name="Allow").click()
+    # Then the first tab's dialog closes by itself and its cell gets the value
+    expect(dialog).to_have_count(0, timeout=SLOW)
+    expect(output.filter(has_text="sha256")).to_have_text(f"sha256 {DIGEST}", timeout=SLOW)
+    assert sorted(allowed(lab_server)) == sorted([first, third])
+    other_tab.close()
+    access.disallow(Profiles(lab_server.env["ZINGY_NB_HOME"]), NAME, third)
 
     # When the sidebar is opened
     sidebar = open_sidebar(page)

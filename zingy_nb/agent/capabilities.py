@@ -15,22 +15,29 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..audit import AuditLog
 from ..errors import CloudFlowOnlyError
-from ..store.base import utcnow
+from ..store.base import AuditEntry, utcnow
 from .procs import Proc, alive, identify, lineage
 
 
 class KernelAudit(AuditLog):
     """The audit of one kernel the agent serves; the agent flushes it (no thread)."""
 
-    def __init__(self, proc: Proc, notebook: str | None) -> None:
+    def __init__(self, proc: Proc, notebook: str | None, via: str | None = None) -> None:
         super().__init__()
         self.context = {"kernel_id": None, "notebook": notebook}
         self.process = f"{socket.gethostname()}:{proc.pid}:{int(time.time())}"
+        self.via = via
+
+    def _entry(
+        self, name: str, flow: str, outcome: str, n: int, first: float, last: float
+    ) -> AuditEntry:
+        """As recorded for the kernel: the runner it named, not the agent's own."""
+        return replace(super()._entry(name, flow, outcome, n, first, last), via=self.via)
 
     def _start_flusher(self) -> None:
         """Warm counts are flushed by the agent's housekeeping, not a thread per kernel."""
@@ -79,7 +86,14 @@ class Capabilities:
         with self._lock:
             return next((k for k in self._kernels.values() if k.proc in chain), None)
 
-    def register(self, pid: int, flow: str, notebook: str | None) -> str:
+    def register(
+        self,
+        pid: int,
+        flow: str,
+        notebook: str | None,
+        via: str | None = None,
+        named: str | None = None,
+    ) -> str:
         """A new capability for the process ``pid`` (the caller, by ``SO_PEERCRED``)."""
         if self._enclosing(pid) is not None:
             raise CloudFlowOnlyError(NESTED)
@@ -89,7 +103,7 @@ class Capabilities:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._kernels[_digest(token)] = Kernel(
-                proc, flow, notebook, KernelAudit(proc, notebook)
+                proc, flow, notebook, KernelAudit(proc, notebook or named, via)
             )
         return token
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import AgentUnavailableError
+from ..errors import AgentUnavailableError, ZingyError
 from .harden import peer_credentials, supported
 from .location import LOG, START_LOCK, StoreLocation, prepare_folder
 from .protocol import MAX_LINE, decode, encode, raise_failure
@@ -58,18 +58,30 @@ class AgentClient:
             request_id = self._next
             try:
                 self._sock.sendall(encode({"id": request_id, "op": op, **fields}))
-                line = self._reader.readline(MAX_LINE + 1)
+                reply = self._reply(request_id)
             except OSError:  # a timeout too: a late reply would answer the next request
                 self.close()
                 raise self._unavailable("the connection to it broke (it stopped?)") from None
-        if not line:
+        if reply is None:
             raise self._unavailable("it closed the connection (it stopped?)")
-        reply = decode(line)
         if reply.get("ok") is not True:
             raise_failure(reply)
         if reply.get("id") != request_id:
             raise self._unavailable("it answered out of turn (not a zingy-nb agent?)")
         return reply
+
+    def _reply(self, request_id: int) -> dict[str, Any] | None:
+        """The reply to ``request_id`` (None: the agent closed the connection). Replies
+        to earlier requests that their caller gave up on (a cell interrupted while the
+        agent asked the person) are skipped."""
+        while True:
+            line = self._reader.readline(MAX_LINE + 1)
+            if not line:
+                return None
+            reply = decode(line)
+            earlier = reply.get("id")
+            if not (isinstance(earlier, int) and earlier < request_id):
+                return reply
 
     def status(self) -> dict[str, Any]:
         """The agent's pid, uid, dumpable flag, store and kernel count: no value."""
@@ -79,9 +91,20 @@ class AgentClient:
         """The profiles' metadata, as ``ProfileMeta.to_json``: no value."""
         return list(self.call("list")["profiles"])
 
-    def register(self, flow: str, notebook: str | None = None) -> str:
-        """A capability for this process (a launcher, before it execs the kernel)."""
-        return str(self.call("register", flow=flow, notebook=notebook, pid=os.getpid())["cap"])
+    def register(
+        self,
+        flow: str,
+        notebook: str | None = None,
+        via: str | None = None,
+        named: str | None = None,
+    ) -> str:
+        """A capability for this process (a launcher, before it execs the kernel).
+        ``notebook`` is judged; ``via`` (the runner that started it, ``ZINGY_NB_VIA``)
+        and ``named`` (the notebook a runner named, unchecked) are for the audit."""
+        reply = self.call(
+            "register", flow=flow, notebook=notebook, pid=os.getpid(), via=via, named=named
+        )
+        return str(reply["cap"])
 
     def retrieve(self, cap: str, name: str, caller: str | None = None) -> tuple[str | None, ...]:
         """The values of ``name``, if ``cap`` is this process's kernel's and cloud-flow."""
@@ -108,7 +131,16 @@ class AgentClient:
         """``texts`` with every run of a stored value replaced (the history scrub)."""
         return [str(t) for t in self.call("redact", cap=cap, texts=texts)["texts"]]
 
+    def frontend(self) -> FrontEndLink:
+        """Serve as the agent's front end (a Jupyter server): the connection then
+        carries only the agent's questions and this process's answers."""
+        self.call("frontend")
+        self._sock.settimeout(None)  # questions come when they come
+        return FrontEndLink(self)
+
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread reading it
         with contextlib.suppress(OSError):
             self._reader.close()
         with contextlib.suppress(OSError):
@@ -119,6 +151,38 @@ class AgentClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FrontEndLink:
+    """A front end's connection: the agent's events in, answers out (``agent.frontend``)."""
+
+    def __init__(self, client: AgentClient) -> None:
+        self._client = client
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The agent's events, until the connection ends (closed, or the agent stopped)."""
+        while True:
+            try:
+                line = self._client._reader.readline(MAX_LINE + 1)
+            except (OSError, ValueError):  # ValueError: closed meanwhile
+                return
+            if not line:
+                return
+            with contextlib.suppress(ZingyError):
+                yield decode(line)
+
+    def answer(self, ask_id: str, answer: str) -> None:
+        """Answer a question (``allow`` or ``deny``); no reply comes back."""
+        try:
+            with self._client._lock:
+                self._client._sock.sendall(
+                    encode({"op": "answer", "ask": ask_id, "answer": answer})
+                )
+        except OSError:
+            raise self._client._unavailable("the connection to it broke (it stopped?)") from None
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def connect(store: StoreLocation | None = None) -> AgentClient:
@@ -193,6 +257,7 @@ def ensure_agent(
         return connect(location)
     if not supported():
         return connect(location)  # raises, naming why
+    location.socket_path()  # raises if no socket can be made there, naming the fix
     folder = prepare_folder(location)
     with _start_lock(folder, START_TIMEOUT, location.key):
         for _attempt in range(2):  # once more if an idle agent was stopping meanwhile

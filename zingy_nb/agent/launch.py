@@ -40,11 +40,17 @@ def kernel_environment(mode: str) -> tuple[dict[str, str], str]:
 
 def capability(mode: str) -> str:
     """A capability for this process from the agent (which this call may start)."""
-    from ..access import identity_from_env
+    from ..access import SESSION_ENV, identity_from_env
+    from ..audit import VIA_ENV
     from .client import ensure_agent
 
     with ensure_agent() as client:
-        return client.register(mode, identity_from_env(os.environ))
+        return client.register(
+            mode,
+            identity_from_env(os.environ),  # judged, where the Jupyter server named it
+            via=os.environ.get(VIA_ENV) or None,  # audited: the runner ...
+            named=os.environ.get(SESSION_ENV) or None,  # ... and the notebook it named
+        )
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +49,17 @@ class StoreLocation:
         return redact_url(self.url) if self.url else str(self.home)
 
     def folder(self) -> Path:
+        """``<runtime dir>/zingy-nb/agent-<hash>``; where that is too deep for a socket
+        (a Unix socket's path holds 107 bytes), ``<temp dir>/zingy-nb-<uid>/agent-<hash
+        of that path>``, as ssh-agent keeps its socket in /tmp."""
         from jupyter_core.paths import jupyter_runtime_dir
 
         digest = hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:12]
-        return Path(jupyter_runtime_dir()) / "zingy-nb" / f"agent-{digest}"
+        preferred = Path(jupyter_runtime_dir()) / "zingy-nb" / f"agent-{digest}"
+        if len(os.fsencode(preferred / SOCKET)) <= MAX_SOCKET_PATH:
+            return preferred
+        short = hashlib.sha256(os.fsencode(preferred)).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"zingy-nb-{os.getuid()}" / f"agent-{short}"
 
     def socket_path(self) -> Path:
         path = self.folder() / SOCKET
@@ -59,7 +67,7 @@ class StoreLocation:
             raise AgentUnavailableError.for_store(
                 self.key,
                 f"its socket path ({path}) is longer than a Unix socket allows; set "
-                "JUPYTER_RUNTIME_DIR to a shorter folder",
+                "JUPYTER_RUNTIME_DIR or TMPDIR to a shorter folder",
             )
         return path
 

@@ -1,4 +1,5 @@
-"""What the agent does for a request: ``status``, ``list``, ``register``, ``retrieve``.
+"""What the agent does for a request: ``status``, ``list``, ``register``, ``retrieve``,
+``frontend`` (a Jupyter server through which the agent asks a person; see ``.frontend``).
 
 Every decision uses the peer's pid as the operating system reports it (``SO_PEERCRED``),
 and the policy the agent recorded at ``register``; nothing a kernel sends widens it.
@@ -18,10 +19,12 @@ from typing import Any
 
 from .. import access, flow
 from ..audit import audit_log
-from ..errors import FlowModeError, InvalidProfileError, ZingyError
+from ..errors import FlowModeError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..profiles import Profiles
+from ..rules import Secrets
 from . import kernel_ops
 from .capabilities import Capabilities, Kernel
+from .frontend import FROM_KERNEL, FrontEnds
 from .harden import dumpable
 from .location import StoreLocation
 from .protocol import failure
@@ -30,6 +33,7 @@ from .protocol import failure
 #: not quoted back.
 _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
+_VIA = re.compile(r"^[\w.-]{1,40}$")
 
 
 @contextlib.contextmanager
@@ -56,12 +60,15 @@ class Agent:
         self.kernels = Capabilities()
         self._profiles: Profiles | None = None
         self._lock = threading.Lock()  # one retrieval at a time: audit context below
+        self.frontends = FrontEnds(log)
+        access.set_asker(self.frontends)  # the agent's questions go to its front ends
         self._ops: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
             "status": self.status,
             "list": self.list,
             "register": self.register,
             "retrieve": self.retrieve,
             **{op: partial(fn, self) for op, fn in kernel_ops.OPS.items()},
+            "frontend": self.frontend,
         }
 
     @property
@@ -94,6 +101,7 @@ class Agent:
             "dumpable": dumpable(),
             "store": self.location.key,
             "kernels": len(self.kernels.live()),
+            "frontends": self.frontends.count(),
         }
 
     def list(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
@@ -117,7 +125,17 @@ class Agent:
                 "A launcher registers its own pid (the kernel it execs keeps it); nothing "
                 "was registered."
             )
-        cap = self.kernels.register(peer_pid, str(mode), notebook)
+        via = request.get("via")
+        if not (via is None or (isinstance(via, str) and _VIA.match(via))):
+            raise InvalidProfileError(
+                "A kernel's runner (ZINGY_NB_VIA) is a short word; nothing was registered."
+            )
+        named = request.get("named")
+        if not (named is None or (isinstance(named, str) and len(named) < 4096)):
+            raise InvalidProfileError(
+                "A kernel's notebook name is text (or none); nothing was registered."
+            )
+        cap = self.kernels.register(peer_pid, str(mode), notebook, via, named)
         self.log(f"registered a {mode} kernel, pid {peer_pid}")
         return {"cap": cap}
 
@@ -129,11 +147,22 @@ class Agent:
         caller = request.get("caller")
         if not (isinstance(caller, str) and _CALLER.match(caller)):
             caller = DEFAULT_CALLER
-        with self._lock, _judged_as(kernel):
-            values = self.profiles._secrets_as(
-                name, kernel.flow, kernel.notebook, kernel.audit, caller
-            )
+
+        def attempt() -> Secrets:
+            with self._lock, _judged_as(kernel):
+                return self.profiles._secrets_as(
+                    name, kernel.flow, kernel.notebook, kernel.audit, caller
+                )
+
+        # Asking the person happens between attempts, with no lock held (``frontend``).
+        values = self.frontends.consented(name, kernel.notebook, attempt)
         return {"values": list(values)}
+
+    def frontend(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        """Accept the peer as a front end; the server then hands it the connection."""
+        if self.kernels._enclosing(peer_pid) is not None:
+            raise NotebookAccessError(FROM_KERNEL)
+        return {"timeout": self.frontends.timeout}
 
     # -- housekeeping -------------------------------------------------------------------
     def tidy(self, flush_all: bool = False) -> int:

@@ -21,7 +21,7 @@ from typing import Final, NoReturn
 
 from .. import flow, redact
 from ..audit import audit_log
-from ..errors import AgentUnavailableError, KeyUnavailableError
+from ..errors import AgentUnavailableError, KeyUnavailableError, StoreError
 from ..paths import CAP_ENV, ERROR_ENV
 from ..profiles import Profiles
 from ..rules import ProfileMeta, Secrets, validate_name
@@ -124,6 +124,7 @@ class RemoteProfiles(Profiles):
         self._cache = {}
         self._allowed = set()
         self._generation = 0
+        self._content_seen: object = object()
         self._location = StoreLocation(self.home, where or None)
         self._cap = capability()
         self._why = os.environ.get(ERROR_ENV) or ""
@@ -135,14 +136,46 @@ class RemoteProfiles(Profiles):
     def _agent(self) -> tuple[AgentClient, str]:
         """A connection to the agent (one per process: a forked child opens its own)."""
         if self._cap is None:
+            if self._why:  # the launcher's own error: it says what failed and what to do
+                raise AgentUnavailableError(self._why)
             raise AgentUnavailableError.for_store(
-                self._location.key, self._why or "this kernel was given no capability"
+                self._location.key, "this kernel was given no capability"
             )
         with self._client_lock:
             if self._client is None or self._client_pid != os.getpid():
                 self._client = connect(self._location)
                 self._client_pid = os.getpid()
             return self._client, self._cap
+
+    def _fresh(self) -> object:
+        """Revalidate the cache (lock held). The store's change token moves on every
+        commit, the agent's audit writes included; the cache goes only when a profile,
+        an allowance or the notebook-access setting really changed."""
+        token = self.store.change_token()
+        if token != self._token:
+            content = self._content()
+            if content != self._content_seen:
+                self._cache.clear()
+                self._content_seen = content
+            self._token = token
+        return token
+
+    def _content(self) -> object:
+        """What the values this kernel holds, and its right to them, depend on."""
+        profiles = tuple((m.name, m.updated) for m in self.store.list())
+        try:
+            rules: object = (
+                tuple((a.profile, a.notebook, a.role) for a in self.store.allowances()),
+                self.store.access_setting(),
+            )
+        except StoreError:  # a store that keeps no allowances
+            rules = None
+        return profiles, rules
+
+    def _changed(self) -> None:
+        super()._changed()
+        self._token = object()
+        self._content_seen = object()
 
     def _changed_meta(self, name: str) -> ProfileMeta:
         self._changed()
@@ -228,3 +261,11 @@ class RemoteProfiles(Profiles):
 
     def import_key(self, text: str) -> MasterKey:
         return self.vault.import_key(text)
+
+
+def install() -> None:
+    """In a process its launcher registered (a kernel, or a process that kernel
+    started): every ``get_profiles()`` store asks the agent for what needs a key."""
+    from .. import profiles
+
+    profiles.factory = lambda home, url: RemoteProfiles(home, url=url)

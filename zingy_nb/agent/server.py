@@ -129,7 +129,11 @@ class Server:
                 except ZingyError as exc:
                     conn.sendall(encode(failure(None, exc)))
                     continue
-                conn.sendall(encode(self.agent.handle(request, creds[0])))
+                reply = self.agent.handle(request, creds[0])
+                conn.sendall(encode(reply))
+                if request.get("op") == "frontend" and reply.get("ok"):
+                    self.agent.frontends.serve(conn, reader)  # the connection is its now
+                    return
         except OSError:
             return
         finally:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import flow
 from ..errors import UnknownCommandError, ZingyError
-from ..paths import HOME_ENV, URL_ENV
+from ..paths import CAP_ENV, ERROR_ENV, HOME_ENV, URL_ENV
 from ..rules import SLOTS, Secrets
 
 if TYPE_CHECKING:
@@ -113,6 +113,11 @@ class ZingyConn:
             # extension load (kernel start).
             from ..profiles import get_profiles
 
+            if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
+                # A process a launched kernel started gets its kernel's capability.
+                from ..agent.remote import install
+
+                install()
             self._profiles, self._where = get_profiles(), where
             self._cache.clear()
         return self._profiles

@@ -36,15 +36,6 @@ def _register_retrieved(info: Any) -> None:
         announce_once(f"short:{info.name}", f"profile {info.name!r}: {note}")
 
 
-def _use_agent() -> None:
-    """A kernel its launcher registered: every store it opens asks the agent for what
-    needs a key (its environment holds none)."""
-    from .. import profiles
-    from ..agent.remote import RemoteProfiles
-
-    profiles.factory = lambda home, url: RemoteProfiles(home, url=url)
-
-
 def load(ipython: Any) -> None:
     from ..audit import audit_log
     from .conn import zingyConn
@@ -53,7 +44,9 @@ def load(ipython: Any) -> None:
 
     mode = flow.init_from_env()
     if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
-        _use_agent()
+        from ..agent.remote import install as use_the_agent
+
+        use_the_agent()  # launched: every store it opens asks the agent for keys
     if mode == flow.INVALID:
         warnings.warn(
             f"{flow.ENV_VAR}={flow.invalid_value()!r} is not a flow mode (cloud-flow or "

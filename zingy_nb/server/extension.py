@@ -1,9 +1,11 @@
-"""Wiring only: read the settings, register the routes, the save-time scrub, and the
-listener that keeps notebook allowances with notebooks renamed or deleted in Jupyter."""
+"""Wiring only: read the settings, register the routes, the save-time scrub, the
+listener that keeps notebook allowances with notebooks renamed or deleted in Jupyter,
+and the agent's front end (``asks``), stopped with the server."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Final
 
 from .. import access
@@ -11,6 +13,7 @@ from ..errors import ZingyError
 from ..profiles import get_profiles
 from ..store.url import store_url
 from ..store.url_password import redact_url
+from .asks import setup_asks
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import setup_handlers
 from .scrub import EVENT_SCHEMA, Scrubber
@@ -54,7 +57,20 @@ def load(server_app: Any) -> None:
     server_app.contents_manager.register_pre_save_hook(scrubber.before_save)
     server_app.contents_manager.register_post_save_hook(scrubber.after_save)
     follow_notebooks(server_app, config)
+    stop_on_cleanup(server_app, setup_asks(web_app, server_app))
     server_app.log.info("zingy-nb: REST API at %s; profile store: %s", api, describe_store(config))
+
+
+def stop_on_cleanup(server_app: Any, stop: Callable[[], None]) -> None:
+    """Call ``stop`` when the server cleans up its extensions (a module-style extension
+    such as this one gets no stop hook of its own)."""
+    cleanup = server_app.cleanup_extensions
+
+    async def cleanup_extensions() -> None:
+        await asyncio.to_thread(stop)
+        await cleanup()
+
+    server_app.cleanup_extensions = cleanup_extensions
 
 
 def describe_store(config: ZingyNb) -> str:

@@ -1,0 +1,236 @@
+"""The zingy kernelspecs' launcher: kernels get a capability, never a key.
+
+Kernels are started from the installed kernelspecs, by jupyter_client as the server
+does, and by running the kernelspec's argv directly with no provisioner and no
+``JPY_SESSION_NAME``, as VS Code does. The store's key is in the launching environment
+(``ZINGY_NB_MASTER_KEY``, the custody of headless runs): the kernel must not hold it,
+in ``os.environ`` or in its own ``/proc/self/environ``, and still retrieve through the
+agent in cloud flow, and nothing in page flow.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client import BlockingKernelClient
+from jupyter_client.connect import write_connection_file
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+from tests.isolation import stop_agents
+from tests.kernels import DEFINE_DIGESTS, Cell, digests
+from zingy_nb import kernels
+from zingy_nb.profiles import Profiles
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the agent and its launcher are Linux-only"
+)
+
+KEY = base64.urlsafe_b64encode(b"made-up-launcher-test-key-012345").decode()
+VALUES = ("sk_test_launcher_made_up_0123456789", "second-made-up-launcher-value-xyz")
+TIMEOUT = 60
+
+
+class Client:
+    """A blocking client on a started kernel, running cells as the tests' ``Kernel``."""
+
+    def __init__(self, kc: BlockingKernelClient, managed: bool = True) -> None:
+        self.kc = kc
+        kc.start_channels()
+        if managed:
+            kc.wait_for_ready(timeout=TIMEOUT)
+        else:  # no manager to ask whether it lives, and no heartbeat seen yet: ask it
+            kc.kernel_info()
+            kc.get_shell_msg(timeout=TIMEOUT)
+
+    def run(self, code: str) -> Cell:
+        messages: list[dict[str, Any]] = []
+        reply = self.kc.execute_interactive(
+            code, allow_stdin=False, timeout=TIMEOUT, output_hook=messages.append
+        )
+        return Cell(code, reply["content"], messages)
+
+    def ok(self, code: str) -> Cell:
+        cell = self.run(code)
+        assert cell.status == "ok", cell.describe()
+        return cell
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store with one profile under an environment-held key, both kernelspecs
+    installed in a folder of their own, and the environment kernels start with."""
+    root = tmp_path_factory.mktemp("launcher")
+    home = root / "store"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZINGY_NB_MASTER_KEY", KEY)
+    Profiles(home, url="").set("stripe", *VALUES)
+    mp.undo()
+    kernels.install(prefix=str(root / "prefix"))
+    spec_dir = root / "prefix" / "share" / "jupyter" / "kernels"
+    env = dict(os.environ, ZINGY_NB_HOME=str(home), ZINGY_NB_MASTER_KEY=KEY)
+    env.pop("ZINGY_NB_FLOW", None)
+    yield {"root": root, "home": home, "specs": spec_dir, "env": env}
+    stop_agents(Path(os.environ["JUPYTER_RUNTIME_DIR"]))
+
+
+def start(place: dict[str, Any], name: str, **env: str) -> tuple[KernelManager, Client]:
+    km = KernelManager(
+        kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(place["specs"])])
+    )
+    km.start_kernel(env={**place["env"], **env})
+    try:
+        return km, Client(km.client())
+    except BaseException:
+        km.shutdown_kernel(now=True)
+        raise
+
+
+@contextmanager
+def by_hand(place: dict[str, Any], folder: Path, **extra: str) -> Iterator[tuple[Client, int]]:
+    """The cloud-flow kernelspec's argv run as VS Code runs it: by hand, no provisioner,
+    no ``JPY_SESSION_NAME``; ``extra`` is put in its environment last."""
+    spec = json.loads((place["specs"] / "zingy-cloud-flow" / "kernel.json").read_text())
+    connection_file = str(folder / "kernel-vscode.json")
+    write_connection_file(connection_file, ip="127.0.0.1")
+    argv = [a.replace("{connection_file}", connection_file) for a in spec["argv"]]
+    env = {**place["env"], **spec["env"], **extra}
+    env.pop("JPY_SESSION_NAME", None)
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    kc = BlockingKernelClient(connection_file=connection_file)
+    kc.load_connection_file()
+    try:
+        yield Client(kc, managed=False), proc.pid
+    finally:
+        kc.stop_channels()
+        proc.terminate()
+        proc.wait(timeout=TIMEOUT)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def no_key_in(client: Client) -> None:
+    cell = client.ok(
+        "import os\n"
+        "print('ZINGY_NB_MASTER_KEY' in os.environ, 'ZINGY_NB_MEMBER_KEY' in os.environ)\n"
+        f"print(open('/proc/self/environ', 'rb').read().count({KEY.encode()!r}))"
+    )
+    assert cell.stdout.split() == ["False", "False", "0"], cell.describe()
+
+
+def test_the_kernelspecs_run_the_launcher() -> None:
+    argv = kernels.kernel_json("cloud-flow", "x")["argv"]
+    assert argv[1:5] == ["-m", "zingy_nb.agent.launch", "cloud-flow", "--"]
+    assert argv[5:] == [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                        "--ext=zingy_nb"]  # fmt: skip
+
+
+@pytest.fixture
+def vscode_kernel(place: dict[str, Any], tmp_path: Path) -> Iterator[tuple[Client, int]]:
+    with by_hand(place, tmp_path) as started:
+        yield started
+
+
+def test_a_vscode_style_start_retrieves_in_cloud_flow_without_holding_the_key(
+    vscode_kernel: tuple[Client, int],
+) -> None:
+    client, pid = vscode_kernel
+    no_key_in(client)
+    client.ok(DEFINE_DIGESTS)
+    cell = client.ok("_znb_digests('stripe')")
+    assert json.loads(cell.stdout) == digests(*VALUES)
+    # exec kept the pid the agent registered: the kernel is the process VS Code started
+    assert client.ok("import os; print(os.getpid())").stdout.strip() == str(pid)
+    cell = client.run("import zingy_nb; zingy_nb.get_profiles().export_key()")
+    assert cell.ename == "KeyUnavailableError" and "holds no key" in cell.evalue
+    assert KEY not in cell.everything()
+
+
+def test_a_page_flow_kernel_holds_no_key_and_gets_nothing(place: dict[str, Any]) -> None:
+    km, client = start(place, "zingy-page-flow")
+    try:
+        no_key_in(client)
+        cell = client.run("zingyConn.apikey('stripe')")
+        assert cell.ename == "CloudFlowOnlyError" and "page-flow kernel" in cell.evalue
+        assert VALUES[0] not in cell.everything()
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_page_flow_in_the_launchers_environment_narrows_a_cloud_flow_kernelspec(
+    place: dict[str, Any], tmp_path: Path
+) -> None:
+    """(jupyter_client puts the kernelspec's own ``env`` last; a tool that does not,
+    or a changed spec, still cannot widen a page-flow launch.)"""
+    with by_hand(place, tmp_path, ZINGY_NB_FLOW="page-flow") as (client, _pid):
+        cell = client.run("zingyConn.apikey('stripe')")
+        assert cell.ename == "CloudFlowOnlyError", cell.describe()
+        assert "page-flow kernel" in cell.evalue
+
+
+def test_a_kernels_child_uses_its_kernels_capability_and_cannot_get_its_own(
+    place: dict[str, Any],
+) -> None:
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        child = (
+            "import hashlib; from zingy_nb import zingyConn; "
+            "print(hashlib.sha256(zingyConn.apikey('stripe').secret1.encode()).hexdigest())"
+        )
+        cell = client.ok(f"!{sys.executable} -c {child!r}")
+        assert cell.stdout.strip() == digests(VALUES[0])["secret1"], cell.describe()
+        nested = (
+            f"!{sys.executable} -m zingy_nb.agent.launch cloud-flow -- {sys.executable} -c "
+            "\"import os; print('cap:', os.environ.get('ZINGY_NB_AGENT_CAP'))\" 2>&1"
+        )
+        out = client.ok(nested).stdout
+        assert "cap: None" in out and "cannot register a kernel of its own" in out, out
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_without_an_agent_the_kernel_starts_and_says_why(place: dict[str, Any]) -> None:
+    too_long = place["root"] / ("r" * 120)
+    too_long.mkdir()
+    km, client = start(
+        place, "zingy-cloud-flow", JUPYTER_RUNTIME_DIR=str(too_long), TMPDIR=str(too_long)
+    )
+    try:
+        no_key_in(client)
+        cell = client.run("zingyConn.apikey('stripe')")
+        assert cell.ename == "AgentUnavailableError", cell.describe()
+        assert "JUPYTER_RUNTIME_DIR" in cell.evalue, cell.evalue
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_after_the_agent_stops_cached_values_stay_and_new_reads_name_the_fix(
+    place: dict[str, Any],
+) -> None:
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        client.ok(DEFINE_DIGESTS)
+        assert json.loads(client.ok("_znb_digests('stripe')").stdout) == digests(*VALUES)
+        assert stop_agents(Path(os.environ["JUPYTER_RUNTIME_DIR"])) >= 1
+        client.ok("import time; time.sleep(1)")  # the agent is gone
+        # what the kernel received stays usable ...
+        assert json.loads(client.ok("_znb_digests('stripe')").stdout) == digests(*VALUES)
+        # ... and what it did not gets an error that says what to do
+        cell = client.run("zingyConn.apikey('never-read-here')")
+        assert cell.ename == "AgentUnavailableError", cell.describe()
+        assert "restart the kernel" in cell.evalue
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
