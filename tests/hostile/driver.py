@@ -156,7 +156,7 @@ def main(config_path: str) -> int:
             with contextlib.suppress(Exception):
                 km.shutdown_kernel(now=True)
             log.close()
-        result["agents_stopped"] = _stop_agents(runtime)
+        result["agents_stopped"] = _stop_agents(runtime) + _stop_agents(Path(os.environ["TMPDIR"]))
         Path(cfg["result"]).write_text(json.dumps(result, default=str))
     return 0
 

@@ -36,6 +36,11 @@ def unsmuggle(text: str) -> list[tuple[str, list[str]]]:
     return found
 
 
+def without_smuggled(text: str) -> str:
+    """``text`` with every smuggled payload cut out (they are scanned decoded)."""
+    return _SMUGGLED.sub(SMUGGLE, text)
+
+
 @dataclass(frozen=True)
 class Row:
     """One hostile cell. ``denied`` names emitted labels that must only ever be errors
@@ -205,22 +210,39 @@ def _hostile_peek(pid):
     _hostile_try("proc mem", mem)
 """
 
-AGENT_PID = r"""
-def _hostile_agent_pid():
-    import glob
-    for f in glob.glob(_hos.path.join(_HOSTILE["runtime"], "zingy-nb", "agent-*", "agent.pid")):
-        return int(open(f).read().strip())
-    raise RuntimeError("no agent.pid under the runtime dir")
+#: Where the agent's folder is: under the runtime dir, or (a socket path too deep)
+#: under the temp dir.
+AGENT_DIR = r"""
+import glob as _hg
+def _hostile_agent_dir():
+    for pattern in ((_HOSTILE["runtime"], "zingy-nb", "agent-*"), (_HOSTILE["tmp"], "zingy-nb-*", "agent-*")):
+        for d in sorted(_hg.glob(_hos.path.join(*pattern))):
+            if _hos.path.exists(_hos.path.join(d, "sock")):
+                return d
+    raise RuntimeError("no agent folder with a socket")
 """
 
+AGENT_PID = (
+    AGENT_DIR
+    + r"""
+def _hostile_agent_pid():
+    return int(open(_hos.path.join(_hostile_agent_dir(), "agent.pid")).read().strip())
+"""
+)
+
 #: Raw requests on the agent's socket: the kernel writes its own lines.
-AGENT_SOCKET = r"""
-import glob as _hg, socket as _hsock
-def _hostile_agent(*requests):
-    path = _hg.glob(_hos.path.join(_HOSTILE["runtime"], "zingy-nb", "agent-*", "sock"))[0]
+AGENT_SOCKET = (
+    AGENT_DIR
+    + r"""
+import socket as _hsock
+def _hostile_connect():
     s = _hsock.socket(_hsock.AF_UNIX, _hsock.SOCK_STREAM)
     s.settimeout(20)
-    s.connect(path)
+    s.connect(_hos.path.join(_hostile_agent_dir(), "sock"))
+    return s
+
+def _hostile_agent(*requests):
+    s = _hostile_connect()
     f = s.makefile("rb")
     replies = []
     for i, req in enumerate(requests):
@@ -229,6 +251,7 @@ def _hostile_agent(*requests):
     s.close()
     return replies
 """
+)
 
 _RETRIEVE_ALL = """
 for _n in _HN:
@@ -551,6 +574,39 @@ for _r in _regs or ():
         "ptrace-agent",
         PEEK + AGENT_PID + "\n_hostile_peek(_hostile_agent_pid())\n",
         denied=("ptrace attach", "proc environ", "proc mem"),
+    ),
+    Row(
+        "agent-frontend",
+        AGENT_SOCKET
+        + """
+import threading as _hth
+def _hostile_frontend():
+    s = _hostile_connect()
+    f = s.makefile("rb")
+    s.sendall(b'{"id": 0, "op": "frontend"}\\n')
+    reply = _hjson.loads(f.readline())
+    _hostile_emit("frontend", reply)
+    if not reply.get("ok"):
+        s.close()
+        return None
+    s.settimeout(None)
+    def answer():
+        for line in f:
+            event = _hjson.loads(line)
+            if event.get("event") == "ask":
+                _hostile_emit("asked", event)
+                s.sendall((_hjson.dumps({"op": "answer", "ask": event["ask"],
+                                         "answer": "allow"}) + "\\n").encode())
+    _hth.Thread(target=answer, daemon=True).start()
+    return s
+_fe = _hostile_try("as front end", _hostile_frontend)
+"""
+        + _RETRIEVE_ALL
+        + """
+if _fe is not None:
+    _fe.close()
+""",
+        widens=True,
     ),
     Row("sweep", SWEEP),
     Row(
