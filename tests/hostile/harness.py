@@ -87,6 +87,24 @@ def unreadable() -> str | None:
     return None
 
 
+def unrunnable() -> str | None:
+    """Why the driver cannot run as another user here, if it cannot."""
+    why = unreadable()
+    if why or os.geteuid() != 0 or not _exposures():
+        return why
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "true"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        closed = ", ".join(str(c) for c, _ in _exposures())
+        return (
+            f"the .venv's interpreter is under {closed}, which other users cannot enter, "
+            "and no mount namespace can be made here to show it to them"
+        )
+    return None
+
+
 def _closed_ancestor(path: Path) -> Path | None:
     """The topmost folder above ``path`` that others cannot enter, if any."""
     for parent in reversed(path.parents):

@@ -23,7 +23,7 @@ from zingy_nb.vault.crypto import decode_key, encode_key, new_key
 
 from ..leaks.scanner import Leak, find, scan_messages
 from ..leaks.values import PROFILES, STRIPE, stored
-from .harness import Run, run_driver, unreadable
+from .harness import Run, run_driver, unrunnable
 from .rows import MARKER, ROWS, Row, unsmuggle, without_smuggled
 
 pytestmark = [pytest.mark.hostile, pytest.mark.timeout(1500)]
@@ -41,7 +41,7 @@ def secrets() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def table() -> Run:
-    why = unreadable()
+    why = unrunnable()
     if why:
         pytest.skip(f"the hostile table runs the repository as another user, and {why}")
     run = run_driver(PROFILES, PROFILE, MASTER_KEY)
