@@ -8,7 +8,10 @@ from an allowed notebook), reads (keyring reads per kernel lifetime), startup
 output, 0 vs 1,000 secrets), fd (10 MB written with os.write(1, ...) by a kernel whose
 own stdout is redacted, vs a plain kernel), store (10,000 profiles vs 10), runtime (a signed web hook
 served by zingy-nb serve vs the secret in the cell, 1 and 4 workers; zingy-nb run vs
-papermill), pg (the PostgreSQL team store beside SQLite, on a throwaway server). A section whose
+papermill), pg (the PostgreSQL team store beside SQLite, on a throwaway server), agent
+(a kernel started by the zingy launcher: warm and cold retrieval through the agent,
+kernel start against the same kernel without the launcher, the agent's first start).
+Every agent a section's kernels start is stopped at the end. A section whose
 prerequisite is missing here (gnome-keyring, PostgreSQL) prints an n/a row; a section
 that fails prints an error row, the run goes on, and the exit status is 1.
 
@@ -86,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             rows += _guarded(name, SECTIONS[name], failed, root, notes)
     finally:
+        from benchmarks.measure_agent import stop_agents
+
+        try:
+            stop_agents(root)  # the agents the sections' launched kernels started
+        except RuntimeError as exc:  # killed instead: say so, and clean up all the same
+            log(str(exc))
         shutil.rmtree(root, ignore_errors=True)
     print(machine.header(date, load_before, os.getloadavg()))
     print()

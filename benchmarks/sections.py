@@ -12,6 +12,7 @@ from typing import Any
 
 from . import (
     measure_access,
+    measure_agent,
     measure_apikey,
     measure_fd,
     measure_keyring,
@@ -267,6 +268,55 @@ def access(root: Path, notes: list[str]) -> list[Row]:
     ]  # fmt: skip
 
 
+def agent(root: Path, notes: list[str]) -> list[Row]:
+    """Issue #22's agent: a launched kernel (no key, RemoteProfiles) against one that
+    holds its key; kernel start through the launcher; the agent's first start."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return [na_row("agent", "the agent and its launcher run on Linux only")]
+    got = measure_agent.measure(root / "agent")
+    extra = median(got.starts["launched"]) - median(got.starts["plain"])
+    start_row = timed_row("kernel start to kernel_info, launcher (agent up)",
+                          got.starts["launched"], baseline=got.starts["plain"],
+                          goal="<= +25 ms", ok=lambda *_: extra <= 25 * MS)  # fmt: skip
+    start_row.ratio += f" ({'+' if extra >= 0 else '-'}{fmt_ns(abs(extra))})"
+    paired = median([a - b for a, b in zip(got.starts["launched"], got.starts["plain"])])
+    alone = median(got.launcher) - median(got.bare_python)
+    launcher_row = timed_row("  launcher alone, to exec (vs python -c pass)", got.launcher,
+                             baseline=got.bare_python)  # fmt: skip
+    launcher_row.ratio += f" ({'+' if alone >= 0 else '-'}{fmt_ns(abs(alone))})"
+    notes.append(
+        "agent: a launched kernel = the zingy-cloud-flow kernelspec as kernels.install "
+        "writes it (launcher, capability, no key in its environment: checked), baseline = "
+        "the same kernel argv without the launcher, holding ZINGY_NB_MASTER_KEY itself. "
+        f"Warm: {len(got.warm['launched'])} batches of {measure_agent.WARM_NUMBER:,} calls "
+        "per kernel, timed inside each kernel, alternating. Cold: "
+        f"{len(got.cold['launched'])} reads per kernel, each after a write to another "
+        "profile (not timed) that drops the kernel's and the agent's caches, timed inside "
+        f"the kernel, alternating rounds. Kernel start: {len(got.starts['launched'])} of "
+        "each spec, alternating, start_kernel to the first kernel_info_reply, agent "
+        f"running; median of the paired differences {'+' if paired >= 0 else '-'}"
+        f"{fmt_ns(abs(paired))}. Launcher alone: {len(got.launcher)} runs of python -m "
+        "zingy_nb.agent.launch cloud-flow -- /bin/true (agent up) alternating with python "
+        "-c pass, process start to exit; agent.remote import: timed in "
+        f"{len(got.remote_import)} fresh processes that imported ipykernel, the extension "
+        "and zingyConn first (a launched kernel's extension imports it at load). First start: ensure_agent() in this process until the "
+        f"agent's first status reply, {len(got.first_start)} times (agent stopped and gone "
+        "in between)."
+    )
+    return [
+        timed_row("warm zingyConn.apikey(), launched kernel", got.warm["launched"],
+                  baseline=got.warm["plain"], goal="<= 10 us", ok=lambda m, _: m <= 10 * US),
+        timed_row("cold zingyConn.apikey() through the agent", got.cold["launched"],
+                  baseline=got.cold["plain"], goal="<= 2 ms", ok=lambda m, _: m <= 2 * MS),
+        start_row,
+        launcher_row,
+        timed_row("  import zingy_nb.agent.remote at --ext (launched only)", got.remote_import),
+        timed_row("agent first start: ensure_agent() to answer", got.first_start),
+    ]  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "apikey": apikey,
     "access": access,
@@ -277,4 +327,5 @@ SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "store": store,
     "runtime": measure_runtime.section,
     "pg": pg,
+    "agent": agent,
 }

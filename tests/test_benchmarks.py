@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def agents_started_since(when: float) -> list[int]:
+    """Pids of zingy-nb agents (any user's store) started after ``when``, still running."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "create_time", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "zingy_nb.agent" in cmdline and proc.info["create_time"] >= when:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+    return found
+
+
 def test_bench_smoke_runs_every_section_as_documented() -> None:
+    started = time.time()
     # docs/performance.md's command, from the repository root.
     done = subprocess.run(
         [sys.executable, "benchmarks/bench.py", "--smoke"],
@@ -33,9 +48,15 @@ def test_bench_smoke_runs_every_section_as_documented() -> None:
         "web hook, 1 worker(s): requests/s",
         "zingy-nb run, trivial notebook",
         "warm zingyConn.apikey(), PostgreSQL",
+        "warm zingyConn.apikey(), launched kernel",
+        "cold zingyConn.apikey() through the agent",
+        "kernel start to kernel_info, launcher (agent up)",
+        "agent first start",
     ):
         assert row in table, f"missing row {row!r}:\n{table}"
     assert "n/a" not in table, table
+    # and no agent the sections' kernels started outlives the run
+    assert agents_started_since(started) == []
 
 
 def test_an_unknown_section_is_a_usage_error() -> None:

@@ -23,14 +23,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.isolation import stop_agents
 from tests.test_lab_script import free_port, snapshot, stop
 from tests.test_team_docs import Block, blocks
 
@@ -182,11 +185,23 @@ def run_server(block: Block, cwd: Path, env: dict[str, str]) -> None:
         stop(process)
 
 
-def test_every_command_block_runs_as_written(tmp_path: Path) -> None:
+@pytest.fixture
+def user_root() -> Iterator[Path]:
+    """A new user's folder, short enough (like a real HOME) for the agents the examples'
+    kernels start to keep their sockets in it; those agents are stopped at the end."""
+    root = Path(tempfile.mkdtemp(prefix="zr-", dir="/tmp"))
+    try:
+        yield root
+    finally:
+        stop_agents(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_every_command_block_runs_as_written(tmp_path: Path, user_root: Path) -> None:
     # Given a fresh folder with the examples, a new user's dirs and the flow kernels
     work = tmp_path / "work"
     shutil.copytree(REPO / "notebooks", work / "notebooks")
-    env = fresh_env(tmp_path / "user")
+    env = fresh_env(user_root)
     subprocess.run(["zingy-nb", "kernels", "install", "--user"], env=env, check=True, timeout=60)
     before = snapshot(work / "notebooks")
     ran = 0

@@ -257,17 +257,18 @@ class Walk:
         return self.server.sql(sql, db="zingy")
 
 
-def member_shell(script: str, stdin_file: Path | None = None) -> str:
-    """A cell that runs ``script`` with bash in the kernel's environment (a terminal of
-    the member's server has the same), stdin from ``stdin_file``; it must succeed."""
-    stdin = f"open({str(stdin_file)!r})" if stdin_file else "subprocess.DEVNULL"
-    return (
-        "import subprocess\n"
-        f"_p = subprocess.run(['bash', '-e', '-o', 'pipefail', '-c', {script!r}], "
-        f"stdin={stdin}, capture_output=True, text=True)\n"
-        "print(_p.returncode, _p.stdout, _p.stderr)\n"
-        "assert _p.returncode == 0, _p.stderr"
-    )
+def member_shell(
+    hub: Hub, name: str, script: str, stdin_file: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``script`` run with bash as ``name`` runs it in a terminal of their server: the
+    server's environment (their store URL and member key; a kernel holds no key), in
+    their folder, stdin from ``stdin_file``."""
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        env=hub.server_environ(name), cwd=hub.user_dir(name),
+        input=stdin_file.read_text() if stdin_file else "",
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
 
 
 DIGEST_OF_KEYINFO = "import hashlib\nprint(hashlib.sha256(keyInfo.secret1.encode()).hexdigest())"
@@ -345,7 +346,8 @@ def run_walk(walk: Walk) -> None:
                 assert block.lang == "sh" and people, block
                 for name in people:
                     stdin = value_file if block.step == "save" else None
-                    kernels[name].ok(member_shell(body, stdin))
+                    done = member_shell(hub, name, body, stdin)
+                    assert done.returncode == 0, (block.step, name, done.stderr)
                 if block.step == "save":  # the writer reads what she saved; nobody
                     check_store_admin_cannot_save(walk, "stripe")  # locks her out
                     alice = kernels["alice"]
