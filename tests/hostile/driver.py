@@ -98,7 +98,8 @@ def main(config_path: str) -> int:
             ["zingy-nb", "profiles", "allow", name, allowed],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
-    ensure_agent().close()
+    with ensure_agent() as client:
+        result["agent"] = client.pid  # the agent that must serve the whole run
     db = Path(os.environ["ZINGY_NB_HOME"]) / "profiles.db"
     context = {
         "names": list(cfg["profiles"]),
@@ -156,7 +157,13 @@ def main(config_path: str) -> int:
             with contextlib.suppress(Exception):
                 km.shutdown_kernel(now=True)
             log.close()
+        agent = result.get("agent")
+        result["agent_alive_at_end"] = bool(agent) and Path(f"/proc/{agent}").exists()
         result["agents_stopped"] = _stop_agents(runtime) + _stop_agents(Path(os.environ["TMPDIR"]))
+        result["logs"] = {  # the agent's log never holds a value; kernels' logs, made-up ones
+            str(p.relative_to(work.parent)): p.read_text(errors="replace")[-20000:]
+            for p in [*work.glob("kernel-*.log"), *Path(work.parent).rglob("agent.log")]
+        }
         Path(cfg["result"]).write_text(json.dumps(result, default=str))
     return 0
 
