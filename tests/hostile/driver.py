@@ -73,7 +73,8 @@ def main(config_path: str) -> int:
     sys.path.insert(0, cfg["repo"])
     from jupyter_client.manager import KernelManager
 
-    from tests.hostile.rows import CONTROL, PEEK, PRELUDE, ROWS
+    from tests.hostile.kernel_code import CONTROL, PEEK, PRELUDE
+    from tests.hostile.rows import ROWS
     from tests.leaks.harness import Recorder
     from zingy_nb import kernels
     from zingy_nb.agent.client import ensure_agent
