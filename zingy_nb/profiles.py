@@ -14,12 +14,13 @@ its redactor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
 from . import access, flow, redact
+from .agent import hook
 from .audit import AuditLog, audit_log
 from .errors import (
     InvalidProfileError,
@@ -318,13 +319,10 @@ _instances: dict[tuple[Path, str], Profiles] = {}
 _instances_lock = threading.Lock()
 
 
-#: What ``get_profiles`` builds: a kernel whose agent holds the key sets its own
-#: (``agent.remote.RemoteProfiles``) when the extension loads.
-def _in_process(home: Path, url: str) -> Profiles:
-    return Profiles(home, url=url)
-
-
-factory: Callable[[Path, str], Profiles] = _in_process
+def _build(home: Path, url: str) -> Profiles:
+    """A new ``Profiles``, or what a launched kernel set instead (``agent.hook``)."""
+    made = hook.factory
+    return made(home, url) if made is not None else Profiles(home, url=url)
 
 
 def get_profiles(home: Path | str | None = None, url: str | None = None) -> Profiles:
@@ -335,5 +333,5 @@ def get_profiles(home: Path | str | None = None, url: str | None = None) -> Prof
     with _instances_lock:
         found = _instances.get((path, where))
         if found is None:
-            found = _instances[(path, where)] = factory(path, where)
+            found = _instances[(path, where)] = _build(path, where)
         return found

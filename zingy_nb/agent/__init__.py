@@ -11,7 +11,23 @@ cannot. See docs/agent.md for what is built and what follows.
 
 from __future__ import annotations
 
-from .client import AgentClient, connect, ensure_agent
-from .location import StoreLocation
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import AgentClient, connect, ensure_agent
+    from .location import StoreLocation
 
 __all__ = ["AgentClient", "StoreLocation", "connect", "ensure_agent"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the launcher and a kernel's start import a submodule or two, not all of these.
+    if name in ("AgentClient", "connect", "ensure_agent"):
+        from . import client
+
+        return getattr(client, name)
+    if name == "StoreLocation":
+        from .location import StoreLocation
+
+        return StoreLocation
+    raise AttributeError(f"module 'zingy_nb.agent' has no attribute {name!r}")

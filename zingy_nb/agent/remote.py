@@ -28,6 +28,7 @@ from ..rules import ProfileMeta, Secrets, validate_name
 from ..store.base import Row, Store, Transaction
 from ..store.url import open_store, store_url
 from ..vault import KeyStatus, MasterKey, Vault
+from . import hook
 from .client import AgentClient, connect
 from .location import StoreLocation
 
@@ -266,6 +267,4 @@ class RemoteProfiles(Profiles):
 def install() -> None:
     """In a process its launcher registered (a kernel, or a process that kernel
     started): every ``get_profiles()`` store asks the agent for what needs a key."""
-    from .. import profiles
-
-    profiles.factory = lambda home, url: RemoteProfiles(home, url=url)
+    hook.factory = lambda home, url: RemoteProfiles(home, url=url)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import flow
+from ..agent import hook as agent_hook
 from ..errors import UnknownCommandError, ZingyError
 from ..paths import CAP_ENV, ERROR_ENV, HOME_ENV, URL_ENV
 from ..rules import SLOTS, Secrets
@@ -89,6 +91,20 @@ class KeyInfo(Mapping[str, "str | None"]):
     __str__ = __repr__
 
 
+def _remote(home: Path, url: str) -> Profiles:
+    from ..agent.remote import RemoteProfiles  # on first use: cryptography and all
+
+    return RemoteProfiles(home, url=url)
+
+
+def use_agent_if_launched() -> None:
+    """In a process a zingy launcher started (a kernel, or a process it started), every
+    ``get_profiles()`` store asks the agent for what needs a key. Cheap: nothing heavy
+    is imported until a store is opened."""
+    if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
+        agent_hook.factory = _remote
+
+
 #: Called with each newly retrieved ``KeyInfo`` (the kernel extension names values too
 #: short to be redacted in the kernel log; the core has registered the values already).
 RetrievalHook = Callable[[KeyInfo], None]
@@ -113,11 +129,7 @@ class ZingyConn:
             # extension load (kernel start).
             from ..profiles import get_profiles
 
-            if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
-                # A process a launched kernel started gets its kernel's capability.
-                from ..agent.remote import install
-
-                install()
+            use_agent_if_launched()  # a launched kernel's child: its kernel's capability
             self._profiles, self._where = get_profiles(), where
             self._cache.clear()
         return self._profiles

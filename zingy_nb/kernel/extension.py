@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import access, flow, redact
 from ..notices import announce_once
-from ..paths import CAP_ENV, ERROR_ENV, KEY_ENV, MEMBER_KEY_ENV
+from ..paths import KEY_ENV, MEMBER_KEY_ENV
 from . import access_prompt, fd_filter, log_guard, outgoing, store_guard
 
 
@@ -38,15 +38,12 @@ def _register_retrieved(info: Any) -> None:
 
 def load(ipython: Any) -> None:
     from ..audit import audit_log
-    from .conn import zingyConn
+    from .conn import use_agent_if_launched, zingyConn
     from .history import install as scrub_history_at_exit
     from .magic import ZingyMagics, complete_names
 
     mode = flow.init_from_env()
-    if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
-        from ..agent.remote import install as use_the_agent
-
-        use_the_agent()  # launched: every store it opens asks the agent for keys
+    use_agent_if_launched()  # a launched kernel: every store it opens asks the agent
     if mode == flow.INVALID:
         warnings.warn(
             f"{flow.ENV_VAR}={flow.invalid_value()!r} is not a flow mode (cloud-flow or "

@@ -31,9 +31,9 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..agent import StoreLocation
 from ..agent.client import AgentClient, FrontEndLink, connect, ensure_agent
 from ..agent.harden import supported
+from ..agent.location import StoreLocation
 from ..errors import AgentUnavailableError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..paths import store_home
 from ..store.url import store_url
