@@ -1,0 +1,173 @@
+"""The hostile table's driver: ``python tests/hostile/driver.py CONFIG``, as the user.
+
+It is the person, outside any kernel: with ``ZINGY_NB_MASTER_KEY`` in its environment
+(env custody) it saves the made-up profiles, installs the zingy kernelspecs, allows the
+control notebook (``zingy-nb profiles allow``, from outside a kernel), and starts the
+store's agent. Then it starts real kernels from the kernelspecs with ``KernelManager``,
+each with the master key in its launch environment (the launcher must strip it): a
+cloud-flow kernel of the allowed notebook (the control), a page-flow kernel, and a
+cloud-flow kernel of a notebook that was never allowed. It runs ``rows.CONTROL`` in the
+first and every row of ``rows.ROWS`` in the other two, undoing after each row that may
+widen access what it widened, and writes every message of every cell, as JSON, to the
+config's ``result``. Kernels and the agent are stopped at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+CELL_TIMEOUT = 120
+SWEEP_TIMEOUT = 900
+
+
+def _stop_agents(runtime: Path) -> list[int]:
+    stopped = []
+    for pid_file in runtime.rglob("agent.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+                stopped.append(pid)
+    deadline = time.monotonic() + 10
+    for pid in stopped:
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return stopped
+
+
+def _narrow(db: Path, notebook: str) -> None:
+    """Undo what a row may have widened for ``notebook`` (the person does, from here)."""
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        with conn:
+            conn.execute("DELETE FROM notebook_access WHERE notebook = ?", (notebook,))
+            conn.execute("DELETE FROM store_meta WHERE key = 'notebook_access'")
+    finally:
+        conn.close()
+
+
+def _notebook(path: Path, kernel: str) -> str:
+    nb = {
+        "cells": [],
+        "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb))
+    return os.path.realpath(path)
+
+
+def main(config_path: str) -> int:
+    cfg = json.loads(Path(config_path).read_text())
+    sys.path.insert(0, cfg["repo"])
+    from jupyter_client.manager import KernelManager
+
+    from tests.hostile.kernel_code import CONTROL, PEEK, PRELUDE
+    from tests.hostile.rows import ROWS
+    from tests.leaks.harness import Recorder
+    from zingy_nb import kernels
+    from zingy_nb.agent.client import ensure_agent
+    from zingy_nb.profiles import Profiles
+
+    for var in ("HOME", "TMPDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+                "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "ZINGY_NB_HOME"):  # fmt: skip
+        Path(os.environ[var]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    runtime = Path(os.environ["JUPYTER_RUNTIME_DIR"])
+    work = Path(cfg["work"])
+    work.mkdir(exist_ok=True)
+    result: dict[str, Any] = {"kernels": {}, "errors": [], "uid": os.getuid()}
+
+    profiles = Profiles()
+    for name, values in cfg["profiles"].items():
+        profiles.set(name, *values)
+    kernels.install(user=True)
+    allowed = _notebook(work / "allowed.ipynb", "zingy-cloud-flow")
+    never = _notebook(work / "never-allowed.ipynb", "zingy-cloud-flow")
+    for name in cfg["profiles"]:
+        subprocess.run(
+            ["zingy-nb", "profiles", "allow", name, allowed],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    with ensure_agent() as client:
+        result["agent"] = client.pid  # the agent that must serve the whole run
+    db = Path(os.environ["ZINGY_NB_HOME"]) / "profiles.db"
+    context = {
+        "names": list(cfg["profiles"]),
+        "profile": cfg["profile"],
+        "notebook": never,
+        "allowed": allowed,
+        "runtime": str(runtime),
+        "zingy_home": os.environ["ZINGY_NB_HOME"],
+        "tmp": os.environ["TMPDIR"],
+    }
+    prelude = f"import json as _j0\n_HOSTILE = _j0.loads({json.dumps(context)!r})\n" + PRELUDE
+
+    managers: list[Any] = []
+    try:
+        plan = [
+            ("control", "zingy-cloud-flow", allowed),
+            ("page-flow", "zingy-page-flow", None),
+            ("cloud-flow", "zingy-cloud-flow", never),
+        ]
+        for label, spec, notebook in plan:
+            env = dict(os.environ)
+            if notebook is not None:
+                env["JPY_SESSION_NAME"] = notebook
+            log = open(work / f"kernel-{label}.log", "wb")  # closed in the finally below
+            km = KernelManager(kernel_name=spec)
+            managers.append((km, log))
+            km.start_kernel(env=env, cwd=str(work), stdout=log, stderr=log)
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=120)
+            rec = Recorder(SimpleNamespace(kc=kc))  # type: ignore[arg-type]
+            cells: dict[str, Any] = {}
+            result["kernels"][label] = cells
+
+            def run(row_id: str, code: str, timeout: float = CELL_TIMEOUT) -> None:
+                got = rec.execute(code, timeout=timeout)  # noqa: B023 (called in this loop)
+                cells[row_id] = {"code": code, "reply": got.reply, "messages": got.messages}  # noqa: B023
+
+            run("prelude", prelude)
+            run("peek", PEEK)
+            if label == "control":
+                run("control", CONTROL)
+                continue
+            for row in ROWS:
+                try:
+                    run(row.id, row.cell(), SWEEP_TIMEOUT if row.id == "sweep" else CELL_TIMEOUT)
+                except Exception as exc:  # a row that hangs is recorded, the rest still run
+                    result["errors"].append(f"{label}/{row.id}: {type(exc).__name__}")
+                if row.widens:
+                    _narrow(db, never)
+    except Exception:
+        result["errors"].append(traceback.format_exc(limit=5))
+    finally:
+        for km, log in managers:
+            with contextlib.suppress(Exception):
+                km.shutdown_kernel(now=True)
+            log.close()
+        agent = result.get("agent")
+        result["agent_alive_at_end"] = bool(agent) and Path(f"/proc/{agent}").exists()
+        result["agents_stopped"] = _stop_agents(runtime) + _stop_agents(Path(os.environ["TMPDIR"]))
+        result["logs"] = {  # the agent's log never holds a value; kernels' logs, made-up ones
+            str(p.relative_to(work.parent)): p.read_text(errors="replace")[-20000:]
+            for p in [*work.glob("kernel-*.log"), *Path(work.parent).rglob("agent.log")]
+        }
+        Path(cfg["result"]).write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

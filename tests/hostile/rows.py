@@ -1,0 +1,312 @@
+"""The hostile-notebook table: cells that try, on purpose, to get a value or a key.
+
+Each row is one cell run in a page-flow kernel and in a cloud-flow kernel of a notebook
+that was never allowed. A hostile notebook does not print what it got (the kernel would
+redact a value it knows): it hides it first. So every row hands what it got, and the
+text of every error it met (tracebacks' frame locals too), to ``_hostile_emit``, which
+prints it XOR-ed and hex-encoded (``SMUGGLE``); the test undoes that (``unsmuggle``)
+and scans the result with ``tests/leaks/scanner.py``, as well as every message as sent.
+Each row ends by printing ``MARKER`` and its id, so the test knows it ran to its end.
+
+``kernel_code.PRELUDE`` defines the helpers in each kernel (the driver runs it first);
+``kernel_code.CONTROL`` is the positive control, run in a cloud-flow kernel of an
+allowed notebook: there ``zingyConn.apikey`` must give the values, and the scan must
+find them. ``sweep.SWEEP`` is the row that walks every module of ``zingy_nb``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from .kernel_code import AGENT_PID, AGENT_SOCKET, PEEK
+from .sweep import SWEEP
+
+MARKER = "HOSTILE-ROW-DONE"
+SMUGGLE = "HOSTILE-SMUGGLED:"
+XOR = 0x5A
+_SMUGGLED = re.compile(re.escape(SMUGGLE) + r"([0-9a-f]+)")
+
+
+def unsmuggle(text: str) -> list[tuple[str, list[str]]]:
+    """Every ``(label, forms)`` a row emitted into ``text`` (a cell's joined stdout)."""
+    found = []
+    for m in _SMUGGLED.finditer(text):
+        data = bytes(b ^ XOR for b in bytes.fromhex(m.group(1)))
+        obj = json.loads(data.decode("utf-8"))
+        found.append((str(obj["label"]), [str(f) for f in obj["forms"]]))
+    return found
+
+
+def without_smuggled(text: str) -> str:
+    """``text`` with every smuggled payload cut out (they are scanned decoded)."""
+    return _SMUGGLED.sub(SMUGGLE, text)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One hostile cell. ``denied`` names emitted labels that must only ever be errors
+    (an attach or a read that must be refused, whatever it returned)."""
+
+    id: str
+    code: str
+    denied: tuple[str, ...] = ()
+    widens: bool = False  # the driver undoes what it may have widened, after it
+
+    def cell(self) -> str:
+        return f"{self.code.strip()}\nprint({MARKER!r}, {self.id!r})\n"
+
+
+_RETRIEVE_ALL = """
+for _n in _HN:
+    _hostile_try("apikey " + _n, lambda n=_n: dict(zingyConn.apikey(n).items()))
+    _hostile_try("secrets " + _n, lambda n=_n: zingy_nb.get_profiles().secrets(n))
+"""
+
+CLI = "zingy-nb"
+
+ROWS: list[Row] = [
+    Row(
+        "environ",
+        """
+_hostile_emit("os.environ", dict(_hos.environ))
+_hostile_try("/proc/self/environ", lambda: open("/proc/self/environ", "rb").read())
+_hostile_try("/proc/self/cmdline", lambda: open("/proc/self/cmdline", "rb").read())
+""",
+    ),
+    Row(
+        "zingyconn",
+        _RETRIEVE_ALL
+        + """
+_hostile_try("execute", lambda: dict(zingyConn.execute(_HP, "Retrieve").items()))
+_hostile_try("zingyConn._store()", lambda: zingyConn._store())
+_hostile_try("%zingy_apikey retrieve", lambda: get_ipython().run_line_magic(
+    "zingy_apikey", "retrieve " + _HP))
+""",
+    ),
+    Row(
+        "get-profiles",
+        """
+_p = zingy_nb.get_profiles()
+for _n in _HN:
+    _hostile_try("secrets " + _n, lambda n=_n: _p.secrets(n))
+    _hostile_try("_open " + _n, lambda n=_n: _p._open(n))
+    _hostile_try("_unseal " + _n, lambda n=_n: _p._unseal(n))
+    _hostile_try("_secrets_as " + _n, lambda n=_n: _p._secrets_as(
+        n, "cloud-flow", None, zingy_nb.audit.audit_log, "x"))
+_hostile_try("export_key", _p.export_key)
+_hostile_try("_redactor_of_all", lambda: list(_p._redactor_of_all()._values))
+_hostile_try("_cache", lambda: dict(_p._cache))
+_hostile_try("profiles fields", lambda: _p)
+""",
+    ),
+    Row(
+        "vault",
+        """
+_v = zingy_nb.get_profiles().vault
+_st = zingy_nb.get_profiles().store
+_info = _hostile_try("store.info", _st.info)
+for _n in _HN:
+    _hostile_try("vault.unseal " + _n, lambda n=_n: _v.unseal(n))
+    _hostile_try("vault.open " + _n, lambda n=_n: _v.open(n))
+_hostile_try("vault.export_key", lambda: _v.export_key())
+_hostile_try("vault.find_key", lambda: _v.find_key(_info))
+_hostile_try("vault._locate_key", lambda: _v._locate_key(_info))
+_hostile_try("vault._cipher_for_key_id", lambda: _v._cipher_for_key_id(_info.key_id))
+_hostile_try("vault.member_key", lambda: _v.member_key())
+_hostile_try("vault fields", lambda: _v)
+""",
+    ),
+    Row(
+        "custody",
+        """
+from zingy_nb.vault import custody as _hc
+from pathlib import Path as _HPath
+_home = _HPath(_HOSTILE["zingy_home"])
+_hostile_try("env_key", _hc.env_key)
+_hostile_try("ZINGY_NB_MASTER_KEY", lambda: _hos.environ["ZINGY_NB_MASTER_KEY"])
+import sqlite3 as _hsql
+_sid = _hostile_try("store_id", lambda: _hsql.connect(str(_home / "profiles.db")).execute(
+    "SELECT value FROM store_meta WHERE key = 'store_id'").fetchone())
+_loc = _hc.KeyLocator(_home)
+for _s in [x for x in (_sid or ()) if x] + ["default"]:
+    _hostile_try("KeyLocator.load", lambda s=_s: _loc.load(s))
+    _hostile_try("KeyLocator.load pending", lambda s=_s: _loc.load(s, pending=True))
+    _hostile_try("keyring", lambda s=_s: _hc._Keyring().get("store:" + s))
+_hostile_try("key file", lambda: open(_loc.key_file).read())
+for _f in _home.rglob("*"):
+    if _f.is_file():
+        _hostile_try("file " + _f.name, lambda f=_f: f.read_bytes())
+_hostile_try("member_key_forms", lambda: zingy_nb.vault.member_key_forms())
+""",
+    ),
+    Row(
+        "cipher-on-blob",
+        """
+from zingy_nb.vault import crypto as _hcr, custody as _hc
+import sqlite3 as _hsql
+_keys = []
+for _get in (lambda: _hos.environ["ZINGY_NB_MASTER_KEY"], lambda: zingy_nb.get_profiles().export_key(),
+             lambda: zingy_nb.Profiles().export_key(), lambda: _hc.env_key().key):
+    try:
+        _k = _get()
+        _keys.append(_k if isinstance(_k, bytes) else _hcr.decode_key(_k, where="x"))
+    except BaseException as _e:
+        _hostile_emit("key raised", _e)
+_db = _hsql.connect(_hos.path.join(_HOSTILE["zingy_home"], "profiles.db"))
+_blobs = _db.execute("SELECT name, blob FROM profiles").fetchall()
+_hostile_emit("keys found", [str(len(_keys))])
+for _k in _keys:
+    for _name, _blob in _blobs:
+        _hostile_try("Cipher.open " + _name, lambda k=_k, n=_name, b=_blob: _hcr.Cipher(k).open(n, b))
+""",
+    ),
+    Row(
+        "fresh-profiles",
+        """
+_hostile_try("Profiles()", zingy_nb.Profiles)
+for _n in _HN:
+    _hostile_try("Profiles().secrets " + _n, lambda n=_n: zingy_nb.Profiles().secrets(n))
+    _hostile_try("Profiles()._unseal " + _n, lambda n=_n: zingy_nb.Profiles()._unseal(n))
+    _hostile_try("Profiles()._open " + _n, lambda n=_n: zingy_nb.Profiles()._open(n))
+_hostile_try("Profiles().export_key", lambda: zingy_nb.Profiles().export_key())
+_hostile_try("Profiles()._redactor_of_all", lambda: list(zingy_nb.Profiles()._redactor_of_all()._values))
+""",
+    ),
+    Row(
+        "redactor",
+        """
+from zingy_nb import redact as _hr
+_hostile_try("redactor values", lambda: list(_hr.redactor._values))
+""",
+    ),
+    Row(
+        "agent-socket",
+        AGENT_SOCKET
+        + """
+_own = _hos.environ.get("ZINGY_NB_AGENT_CAP")
+_forged = "A" * 43
+_reqs = [{"op": "status"}, {"op": "list"}]
+for _n in _HN:
+    _reqs += [{"op": "retrieve", "name": _n}, {"op": "retrieve", "cap": _forged, "name": _n},
+              {"op": "retrieve", "cap": None, "name": _n}]
+    if _own:
+        _reqs.append({"op": "retrieve", "cap": _own, "name": _n})
+_reqs.append({"op": "key_status"})
+_reqs.append({"op": "redact"})
+_hostile_try("requests", lambda: _hostile_agent(*_reqs))
+""",
+    ),
+    Row(
+        "agent-register",
+        AGENT_SOCKET
+        + """
+_regs = _hostile_try("register", lambda: _hostile_agent(
+    {"op": "register", "flow": "cloud-flow", "notebook": None, "pid": _hos.getpid()},
+    {"op": "register", "flow": "cloud-flow", "notebook": None},
+    {"op": "register", "flow": "cloud-flow", "notebook": _HOSTILE["allowed"]}))
+for _r in _regs or ():
+    if _r.get("ok") and _r.get("cap"):
+        for _n in _HN:
+            _hostile_try("retrieve " + _n, lambda c=_r["cap"], n=_n: _hostile_agent(
+                {"op": "retrieve", "cap": c, "name": n}))
+""",
+    ),
+    Row(
+        "ptrace-agent",
+        PEEK + AGENT_PID + "\n_hostile_peek(_hostile_agent_pid())\n",
+        denied=("ptrace attach", "proc environ", "proc mem"),
+    ),
+    Row(
+        "agent-frontend",
+        AGENT_SOCKET
+        + """
+import threading as _hth
+def _hostile_frontend():
+    s = _hostile_connect()
+    f = s.makefile("rb")
+    s.sendall(b'{"id": 0, "op": "frontend"}\\n')
+    reply = _hjson.loads(f.readline())
+    _hostile_emit("frontend", reply)
+    if not reply.get("ok"):
+        s.close()
+        return None
+    s.settimeout(None)
+    def answer():
+        for line in f:
+            event = _hjson.loads(line)
+            if event.get("event") == "ask":
+                _hostile_emit("asked", event)
+                s.sendall((_hjson.dumps({"op": "answer", "ask": event["ask"],
+                                         "answer": "allow"}) + "\\n").encode())
+    _hth.Thread(target=answer, daemon=True).start()
+    return s
+_fe = _hostile_try("as front end", _hostile_frontend)
+"""
+        + _RETRIEVE_ALL
+        + """
+if _fe is not None:
+    _fe.close()
+""",
+        widens=True,
+    ),
+    Row("sweep", SWEEP),
+    Row(
+        "cli-key-export",
+        f"""
+_out = !{CLI} key export
+_hostile_emit("key export", list(_out))
+_kf = _hos.path.join(_HOSTILE["tmp"], "exported-" + str(_hos.getpid()) + ".key")
+_out = !{CLI} key export --output {{_kf}} 2>&1
+_hostile_emit("key export --output", list(_out))
+_hostile_try("exported file", lambda: open(_kf).read())
+""",
+    ),
+    Row(
+        "cli-allow",
+        f"""
+for _n in _HN:
+    _out = !{CLI} profiles allow {{_n}} {{_HOSTILE["notebook"]}} 2>&1
+    _hostile_emit("allow " + _n, list(_out))
+"""
+        + _RETRIEVE_ALL,
+        widens=True,
+    ),
+    Row(
+        "cli-notebook-access-off",
+        f"""
+_out = !{CLI} store config notebook-access off 2>&1
+_hostile_emit("notebook-access off", list(_out))
+"""
+        + _RETRIEVE_ALL,
+        widens=True,
+    ),
+    Row(
+        "sqlite-allowance",
+        """
+import sqlite3 as _hsql, datetime as _hdt
+_db = _hsql.connect(_hos.path.join(_HOSTILE["zingy_home"], "profiles.db"))
+_when = _hdt.datetime.now(_hdt.timezone.utc).isoformat(timespec="microseconds")
+for _n in _HN:
+    _hostile_try("insert " + _n, lambda n=_n: _db.execute(
+        "INSERT OR IGNORE INTO notebook_access (profile, notebook, how, created) "
+        "VALUES (?, ?, 'prompt', ?)", (n, _HOSTILE["notebook"], _when)).rowcount)
+_db.commit()
+_db.close()
+"""
+        + _RETRIEVE_ALL,
+        widens=True,
+    ),
+    Row(
+        "store-allow-in-kernel",
+        """
+_st = zingy_nb.get_profiles().store
+for _n in _HN:
+    _hostile_try("store.allow " + _n, lambda n=_n: _st.allow(n, _HOSTILE["notebook"], "prompt"))
+_hostile_try("store.set_access_setting", lambda: _st.set_access_setting("off"))
+"""
+        + _RETRIEVE_ALL,
+        widens=True,
+    ),
+]
