@@ -33,7 +33,7 @@ from .protocol import failure
 #: not quoted back.
 _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
-_VIA = re.compile(r"^[\w.-]{1,40}$")
+_VIA = re.compile(r"^[\w.:-]{1,100}$")  # "serve", "run", "scheduler:<job id>"
 
 
 @contextlib.contextmanager
