@@ -301,7 +301,7 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
         "zingy_nb.agent.launch cloud-flow -- /bin/true (agent up) alternating with python "
         "-c pass, process start to exit; agent.remote import: timed in "
         f"{len(got.remote_import)} fresh processes that imported ipykernel, the extension "
-        "and zingyConn first (a launched kernel's extension imports it at load). First start: ensure_agent() in this process until the "
+        "and zingyConn first (a launched kernel imports it when it first opens a store). First start: ensure_agent() in this process until the "
         f"agent's first status reply, {len(got.first_start)} times (agent stopped and gone "
         "in between)."
     )
@@ -312,7 +312,7 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
                   baseline=got.cold["plain"], goal="<= 2 ms", ok=lambda m, _: m <= 2 * MS),
         start_row,
         launcher_row,
-        timed_row("  import zingy_nb.agent.remote at --ext (launched only)", got.remote_import),
+        timed_row("  import zingy_nb.agent.remote at first use", got.remote_import),
         timed_row("agent first start: ensure_agent() to answer", got.first_start),
     ]  # fmt: skip
 
