@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,9 +50,22 @@ class Client:
         kc.start_channels()
         if managed:
             kc.wait_for_ready(timeout=TIMEOUT)
-        else:  # no manager to ask whether it lives, and no heartbeat seen yet: ask it
-            kc.kernel_info()
-            kc.get_shell_msg(timeout=TIMEOUT)
+        else:  # no manager to ask whether it lives: ask the kernel itself, until its
+            self._iopub_ready()  # IOPub messages reach this client too (slow joiner)
+
+    def _iopub_ready(self) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            msg_id = self.kc.kernel_info()
+            self.kc.get_shell_msg(timeout=TIMEOUT)
+            try:
+                while True:
+                    msg = self.kc.get_iopub_msg(timeout=1)
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        return  # its status messages for that request arrived
+            except queue.Empty:
+                continue
+        raise TimeoutError("the kernel's IOPub messages never reached this client")
 
     def run(self, code: str) -> Cell:
         messages: list[dict[str, Any]] = []
