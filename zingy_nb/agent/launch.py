@@ -31,9 +31,8 @@ def kernel_environment(mode: str) -> tuple[dict[str, str], str]:
     stated = (os.environ.get(flow.ENV_VAR) or "").strip()
     if stated and stated != mode:
         mode = flow.PAGE_FLOW  # another or an invalid value: never wider than either
-    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, MEMBER_KEY_ENV)}
-    env.pop(CAP_ENV, None)
-    env.pop(ERROR_ENV, None)
+    dropped = (KEY_ENV, MEMBER_KEY_ENV, CAP_ENV, ERROR_ENV)  # keys, and a launcher's own
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env[flow.ENV_VAR] = mode
     return env, mode
 

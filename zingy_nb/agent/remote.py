@@ -28,7 +28,6 @@ from ..rules import ProfileMeta, Secrets, validate_name
 from ..store.base import Row, Store, Transaction
 from ..store.url import open_store, store_url
 from ..vault import KeyStatus, MasterKey, Vault
-from . import hook
 from .client import AgentClient, connect
 from .location import StoreLocation
 
@@ -42,11 +41,6 @@ NO_KEY: Final = (
 def capability() -> str | None:
     """The capability this process's launcher gave it, or None."""
     return os.environ.get(CAP_ENV) or None
-
-
-def launched() -> bool:
-    """Whether a zingy launcher started this process (with a capability or without)."""
-    return bool(os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV))
 
 
 class AgentHeld(Vault):
@@ -265,9 +259,3 @@ class RemoteProfiles(Profiles):
 
     def import_key(self, text: str) -> MasterKey:
         return self.vault.import_key(text)
-
-
-def install() -> None:
-    """In a process its launcher registered (a kernel, or a process that kernel
-    started): every ``get_profiles()`` store asks the agent for what needs a key."""
-    hook.factory = lambda home, url: RemoteProfiles(home, url=url)
