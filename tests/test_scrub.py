@@ -45,7 +45,24 @@ def scrub_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-def jp_server_config(store_home: Path, scrub_settings: dict[str, Any]) -> Config:
+def server_key(request: pytest.FixtureRequest, store_backend: Backend, monkeypatch: Any) -> Any:
+    """The key the server, and so the agent it starts, is given: set before the server
+    starts, as a real server's environment is. "usable" (the default: the backend's own),
+    "missing", or a kind of ``env_key`` (its tuple is returned)."""
+    how = getattr(request, "param", "usable")
+    if how == "missing":
+        remove_store_key(store_backend, monkeypatch)  # no stored value is known
+    elif how != "usable":
+        var, key, raw, opens = env_key(store_backend, how)
+        monkeypatch.setenv(var, key)
+        if store_backend.server is not None:  # the environment is the member key's only source
+            MemberKeyLocator(store_backend.home, "alice").key_file.unlink()
+        return var, key, raw, opens
+    return how
+
+
+@pytest.fixture
+def jp_server_config(store_home: Path, scrub_settings: dict[str, Any], server_key: Any) -> Config:
     return Config(
         {
             "ServerApp": {"jpserver_extensions": {"zingy_nb": True}},
@@ -188,14 +205,13 @@ async def test_scrub_can_be_limited_to_path_patterns(jp_fetch: Any, jp_root_dir:
     assert (jp_root_dir / "private.txt").read_text() == SECRET
 
 
+@pytest.mark.parametrize("server_key", ["missing"], indirect=True)
 async def test_without_a_usable_key_the_save_succeeds_unscrubbed_and_warns(
     jp_fetch: Any,
     jp_root_dir: Path,
     store_backend: Backend,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    remove_store_key(store_backend, monkeypatch)
     response = await save(jp_fetch, "x.txt", {"type": "file", "format": "text", "content": "text"})
     assert response.code in (200, 201)
     assert (jp_root_dir / "x.txt").read_text() == "text"
@@ -339,18 +355,15 @@ async def test_a_binary_upload_is_written_unchanged(
 
 
 @pytest.mark.parametrize("how", ["notebook", "base64"])
-@pytest.mark.parametrize("key", ["usable", "missing"])
+@pytest.mark.parametrize("server_key", ["usable", "missing"], indirect=True)
 async def test_inline_secrets_on_magic_lines_are_dropped_even_without_a_key(
     jp_fetch: Any,
     jp_root_dir: Path,
-    store_backend: Backend,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     how: str,
-    key: str,
+    server_key: str,
 ) -> None:
-    if key == "missing":
-        remove_store_key(store_backend, monkeypatch)  # no stored value is known
+    key = server_key
     notebook = magic_notebook(
         f"%zingy_apikey set stripe {MAGIC_TOKEN}", "%zingy_apikey list", "print(1)"
     )
@@ -408,20 +421,16 @@ def env_key(backend: Backend, which: str) -> tuple[str, str, bytes, bool]:
     return var, text, base64.urlsafe_b64decode(text.rpartition(":")[2]), opens
 
 
-@pytest.mark.parametrize("which", ["store-key", "other-key", "member-key"])
+@pytest.mark.parametrize("server_key", ["store-key", "other-key", "member-key"], indirect=True)
 async def test_a_key_from_the_environment_is_scrubbed(
     jp_fetch: Any,
     jp_root_dir: Path,
-    store_backend: Backend,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    which: str,
+    server_key: tuple[str, str, bytes, bool],
 ) -> None:
-    # Given a key in ZINGY_NB_MASTER_KEY or ZINGY_NB_MEMBER_KEY (as a spawner gives it)
-    var, key, raw, opens = env_key(store_backend, which)
-    monkeypatch.setenv(var, key)
-    if store_backend.server is not None:  # the environment is the member key's only source
-        MemberKeyLocator(store_backend.home, "alice").key_file.unlink()
+    # Given a key in ZINGY_NB_MASTER_KEY or ZINGY_NB_MEMBER_KEY (as a spawner gives it),
+    # in the server's environment when it started
+    var, key, raw, opens = server_key
     # When files holding it (as text, in standard base64 and hex) are saved
     text = f"{var}={key}\nstd={base64.b64encode(raw).decode()}\nhex={raw.hex()}\n"
     await save(jp_fetch, "k.txt", {"type": "file", "format": "text", "content": text})

@@ -233,7 +233,7 @@ def follow_contents_event(profiles: Profiles, root: str, data: Mapping[str, Any]
         return 0
     if action == "rename" and isinstance(data.get("source_path"), str):
         old = resolve(str(data["source_path"]).strip("/"), root)
-        return profiles.store.move_notebooks(old, resolve(path.strip("/"), root))
+        return profiles.move_notebooks(old, resolve(path.strip("/"), root))
     if action == "delete":
-        return profiles.store.forget_notebooks(resolve(path.strip("/"), root))
+        return profiles.forget_notebooks(resolve(path.strip("/"), root))
     return 0

@@ -286,6 +286,15 @@ class Profiles:
                     raise ProfileNotFoundError.for_name(name)
             self._changed()
 
+    def move_notebooks(self, old: str, new: str) -> int:
+        """Allowances of notebook (or folder) ``old`` now name ``new``, re-signed; how
+        many. Widens what ``new`` may read: for a person's process (the server)."""
+        return self.store.move_notebooks(old, new)
+
+    def forget_notebooks(self, path: str) -> int:
+        """Drop the allowances of a deleted notebook (or folder); how many."""
+        return self.store.forget_notebooks(path)
+
     # -- the key, for people (the vault's) ---------------------------------------------
     def key_status(self) -> KeyStatus:
         """Where the master key lives and whether it opens the store; never the key."""

@@ -46,7 +46,7 @@ import re
 import threading
 import urllib.parse
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import Any, Final
 
@@ -352,6 +352,18 @@ def _splice(text: Any, spans: list[tuple[int, int]], mask: Any) -> Any:
     return mask.join(text[a:b] for a, b in zip([0] + [e for _, e in spans], starts))
 
 
+def masked(text: str, spans: Iterable[tuple[int, int]]) -> tuple[str, int]:
+    """``text`` with the union of ``spans`` replaced by ``MASK``, and how many masks:
+    for spans found elsewhere (the agent's), possibly overlapping."""
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return (_splice(text, merged, MASK), len(merged)) if merged else (text, 0)
+
+
 class Redactor:
     """The registered values of one process and the automata that find them."""
 
@@ -480,6 +492,11 @@ class Redactor:
         """``text`` redacted, and how many masks were put in."""
         found = self.spans(text)
         return (_splice(text, found, MASK), len(found)) if found else (text, 0)
+
+    def count_all(self, texts: Sequence[str]) -> list[tuple[str, int]]:
+        """``count`` of each text: one call for a batch (a matcher that asks the agent
+        makes one round trip for all of them)."""
+        return [self.count(text) for text in texts]
 
     def text(self, text: str) -> str:
         return self.count(text)[0]

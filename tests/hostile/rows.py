@@ -194,7 +194,7 @@ for _n in _HN:
     if _own:
         _reqs.append({"op": "retrieve", "cap": _own, "name": _n})
 _reqs.append({"op": "key_status"})
-_reqs.append({"op": "redact"})
+_reqs.append({"op": "spans", "texts": ["x" * 20]})
 _hostile_try("requests", lambda: _hostile_agent(*_reqs))
 """,
     ),

@@ -68,6 +68,11 @@ NESTED = (
     "Jupyter server."
 )
 
+UNDER_KERNEL = (
+    "This process runs under a kernel, so it acts for that kernel: it needs the "
+    "kernel's capability, which it was not given. Run it from a terminal outside Jupyter."
+)
+
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "replace")).digest()

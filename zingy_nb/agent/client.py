@@ -110,26 +110,30 @@ class AgentClient:
         """The values of ``name``, if ``cap`` is this process's kernel's and cloud-flow."""
         return tuple(self.call("retrieve", cap=cap, name=name, caller=caller)["values"])
 
-    def save(self, cap: str, name: str, values: tuple[str | None, ...]) -> dict[str, Any]:
+    def save(self, cap: str | None, name: str, values: tuple[str | None, ...]) -> dict[str, Any]:
         """Seal and write ``values`` as profile ``name``; its metadata as ``to_json``."""
         return dict(self.call("save", cap=cap, name=name, values=list(values))["meta"])
 
-    def update(self, cap: str, name: str, changes: dict[str, str | None]) -> dict[str, Any]:
+    def update(self, cap: str | None, name: str, changes: dict[str, str | None]) -> dict[str, Any]:
         return dict(self.call("update", cap=cap, name=name, changes=changes)["meta"])
 
-    def rename(self, cap: str, old: str, new: str) -> dict[str, Any]:
+    def rename(self, cap: str | None, old: str, new: str) -> dict[str, Any]:
         return dict(self.call("rename", cap=cap, old=old, new=new)["meta"])
 
-    def delete(self, cap: str, name: str) -> None:
+    def delete(self, cap: str | None, name: str) -> None:
         self.call("delete", cap=cap, name=name)
 
-    def key_status(self, cap: str, which: str = "key") -> dict[str, Any]:
+    def key_status(self, cap: str | None, which: str = "key") -> dict[str, Any]:
         """``KeyStatus.to_json`` of the store's key (``which="store"``: the reader's)."""
         return dict(self.call("key_status", cap=cap, which=which)["status"])
 
-    def redact(self, cap: str, texts: builtins.list[str]) -> builtins.list[str]:
-        """``texts`` with every run of a stored value replaced (the history scrub)."""
-        return [str(t) for t in self.call("redact", cap=cap, texts=texts)["texts"]]
+    def spans(
+        self, cap: str | None, texts: builtins.list[str]
+    ) -> builtins.list[builtins.list[tuple[int, int]]]:
+        """Where each of ``texts`` holds a run of a stored value (the scrubs), as
+        ``Redactor.spans`` gives them. ``cap`` None: this process is no kernel's."""
+        found = self.call("spans", cap=cap, texts=texts)["spans"]
+        return [[(int(s), int(e)) for s, e in each] for each in found]
 
     # -- for people (``widening``): refused from a kernel or a process it started -------
     def allow(self, name: str, notebook: str, how: str = "cli") -> tuple[str, bool]:
@@ -140,6 +144,10 @@ class AgentClient:
     def disallow(self, name: str, notebook: str, role: str | None = None) -> tuple[str, bool]:
         reply = self.call("disallow", name=name, notebook=notebook, role=role)
         return str(reply["path"]), bool(reply["removed"])
+
+    def follow(self, old: str, new: str | None) -> int:
+        """Allowances of notebook ``old`` move to ``new`` (a rename) or go (None)."""
+        return int(self.call("follow", old=old, new=new)["count"])
 
     def set_setting(self, value: str) -> None:
         """The store's notebook-access setting (``off`` widens)."""
@@ -166,6 +174,11 @@ class AgentClient:
         self.call("frontend")
         self._sock.settimeout(None)  # questions come when they come
         return FrontEndLink(self)
+
+    @property
+    def closed(self) -> bool:
+        """Whether this connection was closed (by ``close``, or after it broke)."""
+        return self._sock.fileno() < 0
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

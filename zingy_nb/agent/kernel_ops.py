@@ -1,12 +1,18 @@
-"""What a registered kernel asks the agent besides retrieval: saving, and scrubbing.
+"""What a registered kernel, or a person's process, asks the agent besides retrieval:
+saving, and scrubbing.
 
 Saving from a kernel is allowed in either flow (managing profiles is, today): the kernel
 sends the values it was given, the agent seals them with the key only it holds. A write
 that needs the old values (an update of some slots, a rename) happens here, so a kernel
 that may not read a profile still never sees them. A profile a kernel creates may be
-read by that kernel's notebook, as when the kernel held the key itself. ``redact``
-answers the kernel's history scrub at exit with every stored value as matcher; what it
-returns is the kernel's own text with the runs that match replaced, never a value.
+read by that kernel's notebook, as when the kernel held the key itself. ``spans``
+answers the kernel's history scrub at exit and the Jupyter server's save-time scrub
+with every stored value as matcher; what it returns is where the caller's own text must
+be masked, never a value.
+
+A process outside every registered kernel (the Jupyter server, a terminal) is a
+person's: it may do these without a capability, as it may widen access (``widening``).
+A kernel, or a process it started, must show its kernel's capability.
 """
 
 from __future__ import annotations
@@ -15,26 +21,35 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .. import access, redact
-from ..errors import InvalidProfileError
+from .. import access
+from ..errors import CloudFlowOnlyError, InvalidProfileError
 from ..rules import SLOTS, validate_name
-from .capabilities import Kernel
+from .capabilities import UNDER_KERNEL, Kernel
+from .protocol import MAX_TEXTS
 
 if TYPE_CHECKING:
     from .ops import Agent
 
-#: At most this many texts, of this many characters in all, per ``redact`` request.
-MAX_TEXTS = 10_000
-MAX_CHARS = 8 << 20
+
+def caller(agent: Agent, request: dict[str, Any], peer_pid: int) -> Kernel | None:
+    """The kernel the request's capability was given to, or None for a person's process
+    (outside every registered kernel) that sent none."""
+    cap = request.get("cap")
+    if cap is None and agent.kernels._enclosing(peer_pid) is None:
+        return None
+    if cap is None:
+        raise CloudFlowOnlyError(UNDER_KERNEL)
+    return agent.kernels.holder(cap, peer_pid)
 
 
 @contextlib.contextmanager
-def acting_for(kernel: Kernel) -> Iterator[None]:
+def acting_for(kernel: Kernel | None) -> Iterator[None]:
     """While the agent writes for ``kernel``: a profile it creates is allowed to its
-    notebook (``access.created``). Callers hold ``Agent._lock``: this is process state."""
+    notebook (``access.created``); a person's process names none. Callers hold
+    ``Agent._lock``: this is process state."""
     state = access._state
     before = state.notebook
-    state.notebook = kernel.notebook
+    state.notebook = kernel.notebook if kernel is not None else None
     try:
         yield
     finally:
@@ -60,7 +75,7 @@ def _name(request: dict[str, Any], field: str = "name") -> str:
 
 
 def save(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-    kernel = agent.kernels.holder(request.get("cap"), peer_pid)
+    kernel = caller(agent, request, peer_pid)
     name, values = _name(request), _values(request)
     with agent._lock, acting_for(kernel):
         meta = agent.profiles.set(name, *values)
@@ -68,7 +83,7 @@ def save(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]
 
 
 def update(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-    kernel = agent.kernels.holder(request.get("cap"), peer_pid)
+    kernel = caller(agent, request, peer_pid)
     changes = request.get("changes")
     if not (
         isinstance(changes, dict) and all(isinstance(v, str) or v is None for v in changes.values())
@@ -80,14 +95,14 @@ def update(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
 
 
 def rename(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-    kernel = agent.kernels.holder(request.get("cap"), peer_pid)
+    kernel = caller(agent, request, peer_pid)
     with agent._lock, acting_for(kernel):
         meta = agent.profiles.rename(_name(request, "old"), _name(request, "new"))
     return {"meta": meta.to_json()}
 
 
 def delete(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-    agent.kernels.holder(request.get("cap"), peer_pid)
+    caller(agent, request, peer_pid)
     with agent._lock:
         agent.profiles.delete(_name(request))
     return {}
@@ -95,7 +110,7 @@ def delete(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
 
 def key_status(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     """Where the store's key lives and whether it opens the store: never the key."""
-    agent.kernels.holder(request.get("cap"), peer_pid)
+    caller(agent, request, peer_pid)
     which = request.get("which")
     with agent._lock:
         profiles = agent.profiles
@@ -103,23 +118,18 @@ def key_status(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str
     return {"status": status.to_json()}
 
 
-def redact_texts(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
-    agent.kernels.holder(request.get("cap"), peer_pid)
+def spans(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Where each text holds a run of a stored value: ``[[start, end], ...]`` per text."""
+    caller(agent, request, peer_pid)
     texts = request.get("texts")
     if not (
         isinstance(texts, list)
         and len(texts) <= MAX_TEXTS
         and all(isinstance(t, str) for t in texts)
-        and sum(map(len, texts)) <= MAX_CHARS
     ):
-        raise InvalidProfileError(
-            f"Texts to scrub are a list of at most {MAX_TEXTS} strings ({MAX_CHARS} "
-            "characters in all)."
-        )
-    with agent._lock:
-        matcher = agent.profiles._redactor_of_all()
-    matcher.include(redact.redactor)
-    return {"texts": [matcher.count(t)[0] for t in texts]}
+        raise InvalidProfileError(f"Texts to scrub are a list of at most {MAX_TEXTS} strings.")
+    matcher = agent.matcher()
+    return {"spans": [matcher.spans(t) for t in texts]}
 
 
 OPS = {
@@ -128,5 +138,5 @@ OPS = {
     "rename": rename,
     "delete": delete,
     "key_status": key_status,
-    "redact": redact_texts,
+    "spans": spans,
 }

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from .. import access, flow
+from .. import access, flow, redact
 from ..audit import audit_log
 from ..errors import FlowModeError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..profiles import Profiles
@@ -59,6 +59,7 @@ class Agent:
         self.log = log
         self.kernels = Capabilities()
         self._profiles: Profiles | None = None
+        self._matcher: tuple[object, redact.Redactor] | None = None
         self._lock = threading.Lock()  # one retrieval at a time: audit context below
         self.frontends = FrontEnds(log)
         access.set_asker(self.frontends)  # the agent's questions go to its front ends
@@ -77,6 +78,17 @@ class Agent:
         if self._profiles is None:
             self._profiles = Profiles(self.location.home, url=self.location.url or "")
         return self._profiles
+
+    def matcher(self) -> redact.Redactor:
+        """Every stored value, and every value this agent handled, as one matcher (for
+        the scrubs); rebuilt only once the store changed, as decrypting them all is dear."""
+        with self._lock:
+            token = self.profiles.change_token()
+            if self._matcher is None or self._matcher[0] != token:
+                found = self.profiles._redactor_of_all()
+                found.include(redact.redactor)
+                self._matcher = (token, found)
+            return self._matcher[1]
 
     def handle(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
         """The reply to one request from the process ``peer_pid``."""

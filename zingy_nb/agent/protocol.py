@@ -16,6 +16,8 @@ from .. import errors
 from ..errors import ZingyError
 
 MAX_LINE: Final = 1 << 20
+#: At most this many texts per ``spans`` request.
+MAX_TEXTS: Final = 10_000
 
 
 def encode(obj: dict[str, Any]) -> bytes:

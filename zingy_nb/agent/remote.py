@@ -30,6 +30,7 @@ from ..store.url import open_store, store_url
 from ..vault import KeyStatus, MasterKey, Vault
 from .client import AgentClient, connect
 from .location import StoreLocation
+from .protocol import MAX_TEXTS
 
 NO_KEY: Final = (
     "This kernel holds no key: the zingy-nb agent seals and opens profiles for it, and "
@@ -90,8 +91,25 @@ class AgentHeld(Vault):
         self._no("Allowances are signed by the agent: allow notebooks")
 
 
+#: Characters per text sent to the agent's ``spans``: at most 12 bytes each in JSON (an
+#: escaped astral character), so a request stays below the agent's 1 MiB line.
+WINDOW: Final = 64 * 1024
+#: Longer texts go in windows that overlap by this much: a value cut at a window's edge
+#: is still masked from both sides (runs of ``redact.RUN`` characters are matched).
+OVERLAP: Final = 4 * 1024
+
+
+def _pieces(texts: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(text index, offset, piece) for every text: long ones in overlapping windows."""
+    out = []
+    for i, text in enumerate(texts):
+        starts = range(0, max(len(text) - OVERLAP, 1), WINDOW - OVERLAP)
+        out += [(i, a, text[a : a + WINDOW]) for a in starts]
+    return out
+
+
 class _AgentMatcher(redact.Redactor):
-    """Its own values, then the agent's: for the history scrub at exit, text by text."""
+    """Its own values, then the agent's: for the scrubs, a batch at a time."""
 
     def __init__(self, profiles: RemoteProfiles) -> None:
         super().__init__()
@@ -101,9 +119,31 @@ class _AgentMatcher(redact.Redactor):
         return super().__len__() + 1  # the agent's values count, unseen here
 
     def count(self, text: str) -> tuple[str, int]:
-        text, n = super().count(text) if super().__len__() else (text, 0)
-        scrubbed = self._profiles.scrub_texts([text])[0]
-        return scrubbed, n + (scrubbed != text)
+        return self.count_all([text])[0]
+
+    def count_all(self, texts: Sequence[str]) -> list[tuple[str, int]]:
+        if super().__len__():  # not ``self.count``: that comes back here
+            own = [redact.Redactor.count(self, t) for t in texts]
+        else:
+            own = [(t, 0) for t in texts]
+        found: list[list[tuple[int, int]]] = [[] for _ in own]
+        batch: list[tuple[int, int, str]] = []
+        size = 0
+        for piece in [*_pieces([t for t, _ in own]), None]:
+            if piece is None or size + len(piece[2]) > WINDOW or len(batch) >= MAX_TEXTS:
+                if batch:
+                    spans = self._profiles.scrub_spans([p for _, _, p in batch])
+                    for (i, a, _), each in zip(batch, spans):
+                        found[i] += [(a + s, a + e) for s, e in each]
+                batch, size = [], 0
+            if piece is not None:
+                batch.append(piece)
+                size += len(piece[2])
+        return [
+            (masked[0], n + masked[1])
+            for (text, n), spans in zip(own, found)
+            for masked in [redact.masked(text, spans)]
+        ]
 
 
 class RemoteProfiles(Profiles):
@@ -198,13 +238,16 @@ class RemoteProfiles(Profiles):
         return values
 
     def _redactor_of_all(self) -> redact.Redactor:
-        """A matcher of this kernel's own values that asks the agent for the rest."""
+        """A matcher of this process's own values that asks the agent for the rest.
+        Raises, as ``Profiles._redactor_of_all`` does, if the agent cannot open the
+        store (it builds its matcher now)."""
+        self.scrub_spans([])
         return _AgentMatcher(self)
 
-    def scrub_texts(self, texts: list[str]) -> list[str]:
-        """``texts`` with every run of a stored value replaced, by the agent."""
+    def scrub_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Where each of ``texts`` holds a run of a stored value, found by the agent."""
         client, cap = self._agent()
-        return client.redact(cap, texts)
+        return client.spans(cap, texts)
 
     # -- writing: the agent seals -------------------------------------------------------
     def set(

@@ -70,6 +70,25 @@ def disallow(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, 
     return {"path": path, "removed": removed}
 
 
+def follow(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """A notebook or folder renamed (``new``) or deleted (``new`` null) in Jupyter: its
+    allowances move with it, or go. A move widens what the new path may read."""
+    old, new = _text(request, "old"), request.get("new")
+    if new is not None:
+        new = _text(request, "new")
+    if not old.startswith("/") or not (new is None or new.startswith("/")):
+        raise InvalidProfileError("The agent takes notebooks' absolute paths; nothing changed.")
+    if new is not None:
+        _from_a_person(agent, peer_pid, "Moving a notebook's allowances")
+    with agent._lock:
+        count = (
+            agent.profiles.move_notebooks(old, new)
+            if new is not None
+            else agent.profiles.forget_notebooks(old)
+        )
+    return {"count": count}
+
+
 def set_setting(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     value = _text(request, "value")
     if value == ACCESS_OFF:
@@ -131,6 +150,7 @@ OPS = {
     "person": person,
     "allow": allow,
     "disallow": disallow,
+    "follow": follow,
     "set_setting": set_setting,
     "export_key": export_key,
     "import_key": import_key,

@@ -99,19 +99,26 @@ def scrub_session(shell: Any, redactor: redact.Redactor) -> int:
         rows = db.execute(
             "SELECT line, source, source_raw FROM history WHERE session = ?", (session,)
         ).fetchall()
+        outputs = db.execute(
+            "SELECT line, output FROM output_history WHERE session = ?", (session,)
+        ).fetchall()
+        # One batch: a matcher that asks the agent makes one round trip for the session.
+        found = iter(
+            redactor.count_all(
+                [t or "" for _, source, raw in rows for t in (source, raw)]
+                + [output or "" for _, output in outputs]
+            )
+        )
         for line, source, raw in rows:
-            (new, a), (new_raw, b) = redactor.count(source or ""), redactor.count(raw or "")
+            (new, a), (new_raw, b) = next(found), next(found)
             if a or b:
                 db.execute(
                     "UPDATE history SET source = ?, source_raw = ? WHERE session = ? AND line = ?",
                     (new if a else source, new_raw if b else raw, session, line),
                 )
                 changed += 1
-        outputs = db.execute(
-            "SELECT line, output FROM output_history WHERE session = ?", (session,)
-        ).fetchall()
-        for line, output in outputs:
-            new, n = redactor.count(output or "")
+        for line, _ in outputs:
+            new, n = next(found)
             if n:
                 db.execute(
                     "UPDATE output_history SET output = ? WHERE session = ? AND line = ?",

@@ -10,20 +10,20 @@ from typing import Any, Final
 
 from .. import access
 from ..errors import ZingyError
-from ..profiles import get_profiles
 from ..store.url import store_url
 from ..store.url_password import redact_url
 from .asks import setup_asks
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import setup_handlers
 from .scrub import EVENT_SCHEMA, Scrubber
+from .store import STORE_KEY, ServerStore
 
 #: The contents manager's events: ``rename``, ``delete`` and ``copy`` carry
 #: root-relative paths (``path``, and ``source_path`` for the first and last).
 CONTENTS_EVENTS: Final = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
-def follow_notebooks(server_app: Any, config: ZingyNb) -> None:
+def follow_notebooks(server_app: Any, store: ServerStore) -> None:
     """Move or drop allowances when a file or folder is renamed or deleted in Jupyter."""
     event_logger = getattr(server_app, "event_logger", None)
     if event_logger is None:
@@ -35,7 +35,7 @@ def follow_notebooks(server_app: Any, config: ZingyNb) -> None:
         root = server_app.contents_manager.root_dir
         try:
             await asyncio.to_thread(
-                lambda: access.follow_contents_event(get_profiles(config.home()), root, data)
+                lambda: access.follow_contents_event(store.profiles(), root, data)
             )
         except ZingyError as exc:  # the file operation itself succeeded: say so, go on
             server_app.log.warning(
@@ -50,14 +50,16 @@ def load(server_app: Any) -> None:
     config = ZingyNb(parent=server_app)
     web_app = server_app.web_app
     web_app.settings[SETTINGS_KEY] = config
+    store = web_app.settings[STORE_KEY] = ServerStore(config)
     api = setup_handlers(web_app)
-    scrubber = Scrubber(config, server_app.log, getattr(server_app, "event_logger", None))
+    scrubber = Scrubber(config, store, server_app.log, getattr(server_app, "event_logger", None))
     if scrubber.event_logger is not None:
         scrubber.event_logger.register_event_schema(EVENT_SCHEMA)
     server_app.contents_manager.register_pre_save_hook(scrubber.before_save)
     server_app.contents_manager.register_post_save_hook(scrubber.after_save)
-    follow_notebooks(server_app, config)
+    follow_notebooks(server_app, store)
     stop_on_cleanup(server_app, setup_asks(web_app, server_app))
+    stop_on_cleanup(server_app, store.close)
     server_app.log.info("zingy-nb: REST API at %s; profile store: %s", api, describe_store(config))
 
 

@@ -48,9 +48,10 @@ from ..errors import (
     WideningRefusedError,
     ZingyError,
 )
-from ..profiles import Profiles, get_profiles
+from ..profiles import Profiles
 from ..rules import NAME_RULE, SLOTS, Secret, is_valid_name
 from .config import SETTINGS_KEY, ZingyNb
+from .store import STORE_KEY, ServerStore
 
 T = TypeVar("T")
 
@@ -180,8 +181,8 @@ class ZingyAPIHandler(APIHandler):
 
     async def store(self, action: Callable[[Profiles], T]) -> T:
         """Run ``action`` on the store in a worker thread (``Profiles`` is thread-safe)."""
-        home = self.zingy_config.home()
-        return await asyncio.to_thread(lambda: action(get_profiles(home)))
+        store: ServerStore = self.settings[STORE_KEY]
+        return await asyncio.to_thread(lambda: action(store.profiles()))
 
     def from_a_person(self, what: str) -> None:
         """Raise unless this request is a browser session's, XSRF-checked."""

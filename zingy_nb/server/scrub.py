@@ -22,9 +22,11 @@ Per save format:
   file over ``c.ZingyNb.scrub_max_bytes`` is not read back (with a warning).
 
 Values are found however they were escaped (HTML entities, JSON and repr escapes:
-see ``redact``). The values come from the server's own store without the flow gate
-(``Profiles._redactor_of_all``, which hands out a matcher, never a value), kept as one
-compiled automaton and rebuilt only when the store changes. Without a usable key the
+see ``redact``). The values come from the server's store without the flow gate
+(``Profiles._redactor_of_all``, which hands out a matcher, never a value). On Linux the
+agent holds them and does the matching (``agent.remote``: a notebook's strings go to it
+in one batch, and it keeps one automaton until the store changes); elsewhere the server
+keeps the automaton itself, rebuilt only when the store changes. Without a usable key the
 stored values cannot be scrubbed: the save succeeds and a warning says so, while the
 magic lines and the master or member key are still scrubbed (they need no stored value).
 """
@@ -42,12 +44,12 @@ from typing import Any, Final, NamedTuple
 from jupyter_server.services.contents.fileio import atomic_writing
 
 from ..errors import ZingyError
-from ..profiles import get_profiles
 from ..redact import MASK, Redactor
 from ..vault import MASTER_KEY_ENV as KEY_ENV
 from ..vault import decode_key
 from .config import ZingyNb
 from .magic_line import clean_source
+from .store import ServerStore
 
 EVENT_SCHEMA_ID: Final = "https://zingy.ai/zingy-nb/events/secret-scrubbed"
 EVENT_SCHEMA: Final = {
@@ -203,8 +205,11 @@ def base64_text(content: str) -> str | None:
 class Scrubber:
     """The save hooks; one per server."""
 
-    def __init__(self, config: ZingyNb, log: Any, event_logger: Any = None) -> None:
+    def __init__(
+        self, config: ZingyNb, store: ServerStore, log: Any, event_logger: Any = None
+    ) -> None:
         self.config = config
+        self.store = store
         self.log = log
         self.event_logger = event_logger
         self._token: object = object()
@@ -216,7 +221,7 @@ class Scrubber:
 
         Raises ``ZingyError`` without a usable key.
         """
-        profiles = get_profiles(self.config.home())
+        profiles = self.store.profiles()
         forms = key_forms()
         token = (profiles.change_token(), tuple(forms))
         if token != self._token or self._redactor is None:
