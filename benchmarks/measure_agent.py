@@ -134,13 +134,10 @@ def _environ(env: Mapping[str, str]) -> Iterator[None]:
 def _agent_pids(runtime: Path) -> list[int]:
     """Pids of live agents whose pid file is under ``runtime`` (at any depth: an agent
     whose runtime folder is too deep for a socket keeps it under TMPDIR)."""
-    pids = []
-    for pid_file in runtime.rglob("agent.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)  # only an agent: the pid may have been reused
-    return pids
+    from zingy_nb.agent.location import PID_FILE, agent_pid
+
+    found = (agent_pid(pid_file.parent) for pid_file in runtime.rglob(PID_FILE))
+    return [pid for pid in found if pid is not None]
 
 
 def _gone(pid: int) -> bool:

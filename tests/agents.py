@@ -1,6 +1,7 @@
 """One runtime folder per test for the agents the CLI starts on demand, all stopped at
 the test's end: on Linux ``zingy-nb profiles allow``, ``store config``, ``key
-export|import`` and ``profiles grant|revoke`` go through the store's agent."""
+export|import`` and ``profiles grant|revoke`` go through the store's agent; and whether
+an agent (any process) has exited."""
 
 from __future__ import annotations
 
@@ -21,3 +22,12 @@ def own_agents(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     yield runtime
     stop_agents(runtime)
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie that init has not reaped yet counts)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return text[text.rfind(")") + 2 :].split()[0] in ("Z", "X")

@@ -81,12 +81,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def stop_agents(under: Path) -> int:
     """SIGTERM every zingy-nb agent whose pid file is under ``under``; how many."""
+    from zingy_nb.agent.location import PID_FILE, agent_pid
+
     stopped = 0
-    for pid_file in under.rglob("agent.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGTERM)  # only an agent: the pid may have been reused
+    for pid_file in under.rglob(PID_FILE):
+        pid = agent_pid(pid_file.parent)
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
                 stopped += 1
     return stopped
 
@@ -96,10 +98,14 @@ def stop_strays(root: Path) -> int:
     this run started (their environment names ``root``): a JupyterHub's single-user
     servers do not pass TMPDIR on. Only a process allowed to read an agent's
     environment (root, as CI runs) can tell; others are left to their idle timeout."""
+    from zingy_nb.agent.location import agent_pid
+
     stopped = 0
-    for pid_file in Path("/tmp", f"zingy-nb-{os.getuid()}").glob("agent-*/agent.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
+    for folder in Path("/tmp", f"zingy-nb-{os.getuid()}").glob("agent-*"):
+        pid = agent_pid(folder)
+        if pid is None:
+            continue
+        with contextlib.suppress(OSError):  # only root may read an agent's environment
             if os.fsencode(str(root)) in Path(f"/proc/{pid}/environ").read_bytes():
                 os.kill(pid, signal.SIGTERM)
                 stopped += 1

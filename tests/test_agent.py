@@ -2,7 +2,7 @@
 
 Each test gets its own store and runtime folder, starts the agent through
 ``ensure_agent`` (or the CLI), and stands in for launchers and kernels with small Python
-processes (``PEER``) that talk to the agent over its socket: the agent judges them by
+processes (``tests.peers``) that talk to the agent over its socket: the agent judges them by
 their pid from ``SO_PEERCRED``. Every process a test starts is stopped at its end: peers
 by their ``Popen``, agents by the pid the socket reported (checked to still be an agent).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import select
 import signal
 import stat
 import subprocess
@@ -27,10 +26,12 @@ from typing import Any
 import pytest
 
 from tests import postgres
+from tests.agents import gone
 from tests.leaks import scanner, values
+from tests.peers import Peer, peer_script
 from zingy_nb import access
 from zingy_nb.agent import AgentClient, StoreLocation, connect, ensure_agent
-from zingy_nb.agent.location import LOG, PID_FILE, SOCKET
+from zingy_nb.agent.location import LOG, PID_FILE, SOCKET, agent_pid, is_agent
 from zingy_nb.errors import (
     AgentUnavailableError,
     CloudFlowOnlyError,
@@ -47,35 +48,6 @@ WAIT = 90.0  # generous: a loaded 2-core machine
 pg_server = postgres.pg_server  # the team-store test's server (session-wide)
 PROFILES = {name: values.PROFILES[name] for name in ("github", "stripe", "ssh")}
 
-#: A stand-in for a launcher or a kernel: one JSON command per stdin line, one JSON
-#: answer per stdout line. ``child`` runs a command in a child process of this one.
-PEER = r"""
-import json, os, subprocess, sys
-from zingy_nb.agent import connect
-from zingy_nb.errors import ZingyError
-
-def do(cmd):
-    what = cmd["do"]
-    if what == "pid":
-        return {"ok": True, "pid": os.getpid()}
-    if what == "child":
-        child = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        out, _ = child.communicate(json.dumps(cmd["cmd"]) + "\n", timeout=120)
-        return json.loads(out.splitlines()[0])
-    try:
-        with connect() as client:
-            if what == "register":
-                return {"ok": True, "cap": client.register(cmd["flow"], cmd.get("notebook"))}
-            if what == "retrieve":
-                return {"ok": True, "values": list(client.retrieve(cmd["cap"], cmd["name"]))}
-    except ZingyError as exc:
-        return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
-
-for line in sys.stdin:
-    print(json.dumps(do(json.loads(line))), flush=True)
-"""
-
 #: Waits for a file to appear, then calls ensure_agent and prints the agent's pid.
 ENSURE = r"""
 import sys, time
@@ -90,61 +62,12 @@ print(client.pid, flush=True)
 """
 
 
-def gone(pid: int) -> bool:
-    """Whether ``pid`` has exited (a zombie that init has not reaped yet counts)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return text[text.rfind(")") + 2 :].split()[0] in ("Z", "X")
-
-
 def wait_until(what: str, check: Any, timeout: float = WAIT) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting until {what}")
         time.sleep(0.05)
-
-
-def is_agent(pid: int) -> bool:
-    try:
-        return b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes() and not gone(pid)
-    except OSError:
-        return False
-
-
-class Peer:
-    """A running stand-in process."""
-
-    def __init__(self, script: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        self.pid = self.proc.pid
-
-    def ask(self, **cmd: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], WAIT)
-        assert ready, f"the peer did not answer {cmd['do']} within {WAIT:g} s"
-        line = self.proc.stdout.readline()
-        assert line, f"the peer exited instead of answering {cmd['do']}"
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=WAIT)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 @dataclass
@@ -175,14 +98,14 @@ class Setup:
         return client
 
     def peer(self) -> Peer:
-        peer = Peer(self.script, dict(os.environ))
+        peer = Peer(self.script)
         self.peers.append(peer)
         return peer
 
     def kill_agents(self) -> None:
-        pid_file = self.folder / PID_FILE
-        if pid_file.exists():
-            self.agents.add(int(pid_file.read_text()))
+        found = agent_pid(self.folder)
+        if found is not None:
+            self.agents.add(found)
         for pid in self.agents:
             if is_agent(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -202,11 +125,10 @@ def own_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", runtime)
 
 
-def peer_script(tmp_path: Path) -> Path:
-    script = tmp_path / "peer.py"
-    script.write_text(PEER)
+def scripts(tmp_path: Path) -> Path:
+    """``ENSURE`` and the peer's script (returned), written to ``tmp_path``."""
     (tmp_path / "ensure.py").write_text(ENSURE)
-    return script
+    return peer_script(tmp_path)
 
 
 @pytest.fixture
@@ -219,7 +141,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     profiles = Profiles(home)
     for name, secret in PROFILES.items():
         profiles.set(name, *secret)
-    found = Setup(StoreLocation(home), key, peer_script(tmp_path))
+    found = Setup(StoreLocation(home), key, scripts(tmp_path))
     try:
         yield found
     finally:
@@ -491,7 +413,7 @@ def test_a_team_store_agent_serves_a_member_and_never_shows_the_password(
         profiles = Profiles(home, url=url)
         profiles.set("team-github", *PROFILES["github"])
         profiles.store.close()
-        setup = Setup(StoreLocation(home, url), "", peer_script(tmp_path))
+        setup = Setup(StoreLocation(home, url), "", scripts(tmp_path))
         client = setup.start()
         assert client.status()["store"] == setup.location.key
         kernel = setup.peer()

@@ -3,7 +3,7 @@ server connected as its front end, and never takes the answer from a kernel.
 
 A real Jupyter server (pytest-jupyter) with the zingy-nb extension starts the agent of
 its store in the background and registers as its front end. Kernels are stood in for by
-small Python processes (``PEER``) that register with the agent for a notebook and
+small Python processes (``tests.peers``) that register with the agent for a notebook and
 retrieve: the agent judges them by their pid (``SO_PEERCRED``). Answers are posted the
 way JupyterLab does (a login cookie and the XSRF header) or the way a kernel could
 (the server's token). Every process a test starts, agents included, is stopped at its
@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,17 +28,19 @@ from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
-from traitlets.config import Config
 
-from tests.asks import Browser, open_asks
+from tests import asks
+from tests.agents import gone
+from tests.asks import notebook, open_asks
+from tests.peers import Peer, peer_script
 from zingy_nb import access
 from zingy_nb.agent import StoreLocation, connect, ensure_agent
 from zingy_nb.agent.frontend import FrontEnds
-from zingy_nb.agent.location import LOG, PID_FILE
+from zingy_nb.agent.location import LOG, PID_FILE, agent_pid, is_agent
 from zingy_nb.errors import NotebookAccessError
 from zingy_nb.kernel.access_prompt import TIMEOUT_S
 from zingy_nb.profiles import Profiles
-from zingy_nb.server.asks import ASKS_KEY, RETRY_MAX, AgentAsks
+from zingy_nb.server.asks import RETRY_MAX, AgentAsks
 from zingy_nb.vault import MASTER_KEY_ENV, encode_key, new_key
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux agent")
@@ -47,94 +48,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 WAIT = 90.0  # generous: a loaded 2-core machine
 SECRET = "sk_test_MADEUP_consent_1"
 OTHER = "gh_MADEUP_consent_2"
-
-#: A stand-in for a launcher and its kernel: one JSON command per stdin line, one JSON
-#: answer per stdout line. ``child`` runs a command in a child process of this one.
-PEER = r"""
-import json, os, subprocess, sys
-from zingy_nb.agent import connect
-from zingy_nb.errors import ZingyError
-
-client = None
-def do(cmd):
-    global client
-    what = cmd["do"]
-    if what == "child":
-        child = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        out, _ = child.communicate(json.dumps(cmd["cmd"]) + "\n", timeout=120)
-        return json.loads(out.splitlines()[0])
-    try:
-        client = client or connect()
-        if what == "register":
-            return {"ok": True, "cap": client.register("cloud-flow", cmd.get("notebook"))}
-        if what == "retrieve":
-            return {"ok": True, "values": list(client.retrieve(cmd["cap"], cmd["name"]))}
-        if what == "frontend":
-            client.frontend()
-            return {"ok": True}
-    except ZingyError as exc:
-        return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
-
-for line in sys.stdin:
-    try:
-        answer = do(json.loads(line))
-    except KeyboardInterrupt:  # as a cell interrupted while it waits for the agent
-        answer = {"ok": False, "error": "KeyboardInterrupt"}
-    print(json.dumps(answer), flush=True)
-"""
-
-
-class Peer:
-    """A running stand-in process; ``send`` a command, ``answer`` reads its reply."""
-
-    def __init__(self, script: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def send(self, **cmd: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-
-    def answer(self, timeout: float = WAIT) -> dict[str, Any]:
-        import select
-
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        assert ready, f"the peer did not answer within {timeout:g} s"
-        line = self.proc.stdout.readline()
-        assert line, "the peer exited instead of answering"
-        found: dict[str, Any] = json.loads(line)
-        return found
-
-    def ask(self, **cmd: Any) -> dict[str, Any]:
-        self.send(**cmd)
-        return self.answer()
-
-    async def later(self) -> dict[str, Any]:
-        """The reply, read off the server's event loop."""
-        return await asyncio.get_running_loop().run_in_executor(None, self.answer)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=WAIT)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
-
-
-def gone(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return text[text.rfind(")") + 2 :].split()[0] in ("Z", "X")
+jp_server_config, front_end, log_in = asks.jp_server_config, asks.front_end, asks.log_in
 
 
 class Store:
@@ -151,7 +65,7 @@ class Store:
         return Profiles(self.home)
 
     def peer(self) -> Peer:
-        peer = Peer(self.script)
+        peer = Peer(self.script, keep=True)
         self.peers.append(peer)
         return peer
 
@@ -165,11 +79,11 @@ class Store:
     def stop(self) -> None:
         for peer in self.peers:
             peer.stop()
-        pid_file = self.location.folder() / PID_FILE
-        if pid_file.exists():
-            self.agents.add(int(pid_file.read_text()))
+        found = agent_pid(self.location.folder())
+        if found is not None:
+            self.agents.add(found)
         for pid in self.agents:
-            if not gone(pid) and b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if is_agent(pid):
                 os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + WAIT
             while not gone(pid):
@@ -191,9 +105,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     profiles = Profiles(home)
     profiles.set("stripe", SECRET)
     profiles.set("github", OTHER)
-    script = tmp_path / "peer.py"
-    script.write_text(PEER)
-    found = Store(home, script)
+    found = Store(home, peer_script(tmp_path))
     try:
         yield found
     finally:
@@ -201,44 +113,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
 
 
 @pytest.fixture
-def jp_server_config(store: Store) -> Config:
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {"zingy_nb": True},
-                "allow_unauthenticated_access": False,
-            },
-            "ZingyNb": {"store_home": str(store.home)},
-        }
-    )
-
-
-@pytest.fixture
-def front_end(jp_serverapp: Any, jp_root_dir: Path, store: Store) -> Iterator[AgentAsks]:
-    """The server's connection to its agent, once connected; stopped before the agent."""
-    asks: AgentAsks = jp_serverapp.web_app.settings[ASKS_KEY]
-    deadline = time.monotonic() + WAIT
-    while not asks.connected:
-        assert time.monotonic() < deadline, "the server did not connect to its agent"
-        time.sleep(0.05)
-    try:
-        yield asks
-    finally:
-        asks.stop()
-
-
-def notebook(root: Path, path: str) -> str:
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    return os.path.realpath(target)
-
-
-@pytest.fixture
-def log_in(http_server_client: Any, jp_base_url: str, jp_serverapp: Any) -> Any:
-    """``await log_in()``: a new browser session."""
-    token = jp_serverapp.identity_provider.token
-    return lambda: Browser.log_in(http_server_client, jp_base_url, token)
+def store_home(store: Store) -> Path:
+    return store.home
 
 
 # -- asked through the server -----------------------------------------------------------
@@ -359,7 +235,8 @@ async def test_the_server_reconnects_when_the_agent_restarts(
     store: Store, front_end: AgentAsks, log_in: Any, jp_fetch: Any, jp_root_dir: Path
 ) -> None:
     browser = await log_in()
-    pid = int((store.location.folder() / PID_FILE).read_text())
+    pid = agent_pid(store.location.folder())
+    assert pid is not None, "no agent serves the store"
     store.agents.add(pid)
     # When the agent stops, the server notices, and does not start one itself
     os.kill(pid, signal.SIGTERM)

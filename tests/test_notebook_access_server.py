@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +22,14 @@ from typing import Any
 import pytest
 from jupyter_client.blocking import BlockingKernelClient
 from tornado.httpclient import HTTPClientError
-from traitlets.config import Config
 
-from tests import postgres
-from tests.asks import WAIT, Browser, open_asks
+from tests import asks, postgres
+from tests.asks import Browser, notebook, open_asks
 from tests.postgres import Backend
-from zingy_nb.server.asks import ASKS_KEY
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
+jp_server_config, front_end, log_in = asks.jp_server_config, asks.front_end, asks.log_in
 
 SECRET = "sk_test_MADEUP_server_access_1"
 RETRIEVE = "print(zingyConn.apikey('stripe').name)"
@@ -44,16 +42,8 @@ def backend(store_backend: Backend) -> Backend:
 
 
 @pytest.fixture
-def jp_server_config(backend: Backend) -> Config:
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {"zingy_nb": True},
-                "allow_unauthenticated_access": False,
-            },
-            "ZingyNb": {"store_home": str(backend.home)},
-        }
-    )
+def store_home(backend: Backend) -> Path:
+    return backend.home
 
 
 @pytest.fixture
@@ -63,14 +53,6 @@ def cloud_kernelspec(jp_environ: Any) -> str:
 
     install(user=True)
     return "zingy-cloud-flow"
-
-
-def notebook(root: Path, path: str) -> str:
-    """Write an empty notebook at ``path`` below the root; returns its real path."""
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    return os.path.realpath(target)
 
 
 @dataclass
@@ -162,27 +144,6 @@ def kept(backend: Backend) -> set[tuple[str, str]]:
 
 
 # -- kernels through the sessions API -------------------------------------------------------
-@pytest.fixture
-def front_end(jp_serverapp: Any, backend: Backend) -> Iterator[Any]:
-    """The server's connection to its store's agent, once connected; stopped at the end
-    (before the session's agent sweep), so it does not start the agent again."""
-    asks = jp_serverapp.web_app.settings[ASKS_KEY]
-    deadline = time.monotonic() + WAIT
-    while not asks.connected:
-        assert time.monotonic() < deadline, "the server did not connect to its agent"
-        time.sleep(0.05)
-    try:
-        yield asks
-    finally:
-        asks.stop()
-
-
-@pytest.fixture
-def log_in(http_server_client: Any, jp_base_url: str, jp_serverapp: Any) -> Any:
-    token = jp_serverapp.identity_provider.token
-    return lambda: Browser.log_in(http_server_client, jp_base_url, token)
-
-
 async def answered(
     session: Session, jp_fetch: Any, browser: Browser, answer: str, notebook: str
 ) -> Ran:

@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,21 +27,6 @@ from typing import Any
 
 CELL_TIMEOUT = 120
 SWEEP_TIMEOUT = 900
-
-
-def _stop_agents(runtime: Path) -> list[int]:
-    stopped = []
-    for pid_file in runtime.rglob("agent.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGTERM)
-                stopped.append(pid)
-    deadline = time.monotonic() + 10
-    for pid in stopped:
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return stopped
 
 
 def _narrow(db: Path, notebook: str) -> None:
@@ -73,6 +56,7 @@ def main(config_path: str) -> int:
     sys.path.insert(0, cfg["repo"])
     from jupyter_client.manager import KernelManager
 
+    from tests.hostile.harness import stop_agents
     from tests.hostile.kernel_code import CONTROL, PEEK, PRELUDE
     from tests.hostile.rows import ROWS
     from tests.leaks.harness import Recorder
@@ -160,7 +144,7 @@ def main(config_path: str) -> int:
             log.close()
         agent = result.get("agent")
         result["agent_alive_at_end"] = bool(agent) and Path(f"/proc/{agent}").exists()
-        result["agents_stopped"] = _stop_agents(runtime) + _stop_agents(Path(os.environ["TMPDIR"]))
+        result["agents_stopped"] = stop_agents(runtime) + stop_agents(Path(os.environ["TMPDIR"]))
         result["logs"] = {  # the agent's log never holds a value; kernels' logs, made-up ones
             str(p.relative_to(work.parent)): p.read_text(errors="replace")[-20000:]
             for p in [*work.glob("kernel-*.log"), *Path(work.parent).rglob("agent.log")]

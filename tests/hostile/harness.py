@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zingy_nb.agent.location import PID_FILE, agent_pid
+
 USER = "zingy-hostile"
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("driver.py")
@@ -177,18 +179,25 @@ def _pids_of(uid: int, root: Path) -> list[int]:
     return found
 
 
-def stop_leftovers(who: Who, root: Path) -> list[int]:
-    """Stop every process the run left: agents (SIGTERM), then anything else (SIGKILL)."""
+def stop_agents(root: Path) -> list[int]:
+    """SIGTERM the agents whose pid file is under ``root`` and wait up to 10 s for them
+    to exit; their pids. The driver stops its own agents with it too."""
     stopped = []
-    for pid_file in root.rglob("agent.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
+    for pid_file in root.rglob(PID_FILE):
+        pid = agent_pid(pid_file.parent)
+        if pid is not None:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
                 stopped.append(pid)
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{p}").exists() for p in stopped) and time.monotonic() < deadline:
         time.sleep(0.05)
+    return stopped
+
+
+def stop_leftovers(who: Who, root: Path) -> list[int]:
+    """Stop every process the run left: agents (SIGTERM), then anything else (SIGKILL)."""
+    stopped = stop_agents(root)
     for pid in _pids_of(who.uid, root):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)

@@ -103,3 +103,24 @@ def prepare_folder(location: StoreLocation) -> Path:
             pass
         _private(path, location.key)
     return folder
+
+
+def is_agent(pid: int) -> bool:
+    """Whether ``pid`` is live and its command line names ``zingy_nb.agent``, as an
+    agent's does (Linux ``/proc``): a pid file can outlive its agent and the pid be
+    reused, so check before signalling. An exited, unreaped process has an empty one."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"zingy_nb.agent" in cmdline.read()
+    except OSError:
+        return False
+
+
+def agent_pid(folder: Path) -> int | None:
+    """The pid of the live agent whose pid file is in ``folder``, else None (no file, an
+    unreadable one, or a pid that is no agent now): for stopping agents by their folder."""
+    try:
+        pid = int((folder / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if is_agent(pid) else None
