@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 #: Modules a launcher run with the agent up must not import (each cost milliseconds).
-HEAVY = ("typing", "re", "json", "socket", "pathlib", "dataclasses", "hashlib",
+HEAVY = ("typing", "re", "json", "socket", "pathlib", "dataclasses", "hashlib", "runpy",
          "jupyter_core", "platformdirs", "zingy_nb.errors", "zingy_nb.flow",
          "zingy_nb.agent.client", "zingy_nb.agent.location")  # fmt: skip
 

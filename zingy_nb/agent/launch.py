@@ -1,4 +1,6 @@
-"""The zingy kernelspecs' argv: ``python -m zingy_nb.agent.launch FLOW -- KERNEL-ARGV``.
+"""The zingy kernelspecs' argv: ``python -m zingy_nb.agent.launch FLOW -- KERNEL-ARGV``
+(written as ``python -c "from zingy_nb.agent.launch import main; main()" FLOW -- ...``,
+which skips runpy).
 
 Every tool that starts a kernel from its kernelspec runs this first (the Jupyter
 server, nbclient, papermill, Voila, Kernel Gateway, VS Code...). It asks the store's
