@@ -2,9 +2,10 @@
 
 ``location.StoreLocation`` is the reference, but it needs pathlib, dataclasses and
 ``jupyter_core.paths`` (about 40 ms of imports), more than the launcher's whole budget
-(``agent.fastpath``). This module gives the same socket path with ``os`` alone, for the usual case only: the embedded store, paths that pathlib would
-leave as they are, and ``jupyter_core``'s Linux defaults (it repeats
-``jupyter_data_dir`` and ``jupyter_runtime_dir`` of jupyter_core 5). Anything else
+(``agent.fastpath``). This module gives the same socket path with ``os`` alone, for
+the usual case only: the embedded store, paths that pathlib would leave as they are,
+and ``jupyter_core``'s Linux defaults (it repeats ``jupyter_data_dir`` and
+``jupyter_runtime_dir`` of jupyter_core 5, without platformdirs). Anything else
 answers None, and the caller uses ``StoreLocation``. tests/test_launch_fast.py checks
 that both agree.
 """
