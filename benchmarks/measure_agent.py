@@ -1,8 +1,8 @@
 """The agent (issue #22): what a launched kernel pays for holding no key.
 
 A launched kernel is the ``zingy-cloud-flow`` kernelspec as ``kernels.install`` writes
-it (``python -m zingy_nb.agent.launch cloud-flow -- python -m ipykernel_launcher ...
---ext=zingy_nb``): its ``get_profiles()`` is ``RemoteProfiles``, so a cold
+it (``python -c "from zingy_nb.agent.launch import main; main()" cloud-flow -- python -m
+ipykernel_launcher ... --ext=zingy_nb``): its ``get_profiles()`` is ``RemoteProfiles``, so a cold
 ``zingyConn.apikey()`` is one ``retrieve`` round trip to the agent and a warm one is
 served from the kernel's cache. The baseline is today's path: the same kernel argv
 without the launcher (``--ext=zingy_nb``, ``ZINGY_NB_FLOW=cloud-flow``) holding the key
@@ -18,8 +18,8 @@ other) before anything is timed.
 - Kernel start: ``start_kernel`` to the first ``kernel_info_reply``
   (``measure_startup._start_once``) of the launched spec and of the plain one,
   alternating, with the agent already running.
-- Where a launched kernel's start goes (info): the launcher alone (``python -m
-  zingy_nb.agent.launch cloud-flow -- /bin/true``, agent up) against ``python -c pass``,
+- Where a launched kernel's start goes (info): the launcher alone (the kernelspec's
+  argv up to ``--``, then ``/bin/true``, agent up) against ``python -c pass``,
   alternating, process start to exit; and ``import zingy_nb.agent.remote``, which the
   extension does at load in a launched kernel only, timed in a fresh process after what
   a kernel has imported by then (ipykernel, the extension, ``zingyConn``).
@@ -176,7 +176,7 @@ def _specs(prefix: Path) -> Path:
     folder = kernels.kernels_dir(prefix=str(prefix))
     spec = json.loads((folder / LAUNCHED / "kernel.json").read_text())
     argv = spec["argv"]
-    if "--" not in argv or "zingy_nb.agent.launch" not in argv:
+    if "--" not in argv or not any("zingy_nb.agent.launch" in a for a in argv[: argv.index("--")]):
         raise RuntimeError(f"the {LAUNCHED} kernelspec does not run the launcher: {argv}")
     plain = {
         "argv": argv[argv.index("--") + 1 :],
@@ -303,13 +303,15 @@ print(json.dumps({"ns": time.perf_counter_ns() - t0}))
 """
 
 
-def _launcher_parts(env: Mapping[str, str], out: AgentTimes) -> None:
-    """The launcher alone against a bare interpreter start; the ``agent.remote`` import."""
+def _launcher_parts(specs: Path, env: Mapping[str, str], out: AgentTimes) -> None:
+    """The launcher alone (as the kernelspec runs it) against a bare interpreter start;
+    the ``agent.remote`` import."""
     import subprocess
 
     from .common import run_child
 
-    launcher = [sys.executable, "-m", "zingy_nb.agent.launch", "cloud-flow", "--", "/bin/true"]
+    argv = json.loads((specs / LAUNCHED / "kernel.json").read_text())["argv"]
+    launcher = [*argv[: argv.index("--") + 1], "/bin/true"]
     bare = [sys.executable, "-c", "pass"]
 
     def timed(argv: list[str]) -> float:
@@ -365,7 +367,7 @@ def measure(folder: Path) -> AgentTimes:
                 log("kernel starts, launcher and plain, alternating ...")
                 _kernel_starts(specs, env, kernel_log, out)
                 log("the launcher alone, the agent.remote import ...")
-                _launcher_parts(env, out)
+                _launcher_parts(specs, env, out)
         finally:
             stop_agents(runtime)
     return out

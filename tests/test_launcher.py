@@ -144,7 +144,9 @@ def no_key_in(client: Client) -> None:
 
 def test_the_kernelspecs_run_the_launcher() -> None:
     argv = kernels.kernel_json("cloud-flow", "x")["argv"]
-    assert argv[1:5] == ["-m", "zingy_nb.agent.launch", "cloud-flow", "--"]
+    # -c, not -m zingy_nb.agent.launch: runpy would cost the launcher about 4 ms
+    launcher = "from zingy_nb.agent.launch import main; main()"
+    assert argv[1:5] == ["-c", launcher, "cloud-flow", "--"]
     assert argv[5:] == [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                         "--ext=zingy_nb"]  # fmt: skip
 

@@ -6,9 +6,11 @@ manages profiles. Heavy parts (keyring, ipywidgets, the server) load only when u
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._version import __version__
+
+TYPE_CHECKING = False  # not typing's: the kernel launcher cannot afford importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "KeyInfo",

@@ -33,15 +33,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from .audit import VIA_ENV, audit_log
+from .audit import audit_log
 from .errors import InvalidProfileError, NotebookAccessError
+from .paths import SESSION_ENV, identity_from_env, resolve
 from .rules import validate_name
 from .store.base import ACCESS_OFF, ACCESS_SETTINGS, Allowance, Transaction, utcnow
 
 if TYPE_CHECKING:
     from .profiles import Profiles
-
-SESSION_ENV: Final = "JPY_SESSION_NAME"
 
 # What an asker answers.
 ALLOW: Final = "allow"
@@ -87,27 +86,6 @@ class _AccessState:
 
 # Re-executing this module (importlib.reload, %reload_ext) keeps the process's state.
 _state: _AccessState = globals().get("_state") or _AccessState()
-
-
-def resolve(path: str, cwd: str | None = None) -> str:
-    """A notebook path as identities are kept: absolute, symlinks resolved."""
-    return os.path.realpath(os.path.join(cwd or os.getcwd(), os.path.expanduser(path)))
-
-
-def identity_from_env(environ: Mapping[str, str], cwd: str | None = None) -> str | None:
-    """The notebook a process started with ``environ`` runs for, or None."""
-    raw = environ.get(SESSION_ENV)
-    if not raw or environ.get(VIA_ENV):
-        return None
-    if not os.path.isabs(raw):
-        # A session created without a name: the server passed the root-relative path
-        # and started the kernel in the notebook's folder.
-        cwd = cwd or os.getcwd()
-        folder = os.path.dirname(raw)
-        if folder and cwd.endswith(os.sep + folder):
-            cwd = cwd[: -len(folder) - 1]
-    real = resolve(raw, cwd)
-    return real if os.path.isfile(real) else None
 
 
 def init_from_env(environ: Mapping[str, str] | None = None) -> str | None:

@@ -26,11 +26,11 @@ from typing import Any, Final
 
 from .errors import ZingyError
 from .notices import announce_once
+from .paths import VIA_ENV
 from .rules import is_valid_name
 from .store.base import AuditEntry
 
 FLUSH_SECONDS: Final = 30.0
-VIA_ENV: Final = "ZINGY_NB_VIA"
 RETRIEVED: Final = "retrieved"
 REFUSED: Final = "refused"
 #: What the log records instead of a name that fails validation, or that names no

@@ -11,9 +11,10 @@ cannot. See docs/agent.md for what is built and what follows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: importing typing costs the launcher ~10 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from .client import AgentClient, connect, ensure_agent
     from .location import StoreLocation
 

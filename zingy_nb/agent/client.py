@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import AgentUnavailableError, ZingyError
+from .fastpath import REPLY_TIMEOUT
 from .harden import peer_credentials, supported
 from .location import LOG, START_LOCK, StoreLocation, prepare_folder
 from .protocol import MAX_LINE, decode, encode, raise_failure
 
-#: How long a reply may take (a team store on a slow network, a loaded machine).
-REPLY_TIMEOUT: Final = 120.0
 START_TIMEOUT: Final = 60.0
 
 

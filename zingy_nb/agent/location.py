@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,6 @@ from typing import Final
 
 from ..errors import AgentUnavailableError
 from ..paths import HOME_ENV, URL_ENV, store_home
-from ..store.url import store_url
-from ..store.url_password import redact_url
 
 SOCKET: Final = "sock"
 LOG: Final = "agent.log"
@@ -41,12 +38,18 @@ class StoreLocation:
     @classmethod
     def current(cls) -> StoreLocation:
         """This process's store (``ZINGY_NB_STORE_URL``, else ``ZINGY_NB_HOME``)."""
+        from ..store.url import store_url  # the store package is imported only now
+
         return cls(store_home(), store_url())
 
     @property
     def key(self) -> str:
         """What names the store to people and keys its agent: never a password."""
-        return redact_url(self.url) if self.url else str(self.home)
+        if not self.url:
+            return str(self.home)
+        from ..store.url_password import redact_url
+
+        return redact_url(self.url)
 
     def folder(self) -> Path:
         """``<runtime dir>/zingy-nb/agent-<hash>``; where that is too deep for a socket
@@ -58,6 +61,8 @@ class StoreLocation:
         preferred = Path(jupyter_runtime_dir()) / "zingy-nb" / f"agent-{digest}"
         if len(os.fsencode(preferred / SOCKET)) <= MAX_SOCKET_PATH:
             return preferred
+        import tempfile
+
         short = hashlib.sha256(os.fsencode(preferred)).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"zingy-nb-{os.getuid()}" / f"agent-{short}"
 
