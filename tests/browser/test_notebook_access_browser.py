@@ -26,7 +26,7 @@ from playwright.sync_api import Page, expect
 
 from zingy_nb import access
 from zingy_nb.agent import StoreLocation
-from zingy_nb.agent.location import PID_FILE
+from zingy_nb.agent.location import PID_FILE, agent_pid
 from zingy_nb.profiles import Profiles
 
 from .test_lab_extension import TIMEOUT, cli, open_lab, open_sidebar, toolbar_button, zingy_errors
@@ -83,10 +83,10 @@ def stop_agents() -> Iterator[None]:
     yield
     for location in AGENTS:
         pid_file = location.folder() / PID_FILE
+        pid = agent_pid(location.folder())
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
         if pid_file.exists():
-            pid = int(pid_file.read_text())
-            if b"zingy_nb.agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 30
             while pid_file.exists():
                 assert time.monotonic() < deadline, f"agent {pid} did not stop"

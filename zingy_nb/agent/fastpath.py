@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
 #: How long a reply may take (a team store on a slow network, a loaded machine); the
 #: full client's too.
 REPLY_TIMEOUT = 120.0
-MAX_LINE = 1 << 20  # as ``protocol.MAX_LINE``
+MAX_LINE = 16 << 20  # as ``protocol.MAX_LINE``
 
 
 _CONSTANTS = {"-Infinity": -float("inf"), "Infinity": float("inf"), "NaN": float("nan")}

@@ -15,7 +15,8 @@ from typing import Any, Final
 from .. import errors
 from ..errors import ZingyError
 
-MAX_LINE: Final = 1 << 20
+#: A request or reply is at most this long (a save-time scrub sends a notebook's text).
+MAX_LINE: Final = 16 << 20
 #: At most this many texts per ``spans`` request.
 MAX_TEXTS: Final = 10_000
 

@@ -91,9 +91,10 @@ class AgentHeld(Vault):
         self._no("Allowances are signed by the agent: allow notebooks")
 
 
-#: Characters per text sent to the agent's ``spans``: at most 12 bytes each in JSON (an
-#: escaped astral character), so a request stays below the agent's 1 MiB line.
-WINDOW: Final = 64 * 1024
+#: Characters per request to the agent's ``spans``: at most 12 bytes each in JSON (an
+#: escaped astral character), so a request stays below the agent's line limit. A text
+#: up to this long (most notebooks) is matched whole, as its JSON.
+WINDOW: Final = 1 << 20
 #: Longer texts go in windows that overlap by this much: a value cut at a window's edge
 #: is still masked from both sides (runs of ``redact.RUN`` characters are matched).
 OVERLAP: Final = 4 * 1024

@@ -121,7 +121,9 @@ class Server:
                 if not line:
                     return
                 if len(line) > MAX_LINE:
-                    too_long = ZingyError("A request to the zingy-nb agent is at most 1 MiB.")
+                    too_long = ZingyError(
+                        f"A request to the zingy-nb agent is at most {MAX_LINE >> 20} MiB."
+                    )
                     conn.sendall(encode(failure(None, too_long)))
                     return
                 try:
