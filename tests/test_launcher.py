@@ -217,6 +217,41 @@ def test_a_kernels_child_uses_its_kernels_capability_and_cannot_get_its_own(
         km.shutdown_kernel(now=True)
 
 
+def test_warm_reads_are_audited_by_the_agent_as_the_kernels_own(place: dict[str, Any]) -> None:
+    # Given a launched kernel that reads a profile five times (one cold read, four warm
+    # ones that it counts in memory and sends to the agent when it flushes)
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        pid = client.ok("import os; print(os.getpid())").stdout.strip()
+        for _ in range(5):
+            client.ok("zingyConn.apikey('stripe')")
+        # When it also claims warm reads of a profile the agent never handed it
+        forged = client.ok(
+            "import time, zingy_nb; _c, _cap = zingy_nb.get_profiles()._agent(); "
+            "print(_c.counted(_cap, [['github', 1000, time.time() - 1, time.time()]]))"
+        )
+        assert forged.stdout.strip() == "0", forged.describe()
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel()  # not now=True: the kernel flushes its counts at exit
+
+    # Then the agent writes all five as the kernel it registered (one process, its
+    # pid), and nothing for the forged claim
+    def mine() -> list[Any]:
+        entries = Profiles(place["home"], url="").store.audit()
+        return [e for e in entries if f":{pid}:" in e.process]
+
+    deadline = time.monotonic() + TIMEOUT
+    while sum(e.count for e in mine()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    entries = mine()
+    assert sum(e.count for e in entries) == 5, entries
+    assert {(e.profile, e.outcome, e.flow) for e in entries} == {
+        ("stripe", "retrieved", "cloud-flow")
+    }
+    assert len({e.process for e in entries}) == 1
+
+
 def test_without_an_agent_the_kernel_starts_and_says_why(place: dict[str, Any]) -> None:
     too_long = place["root"] / ("r" * 120)
     too_long.mkdir()

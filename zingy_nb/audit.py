@@ -79,7 +79,7 @@ class AuditLog:
 
     def _write(self, profiles: Any, entries: list[AuditEntry]) -> None:
         try:
-            profiles.store.audit_add(entries)
+            profiles._audit_add(entries)
         except ZingyError as exc:  # auditing must never hide the caller's own result
             announce_once("audit-failed", f"could not write the audit log: {exc}")
 
@@ -106,6 +106,10 @@ class AuditLog:
         self._write(profiles, [self._entry(name, flow, RETRIEVED, 1, now, now)])
         seen.add(name)
 
+    def has_retrieved(self, profiles: Any, name: str) -> bool:
+        """Whether this recorder committed a retrieval of ``name`` from ``profiles``."""
+        return name in self._seen.get(profiles, ())
+
     def bump(self, profiles: Any, name: str, flow: str) -> None:
         """A warm retrieval: count it in memory only."""
         now = time.time()
@@ -118,6 +122,16 @@ class AuditLog:
             else:
                 slot[0] += 1
                 slot[2] = now
+
+    def add(self, profiles: Any, name: str, flow: str, n: int, first: float, last: float) -> None:
+        """``n`` warm retrievals between ``first`` and ``last`` counted elsewhere (a
+        kernel's, sent to its agent): counted in memory as ``bump`` counts."""
+        with self._lock:
+            slot = self._pending.setdefault((profiles, name, flow), [0, first, last])
+            slot[0] += n
+            slot[1], slot[2] = min(slot[1], first), max(slot[2], last)
+            if self._flusher is None:
+                self._start_flusher()
 
     def _start_flusher(self) -> None:
         def loop() -> None:

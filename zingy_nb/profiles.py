@@ -14,7 +14,7 @@ its redactor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -37,7 +37,7 @@ from .rules import (
     validate_slot,
     validate_value,
 )
-from .store.base import Row, Store, Transaction, utcnow
+from .store.base import AuditEntry, Row, Store, Transaction, utcnow
 from .store.url import open_store, store_url
 from .vault import KeyStatus, MasterKey, Vault, open_vault
 
@@ -285,6 +285,10 @@ class Profiles:
                 if not txn.delete(name):
                     raise ProfileNotFoundError.for_name(name)
             self._changed()
+
+    def _audit_add(self, entries: Sequence[AuditEntry]) -> None:
+        """Write audit entries (``audit_log``'s); a kernel's go to its agent instead."""
+        self.store.audit_add([*entries])
 
     def move_notebooks(self, old: str, new: str) -> int:
         """Allowances of notebook (or folder) ``old`` now name ``new``, re-signed; how

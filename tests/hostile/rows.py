@@ -299,6 +299,17 @@ _db.close()
         widens=True,
     ),
     Row(
+        "agent-follow",
+        AGENT_SOCKET
+        + """
+_own = _hos.environ.get("ZINGY_NB_AGENT_CAP")
+_move = {"op": "follow", "old": _HOSTILE["allowed"], "new": _HOSTILE["notebook"]}
+_hostile_try("follow", lambda: _hostile_agent(_move, {**_move, "cap": _own}))
+"""
+        + _RETRIEVE_ALL,
+        widens=True,
+    ),
+    Row(
         "store-allow-in-kernel",
         """
 _st = zingy_nb.get_profiles().store

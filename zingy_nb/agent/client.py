@@ -134,6 +134,10 @@ class AgentClient:
         found = self.call("spans", cap=cap, texts=texts)["spans"]
         return [[(int(s), int(e)) for s, e in each] for each in found]
 
+    def counted(self, cap: str, counts: builtins.list[builtins.list[Any]]) -> int:
+        """Send warm retrievals ([name, count, first, last]) for the agent's audit."""
+        return int(self.call("counted", cap=cap, counts=counts)["recorded"])
+
     # -- for people (``widening``): refused from a kernel or a process it started -------
     def allow(self, name: str, notebook: str, how: str = "cli") -> tuple[str, bool]:
         """Allow ``notebook`` (an absolute path) to read ``name``: (path kept, new?)."""

@@ -18,6 +18,7 @@ A kernel, or a process it started, must show its kernel's capability.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,44 @@ def spans(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any
     return {"spans": [matcher.spans(t) for t in texts]}
 
 
+#: At most this many profiles per ``counted`` request, and warm reads per profile.
+MAX_COUNTED = 1_000
+MAX_READS = 10**12
+
+
+def counted(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """A kernel's warm retrievals, counted in its memory and sent when it flushes: the
+    agent records them as its own audit of that kernel (its notebook, flow and process,
+    as registered), and only for profiles it handed that kernel."""
+    kernel = caller(agent, request, peer_pid)
+    items = request.get("counts")
+    if kernel is None or not (isinstance(items, list) and len(items) <= MAX_COUNTED):
+        raise InvalidProfileError(
+            f"Warm retrievals are counted by a kernel, as a list of at most {MAX_COUNTED} "
+            "[name, count, first, last]."
+        )
+    recorded = 0
+    now = time.time()
+    since = kernel.registered.timestamp() - 1
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 4):
+            continue
+        name, n, first, last = item
+        if not (
+            isinstance(name, str)
+            and isinstance(n, int)
+            and 0 < n <= MAX_READS
+            and all(isinstance(t, (int, float)) and since <= t <= now + 1 for t in (first, last))
+            and first <= last
+        ):
+            continue
+        with agent._lock:
+            if kernel.audit.has_retrieved(agent.profiles, name):
+                kernel.audit.add(agent.profiles, name, kernel.flow, n, first, last)
+                recorded += 1
+    return {"recorded": recorded}
+
+
 OPS = {
     "save": save,
     "update": update,
@@ -139,4 +178,5 @@ OPS = {
     "delete": delete,
     "key_status": key_status,
     "spans": spans,
+    "counted": counted,
 }

@@ -25,7 +25,7 @@ from ..errors import AgentUnavailableError, KeyUnavailableError, StoreError
 from ..paths import CAP_ENV, ERROR_ENV
 from ..profiles import Profiles
 from ..rules import ProfileMeta, Secrets, validate_name
-from ..store.base import Row, Store, Transaction
+from ..store.base import AuditEntry, Row, Store, Transaction
 from ..store.url import open_store, store_url
 from ..vault import KeyStatus, MasterKey, Vault
 from .client import AgentClient, connect
@@ -237,6 +237,13 @@ class RemoteProfiles(Profiles):
             if self._token == token:  # else a change came meanwhile: ask again next time
                 self._cache[name] = values
         return values
+
+    def _audit_add(self, entries: Sequence[AuditEntry]) -> None:
+        """Warm retrievals go to the agent, which audits them as this kernel's."""
+        client, cap = self._agent()
+        client.counted(
+            cap, [[e.profile, e.count, e.first.timestamp(), e.last.timestamp()] for e in entries]
+        )
 
     def _redactor_of_all(self) -> redact.Redactor:
         """A matcher of this process's own values that asks the agent for the rest.
