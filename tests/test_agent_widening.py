@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
-from tests import postgres
+from tests import asks, postgres
 from tests.isolation import stop_agents
 from tests.test_agent import PROFILES, Peer, Setup, ok, own_runtime_dir, peer_script, refused, setup
 from zingy_nb import access
@@ -293,16 +292,12 @@ def rest_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(rest_home: Path) -> Config:
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {"zingy_nb": True},
-                "allow_unauthenticated_access": False,
-            },
-            "ZingyNb": {"store_home": str(rest_home)},
-        }
-    )
+def store_home(rest_home: Path) -> Path:
+    """The store ``asks.jp_server_config`` gives the server."""
+    return rest_home
+
+
+jp_server_config = asks.jp_server_config
 
 
 @pytest.fixture
