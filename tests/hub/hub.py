@@ -53,6 +53,8 @@ import pytest
 import requests
 
 from tests.hub.kernel_client import RemoteKernel
+from tests.isolation import stop_strays
+from zingy_nb.agent.location import is_agent
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS_CONFIG = REPO / "docs" / "jupyterhub_config.py"
@@ -289,7 +291,9 @@ c.Spawner.environment = {{
             found = [top, *top.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
-        self._seen.update((p.pid, p) for p in found)
+        # Not an agent caught while it detaches from the server that starts it: it is
+        # meant to outlive that server (its idle timeout); ``stop`` stops it by name.
+        self._seen.update((p.pid, p) for p in found if not is_agent(p.pid))
         return found
 
     def stop(self) -> list[str]:
@@ -314,6 +318,7 @@ c.Spawner.environment = {{
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 pass
+        stop_strays(self.root)  # the servers' agents (``/tmp``: no TMPDIR is passed on)
         leftover = [p for p in tree if _alive(p)]
         stragglers = [describe(p) for p in leftover]
         for p in leftover:
