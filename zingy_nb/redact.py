@@ -352,15 +352,21 @@ def _splice(text: Any, spans: list[tuple[int, int]], mask: Any) -> Any:
     return mask.join(text[a:b] for a, b in zip([0] + [e for _, e in spans], starts))
 
 
-def masked(text: str, spans: Iterable[tuple[int, int]]) -> tuple[str, int]:
-    """``text`` with the union of ``spans`` replaced by ``MASK``, and how many masks:
-    for spans found elsewhere (the agent's), possibly overlapping."""
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, overlapping and touching ones joined."""
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
         else:
             merged.append((s, e))
+    return merged
+
+
+def masked(text: str, spans: Iterable[tuple[int, int]]) -> tuple[str, int]:
+    """``text`` with the union of ``spans`` replaced by ``MASK``, and how many masks:
+    for spans found elsewhere (the agent's), possibly overlapping."""
+    merged = _merged(spans)
     return (_splice(text, merged, MASK), len(merged)) if merged else (text, 0)
 
 
@@ -453,12 +459,7 @@ class Redactor:
                 found += [(plain.start(s), plain.end(e)) for s, e in self._scan(plain.data, tiers)]
         if not found:
             return []
-        merged: list[tuple[int, int]] = []
-        for s, e in sorted((_edge(data, s, True), _edge(data, e, False)) for s, e in found):
-            if merged and s <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-            else:
-                merged.append((s, e))
+        merged = _merged((_edge(data, s, True), _edge(data, e, False)) for s, e in found)
         if any(b'"' in data[s:e] for s, e in merged):
             try:
                 json.loads(data)

@@ -149,22 +149,22 @@ def counted(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, A
             f"Warm retrievals are counted by a kernel, as a list of at most {MAX_COUNTED} "
             "[name, count, first, last]."
         )
-    recorded = 0
     now = time.time()
     since = kernel.registered.timestamp() - 1
-    for item in items:
-        if not (isinstance(item, list) and len(item) == 4):
-            continue
-        name, n, first, last = item
-        if not (
-            isinstance(name, str)
-            and isinstance(n, int)
-            and 0 < n <= MAX_READS
-            and all(isinstance(t, (int, float)) and since <= t <= now + 1 for t in (first, last))
-            and first <= last
-        ):
-            continue
-        with agent._lock:
+    valid = [
+        item
+        for item in items
+        if isinstance(item, list)
+        and len(item) == 4
+        and isinstance(item[0], str)
+        and isinstance(item[1], int)
+        and 0 < item[1] <= MAX_READS
+        and all(isinstance(t, (int, float)) and since <= t <= now + 1 for t in item[2:])
+        and item[2] <= item[3]
+    ]
+    recorded = 0
+    with agent._lock:
+        for name, n, first, last in valid:
             if kernel.audit.has_retrieved(agent.profiles, name):
                 kernel.audit.add(agent.profiles, name, kernel.flow, n, first, last)
                 recorded += 1

@@ -43,16 +43,15 @@ class PersonProfiles(RemoteProfiles):
 
     def move_notebooks(self, old: str, new: str) -> int:
         """The agent moves and re-signs the allowances (it holds the signing key)."""
+        return self._follow(old, new)
+
+    def forget_notebooks(self, path: str) -> int:
+        return self._follow(path, None)
+
+    def _follow(self, old: str, new: str | None) -> int:
         client, _ = self._agent()
         with self._lock:
             count = client.follow(old, new)
-            self._changed()
-            return count
-
-    def forget_notebooks(self, path: str) -> int:
-        client, _ = self._agent()
-        with self._lock:
-            count = client.follow(path, None)
             self._changed()
             return count
 

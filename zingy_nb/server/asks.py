@@ -35,10 +35,9 @@ from ..agent.client import AgentClient, FrontEndLink, connect, ensure_agent
 from ..agent.harden import supported
 from ..agent.location import StoreLocation
 from ..errors import AgentUnavailableError, InvalidProfileError, NotebookAccessError, ZingyError
-from ..paths import store_home
-from ..store.url import store_url
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import ZingyAPIHandler
+from .store import location_of
 
 #: Key of the ``AgentAsks`` instance in ``web_app.settings``.
 ASKS_KEY: Final = "zingy_nb_asks"
@@ -154,11 +153,6 @@ class AgentAsks:
                 profile, notebook = event.get("profile"), event.get("notebook")
                 if isinstance(profile, str) and isinstance(notebook, str):
                     self._asks[ask_id] = Ask(ask_id, profile, notebook)
-
-
-def location_of(config: ZingyNb) -> StoreLocation:
-    """The store this server manages, as its agent is keyed."""
-    return StoreLocation(config.home() or store_home(), store_url())
 
 
 class AsksHandler(ZingyAPIHandler):

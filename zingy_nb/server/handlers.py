@@ -51,7 +51,7 @@ from ..errors import (
 from ..profiles import Profiles
 from ..rules import NAME_RULE, SLOTS, Secret, is_valid_name
 from .config import SETTINGS_KEY, ZingyNb
-from .store import STORE_KEY, ServerStore
+from .store import STORE_KEY, ServerStore, location_of
 
 T = TypeVar("T")
 
@@ -202,11 +202,8 @@ class ZingyAPIHandler(APIHandler):
         if not supported():
             return await self.store(fallback)
         from ..agent.client import ensure_agent
-        from ..agent.location import StoreLocation
-        from ..paths import store_home
-        from ..store.url import store_url
 
-        location = StoreLocation(self.zingy_config.home() or store_home(), store_url())
+        location = location_of(self.zingy_config)
 
         def run() -> T:
             with ensure_agent(location) as client:

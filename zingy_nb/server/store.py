@@ -17,9 +17,17 @@ from ..store.url import store_url
 from .config import ZingyNb
 
 if TYPE_CHECKING:
+    from ..agent.location import StoreLocation
     from ..agent.person import PersonProfiles
 
 STORE_KEY: Final = "zingy_nb_store"
+
+
+def location_of(config: ZingyNb) -> StoreLocation:
+    """The store this server manages, as its agent is keyed."""
+    from ..agent.location import StoreLocation
+
+    return StoreLocation(config.home() or store_home(), store_url())
 
 
 class ServerStore:
@@ -39,7 +47,8 @@ class ServerStore:
             if self._made is None:
                 from ..agent.person import PersonProfiles
 
-                self._made = PersonProfiles(self.config.home() or store_home(), store_url() or "")
+                location = location_of(self.config)
+                self._made = PersonProfiles(location.home, location.url or "")
             return self._made
 
     def close(self) -> None:
