@@ -421,12 +421,16 @@ def test_a_headless_kernel_with_a_notebook_is_refused_until_allowed(
     env = kernel_env(flow="cloud-flow", home=backend.home, JPY_SESSION_NAME=nb, **backend.env())
     with running_kernel(env) as kernel:
         kernel.ok("%load_ext zingy_nb")
-        # Given cells sent with stdin off (as nbclient, papermill and nbval send them)
-        cell = kernel.run("zingyConn.apikey('stripe')")
+        # Given no JupyterLab connected to the agent (this kernel registered itself with
+        # it, stating its notebook), nobody can be asked: not even on the kernel's stdin
+        cell = kernel.run("zingyConn.apikey('stripe')", allow_stdin=True)
         # Then the notebook is refused, with the command that allows it
         assert cell.ename == "NotebookAccessError", cell.describe()
         assert f"zingy-nb profiles allow stripe {nb}" in cell.evalue
-        assert "stdin off" in cell.evalue and SECRET not in cell.everything()
+        assert "no JupyterLab is connected" in cell.evalue and SECRET not in cell.everything()
+        # and the command, run by the kernel, is refused: the kernel has registered
+        refused = kernel.run(f"!{CLI} profiles allow stripe {nb}")
+        assert "never accepted from a Jupyter kernel" in refused.stdout, refused.describe()
         # and a PermissionError, as the issue promises
         probe = "try:\n    zingyConn.apikey('stripe')\nexcept PermissionError:\n    print('perm')"
         assert kernel.ok(probe).stdout.strip() == "perm"

@@ -99,7 +99,8 @@ def test_the_whole_traceback_is_one_setting_away(cloud: Kernel) -> None:
     # Then every frame is shown, zingy-nb's own included, and the note is gone
     lines = trace_lines(cell)
     joined = "\n".join(lines)
-    assert "zingy_nb/kernel/conn.py" in joined and "zingy_nb/profiles.py" in joined
+    # (the kernel asks the store's agent: its client raises the agent's error here)
+    assert "zingy_nb/kernel/conn.py" in joined and "zingy_nb/agent/remote.py" in joined
     assert HIDDEN_NOTE not in lines
     assert lines[-1] == f"ProfileNotFoundError: {cell.evalue}"
 

@@ -127,9 +127,28 @@ def cloud_flow_while_testing() -> Iterator[None]:
                 _state.mode, _state.source = before
 
 
-def refusal(action: str = "Retrieving secrets") -> CloudFlowOnlyError:
-    """The error for a retrieval outside cloud-flow, saying why and what to do."""
-    mode = current()
+#: How a kernel's flow goes over the wire to the agent (``wire``): an unflagged kernel is
+#: ``unflagged``; ``invalid`` stays ``invalid``.
+UNFLAGGED: Final = "unflagged"
+STATED: Final = (*MODES, UNFLAGGED, INVALID)
+
+
+def wire(mode: str | None) -> str:
+    """``mode`` (``current()``'s answer) as the agent records it."""
+    return UNFLAGGED if mode is None else mode
+
+
+def narrows(before: str, after: str) -> bool:
+    """Whether a recorded flow (``wire``) may become ``after``: an unflagged kernel may
+    be flagged once, anything may become page-flow, nothing else changes."""
+    return after == before or after == PAGE_FLOW or (before == UNFLAGGED and after in MODES)
+
+
+def refusal(action: str = "Retrieving secrets", mode: str | None = None) -> CloudFlowOnlyError:
+    """The error for a retrieval outside cloud-flow, saying why and what to do; for
+    ``mode`` (as ``wire`` writes it: the agent judging a kernel) or this process."""
+    value = repr(_state.raw) if mode is None else "a value"  # the agent never saw it
+    mode = current() if mode is None else (None if mode == UNFLAGGED else mode)
     if mode == PAGE_FLOW:
         why = (
             "this is a page-flow kernel, a prototype of code that runs in the end "
@@ -138,7 +157,7 @@ def refusal(action: str = "Retrieving secrets") -> CloudFlowOnlyError:
         )
     elif mode == INVALID:
         why = (
-            f"{ENV_VAR} is set to {_state.raw!r}, which is not a flow mode "
+            f"{ENV_VAR} is set to {value}, which is not a flow mode "
             f"({CLOUD_FLOW} or {PAGE_FLOW}), so every retrieval is refused. Start the "
             f"kernel with {ENV_VAR}={CLOUD_FLOW}, or use the {_CLOUD_KERNEL}."
         )

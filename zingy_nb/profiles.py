@@ -128,7 +128,7 @@ class Profiles:
         agent recorded for it (not this process's own), audited in its ``audit``. The
         notebook is judged on every call: ``_allowed`` is for this process's notebook."""
         if mode != flow.CLOUD_FLOW:
-            error = flow.refusal(caller)  # the agent is page-flow: the page-flow wording
+            error = flow.refusal(caller, mode)  # the kernel's flow, not the agent's
             audit.refused(self, name, mode)  # an invalid or unknown name without its text
             raise error
         if notebook is not None:

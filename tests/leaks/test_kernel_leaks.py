@@ -173,7 +173,10 @@ ROWS = [
     Row("member-key-new", "!zingy-nb team new-key", flows=(CLOUD, PAGE)),
     Row(
         "member-key-environ",
-        "import os; print(os.environ['ZINGY_NB_MEMBER_KEY'])",
+        # The kernel registered itself with the agent and dropped the variable; its
+        # start environment still holds it (the threat table's plain-kernel row).
+        "print([v for v in open('/proc/self/environ', 'rb').read().split(b'\\0')"
+        " if v.startswith(b'ZINGY_NB_MEMBER_KEY=')][0].decode())",
         flows=(CLOUD, PAGE),
     ),
     # -- typed tokens where names belong ---------------------------------------------------

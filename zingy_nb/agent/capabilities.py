@@ -27,9 +27,15 @@ from .procs import Proc, alive, identify, lineage
 class KernelAudit(AuditLog):
     """The audit of one kernel the agent serves; the agent flushes it (no thread)."""
 
-    def __init__(self, proc: Proc, notebook: str | None, via: str | None = None) -> None:
+    def __init__(
+        self,
+        proc: Proc,
+        notebook: str | None,
+        via: str | None = None,
+        kernel_id: str | None = None,
+    ) -> None:
         super().__init__()
-        self.context = {"kernel_id": None, "notebook": notebook}
+        self.context = {"kernel_id": kernel_id, "notebook": notebook}
         self.process = f"{socket.gethostname()}:{proc.pid}:{int(time.time())}"
         self.via = via
 
@@ -98,6 +104,7 @@ class Capabilities:
         notebook: str | None,
         via: str | None = None,
         named: str | None = None,
+        kernel_id: str | None = None,
     ) -> str:
         """A new capability for the process ``pid`` (the caller, by ``SO_PEERCRED``)."""
         if self._enclosing(pid) is not None:
@@ -108,7 +115,7 @@ class Capabilities:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._kernels[_digest(token)] = Kernel(
-                proc, flow, notebook, KernelAudit(proc, notebook or named, via)
+                proc, flow, notebook, KernelAudit(proc, notebook or named, via, kernel_id)
             )
         return token
 

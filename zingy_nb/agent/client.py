@@ -96,12 +96,19 @@ class AgentClient:
         notebook: str | None = None,
         via: str | None = None,
         named: str | None = None,
+        kernel_id: str | None = None,
     ) -> str:
         """A capability for this process (a launcher, before it execs the kernel).
         ``notebook`` is judged; ``via`` (the runner that started it, ``ZINGY_NB_VIA``)
         and ``named`` (the notebook a runner named, unchecked) are for the audit."""
         reply = self.call(
-            "register", flow=flow, notebook=notebook, pid=os.getpid(), via=via, named=named
+            "register",
+            flow=flow,
+            notebook=notebook,
+            pid=os.getpid(),
+            via=via,
+            named=named,
+            kernel_id=kernel_id,
         )
         return str(reply["cap"])
 
@@ -137,6 +144,10 @@ class AgentClient:
     def counted(self, cap: str, counts: builtins.list[builtins.list[Any]]) -> int:
         """Send warm retrievals ([name, count, first, last]) for the agent's audit."""
         return int(self.call("counted", cap=cap, counts=counts)["recorded"])
+
+    def flag(self, cap: str, flow: str) -> None:
+        """Narrow this kernel's recorded flow (or flag an unflagged kernel once)."""
+        self.call("flag", cap=cap, flow=flow)
 
     # -- for people (``widening``): refused from a kernel or a process it started -------
     def allow(self, name: str, notebook: str, how: str = "cli") -> tuple[str, bool]:

@@ -104,8 +104,14 @@ def _unavailable(key: str, why: str) -> Exception:
     return AgentUnavailableError.for_store(key, why)
 
 
-def register(mode: str, notebook: str | None, via: str | None, named: str | None) -> str | None:
-    """``ensure_agent().register(mode, notebook, via, named)`` if the agent runs; None
+def register(
+    mode: str,
+    notebook: str | None,
+    via: str | None,
+    named: str | None,
+    kernel_id: str | None = None,
+) -> str | None:
+    """``ensure_agent().register(mode, notebook, via, named, kernel_id)`` if the agent runs; None
     where it does not or this module cannot tell (then the caller does just that)."""
     so_peercred = getattr(_socket, "SO_PEERCRED", None)
     where = agent_socket(os.environ)
@@ -126,6 +132,7 @@ def register(mode: str, notebook: str | None, via: str | None, named: str | None
             return None  # another user's socket: the caller says so, as ever
         fields: dict[str, str | int | None] = {"id": 1, "op": "register", "flow": mode}
         fields.update(notebook=notebook, pid=os.getpid(), via=via, named=named)
+        fields.update(kernel_id=kernel_id)
         try:
             sock.sendall(_encode(fields))
             reply = _reply(sock)

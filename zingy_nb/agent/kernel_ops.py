@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .. import access
-from ..errors import CloudFlowOnlyError, InvalidProfileError
+from .. import access, flow
+from ..errors import CloudFlowOnlyError, FlowModeError, InvalidProfileError
 from ..rules import SLOTS, validate_name
 from .capabilities import UNDER_KERNEL, Kernel
 from .protocol import MAX_TEXTS
@@ -133,6 +133,27 @@ def spans(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any
     return {"spans": [matcher.spans(t) for t in texts]}
 
 
+def flag(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """A kernel's flow, flagged in the kernel (``%zingy_apikey flow``): an unflagged
+    kernel may be flagged once and any kernel may narrow to page-flow, as in-process;
+    nothing widens what the agent recorded."""
+    kernel = caller(agent, request, peer_pid)
+    mode = request.get("flow")
+    if kernel is None or not isinstance(mode, str) or mode not in flow.MODES:
+        raise FlowModeError(
+            f"A kernel flags itself {flow.CLOUD_FLOW} or {flow.PAGE_FLOW}, with its capability."
+        )
+    with agent._lock:
+        if not flow.narrows(kernel.flow, mode):
+            raise FlowModeError(
+                f"This kernel was registered {kernel.flow} and a flow mode never widens: it "
+                f"cannot become {mode}. Start the notebook on the Python 3 (Zingy Cloud "
+                "Flow) kernel instead."
+            )
+        kernel.flow = mode
+    return {"flow": mode}
+
+
 #: At most this many profiles per ``counted`` request, and warm reads per profile.
 MAX_COUNTED = 1_000
 MAX_READS = 10**12
@@ -179,4 +200,5 @@ OPS = {
     "key_status": key_status,
     "spans": spans,
     "counted": counted,
+    "flag": flag,
 }

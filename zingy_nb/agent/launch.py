@@ -57,18 +57,29 @@ def kernel_environment(mode: str) -> tuple[dict[str, str], str]:
     return env, mode
 
 
-def capability(mode: str) -> str:
+def kernel_id(argv: list[str]) -> str | None:
+    """Jupyter's id of the kernel, from its connection file's name (``kernel-<id>.json``,
+    as the Jupyter server names it), for the audit; None where it is named otherwise."""
+    for arg in argv:
+        name = os.path.basename(arg.rpartition("=")[2])
+        if name.startswith("kernel-") and name.endswith(".json"):
+            return name[len("kernel-") : -len(".json")] or None
+    return None
+
+
+def capability(mode: str, kernel: list[str] | None = None) -> str:
     """A capability for this process from the agent (which this call may start)."""
     notebook = identity_from_env(os.environ)  # judged, where the Jupyter server named it
     via = os.environ.get(VIA_ENV) or None  # audited: the runner ...
     named = os.environ.get(SESSION_ENV) or None  # ... and the notebook it named
-    cap = fastpath.register(mode, notebook, via, named)  # the agent runs: most starts
+    kid = kernel_id(kernel or [])
+    cap = fastpath.register(mode, notebook, via, named, kid)  # the agent runs: most starts
     if cap is not None:
         return cap
     from .client import ensure_agent
 
     with ensure_agent() as client:
-        return client.register(mode, notebook, via=via, named=named)
+        return client.register(mode, notebook, via=via, named=named, kernel_id=kid)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     kernel = args[2:]
     env, mode = kernel_environment(args[0])
     try:
-        env[CAP_ENV] = capability(mode)
+        env[CAP_ENV] = capability(mode, kernel)
     except Exception as exc:
         from ..errors import ZingyError  # imported only now: it costs the start ~10 ms
 

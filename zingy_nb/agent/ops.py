@@ -34,6 +34,7 @@ from .protocol import failure
 _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
 _VIA = re.compile(r"^[\w.:-]{1,100}$")  # "serve", "run", "scheduler:<job id>"
+_KERNEL_ID = re.compile(r"^[\w-]{1,64}$")  # Jupyter's kernel id (a UUID), for the audit
 
 
 @contextlib.contextmanager
@@ -122,10 +123,9 @@ class Agent:
 
     def register(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
         mode, notebook, pid = request.get("flow"), request.get("notebook"), request.get("pid")
-        if mode not in flow.MODES:
+        if mode not in flow.STATED:
             raise FlowModeError(
-                f"A kernel registers as {flow.CLOUD_FLOW} or {flow.PAGE_FLOW}; nothing was "
-                "registered."
+                f"A kernel registers as {', '.join(flow.STATED)}; nothing was registered."
             )
         if notebook is not None and (
             not isinstance(notebook, str) or not os.path.isabs(notebook) or "\0" in notebook
@@ -148,7 +148,12 @@ class Agent:
             raise InvalidProfileError(
                 "A kernel's notebook name is text (or none); nothing was registered."
             )
-        cap = self.kernels.register(peer_pid, str(mode), notebook, via, named)
+        kernel_id = request.get("kernel_id")
+        if not (kernel_id is None or (isinstance(kernel_id, str) and _KERNEL_ID.match(kernel_id))):
+            raise InvalidProfileError(
+                "A kernel's id is Jupyter's (a UUID), or none; nothing was registered."
+            )
+        cap = self.kernels.register(peer_pid, str(mode), notebook, via, named, kernel_id)
         self.log(f"registered a {mode} kernel, pid {peer_pid}")
         return {"cap": cap}
 

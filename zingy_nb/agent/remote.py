@@ -151,7 +151,12 @@ class RemoteProfiles(Profiles):
     """``Profiles`` for a kernel whose agent holds the key. Thread-safe."""
 
     def __init__(
-        self, home: Path | str | None = None, store: Store | None = None, url: str | None = None
+        self,
+        home: Path | str | None = None,
+        store: Store | None = None,
+        url: str | None = None,
+        *,
+        stated: bool = False,
     ) -> None:
         # Not Profiles.__init__: it would open a vault, which reads a key.
         where = url if url is not None else store_url()
@@ -165,8 +170,10 @@ class RemoteProfiles(Profiles):
         self._generation = 0
         self._content_seen: object = object()
         self._location = StoreLocation(self.home, where or None)
-        self._cap = capability()
-        self._why = os.environ.get(ERROR_ENV) or ""
+        self._stated = stated  # no launcher: registers itself when it first asks
+        self._cap = None if stated else capability()
+        self._why = "" if stated else os.environ.get(ERROR_ENV) or ""
+        self._flow = flow.wire(flow.current())  # as the agent recorded it
         self._client: AgentClient | None = None
         self._client_pid = 0
         self._client_lock = threading.Lock()
@@ -174,6 +181,12 @@ class RemoteProfiles(Profiles):
     # -- the agent --------------------------------------------------------------------
     def _agent(self) -> tuple[AgentClient, str]:
         """A connection to the agent (one per process: a forked child opens its own)."""
+        if self._cap is None and self._stated:
+            from .stated import register_self
+
+            with self._client_lock:
+                if self._cap is None:
+                    self._cap, self._flow = register_self(self._location)
         if self._cap is None:
             if self._why:  # the launcher's own error: it says what failed and what to do
                 raise AgentUnavailableError(self._why)
@@ -227,16 +240,26 @@ class RemoteProfiles(Profiles):
         with self._lock:
             token = self._fresh()
             hit = self._cache.get(name)
-        if hit is not None:
+        if hit is not None and flow.current() == flow.CLOUD_FLOW:
             audit_log.bump(self, name, flow.CLOUD_FLOW)
             return hit
         client, cap = self._agent()
+        self._sync_flow(client, cap)
         values: Secrets = client.retrieve(cap, name, caller)  # type: ignore[assignment]
         redact.redactor.register_all(values)
         with self._lock:
             if self._token == token:  # else a change came meanwhile: ask again next time
                 self._cache[name] = values
         return values
+
+    def _sync_flow(self, client: AgentClient, cap: str) -> None:
+        """Tell the agent a flow flagged here since (it accepts narrowing only)."""
+        now = flow.wire(flow.current())
+        if now != self._flow and now in flow.MODES:
+            client.flag(cap, now)
+            self._flow = now
+            with self._lock:
+                self._cache.clear()  # what it received before narrowing goes too
 
     def _audit_add(self, entries: Sequence[AuditEntry]) -> None:
         """Warm retrievals go to the agent, which audits them as this kernel's."""

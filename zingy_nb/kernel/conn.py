@@ -9,6 +9,7 @@ dictionary look-ups.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -97,12 +98,26 @@ def _remote(home: Path, url: str) -> Profiles:
     return RemoteProfiles(home, url=url)
 
 
+def _stated(home: Path, url: str) -> Profiles:
+    from ..agent.remote import RemoteProfiles
+
+    return RemoteProfiles(home, url=url, stated=True)
+
+
 def use_agent_if_launched() -> None:
     """In a process a zingy launcher started (a kernel, or a process it started), every
     ``get_profiles()`` store asks the agent for what needs a key. Cheap: nothing heavy
     is imported until a store is opened."""
-    if os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV):
+    if agent_hook.factory is None and (os.environ.get(CAP_ENV) or os.environ.get(ERROR_ENV)):
         agent_hook.factory = _remote
+
+
+def use_agent_in_kernel() -> None:
+    """In a kernel (launched or not, on Linux): every store asks the agent. A kernel no
+    launcher started registers itself, stating its flow and notebook (``agent.stated``)."""
+    use_agent_if_launched()
+    if agent_hook.factory is None and sys.platform.startswith("linux"):
+        agent_hook.factory = _stated
 
 
 #: Called with each newly retrieved ``KeyInfo`` (the kernel extension names values too

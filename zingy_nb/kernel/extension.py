@@ -38,7 +38,7 @@ def _register_retrieved(info: Any) -> None:
 
 def load(ipython: Any) -> None:
     from ..audit import audit_log
-    from .conn import use_agent_if_launched, zingyConn
+    from .conn import use_agent_if_launched, use_agent_in_kernel, zingyConn
     from .history import install as scrub_history_at_exit
     from .magic import ZingyMagics, complete_names
 
@@ -55,6 +55,7 @@ def load(ipython: Any) -> None:
     redact.register_value(os.environ.get(MEMBER_KEY_ENV))  # a member's key opens what they read
     session = getattr(getattr(ipython, "kernel", None), "session", None)
     if session is not None:
+        use_agent_in_kernel()  # a kernel no launcher started registers itself when it asks
         outgoing.install(session)  # once: a reload finds it wrapped already
         fd_filter.install()  # the process's own stdout/stderr (the server's log): once
         access.init_from_env()  # once per process: a reload keeps the first identity
