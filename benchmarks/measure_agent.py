@@ -140,24 +140,18 @@ def _agent_pids(runtime: Path) -> list[int]:
     return [pid for pid in found if pid is not None]
 
 
-def _gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-
-
 def stop_agents(runtime: Path, timeout: float = 30.0) -> int:
     """SIGTERM every agent under ``runtime`` and wait until each has exited; how many."""
     import signal
+
+    from zingy_nb.agent.procs import identify
 
     pids = _agent_pids(runtime)
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     deadline = monotonic() + timeout
-    while not all(_gone(pid) for pid in pids):
+    while any(identify(pid) is not None for pid in pids):  # a zombie is gone
         if monotonic() > deadline:
             for pid in pids:
                 with contextlib.suppress(OSError):

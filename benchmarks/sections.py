@@ -14,6 +14,7 @@ from . import (
     measure_access,
     measure_agent,
     measure_apikey,
+    measure_custody,
     measure_fd,
     measure_keyring,
     measure_keyring_reads,
@@ -317,6 +318,19 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
     ]  # fmt: skip
 
 
+def custody(root: Path, notes: list[str]) -> list[Row]:
+    """Issue #23's locked custody: unlocking (Scrypt N=2^17, r=8, p=1, then AES-GCM)."""
+    got = measure_custody.measure()
+    notes.append(
+        f"custody: unlock = vault.locked.unwrap of a 32-byte key, {len(got.unwrap)} times, "
+        "alternating with the bare Scrypt derivation of the same parameters (baseline)."
+    )
+    return [
+        timed_row("unlock: Scrypt N=2^17 + AES-GCM open", got.unwrap, baseline=got.scrypt,
+                  goal="<= 1 s", ok=lambda m, _: m <= 1000 * MS),
+    ]  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "apikey": apikey,
     "access": access,
@@ -328,4 +342,5 @@ SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "runtime": measure_runtime.section,
     "pg": pg,
     "agent": agent,
+    "custody": custody,
 }

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.isolation import stop_agents
+from zingy_nb.agent.procs import identify
 
 
 @pytest.fixture
@@ -26,8 +27,4 @@ def own_agents(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def gone(pid: int) -> bool:
     """Whether ``pid`` has exited (a zombie that init has not reaped yet counts)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return text[text.rfind(")") + 2 :].split()[0] in ("Z", "X")
+    return identify(pid) is None

@@ -311,6 +311,22 @@ def test_list_and_status_carry_no_value(setup: Setup) -> None:
 
 
 # -- lifecycle -------------------------------------------------------------------------
+def test_only_an_agent_is_taken_for_one(setup: Setup) -> None:
+    """Agents are stopped by the pid in their folder, so a process that merely names
+    the package (a launcher's ``-c``, before it execs its kernel) is not one."""
+    client = setup.start()
+    assert is_agent(int(client.status()["pid"]))
+    named = subprocess.Popen(
+        [sys.executable, "-c", "import time  # zingy_nb.agent.launch\ntime.sleep(60)", "agent"]
+    )
+    try:
+        assert not is_agent(named.pid)
+    finally:
+        named.kill()
+        named.wait(timeout=WAIT)
+    assert not is_agent(named.pid)  # and a gone one never is
+
+
 def test_two_callers_at_once_start_one_agent(setup: Setup, tmp_path: Path) -> None:
     go = tmp_path / "go"
     callers = [

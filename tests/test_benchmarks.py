@@ -52,6 +52,7 @@ def test_bench_smoke_runs_every_section_as_documented() -> None:
         "cold zingyConn.apikey() through the agent",
         "kernel start to kernel_info, launcher (agent up)",
         "agent first start",
+        "unlock: Scrypt N=2^17 + AES-GCM open",
     ):
         assert row in table, f"missing row {row!r}:\n{table}"
     assert "n/a" not in table, table

@@ -221,6 +221,7 @@ def test_warm_reads_are_audited_by_the_agent_as_the_kernels_own(place: dict[str,
     # Given a launched kernel that reads a profile five times (one cold read, four warm
     # ones that it counts in memory and sends to the agent when it flushes)
     km, client = start(place, "zingy-cloud-flow")
+    kernel_id = Path(km.connection_file).name.removeprefix("kernel-").removesuffix(".json")
     try:
         pid = client.ok("import os; print(os.getpid())").stdout.strip()
         for _ in range(5):
@@ -250,6 +251,8 @@ def test_warm_reads_are_audited_by_the_agent_as_the_kernels_own(place: dict[str,
         ("stripe", "retrieved", "cloud-flow")
     }
     assert len({e.process for e in entries}) == 1
+    # named by Jupyter's kernel id, which the launcher read from its connection file
+    assert {e.kernel_id for e in entries} == {kernel_id} and kernel_id
 
 
 def test_without_an_agent_the_kernel_starts_and_says_why(place: dict[str, Any]) -> None:

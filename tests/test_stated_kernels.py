@@ -139,3 +139,19 @@ def test_with_an_environment_key_only_its_start_environment_keeps_it(tmp_path: P
         )
         assert start.stdout.strip() == "True"
     assert key not in child.everything() + start.everything()
+
+
+def test_a_plain_kernel_keeps_the_notebook_it_stated(home: Path, tmp_path: Path) -> None:
+    notebook = tmp_path / "stranger.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    env = kernel_env(flow="cloud-flow", home=home, JPY_SESSION_NAME=str(notebook))
+    with running_kernel(env) as kernel:
+        kernel.ok("%load_ext zingy_nb")
+        first = kernel.run("zingyConn.apikey('stripe')")  # registers, stating the notebook
+        assert first.ename == "NotebookAccessError", first.describe()
+        # Forgetting its notebook in the kernel changes nothing the agent recorded
+        tamper = kernel.run(
+            "import zingy_nb.access as a\na._state.notebook = None\nzingyConn.apikey('stripe')"
+        )
+        assert tamper.ename == "NotebookAccessError", tamper.describe()
+        assert SECRET not in first.everything() + tamper.everything()

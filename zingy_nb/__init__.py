@@ -35,6 +35,9 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(".kernel.panel", __name__)
     if name in ("Profiles", "get_profiles"):
         from . import profiles
+        from .agent.person import serve_locked_stores
+
+        serve_locked_stores()  # a locked store: through its agent, which holds the key
 
         return getattr(profiles, name)
     raise AttributeError(f"module 'zingy_nb' has no attribute {name!r}")

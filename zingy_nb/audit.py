@@ -33,10 +33,19 @@ from .store.base import AuditEntry
 FLUSH_SECONDS: Final = 30.0
 RETRIEVED: Final = "retrieved"
 REFUSED: Final = "refused"
+# Events of a locked key (``KEY_EVENT``).
+PROTECTED: Final = "protected"
+UNLOCKED: Final = "unlocked"
+UNLOCK_REFUSED: Final = "wrong-passphrase"
+LOCKED: Final = "locked"
 #: What the log records instead of a name that fails validation, or that names no
 #: profile this process can see: either may be a secret pasted where a name belongs.
 INVALID_NAME: Final = "<invalid-name>"
 UNKNOWN_NAME: Final = "<unknown-name>"
+#: The "profile" of an event of the store's key (locked custody: protected, unlocked,
+#: a wrong passphrase, locked); its flow column names no flow.
+KEY_EVENT: Final = "<key>"
+NO_FLOW: Final = "-"
 
 
 def recorded_name(profiles: Any, name: object) -> str:
@@ -95,6 +104,11 @@ class AuditLog:
         now = time.time()
         shown = recorded_name(profiles, name)
         self._write(profiles, [self._entry(shown, flow, outcome, 1, now, now)])
+
+    def key_event(self, profiles: Any, outcome: str) -> None:
+        """An event of the store's key: committed now; repeats add to its count."""
+        now = time.time()
+        self._write(profiles, [self._entry(KEY_EVENT, NO_FLOW, outcome, 1, now, now)])
 
     def retrieved(self, profiles: Any, name: str, flow: str) -> None:
         """A cold retrieval: committed now if it is this process's first of ``name``."""

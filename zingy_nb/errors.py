@@ -126,6 +126,27 @@ class KeyUnavailableError(ZingyError, RuntimeError):
     """The master key could not be found, read or confirmed for this store."""
 
 
+class StoreLockedError(KeyUnavailableError):
+    """The store's key is locked with a passphrase and this process has not got it."""
+
+    @classmethod
+    def for_store(cls, where: str) -> StoreLockedError:
+        return cls(
+            f"The key of the store at {where} is locked with a passphrase. Unlock it with "
+            "`zingy-nb unlock` in a terminal (or in JupyterLab's Unlock dialog), then try "
+            "again; a headless run can set ZINGY_NB_MASTER_KEY instead."
+        )
+
+
+class PassphraseError(ZingyError, ValueError):
+    """A passphrase that cannot protect a key (empty, too short, or typed differently
+    twice); nothing was changed."""
+
+
+class WrongPassphraseError(ZingyError, PermissionError):
+    """A passphrase did not unwrap the store's locked key (the attempt is audited)."""
+
+
 class DecryptionError(ZingyError):
     """A stored profile failed authentication.
 

@@ -21,11 +21,12 @@ from typing import NoReturn
 
 from . import access, flow, redact
 from .agent import hook
-from .audit import AuditLog, audit_log
+from .audit import LOCKED, PROTECTED, UNLOCK_REFUSED, UNLOCKED, AuditLog, audit_log
 from .errors import (
     InvalidProfileError,
     ProfileExistsError,
     ProfileNotFoundError,
+    WrongPassphraseError,
 )
 from .paths import store_home
 from .rules import (
@@ -39,7 +40,7 @@ from .rules import (
 )
 from .store.base import AuditEntry, Row, Store, Transaction, utcnow
 from .store.url import open_store, store_url
-from .vault import KeyStatus, MasterKey, Vault, open_vault
+from .vault import KeyStatus, MasterKey, Vault, is_locked, open_vault
 
 
 class Profiles:
@@ -315,6 +316,35 @@ class Profiles:
             self._changed()
             return key_id
 
+    # -- locked custody: done by the agent, which then holds the only unwrapped key -----
+    def protect_key(self, passphrase: str) -> str:
+        """Lock the key with ``passphrase`` (``vault.locked``); returns the locked file."""
+        with self._lock:
+            where = self.vault.protect(passphrase)
+            self._changed()
+        audit_log.key_event(self, PROTECTED)
+        return where
+
+    def unlock(self, passphrase: str) -> str:
+        """Unwrap the locked key into this process; a wrong passphrase is audited."""
+        try:
+            with self._lock:
+                key_id = self.vault.unlock(passphrase)
+                self._changed()
+        except WrongPassphraseError:
+            audit_log.key_event(self, UNLOCK_REFUSED)
+            raise
+        audit_log.key_event(self, UNLOCKED)
+        return key_id
+
+    def lock(self) -> bool:
+        """Forget the unlocked key and every value this process holds."""
+        with self._lock:
+            was = self.vault.lock()
+            self._changed()
+        audit_log.key_event(self, LOCKED)  # moves the change token: kernels revalidate
+        return was
+
     def export_key(self) -> str:
         """The store's master key as URL-safe base64, for a backup or another machine."""
         with self._lock:
@@ -335,7 +365,12 @@ _instances_lock = threading.Lock()
 def _build(home: Path, url: str) -> Profiles:
     """A new ``Profiles``, or what a launched kernel set instead (``agent.hook``)."""
     made = hook.factory
-    return made(home, url) if made is not None else Profiles(home, url=url)
+    if made is not None:
+        return made(home, url)
+    person = hook.locked_factory
+    if person is not None and not url and is_locked(home):
+        return person(home, url)  # only the agent holds a locked key
+    return Profiles(home, url=url)
 
 
 def get_profiles(home: Path | str | None = None, url: str | None = None) -> Profiles:

@@ -58,6 +58,9 @@ class Kernel:
     notebook: str | None
     audit: KernelAudit = field(repr=False)
     registered: datetime = field(default_factory=utcnow)
+    #: False for a process that is no kernel (a script reading a locked store): its
+    #: flow and notebook are kept as for a kernel, but its children are a person's.
+    kernel: bool = True
 
 
 FORGED = (
@@ -95,7 +98,8 @@ class Capabilities:
         """The live registered kernel that is ``pid`` or one of its ancestors."""
         chain = set(lineage(pid))
         with self._lock:
-            return next((k for k in self._kernels.values() if k.proc in chain), None)
+            found = (k for k in self._kernels.values() if k.kernel and k.proc in chain)
+            return next(found, None)
 
     def register(
         self,
@@ -105,6 +109,7 @@ class Capabilities:
         via: str | None = None,
         named: str | None = None,
         kernel_id: str | None = None,
+        kernel: bool = True,
     ) -> str:
         """A new capability for the process ``pid`` (the caller, by ``SO_PEERCRED``)."""
         if self._enclosing(pid) is not None:
@@ -115,7 +120,11 @@ class Capabilities:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._kernels[_digest(token)] = Kernel(
-                proc, flow, notebook, KernelAudit(proc, notebook or named, via, kernel_id)
+                proc,
+                flow,
+                notebook,
+                KernelAudit(proc, notebook or named, via, kernel_id),
+                kernel=kernel,
             )
         return token
 

@@ -97,6 +97,7 @@ class AgentClient:
         via: str | None = None,
         named: str | None = None,
         kernel_id: str | None = None,
+        kind: str = "kernel",
     ) -> str:
         """A capability for this process (a launcher, before it execs the kernel).
         ``notebook`` is judged; ``via`` (the runner that started it, ``ZINGY_NB_VIA``)
@@ -109,6 +110,7 @@ class AgentClient:
             via=via,
             named=named,
             kernel_id=kernel_id,
+            kind=kind,
         )
         return str(reply["cap"])
 
@@ -173,6 +175,18 @@ class AgentClient:
     def import_key(self, text: str) -> str:
         """Keep ``text`` (from ``export_key``) as the store's key; where it was kept."""
         return str(self.call("import_key", key=text)["where"])
+
+    def protect(self, passphrase: str) -> str:
+        """Lock the store's key with ``passphrase``; returns the locked file."""
+        return str(self.call("protect", passphrase=passphrase)["where"])
+
+    def unlock(self, passphrase: str) -> str:
+        """Unlock the agent's key with ``passphrase``; returns the key id."""
+        return str(self.call("unlock", passphrase=passphrase)["key_id"])
+
+    def lock(self) -> bool:
+        """Make the agent forget the key; whether it was unlocked."""
+        return bool(self.call("lock")["was_unlocked"])
 
     def grant(self, name: str, role: str, level: str) -> None:
         self.call("grant", name=name, role=role, level=level)

@@ -16,3 +16,7 @@ if TYPE_CHECKING:
     from ..profiles import Profiles
 
 factory: Callable[[Path, str], Profiles] | None = None
+#: For an embedded store whose key is locked with a passphrase (only its agent holds
+#: the key), in a process with no ``factory``: ``agent.person.PersonProfiles``, set by
+#: ``agent.person.serve_locked_stores`` where a person's process opens stores.
+locked_factory: Callable[[Path, str], Profiles] | None = None

@@ -9,6 +9,7 @@ a log line or argv. Its folder is ``<Jupyter runtime dir>/zingy-nb/agent-<hash>/
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import stat
 from collections.abc import Mapping
@@ -111,14 +112,20 @@ def prepare_folder(location: StoreLocation) -> Path:
 
 
 def is_agent(pid: int) -> bool:
-    """Whether ``pid`` is live and its command line names ``zingy_nb.agent``, as an
-    agent's does (Linux ``/proc``): a pid file can outlive its agent and the pid be
-    reused, so check before signalling. An exited, unreaped process has an empty one."""
+    """Whether ``pid`` is live and runs an agent (Linux ``/proc``): its command line is
+    ``python -m zingy_nb.agent ...`` or ``zingy-nb agent ...``, not merely one that names
+    the package (a launcher's ``-c`` does). A pid file can outlive its agent and the pid
+    be reused, so check before signalling. An exited, unreaped process has none."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return b"zingy_nb.agent" in cmdline.read()
+            argv = cmdline.read().split(b"\0")
     except OSError:
         return False
+    return any(
+        (a == b"-m" and b == b"zingy_nb.agent")
+        or (os.path.basename(a) == b"zingy-nb" and b == b"agent")
+        for a, b in itertools.pairwise(argv)
+    )
 
 
 def agent_pid(folder: Path) -> int | None:

@@ -153,8 +153,15 @@ class Agent:
             raise InvalidProfileError(
                 "A kernel's id is Jupyter's (a UUID), or none; nothing was registered."
             )
-        cap = self.kernels.register(peer_pid, str(mode), notebook, via, named, kernel_id)
-        self.log(f"registered a {mode} kernel, pid {peer_pid}")
+        kind = request.get("kind", "kernel")
+        if kind not in ("kernel", "process"):
+            raise InvalidProfileError(
+                "A registration is of a kernel or of a process; nothing was registered."
+            )
+        cap = self.kernels.register(
+            peer_pid, str(mode), notebook, via, named, kernel_id, kernel=kind == "kernel"
+        )
+        self.log(f"registered a {mode} {kind}, pid {peer_pid}")
         return {"cap": cap}
 
     def retrieve(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from ..profiles import Profiles
 from ..rules import ProfileMeta, Secrets, validate_name
 from ..store.base import AuditEntry, Row, Store, Transaction
 from ..store.url import open_store, store_url
-from ..vault import KeyStatus, MasterKey, Vault
+from ..vault import KeyStatus, MasterKey, Vault, locked_stamp
 from .client import AgentClient, connect
 from .location import StoreLocation
 from .protocol import MAX_TEXTS
@@ -222,7 +222,7 @@ class RemoteProfiles(Profiles):
             )
         except StoreError:  # a store that keeps no allowances
             rules = None
-        return profiles, rules
+        return profiles, rules, locked_stamp(self.home)  # `zingy-nb lock` empties the cache
 
     def _changed(self) -> None:
         super()._changed()
@@ -243,7 +243,7 @@ class RemoteProfiles(Profiles):
         if hit is not None and flow.current() == flow.CLOUD_FLOW:
             audit_log.bump(self, name, flow.CLOUD_FLOW)
             return hit
-        client, cap = self._agent()
+        client, cap = self._reader()
         self._sync_flow(client, cap)
         values: Secrets = client.retrieve(cap, name, caller)  # type: ignore[assignment]
         redact.redactor.register_all(values)
@@ -261,9 +261,13 @@ class RemoteProfiles(Profiles):
             with self._lock:
                 self._cache.clear()  # what it received before narrowing goes too
 
+    def _reader(self) -> tuple[AgentClient, str]:
+        """The connection and capability values are asked with."""
+        return self._agent()
+
     def _audit_add(self, entries: Sequence[AuditEntry]) -> None:
         """Warm retrievals go to the agent, which audits them as this kernel's."""
-        client, cap = self._agent()
+        client, cap = self._reader()
         client.counted(
             cap, [[e.profile, e.count, e.first.timestamp(), e.last.timestamp()] for e in entries]
         )

@@ -16,7 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import access
-from ..errors import InvalidProfileError, WideningRefusedError
+from ..errors import (
+    InvalidProfileError,
+    PassphraseError,
+    WideningRefusedError,
+    WrongPassphraseError,
+)
 from ..rules import validate_name
 from ..store.base import ACCESS_OFF, LEVELS
 
@@ -116,6 +121,46 @@ def import_key(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str
     return {"where": saved.where}
 
 
+def _passphrase(request: dict[str, Any]) -> str:
+    text = request.get("passphrase")
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise PassphraseError("A passphrase is text, not empty; nothing was changed.")
+    return text
+
+
+def protect(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Lock the store's key with a passphrase; this agent keeps it unlocked. A kernel
+    may not: it would choose the passphrase that opens every profile."""
+    _from_a_person(agent, peer_pid, "Protecting the key with a passphrase")
+    passphrase = _passphrase(request)
+    with agent._lock:
+        where = agent.profiles.protect_key(passphrase)
+    agent.log(f"protected the key for pid {peer_pid}")
+    return {"where": where}
+
+
+def unlock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Unwrap the locked key into this agent (a person typed the passphrase)."""
+    _from_a_person(agent, peer_pid, "Unlocking the key")
+    passphrase = _passphrase(request)
+    with agent._lock:
+        try:
+            key_id = agent.profiles.unlock(passphrase)
+        except WrongPassphraseError:
+            agent.log(f"a wrong passphrase from pid {peer_pid}")
+            raise
+    agent.log(f"unlocked for pid {peer_pid}")
+    return {"key_id": key_id}
+
+
+def lock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Forget the unlocked key: it narrows, so anyone who reaches the agent may."""
+    with agent._lock:
+        was = agent.profiles.lock()
+    agent.log(f"locked for pid {peer_pid}")
+    return {"was_unlocked": was}
+
+
 def grant(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     _from_a_person(agent, peer_pid, "Granting a role access to a profile")
     level = request.get("level")
@@ -156,4 +201,7 @@ OPS = {
     "import_key": import_key,
     "grant": grant,
     "revoke": revoke,
+    "protect": protect,
+    "unlock": unlock,
+    "lock": lock,
 }

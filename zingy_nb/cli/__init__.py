@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ..errors import ZingyError
 from ..sources import hide, typed_tokens
-from . import agent, audit, common, kernels, key, profiles, store, team
+from . import agent, audit, common, custody, kernels, key, profiles, store, team
 
 GROUPS = {
     "profiles": profiles,
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(top)  # serve, run: the Cloud Flow runners
     agent.add_parser(top)  # the agent that holds the keys for kernels
+    custody.add_parser(top)  # unlock, lock: a key locked with a passphrase
     return parser
 
 
@@ -63,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.typed[:] = typed_tokens(given, common.vocabulary(parser))
     args = parser.parse_args(given)
     try:
+        if sys.platform.startswith("linux") and args.area != "agent":
+            from ..agent.person import serve_locked_stores
+
+            serve_locked_stores()  # a locked store: through its agent, which holds the key
         if getattr(args, "runtime", None) is not None:  # serve / run: their own exit status
             return int(args.runtime(args))
         GROUPS[args.area].run(args)

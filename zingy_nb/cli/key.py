@@ -11,7 +11,11 @@ import json
 import sys
 from typing import Any
 
+from . import custody
 from .common import subcommands
+
+#: A master-key store: opened here, or (locked) through the agent, which holds its key.
+MASTER = ("master", "agent")
 
 
 def add_parser(top: argparse._SubParsersAction) -> None:
@@ -23,15 +27,19 @@ def add_parser(top: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
     p = key.add_parser("import", help="install a key from `key export` for this store")
     p.add_argument("--input", metavar="FILE", help="read it from FILE instead of stdin")
+    custody.add_protect(key)
 
 
 def run(args: Any) -> None:
     from ..profiles import get_profiles
     from ..vault import write_private
 
+    if args.action == "protect":
+        custody.run_protect(args)
+        return
     profiles = get_profiles()
     if args.action == "status":
-        status = profiles.key_status()
+        status = _status(profiles)
         if args.json:
             print(json.dumps(status.to_json(), indent=2))
         else:
@@ -76,10 +84,25 @@ def run(args: Any) -> None:
         print(f"Key imported into {_import(profiles, text)}.", file=sys.stderr)
 
 
+def _status(profiles: Any) -> Any:
+    """In-process, or the agent's where it holds the key (locked custody)."""
+    from ..vault import KeyStatus, is_locked
+
+    if profiles.vault.kind not in MASTER or not is_locked(profiles.home):
+        return profiles.key_status()
+    from .through_agent import agent
+
+    client = agent()
+    if client is None:
+        return profiles.key_status()
+    with client:
+        return KeyStatus(**client.key_status(None))
+
+
 def _export(profiles: Any) -> str:
     from .through_agent import agent
 
-    if profiles.vault.kind != "master":
+    if profiles.vault.kind not in MASTER:
         return str(profiles.export_key())  # the team store's "no master key" error
     client = agent()
     if client is None:
@@ -91,7 +114,7 @@ def _export(profiles: Any) -> str:
 def _import(profiles: Any, text: str) -> str:
     from .through_agent import agent
 
-    client = agent() if profiles.vault.kind == "master" else None
+    client = agent() if profiles.vault.kind in MASTER else None
     if client is None:
         return str(profiles.import_key(text).where)
     with client:

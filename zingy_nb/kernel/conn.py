@@ -145,6 +145,9 @@ class ZingyConn:
             from ..profiles import get_profiles
 
             use_agent_if_launched()  # a launched kernel's child: its kernel's capability
+            from ..agent.person import serve_locked_stores
+
+            serve_locked_stores()  # a script on a locked store: through the agent
             self._profiles, self._where = get_profiles(), where
             self._cache.clear()
         return self._profiles

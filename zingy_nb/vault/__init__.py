@@ -16,7 +16,11 @@ from ..paths import MEMBER_KEY_ENV
 from .base import KeyStatus, Vault
 from .crypto import decode_key, encode_key, new_key
 from .custody import ENV_VAR as MASTER_KEY_ENV
-from .custody import MasterKey, write_private
+from .custody import MasterKey
+from .locked import check_new as check_passphrase
+from .locked import is_locked
+from .locked import stamp as locked_stamp
+from .private_file import write_private
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,8 +58,11 @@ __all__ = [
     "MemberPublicKey",
     "Trust",
     "Vault",
+    "check_passphrase",
     "decode_key",
     "encode_key",
+    "is_locked",
+    "locked_stamp",
     "member_key_forms",
     "new_key",
     "open_vault",

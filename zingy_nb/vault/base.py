@@ -16,7 +16,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from ..errors import KeyUnavailableError
 
 if TYPE_CHECKING:
     from ..rules import Secrets
@@ -94,6 +96,25 @@ class Vault(ABC):
     @abstractmethod
     def import_key(self, text: str) -> MasterKey:
         """Keep a key from ``export_key`` for this store."""
+
+    # -- locked custody (``locked``): the embedded store's master key, for now ---------
+    def _not_lockable(self) -> NoReturn:
+        raise KeyUnavailableError(
+            "Locking a key with a passphrase is for the embedded store's master key; this "
+            "store's key cannot be locked yet. Nothing was changed."
+        )
+
+    def protect(self, passphrase: str) -> str:
+        """Wrap the key with a passphrase, removing every unwrapped copy."""
+        self._not_lockable()
+
+    def unlock(self, passphrase: str) -> str:
+        """Unwrap the locked key into this process (the agent)."""
+        self._not_lockable()
+
+    def lock(self) -> bool:
+        """Forget the unlocked key."""
+        self._not_lockable()
 
     # -- allowances and the notebook-access setting (``store.base.AccessSigner``) -------
     @abstractmethod

@@ -15,16 +15,17 @@ store committed it, so a crash at any point leaves a key that opens every profil
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import redact
-from ..errors import KeyUnavailableError, ZingyError
+from ..errors import KeyUnavailableError, StoreLockedError, ZingyError
 from ..notices import announce_once
 from ..paths import KEY_ENV, KEY_FILE
+from . import locked
 from .crypto import decode_key, encode_key
+from .private_file import write_private
 
 if TYPE_CHECKING:
     from ..store.base import Store
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 ANNOUNCED_FILE: Final = ".key-file-announced"
 
 ENV_VAR: Final = KEY_ENV
+LOCKED_WHERE: Final = "the agent (unlocked with the passphrase)"
 SERVICE: Final = "zingy-nb"
 
 
@@ -41,7 +43,7 @@ class MasterKey:
     """A key and where it came from; its repr never shows the key."""
 
     key: bytes = field(repr=False)
-    source: str  # "env", "keyring" or "file"
+    source: str  # "env", "keyring", "file" or "locked"
     where: str
 
 
@@ -52,37 +54,6 @@ def env_key() -> MasterKey | None:
         return None
     redact.register_value(text)
     return MasterKey(decode_key(text, where=ENV_VAR), "env", ENV_VAR)
-
-
-def write_private(path: Path | str, text: str, *, replace: bool = True) -> bool:
-    """Write a file only its owner can read, atomically and durably.
-
-    With ``replace=False`` a file already at ``path`` is kept and False is returned.
-    Each writer has its own temporary file, so concurrent writers never mix contents.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # appears complete, and only if nothing is there
-            except FileExistsError:
-                return False
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return True
 
 
 @dataclass(frozen=True)
@@ -312,6 +283,8 @@ class KeyLocator:
     def describe(self) -> str:
         if env_key() is not None:
             return ENV_VAR
+        if locked.is_locked(self.home):
+            return f"locked key file {locked.locked_file(self.home)} (passphrase)"
         return self._custody.describe(self.key_file)
 
     @staticmethod
@@ -321,7 +294,13 @@ class KeyLocator:
         return MasterKey(key, kept.source, kept.where)
 
     def load(self, store_id: str, *, pending: bool = False) -> MasterKey | None:
-        """The saved key of a store (or its pending rotation key); None if absent."""
+        """The saved key of a store (or its pending rotation key); None if absent. A
+        locked key is the agent's unlocked copy, else ``StoreLockedError``."""
+        if locked.is_locked(self.home):
+            key = None if pending else locked.unlocked(self.home)
+            if key is None and not pending:
+                raise StoreLockedError.for_store(str(self.home))
+            return None if key is None else MasterKey(key, "locked", LOCKED_WHERE)
         kept = self._custody.load(self._entry(store_id, pending), self._file(pending))
         return None if kept is None else self._key(kept)
 
@@ -333,6 +312,11 @@ class KeyLocator:
         ``keep_existing`` is for a new store: a key file already in the home wins and is
         returned instead, so processes creating the store at once all use one key.
         """
+        if locked.is_locked(self.home):
+            raise KeyUnavailableError(
+                f"The key of the store at {self.home} is locked with a passphrase, and a "
+                "new key is not written under locked custody yet. Nothing was changed."
+            )
         text = encode_key(key)
         kept = self._custody.save(
             self._entry(store_id, pending), self._file(pending), text, replace=not keep_existing
@@ -341,6 +325,14 @@ class KeyLocator:
 
     def discard_pending(self, store_id: str) -> None:
         self._custody.discard(self._entry(store_id, True), self._file(True))
+
+    def discard_unwrapped(self, store_id: str) -> None:
+        """Remove every unwrapped copy of the key (keyring entries, key files): the
+        locked key file holds it now."""
+        for pending in (False, True):
+            entry, path = self._entry(store_id, pending), self._file(pending)
+            self._custody.discard(entry, path)
+            path.unlink(missing_ok=True)  # one left from before a keyring existed too
 
 
 class TeamKeyLocator(KeyLocator):

@@ -17,7 +17,7 @@ from .. import redact
 from ..errors import KeyUnavailableError, ProfileNotFoundError
 from ..rules import Secrets
 from ..store.base import Row, Store, StoreInfo, Transaction
-from . import access_mac
+from . import access_mac, locked
 from .base import KeyStatus, Vault
 from .crypto import Cipher, decode_key, encode_key, new_key
 from .custody import ENV_VAR, KeyLocator, MasterKey, env_key, key_locator
@@ -218,6 +218,61 @@ class MasterKeyVault(Vault):
         self.keys.discard_pending(info.store_id)
         self._cipher = new_cipher
         return new_cipher.key_id
+
+    # -- locked custody (``locked``): in the agent ------------------------------------
+    def _info(self, what: str) -> StoreInfo:
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(
+                f"There is no store at {self.store.location} yet, so no key to {what}."
+            )
+        return info
+
+    def protect(self, passphrase: str) -> str:
+        """Wrap the key with ``passphrase`` and remove every unwrapped copy; returns the
+        locked file. This process keeps the key unlocked. Run again (unlocked), it
+        changes the passphrase."""
+        if env_key() is not None:
+            raise KeyUnavailableError(
+                f"The key comes from {ENV_VAR}, which zingy-nb cannot remove. Import it "
+                f"(`zingy-nb key import`), unset {ENV_VAR}, then protect it."
+            )
+        info = self._info("protect")
+        key, _ = self.find_key(info)  # locked and not unlocked: StoreLockedError
+        home = self.keys.home
+        path = locked.protect(home, info.store_id, key.key, passphrase)
+        locked.remember(home, key.key)
+        self.keys.discard_unwrapped(info.store_id)
+        self._key = self._cipher = None
+        return str(path)
+
+    def unlock(self, passphrase: str) -> str:
+        """Unwrap the key with ``passphrase`` and keep it in this process; returns its
+        id. A wrong passphrase raises ``WrongPassphraseError`` and changes nothing."""
+        home = self.keys.home
+        if not locked.is_locked(home):
+            raise KeyUnavailableError(
+                f"The key of the store at {self.store.location} is not locked, so there "
+                "is nothing to unlock (`zingy-nb key protect` locks it)."
+            )
+        info = self._info("unlock")
+        key = locked.unwrap(home, info.store_id, passphrase)
+        if self._opens(MasterKey(key, "locked", ""), info) is None:
+            raise KeyUnavailableError(
+                f"The locked key file {locked.locked_file(home)} holds a key that does not "
+                f"open the store at {self.store.location}. Import the right key from a "
+                "`zingy-nb key export` backup."
+            )
+        locked.remember(home, key)
+        self._key = self._cipher = self._mac_key = None
+        return info.key_id
+
+    def lock(self) -> bool:
+        """Forget the unlocked key; whether it was unlocked. Touches the locked file:
+        kernels drop the values they hold when it changes (``locked.stamp``)."""
+        self._key = self._cipher = self._mac_key = None
+        locked.touch(self.keys.home)
+        return locked.forget(self.keys.home)
 
     def export_key(self) -> str:
         """The store's master key as URL-safe base64, for a backup or another machine."""

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SignatureError, UntrustedKeyError
-from .custody import write_private
 from .member_keys import MemberPublicKey, member_statement
+from .private_file import write_private
 
 if TYPE_CHECKING:
     from ..store.postgres_members import Endorsement, MemberRecord

@@ -1,0 +1,190 @@
+"""Locked custody: the master key kept only wrapped with a passphrase.
+
+``zingy-nb key protect`` wraps the store's master key with a key derived from a
+passphrase (Scrypt from ``cryptography``: memory-hard, with the parameters OWASP gives
+for interactive logins, N=2^17, r=8, p=1) under AES-256-GCM, writes the result beside the
+store (``master.key.locked``, 0600) and removes every unwrapped copy (key file, keyring
+entry). From then on the key exists unwrapped only in the memory of the store's agent,
+after ``zingy-nb unlock`` (or JupyterLab's Unlock dialog) gave it the passphrase, and
+until ``zingy-nb lock``. What this module keeps in memory (``remember``) is that agent's
+copy; any other process finds the store locked (``StoreLockedError``).
+
+The wrapped file names its format, the KDF and its parameters, and the store id; all of
+it is associated data, so a file copied to another store, or edited to weaker
+parameters, fails to unwrap like a wrong passphrase.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from ..errors import KeyUnavailableError, PassphraseError, WrongPassphraseError
+from ..paths import KEY_FILE
+from .crypto import KEY_BYTES, NONCE_BYTES
+from .private_file import write_private
+
+LOCKED_FILE: Final = KEY_FILE + ".locked"
+FORMAT: Final = "zingy-nb-locked-key/v1"
+#: OWASP Password Storage Cheat Sheet, scrypt for interactive use: N=2^17, r=8, p=1.
+SCRYPT_N: Final = 2**17
+SCRYPT_R: Final = 8
+SCRYPT_P: Final = 1
+SALT_BYTES: Final = 16
+#: Fewer characters than this are refused by ``protect`` (a KDF slows guessing, it
+#: cannot make a short passphrase long).
+MIN_PASSPHRASE: Final = 8
+
+
+def locked_file(home: Path) -> Path:
+    return Path(home) / LOCKED_FILE
+
+
+def is_locked(home: Path) -> bool:
+    """Whether the store in ``home`` keeps its key locked with a passphrase."""
+    return locked_file(home).exists()
+
+
+@dataclass(frozen=True)
+class _Wrapped:
+    store_id: str
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    nonce: bytes
+    wrapped: bytes
+
+    def header(self) -> bytes:
+        """What the AEAD binds: everything but the nonce and the ciphertext."""
+        fields = [FORMAT, self.store_id, "scrypt", self.n, self.r, self.p, _b64(self.salt)]
+        return json.dumps(fields).encode("utf-8")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "store_id": self.store_id,
+            "kdf": {"name": "scrypt", "n": self.n, "r": self.r, "p": self.p},
+            "salt": _b64(self.salt),
+            "nonce": _b64(self.nonce),
+            "wrapped": _b64(self.wrapped),
+        }
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def _kek(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+
+
+def check_new(passphrase: str) -> None:
+    """Refuse a passphrase too short to protect a key."""
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise PassphraseError(
+            f"A passphrase that protects the store's key needs at least {MIN_PASSPHRASE} "
+            "characters (a few words are easiest to type and to remember). Nothing was "
+            "changed."
+        )
+
+
+def protect(home: Path, store_id: str, key: bytes, passphrase: str) -> Path:
+    """Write ``key`` wrapped with ``passphrase``; returns the file. Atomic, 0600."""
+    check_new(passphrase)
+    salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
+    draft = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, b"")
+    kek = _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    wrapped = AESGCM(kek).encrypt(nonce, key, draft.header())
+    done = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, wrapped)
+    path = locked_file(home)
+    write_private(path, json.dumps(done.to_json(), indent=1) + "\n")
+    return path
+
+
+def _read(home: Path) -> _Wrapped:
+    path = locked_file(home)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        kdf = data["kdf"]
+        if data["format"] != FORMAT or kdf["name"] != "scrypt":
+            raise ValueError(data["format"])
+        return _Wrapped(
+            str(data["store_id"]),
+            int(kdf["n"]),
+            int(kdf["r"]),
+            int(kdf["p"]),
+            base64.urlsafe_b64decode(data["salt"]),
+            base64.urlsafe_b64decode(data["nonce"]),
+            base64.urlsafe_b64decode(data["wrapped"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyUnavailableError(
+            f"The locked key file {path} cannot be read ({type(exc).__name__}). Restore "
+            "it from a backup, or import the key from a `zingy-nb key export` backup."
+        ) from None
+
+
+def unwrap(home: Path, store_id: str, passphrase: str) -> bytes:
+    """The key the passphrase unwraps; ``WrongPassphraseError`` if it does not."""
+    found = _read(home)
+    if not (2**14 <= found.n <= 2**22 and found.r >= 1 and found.p >= 1):
+        raise KeyUnavailableError(
+            f"The locked key file {locked_file(home)} names Scrypt parameters zingy-nb "
+            "does not use; it was altered. Restore it from a backup."
+        )
+    try:
+        kek = _kek(passphrase, found.salt, found.n, found.r, found.p)
+        key = AESGCM(kek).decrypt(found.nonce, found.wrapped, found.header())
+    except (InvalidTag, ValueError):
+        key = b""
+    if found.store_id != store_id or len(key) != KEY_BYTES:
+        raise WrongPassphraseError(
+            f"That passphrase does not unlock the store at {home}. Nothing changed; the "
+            "attempt is in the audit log (`zingy-nb audit`). Try again."
+        )
+    return key
+
+
+def stamp(home: Path) -> int | None:
+    """When the store was last locked (the locked file's mtime), or None: unlocked."""
+    try:
+        return locked_file(home).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def touch(home: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(locked_file(home))
+
+
+# -- the agent's unlocked copy ----------------------------------------------------------
+_lock = threading.Lock()
+_unlocked: dict[Path, bytes] = {}
+
+
+def remember(home: Path, key: bytes) -> None:
+    with _lock:
+        _unlocked[Path(home)] = key
+
+
+def forget(home: Path) -> bool:
+    """Drop the unlocked key of ``home``; whether there was one."""
+    with _lock:
+        return _unlocked.pop(Path(home), None) is not None
+
+
+def unlocked(home: Path) -> bytes | None:
+    with _lock:
+        return _unlocked.get(Path(home))
