@@ -3,7 +3,9 @@ post an answer from a browser session (a login cookie and the XSRF header, no to
 
 The fixtures ``jp_server_config``, ``front_end`` and ``log_in`` give a real server
 (pytest-jupyter) on the test module's ``store_home`` fixture, connected to that store's
-agent as its front end; a module takes them by name (``front_end = asks.front_end``).
+agent as its front end; ``sessions`` opens notebooks on it as JupyterLab does, with the
+"Zingy Cloud Flow" kernelspec (``cloud_kernelspec``). A module takes them by name
+(``front_end = asks.front_end``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
@@ -112,3 +116,92 @@ def log_in(http_server_client: Any, jp_base_url: str, jp_serverapp: Any) -> Any:
     """``await log_in()``: a new browser session."""
     token = jp_serverapp.identity_provider.token
     return lambda: Browser.log_in(http_server_client, jp_base_url, token)
+
+
+# -- notebook sessions as JupyterLab opens them ---------------------------------------
+@pytest.fixture
+def cloud_kernelspec(jp_environ: Any) -> str:
+    """The "Python 3 (Zingy Cloud Flow)" kernelspec, installed where this server looks."""
+    from zingy_nb.kernels import install
+
+    install(user=True)
+    return "zingy-cloud-flow"
+
+
+@dataclass
+class Ran:
+    """One cell: its reply, what it printed, and the stdin prompts it showed."""
+
+    reply: dict[str, Any]
+    prompts: list[str] = field(default_factory=list)
+    stdout: str = ""
+
+    @property
+    def ename(self) -> str | None:
+        return self.reply.get("ename")
+
+    @property
+    def evalue(self) -> str:
+        return str(self.reply.get("evalue", ""))
+
+
+class Session:
+    """A notebook session on the server, and a client on its kernel."""
+
+    def __init__(self, session_id: str, client: BlockingKernelClient) -> None:
+        self.id = session_id
+        self.kc = client
+
+    def _run(self, code: str, answer: str | None, allow_stdin: bool) -> Ran:
+        ran = Ran({})
+
+        def on_stdin(msg: dict[str, Any]) -> None:
+            ran.prompts.append(msg["content"]["prompt"])
+            if answer is not None:
+                self.kc.input(answer)
+
+        def on_output(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+                ran.stdout += msg["content"]["text"]
+
+        reply = self.kc.execute_interactive(
+            code, allow_stdin=allow_stdin, stdin_hook=on_stdin, output_hook=on_output, timeout=120
+        )
+        ran.reply = reply["content"]
+        return ran
+
+    async def run(self, code: str, *, answer: str | None = None, allow_stdin: bool = True) -> Ran:
+        return await in_thread(lambda: self._run(code, answer, allow_stdin))
+
+
+async def in_thread(fn: Any) -> Any:
+    """Run a blocking client call off the server's loop. Not ``asyncio.to_thread``: it
+    copies the context, where jupyter_core keeps the running loop for ``run_sync``."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+@pytest.fixture
+def sessions(jp_fetch: Any, jp_serverapp: Any, cloud_kernelspec: str) -> Iterator[Any]:
+    """``await open_session(path)``: a session started through the sessions API (its
+    kernel is shut down with the server, by pytest-jupyter's cleanup)."""
+    opened: list[Session] = []
+
+    async def open_session(path: str) -> Session:
+        response = await jp_fetch(
+            "api", "sessions", method="POST",
+            body=json.dumps({"path": path, "name": os.path.basename(path), "type": "notebook",
+                             "kernel": {"name": cloud_kernelspec}}),
+        )  # fmt: skip
+        model = json.loads(response.body)
+        km = jp_serverapp.kernel_manager.get_kernel(model["kernel"]["id"])
+        kc = BlockingKernelClient()
+        kc.load_connection_info(km.get_connection_info())
+        kc.start_channels()
+        session = Session(model["id"], kc)
+        opened.append(session)
+        await in_thread(lambda: kc.wait_for_ready(timeout=60))
+        return session
+
+    yield open_session
+    for session in opened:
+        session.kc.stop_channels()

@@ -206,3 +206,69 @@ def test_protecting_again_changes_the_passphrase_and_rotation_is_refused(protect
     ok(home, "unlock", "--stdin", stdin=NEW + "\n")
     status = json.loads(zingy(home, "key", "status", "--json").stdout)
     assert status["key_source"] == "locked" and status["problem"] is None
+
+
+def test_zingy_nb_run_on_a_locked_store(protected: Path, tmp_path: Path, own_agents: Path) -> None:
+    from tests.isolation import stop_agents
+    from tests.test_runtime_run import CLOUD, notebook
+
+    home = protected
+    prefix = tmp_path / "prefix"
+    ok(home, "kernels", "install", "--prefix", str(prefix))
+    spec = {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    nb = notebook(tmp_path / "job.ipynb", CLOUD, "print(len(zingyConn.apikey('stripe').secret1))")
+    out = tmp_path / "out.ipynb"
+    # With the agent unlocked, a run just works
+    ran = zingy(home, "run", str(nb), "--output", str(out), **spec)
+    assert ran.returncode == 0, ran.stderr
+    assert f"{len(SECRET)}\n" in out.read_text().replace("\\n", "\n")
+    key = zingy(home, "key", "export").stdout.strip()  # a backup, while unlocked
+    # Locked, with no terminal to ask on: refused at once, naming what to do
+    ok(home, "lock")
+    refused = zingy(home, "run", str(nb), **spec)
+    assert refused.returncode == 2 and "zingy-nb unlock" in refused.stderr, refused.stderr
+    # With ZINGY_NB_MASTER_KEY (headless), the agent the run starts takes it
+    stop_agents(own_agents)
+    headless = zingy(home, "run", str(nb), "--output", str(out), ZINGY_NB_MASTER_KEY=key, **spec)
+    assert headless.returncode == 0, headless.stderr
+    assert key not in headless.stdout + headless.stderr + out.read_text()
+
+
+def test_on_a_terminal_zingy_nb_run_asks_for_the_passphrase(
+    protected: Path, tmp_path: Path
+) -> None:
+    import pty
+    import select
+
+    from tests.test_runtime_run import CLOUD, notebook
+
+    home = protected
+    prefix = tmp_path / "prefix"
+    ok(home, "kernels", "install", "--prefix", str(prefix))
+    nb = notebook(tmp_path / "job.ipynb", CLOUD, "print(len(zingyConn.apikey('stripe').secret1))")
+    ok(home, "lock")
+    env = kernel_env(flow=None, home=home, JUPYTER_PATH=str(prefix / "share" / "jupyter"))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of its own, as a person's shell gives
+        os.execve(CLI, [CLI, "run", str(nb)], env)
+    seen, typed = b"", False
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 120)
+            assert ready, f"zingy-nb run said nothing for 120 s: {seen!r}"
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal: it ended
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not typed and b"Passphrase:" in seen:
+                os.write(fd, PASSPHRASE.encode() + b"\n")
+                typed = True
+    finally:
+        _, status = os.waitpid(pid, 0)
+    assert typed and os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
+    assert PASSPHRASE.encode() not in seen  # typed without echo
+    status_now = json.loads(zingy(home, "key", "status", "--json").stdout)
+    assert status_now["problem"] is None  # the agent stays unlocked, as after `unlock`

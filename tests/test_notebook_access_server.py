@@ -15,21 +15,20 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.blocking import BlockingKernelClient
 from tornado.httpclient import HTTPClientError
 
 from tests import asks, postgres
-from tests.asks import Browser, notebook, open_asks
+from tests.asks import Browser, Ran, Session, notebook, open_asks
 from tests.postgres import Backend
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
 jp_server_config, front_end, log_in = asks.jp_server_config, asks.front_end, asks.log_in
+cloud_kernelspec, sessions = asks.cloud_kernelspec, asks.sessions
 
 SECRET = "sk_test_MADEUP_server_access_1"
 RETRIEVE = "print(zingyConn.apikey('stripe').name)"
@@ -44,94 +43,6 @@ def backend(store_backend: Backend) -> Backend:
 @pytest.fixture
 def store_home(backend: Backend) -> Path:
     return backend.home
-
-
-@pytest.fixture
-def cloud_kernelspec(jp_environ: Any) -> str:
-    """The "Python 3 (Zingy Cloud Flow)" kernelspec, installed where this server looks."""
-    from zingy_nb.kernels import install
-
-    install(user=True)
-    return "zingy-cloud-flow"
-
-
-@dataclass
-class Ran:
-    """One cell: its reply, what it printed, and the stdin prompts it showed."""
-
-    reply: dict[str, Any]
-    prompts: list[str] = field(default_factory=list)
-    stdout: str = ""
-
-    @property
-    def ename(self) -> str | None:
-        return self.reply.get("ename")
-
-    @property
-    def evalue(self) -> str:
-        return str(self.reply.get("evalue", ""))
-
-
-class Session:
-    """A notebook session on the server, and a client on its kernel."""
-
-    def __init__(self, session_id: str, client: BlockingKernelClient) -> None:
-        self.id = session_id
-        self.kc = client
-
-    def _run(self, code: str, answer: str | None, allow_stdin: bool) -> Ran:
-        ran = Ran({})
-
-        def on_stdin(msg: dict[str, Any]) -> None:
-            ran.prompts.append(msg["content"]["prompt"])
-            if answer is not None:
-                self.kc.input(answer)
-
-        def on_output(msg: dict[str, Any]) -> None:
-            if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
-                ran.stdout += msg["content"]["text"]
-
-        reply = self.kc.execute_interactive(
-            code, allow_stdin=allow_stdin, stdin_hook=on_stdin, output_hook=on_output, timeout=120
-        )
-        ran.reply = reply["content"]
-        return ran
-
-    async def run(self, code: str, *, answer: str | None = None, allow_stdin: bool = True) -> Ran:
-        return await in_thread(lambda: self._run(code, answer, allow_stdin))
-
-
-async def in_thread(fn: Any) -> Any:
-    """Run a blocking client call off the server's loop. Not ``asyncio.to_thread``: it
-    copies the context, where jupyter_core keeps the running loop for ``run_sync``."""
-    return await asyncio.get_running_loop().run_in_executor(None, fn)
-
-
-@pytest.fixture
-def sessions(jp_fetch: Any, jp_serverapp: Any, cloud_kernelspec: str) -> Iterator[Any]:
-    """``await open_session(path)``: a session started through the sessions API (its
-    kernel is shut down with the server, by pytest-jupyter's cleanup)."""
-    opened: list[Session] = []
-
-    async def open_session(path: str) -> Session:
-        response = await jp_fetch(
-            "api", "sessions", method="POST",
-            body=json.dumps({"path": path, "name": os.path.basename(path), "type": "notebook",
-                             "kernel": {"name": cloud_kernelspec}}),
-        )  # fmt: skip
-        model = json.loads(response.body)
-        km = jp_serverapp.kernel_manager.get_kernel(model["kernel"]["id"])
-        kc = BlockingKernelClient()
-        kc.load_connection_info(km.get_connection_info())
-        kc.start_channels()
-        session = Session(model["id"], kc)
-        opened.append(session)
-        await in_thread(lambda: kc.wait_for_ready(timeout=60))
-        return session
-
-    yield open_session
-    for session in opened:
-        session.kc.stop_channels()
 
 
 async def rename(jp_fetch: Any, jp_serverapp: Any, old: str, new: str) -> None:

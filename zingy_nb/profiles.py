@@ -133,6 +133,7 @@ class Profiles:
             audit.refused(self, name, mode)  # an invalid or unknown name without its text
             raise error
         if notebook is not None:
+            self.vault.require_key()  # locked: say so, not "never allowed"
             access.judge(self, validate_name(name), notebook)
         values, cold = self._open(name)
         if cold:

@@ -5,6 +5,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { createAccessDialog } from './accessdialog';
 import { AccessAnswer } from './accessprompt';
 import { requestAPI } from './request';
+import { createUnlockDialog, sendPassphrase } from './unlockdialog';
 
 /** How often the server's open questions are asked for while the tab is shown. */
 export const ASKS_POLL_MS = 1000;
@@ -13,6 +14,11 @@ export const ASKS_POLL_MS = 1000;
 export interface IAgentAsk {
   /** The agent's id of the question. */
   id: string;
+  /**
+   * `access`: may the notebook read the profile? `unlock`: a retrieval waits for
+   * the store's key, locked with a passphrase (profile and notebook are `null`).
+   */
+  kind?: 'access' | 'unlock';
   /** The profile the notebook would read. */
   profile: string;
   /** The notebook's real path. */
@@ -71,11 +77,13 @@ export async function answerAgentAsk(
 }
 
 /**
- * Shows the zingy-nb agent's notebook-access questions while JupyterLab is
- * open: a kernel started by a zingy launcher is judged by the agent, which asks
- * through this server (the kernel's own stdin path, `AccessPrompts`, is for
- * kernels without one). It polls `GET zingy-nb/api/asks`, shows each question
- * in the access dialog, one at a time, and posts the answer; a question that
+ * Shows the zingy-nb agent's questions while JupyterLab is open: on Linux every
+ * kernel is judged by the agent, which asks through this server (the kernel's
+ * own stdin path, `AccessPrompts`, is for platforms without an agent). It polls
+ * `GET zingy-nb/api/asks` and shows each question, one at a time: may a
+ * notebook read a profile (the access dialog; the answer is posted), or will
+ * you unlock the store's key, locked with a passphrase (the Unlock dialog; the
+ * passphrase is posted, and asked again while it is wrong). A question that
  * closed meanwhile (answered in another tab, timed out) closes its dialog.
  * Nothing is written into any cell.
  */
@@ -128,6 +136,9 @@ export class AgentAsks {
   }
 
   private async _show(ask: IAgentAsk): Promise<void> {
+    if (ask.kind === 'unlock') {
+      return this._unlock(ask);
+    }
     const dialog = createAccessDialog({
       notebook: ask.path ?? ask.notebook,
       profile: ask.profile
@@ -155,6 +166,43 @@ export class AgentAsks {
     void this._poll();
   }
 
+  /**
+   * Ask for the passphrase until the server unlocks the key, the person
+   * cancels, or the question closes (unlocked elsewhere, timed out).
+   */
+  private async _unlock(ask: IAgentAsk): Promise<void> {
+    let error: string | null = null;
+    for (;;) {
+      const dialog = createUnlockDialog(error);
+      this._current = { id: ask.id, dialog };
+      let passphrase: string | null = null;
+      try {
+        const result = await dialog.launch();
+        passphrase = result.button.accept ? result.value ?? '' : null;
+      } catch {
+        // Closed because the question closed: nothing to send.
+      }
+      if (this._current?.dialog !== dialog) {
+        return; // the question closed meanwhile
+      }
+      this._current = null;
+      if (passphrase === null) {
+        this._answered.add(ask.id); // cancelled: not asked again for this question
+        return;
+      }
+      try {
+        error = await sendPassphrase(passphrase);
+      } catch {
+        error = 'Cannot reach the Jupyter server. Check that it is running, then try again.';
+      }
+      if (error === null) {
+        this._answered.add(ask.id);
+        void this._poll();
+        return;
+      }
+    }
+  }
+
   private _close(): void {
     const current = this._current;
     this._current = null;
@@ -171,6 +219,6 @@ export class AgentAsks {
   private _timer: number | null = null;
   private _polling = false;
   private _open: IAgentAsk[] = [];
-  private _current: { id: string; dialog: Dialog<void> } | null = null;
+  private _current: { id: string; dialog: Dialog<any> } | null = null;
   private readonly _answered = new Set<string>();
 }

@@ -15,11 +15,18 @@ at hand, so that ``judge`` records, audits and words the outcome exactly as it d
 a kernel's own asker. Other kernels' retrievals go on meanwhile. One question per
 (notebook, profile) is open at a time: retrievals that need the same answer share it.
 
+A retrieval that finds the store's key locked (``vault.locked``) waits the same way
+for a person to unlock it: the agent sends ``{"event": "locked", "ask"}`` to its front
+ends (JupyterLab shows the Unlock dialog; the server unlocks with op ``unlock`` on a
+connection of its own) and retries once the key is unlocked, or fails as locked after
+the timeout. One such question is open at a time, shared by every waiting retrieval.
+
 On the wire, after ``frontend`` is accepted the connection carries only events from
-the agent, ``{"event": "ask", "ask", "profile", "notebook"}`` (every open question is
-sent at once to a new front end) and ``{"event": "settled", "ask"}`` (answered, or
-timed out), and answers from the front end, ``{"op": "answer", "ask", "answer":
-"allow"|"deny"}``, which get no reply. None of it holds a value.
+the agent, ``{"event": "ask", "ask", "profile", "notebook"}`` and ``{"event":
+"locked", "ask"}`` (every open question is sent at once to a new front end) and
+``{"event": "settled", "ask"}`` (answered, unlocked, or timed out), and answers from
+the front end, ``{"op": "answer", "ask", "answer": "allow"|"deny"}``, which get no
+reply. None of it holds a value or a passphrase.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from .. import access
-from ..errors import NotebookAccessError, ZingyError
+from ..errors import NotebookAccessError, StoreLockedError, ZingyError
 from ..kernel.access_prompt import TIMEOUT_S
 from .protocol import MAX_LINE, decode, encode
 
@@ -73,6 +80,18 @@ class Ask:
         return {"event": "ask", "ask": self.id, "profile": self.profile, "notebook": self.notebook}
 
 
+@dataclass
+class Unlock:
+    """The open question "unlock the store's key", shared by the retrievals waiting."""
+
+    id: str
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def event(self) -> dict[str, Any]:
+        return {"event": "locked", "ask": self.id}
+
+
 class _End:
     """One front end's connection; events are sent whole, one writer at a time."""
 
@@ -98,6 +117,7 @@ class FrontEnds:
         self._lock = threading.Lock()
         self._ends: list[_End] = []
         self._asks: dict[tuple[str, str], Ask] = {}
+        self._unlock: Unlock | None = None
         self._local = threading.local()  # per retrieval: (consenting, answer)
 
     # -- access.Asker ---------------------------------------------------------------------
@@ -135,6 +155,38 @@ class FrontEnds:
                 raise
         finally:
             self._local.state = (False, None)
+
+    def when_unlocked(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``; if the key is locked and a front end is connected, ask it to
+        unlock (no lock held) and try once more when unlocked or timed out."""
+        try:
+            return attempt()
+        except StoreLockedError:
+            with self._lock:
+                if not self._ends:
+                    raise
+                ask = self._unlock
+                new = ask is None
+                if ask is None:
+                    ask = self._unlock = Unlock(
+                        secrets.token_hex(8), time.monotonic() + self.timeout
+                    )
+                ends = list(self._ends)
+        if new:
+            self.log("asking the front end to unlock the key")
+            self._send(ends, ask.event())
+        if not ask.done.wait(max(0.0, ask.deadline - time.monotonic())):
+            self.settle_unlock()
+        return attempt()
+
+    def settle_unlock(self) -> None:
+        """The key was unlocked (or the question timed out): wake the waiting ones."""
+        with self._lock:
+            ask, self._unlock = self._unlock, None
+            ends = list(self._ends)
+        if ask is not None:
+            ask.done.set()
+            self._send(ends, {"event": "settled", "ask": ask.id})
 
     def connected(self) -> bool:
         return self.count() > 0
@@ -199,6 +251,8 @@ class FrontEnds:
         with self._lock:
             self._ends.append(end)
             open_now = [ask.event() for ask in self._asks.values()]
+            if self._unlock is not None:
+                open_now.append(self._unlock.event())
         self.log("a front end connected")
         try:
             for event in open_now:

@@ -180,7 +180,9 @@ class Agent:
                 )
 
         # Asking the person happens between attempts, with no lock held (``frontend``).
-        values = self.frontends.consented(name, kernel.notebook, attempt)
+        values = self.frontends.when_unlocked(  # and the key unlocked, if it is locked
+            lambda: self.frontends.consented(name, kernel.notebook, attempt)
+        )
         return {"values": list(values)}
 
     def frontend(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:

@@ -150,6 +150,7 @@ def unlock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
             agent.log(f"a wrong passphrase from pid {peer_pid}")
             raise
     agent.log(f"unlocked for pid {peer_pid}")
+    agent.frontends.settle_unlock()  # retrievals waiting for it go on
     return {"key_id": key_id}
 
 

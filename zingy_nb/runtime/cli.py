@@ -106,10 +106,48 @@ def _checked(command: str, notebook: str) -> NotebookKernel | int:
     return USAGE_ERROR
 
 
+def _unlocked(command: str) -> int | None:
+    """None when the store's key can be had (not locked, ``ZINGY_NB_MASTER_KEY``, or an
+    unlocked agent; on a terminal, after asking for the passphrase); else the exit
+    status after saying what to do. Linux only: elsewhere a key is never locked."""
+    from ..paths import KEY_ENV, store_home
+    from ..store.url import store_url
+    from ..vault import is_locked
+
+    home = store_home()
+    if not sys.platform.startswith("linux") or os.environ.get(KEY_ENV) or store_url():
+        return None
+    if not is_locked(home):
+        return None
+    from ..agent.client import ensure_agent
+    from ..cli.custody import read_passphrase
+    from ..errors import ZingyError
+
+    try:
+        with ensure_agent() as client:
+            if client.key_status(None).get("problem") is None:
+                return None  # an agent unlocked already
+            if not sys.stdin.isatty():
+                _say(
+                    command,
+                    "the store's key is locked with a passphrase: run `zingy-nb unlock` "
+                    f"first, or set {KEY_ENV} for headless runs.",
+                )
+                return USAGE_ERROR
+            client.unlock(read_passphrase(False, new=False))
+    except ZingyError as exc:
+        _say(command, str(exc))
+        return USAGE_ERROR
+    return None
+
+
 def serve_command(args: Any) -> int:
     kernel = _checked("serve", args.notebook)
     if isinstance(kernel, int):
         return kernel
+    locked = _unlocked("serve")
+    if locked is not None:
+        return locked
     if importlib.util.find_spec("kernel_gateway") is None:
         _say(
             "serve",
@@ -133,6 +171,9 @@ def run_command(args: Any) -> int:
     kernel = _checked("run", args.notebook)
     if isinstance(kernel, int):
         return kernel
+    locked = _unlocked("run")
+    if locked is not None:
+        return locked
     if importlib.util.find_spec("papermill") is None:
         _say(
             "run",

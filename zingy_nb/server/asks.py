@@ -9,13 +9,18 @@ on stop. Linux only: elsewhere kernels keep asking on their stdin.
 
 REST, under ``<base_url>/zingy-nb/api/``:
 
-- ``GET asks``: ``{"connected", "asks": [{"id", "profile", "notebook", "path"}]}``,
+- ``GET asks``: ``{"connected", "asks": [{"id", "kind", "profile", "notebook",
+  "path"}]}``, ``kind`` ``access`` (may the notebook read the profile?) or ``unlock``
+  (a retrieval waits for the store's key, locked with a passphrase; the rest null),
   ``path`` the notebook below the server's root (null outside it);
 - ``POST asks/{id}`` with ``{"answer": "allow"|"deny"}``: 204, or 404 when the question
   is no longer open. Answering is a person's act: only a browser session may
   (cookie-authenticated, XSRF-checked). A token-authenticated request, which a kernel
   can make with the server's token and which jupyter_server exempts from the XSRF
   check, gets 403 and the question stays open.
+- ``POST unlock`` with ``{"passphrase": "..."}``: 204 once the agent unlocked the key
+  (waiting retrievals go on), 403 for a wrong passphrase (audited by the agent) or a
+  token-authenticated request, as for answers.
 """
 
 from __future__ import annotations
@@ -34,7 +39,13 @@ from tornado import web
 from ..agent.client import AgentClient, FrontEndLink, connect, ensure_agent
 from ..agent.harden import supported
 from ..agent.location import StoreLocation
-from ..errors import AgentUnavailableError, InvalidProfileError, NotebookAccessError, ZingyError
+from ..errors import (
+    AgentUnavailableError,
+    InvalidProfileError,
+    NotebookAccessError,
+    PassphraseError,
+    ZingyError,
+)
 from .config import SETTINGS_KEY, ZingyNb
 from .handlers import ZingyAPIHandler
 from .store import location_of
@@ -53,11 +64,13 @@ TOKEN_REFUSED = (
 
 @dataclass(frozen=True)
 class Ask:
-    """An open question of the agent: may ``notebook`` read ``profile``?"""
+    """An open question of the agent: may ``notebook`` read ``profile``? Or, of kind
+    ``unlock``: will a person unlock the store's key?"""
 
     id: str
-    profile: str
-    notebook: str
+    profile: str | None
+    notebook: str | None
+    kind: str = "access"
 
 
 class AgentAsks:
@@ -149,6 +162,8 @@ class AgentAsks:
         with self._lock:
             if event.get("event") == "settled":
                 self._asks.pop(ask_id, None)
+            elif event.get("event") == "locked":
+                self._asks[ask_id] = Ask(ask_id, None, None, "unlock")
             elif event.get("event") == "ask":
                 profile, notebook = event.get("profile"), event.get("notebook")
                 if isinstance(profile, str) and isinstance(notebook, str):
@@ -163,7 +178,9 @@ class AsksHandler(ZingyAPIHandler):
         found: AgentAsks = self.settings[ASKS_KEY]
         return found
 
-    def relative(self, notebook: str) -> str | None:
+    def relative(self, notebook: str | None) -> str | None:
+        if notebook is None:
+            return None
         root = os.path.realpath(self.contents_manager.root_dir).rstrip(os.sep)
         inside = notebook.startswith(root + os.sep)
         return notebook[len(root) + 1 :].replace(os.sep, "/") if inside else None
@@ -172,7 +189,7 @@ class AsksHandler(ZingyAPIHandler):
     @authorized
     async def get(self) -> None:
         found = [
-            {"id": a.id, "profile": a.profile, "notebook": a.notebook,
+            {"id": a.id, "kind": a.kind, "profile": a.profile, "notebook": a.notebook,
              "path": self.relative(a.notebook)}
             for a in self.asks.pending()
         ]  # fmt: skip
@@ -188,13 +205,41 @@ class AskHandler(AsksHandler):
         if self.token_authenticated:
             raise NotebookAccessError(TOKEN_REFUSED)
         answer = _answer_of(self.request.body)
-        if not self.asks.answer(ask_id, answer):
+        if not self._is_access(ask_id) or not self.asks.answer(ask_id, answer):
             self.set_status(404)
             self.reply({"message": "That question is no longer open: nothing was answered."})
             return
         self.log.info("zingy-nb: a notebook-access question was answered: %s", answer)
         self.set_status(204)
         self.finish()
+
+
+    def _is_access(self, ask_id: str) -> bool:
+        return any(a.id == ask_id and a.kind == "access" for a in self.asks.pending())
+
+
+class UnlockHandler(ZingyAPIHandler):
+    """``POST unlock``: a person's passphrase for the store's locked key."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.from_a_person("Unlocking the store's key")
+        passphrase = _passphrase_of(self.request.body)
+        await self.widen(lambda c: c.unlock(passphrase), lambda p: p.unlock(passphrase))
+        self.log.info("zingy-nb: the store's key was unlocked from JupyterLab")
+        self.set_status(204)
+        self.finish()
+
+
+def _passphrase_of(body: bytes) -> str:
+    try:
+        passphrase = json.loads(body).get("passphrase")
+    except (ValueError, AttributeError):
+        passphrase = None
+    if not isinstance(passphrase, str) or not passphrase:
+        raise PassphraseError('Send {"passphrase": "..."}; nothing was unlocked.')
+    return passphrase
 
 
 def _answer_of(body: bytes) -> str:
@@ -218,6 +263,7 @@ def setup_asks(web_app: Any, server_app: Any) -> Callable[[], None]:
         [
             (url_path_join(api, "asks") + "/?", AsksHandler),
             (url_path_join(api, "asks", r"(?P<ask_id>[0-9a-f]{1,64})"), AskHandler),
+            (url_path_join(api, "unlock"), UnlockHandler),
         ],
     )
     asks.start()

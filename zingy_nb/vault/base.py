@@ -97,6 +97,10 @@ class Vault(ABC):
     def import_key(self, text: str) -> MasterKey:
         """Keep a key from ``export_key`` for this store."""
 
+    def require_key(self) -> None:  # noqa: B027 (most vaults have nothing to check)
+        """Raise if this process cannot open profiles now (a locked key): checked
+        before anything that would read a missing key as "not signed"."""
+
     # -- locked custody (``locked``): the embedded store's master key, for now ---------
     def _not_lockable(self) -> NoReturn:
         raise KeyUnavailableError(

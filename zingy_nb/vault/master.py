@@ -267,6 +267,11 @@ class MasterKeyVault(Vault):
         self._key = self._cipher = self._mac_key = None
         return info.key_id
 
+    def require_key(self) -> None:
+        info = self.store.info()
+        if info is not None and locked.is_locked(self.keys.home):
+            self._cipher_for_key_id(info.key_id)  # StoreLockedError while locked
+
     def lock(self) -> bool:
         """Forget the unlocked key; whether it was unlocked. Touches the locked file:
         kernels drop the values they hold when it changes (``locked.stamp``)."""
