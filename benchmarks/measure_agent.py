@@ -68,14 +68,23 @@ AGENT_STARTS = scaled(10, 1)
 LAUNCHER_RUNS = scaled(20, 1)
 IMPORT_RUNS = scaled(10, 1)
 
+#: How each kernel opens the store: the launched one as any kernel does (its
+#: ``get_profiles()`` asks the agent); the baseline holds the key and opens the store
+#: in-process, as every kernel did before the agent (a plain kernel now registers
+#: with the agent too, so it is built explicitly).
+OPEN = {
+    "launched": "from zingy_nb.profiles import get_profiles as _zb_get_profiles\n"
+    "_zb_profiles = _zb_get_profiles()\n_zb_apikey = zingyConn.apikey\n",
+    "plain": "from zingy_nb.profiles import Profiles as _zb_Profiles\n"
+    "from zingy_nb.kernel.conn import ZingyConn as _zb_ZingyConn\n"
+    "_zb_profiles = _zb_Profiles()\n_zb_apikey = _zb_ZingyConn(_zb_profiles).apikey\n",
+}
+
 SETUP = f"""
 import hashlib as _zb_hashlib, json as _zb_json, os as _zb_os
 from time import perf_counter_ns as _zb_now
-from zingy_nb.profiles import get_profiles as _zb_get_profiles
 
-_zb_profiles = _zb_get_profiles()
-
-def _zb_warm(n, batches, name={NAME!r}, apikey=zingyConn.apikey, now=_zb_now):
+def _zb_warm(n, batches, name={NAME!r}, apikey=_zb_apikey, now=_zb_now):
     for _ in range(n):
         apikey(name)
     out = []
@@ -86,7 +95,7 @@ def _zb_warm(n, batches, name={NAME!r}, apikey=zingyConn.apikey, now=_zb_now):
         out.append((now() - t0) / n)
     return out
 
-def _zb_cold(n, first, name={NAME!r}, bump={BUMP!r}, apikey=zingyConn.apikey, now=_zb_now):
+def _zb_cold(n, first, name={NAME!r}, bump={BUMP!r}, apikey=_zb_apikey, now=_zb_now):
     out = []
     for i in range(first, first + n):
         _zb_profiles.set("bench-agent-bump", bump[i % 2])
@@ -95,7 +104,7 @@ def _zb_cold(n, first, name={NAME!r}, bump={BUMP!r}, apikey=zingyConn.apikey, no
         out.append(now() - t0)
     return out
 
-_zb_info = zingyConn.apikey({NAME!r})
+_zb_info = _zb_apikey({NAME!r})
 print(_zb_json.dumps({{
     "profiles": type(_zb_profiles).__name__,
     "key_in_env": "ZINGY_NB_MASTER_KEY" in _zb_os.environ,
@@ -252,7 +261,7 @@ def _in_kernels(specs: Path, env: Mapping[str, str], chatter: IO[bytes], out: Ag
     try:
         for kind, name in (("launched", LAUNCHED), ("plain", PLAIN)):
             started[kind] = _Kernel(specs, name, env, chatter)
-            got = started[kind].json(SETUP)
+            got = started[kind].json(OPEN[kind] + SETUP)
             if (got["profiles"], got["key_in_env"]) != EXPECTED[kind]:
                 raise RuntimeError(f"the {kind} kernel is not what it should be: {got}")
             if got["digest"] != expected_digest:

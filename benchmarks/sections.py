@@ -290,7 +290,9 @@ def agent(root: Path, notes: list[str]) -> list[Row]:
     notes.append(
         "agent: a launched kernel = the zingy-cloud-flow kernelspec as kernels.install "
         "writes it (launcher, capability, no key in its environment: checked), baseline = "
-        "the same kernel argv without the launcher, holding ZINGY_NB_MASTER_KEY itself. "
+        "the same kernel argv without the launcher, holding ZINGY_NB_MASTER_KEY and opening "
+        "the store in-process (its own Profiles and ZingyConn: a plain kernel's "
+        "get_profiles() now registers with the agent too). "
         f"Warm: {len(got.warm['launched'])} batches of {measure_agent.WARM_NUMBER:,} calls "
         "per kernel, timed inside each kernel, alternating. Cold: "
         f"{len(got.cold['launched'])} reads per kernel, each after a write to another "

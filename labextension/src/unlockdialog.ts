@@ -21,10 +21,14 @@ export class PassphraseBody extends Widget {
     super();
     this.addClass('zingy-nb-unlock');
     const text = document.createElement('p');
-    text.textContent =
+    const command = document.createElement('code');
+    command.textContent = 'zingy-nb lock';
+    text.append(
       "A notebook needs the store's key, which is locked with a passphrase. " +
-      'The zingy-nb agent keeps it unlocked until `zingy-nb lock`; the cell ' +
-      'waits for it.';
+        'The zingy-nb agent keeps it unlocked until ',
+      command,
+      '; the cell waits for it.'
+    );
     this.node.appendChild(text);
     if (error) {
       const shown = document.createElement('p');
