@@ -213,7 +213,6 @@ class AskHandler(AsksHandler):
         self.set_status(204)
         self.finish()
 
-
     def _is_access(self, ask_id: str) -> bool:
         return any(a.id == ask_id and a.kind == "access" for a in self.asks.pending())
 
