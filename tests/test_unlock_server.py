@@ -89,3 +89,22 @@ async def test_with_no_front_end_a_locked_store_is_refused_at_once(
     session = await sessions("headless.ipynb")
     ran = await session.run(RETRIEVE, allow_stdin=False)
     assert ran.ename == "StoreLockedError" and "zingy-nb unlock" in ran.evalue, ran.reply
+
+
+async def test_a_sidebar_save_waits_for_the_same_dialog(
+    store_home: Path, front_end: Any, log_in: Any, jp_fetch: Any
+) -> None:
+    browser = await log_in()
+    # The sidebar saves through the server, which asks its agent to seal: the key is
+    # locked, so the request waits while the server's own front end asks to unlock
+    save = asyncio.ensure_future(
+        jp_fetch("zingy-nb", "api", "profiles", "github", method="PUT",
+                 body=json.dumps({"secret1": "ghp_MADEUP_sidebar_while_locked_01"}))
+    )  # fmt: skip
+    (ask,) = await open_asks(jp_fetch)
+    assert ask["kind"] == "unlock"
+    right = await browser.post("zingy-nb/api/unlock", {"passphrase": PASSPHRASE})
+    assert right.code == 204, right.body
+    saved = await save
+    assert saved.code in (200, 201), saved.body
+    assert json.loads(saved.body)["name"] == "github"

@@ -95,8 +95,9 @@ class Unlock:
 class _End:
     """One front end's connection; events are sent whole, one writer at a time."""
 
-    def __init__(self, conn: socket.socket) -> None:
+    def __init__(self, conn: socket.socket, pid: int) -> None:
         self.conn = conn
+        self.pid = pid  # the front end's process (``SO_PEERCRED``): the Jupyter server
         self._lock = threading.Lock()
 
     def send(self, event: dict[str, Any]) -> bool:
@@ -245,9 +246,15 @@ class FrontEnds:
             ask = next((a for a in self._asks.values() if a.id == ask_id), None)
         return ask is not None and self._settle(ask, str(answer))
 
-    def serve(self, conn: socket.socket, reader: Any) -> None:
+    def is_front_end(self, pid: int) -> bool:
+        """Whether ``pid`` is a connected front end's process (a Jupyter server, whose
+        sidebar may wait for the unlock its own dialog asks for)."""
+        with self._lock:
+            return any(end.pid == pid for end in self._ends)
+
+    def serve(self, conn: socket.socket, reader: Any, pid: int = 0) -> None:
         """Serve one front end's connection until it closes (in its connection thread)."""
-        end = _End(conn)
+        end = _End(conn, pid)
         with self._lock:
             self._ends.append(end)
             open_now = [ask.event() for ask in self._asks.values()]

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import access, flow
 from ..errors import CloudFlowOnlyError, FlowModeError, InvalidProfileError
@@ -30,6 +30,8 @@ from .protocol import MAX_TEXTS
 
 if TYPE_CHECKING:
     from .ops import Agent
+
+T = TypeVar("T")
 
 
 def caller(agent: Agent, request: dict[str, Any], peer_pid: int) -> Kernel | None:
@@ -75,11 +77,32 @@ def _name(request: dict[str, Any], field: str = "name") -> str:
     return validate_name(name)
 
 
+def unlocked(agent: Agent, kernel: Kernel | None, peer_pid: int, work: Callable[[], T]) -> T:
+    """``work()`` (which takes the agent's lock itself). A locked key makes a kernel, or
+    the Jupyter server that shows the Unlock dialog, wait for a person to unlock it, as
+    a retrieval does; a terminal's command fails at once, naming `zingy-nb unlock`."""
+    if kernel is None and not agent.frontends.is_front_end(peer_pid):
+        return work()
+    return agent.frontends.when_unlocked(work)
+
+
+def _locked_work(agent: Agent, kernel: Kernel | None, fn: Callable[[], T]) -> Callable[[], T]:
+    def work() -> T:
+        with agent._lock, acting_for(kernel):
+            return fn()
+
+    return work
+
+
 def save(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     kernel = caller(agent, request, peer_pid)
     name, values = _name(request), _values(request)
-    with agent._lock, acting_for(kernel):
-        meta = agent.profiles.set(name, *values)
+    meta = unlocked(
+        agent,
+        kernel,
+        peer_pid,
+        _locked_work(agent, kernel, lambda: agent.profiles.set(name, *values)),
+    )
     return {"meta": meta.to_json()}
 
 
@@ -90,15 +113,25 @@ def update(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
         isinstance(changes, dict) and all(isinstance(v, str) or v is None for v in changes.values())
     ):
         raise InvalidProfileError("An update names slots, each set to text or null.")
-    with agent._lock, acting_for(kernel):
-        meta = agent.profiles.update(_name(request), changes)
+    name = _name(request)
+    meta = unlocked(
+        agent,
+        kernel,
+        peer_pid,
+        _locked_work(agent, kernel, lambda: agent.profiles.update(name, changes)),
+    )
     return {"meta": meta.to_json()}
 
 
 def rename(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     kernel = caller(agent, request, peer_pid)
-    with agent._lock, acting_for(kernel):
-        meta = agent.profiles.rename(_name(request, "old"), _name(request, "new"))
+    old, new = _name(request, "old"), _name(request, "new")
+    meta = unlocked(
+        agent,
+        kernel,
+        peer_pid,
+        _locked_work(agent, kernel, lambda: agent.profiles.rename(old, new)),
+    )
     return {"meta": meta.to_json()}
 
 

@@ -134,7 +134,7 @@ class Server:
                 reply = self.agent.handle(request, creds[0])
                 conn.sendall(encode(reply))
                 if request.get("op") == "frontend" and reply.get("ok"):
-                    self.agent.frontends.serve(conn, reader)  # the connection is its now
+                    self.agent.frontends.serve(conn, reader, creds[0])  # the connection is its now
                     return
         except OSError:
             return
