@@ -14,6 +14,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,3 +273,26 @@ def test_on_a_terminal_zingy_nb_run_asks_for_the_passphrase(
     assert PASSPHRASE.encode() not in seen  # typed without echo
     status_now = json.loads(zingy(home, "key", "status", "--json").stdout)
     assert status_now["problem"] is None  # the agent stays unlocked, as after `unlock`
+
+
+def test_the_agent_locks_a_key_left_unused_for_its_setting(home: Path) -> None:
+    bad = zingy(home, "key", "protect", "--stdin", "--lock-after", "0", stdin=PASSPHRASE + "\n")
+    assert bad.returncode == 1 and "--lock-after" in bad.stderr and not locked.is_locked(home)
+    ok(home, "key", "protect", "--stdin", "--lock-after", "2", stdin=PASSPHRASE + "\n")
+    assert json.loads(zingy(home, "key", "status", "--json").stdout)["problem"] is None
+    deadline = time.monotonic() + 60
+    while True:  # no request that needs the key: after 2 s the agent forgets it
+        status = json.loads(zingy(home, "key", "status", "--json").stdout)
+        if status["problem"] is not None:
+            break
+        assert time.monotonic() < deadline, "the agent never locked the unused key"
+        time.sleep(1)
+    assert "locked with a passphrase" in status["problem"]
+    audit = json.loads(zingy(home, "audit", "--json").stdout)
+    assert ("<key>", "locked-when-idle") in {(e["profile"], e["outcome"]) for e in audit}
+    # and the setting is bound to the wrapped key: editing it makes the file fail
+    data = json.loads(locked.locked_file(home).read_text())
+    data["lock_after"] = None
+    locked.locked_file(home).write_text(json.dumps(data))
+    tampered = zingy(home, "unlock", "--stdin", stdin=PASSPHRASE + "\n")
+    assert tampered.returncode == 1 and "does not unlock" in tampered.stderr

@@ -38,6 +38,7 @@ PROTECTED: Final = "protected"
 UNLOCKED: Final = "unlocked"
 UNLOCK_REFUSED: Final = "wrong-passphrase"
 LOCKED: Final = "locked"
+IDLE_LOCKED: Final = "locked-when-idle"
 #: What the log records instead of a name that fails validation, or that names no
 #: profile this process can see: either may be a secret pasted where a name belongs.
 INVALID_NAME: Final = "<invalid-name>"

@@ -318,10 +318,10 @@ class Profiles:
             return key_id
 
     # -- locked custody: done by the agent, which then holds the only unwrapped key -----
-    def protect_key(self, passphrase: str) -> str:
+    def protect_key(self, passphrase: str, lock_after: float | None = None) -> str:
         """Lock the key with ``passphrase`` (``vault.locked``); returns the locked file."""
         with self._lock:
-            where = self.vault.protect(passphrase)
+            where = self.vault.protect(passphrase, lock_after)
             self._changed()
         audit_log.key_event(self, PROTECTED)
         return where
@@ -338,12 +338,12 @@ class Profiles:
         audit_log.key_event(self, UNLOCKED)
         return key_id
 
-    def lock(self) -> bool:
+    def lock(self, outcome: str = LOCKED) -> bool:
         """Forget the unlocked key and every value this process holds."""
         with self._lock:
             was = self.vault.lock()
             self._changed()
-        audit_log.key_event(self, LOCKED)  # moves the change token: kernels revalidate
+        audit_log.key_event(self, outcome)  # moves the change token: kernels revalidate
         return was
 
     def export_key(self) -> str:

@@ -176,9 +176,9 @@ class AgentClient:
         """Keep ``text`` (from ``export_key``) as the store's key; where it was kept."""
         return str(self.call("import_key", key=text)["where"])
 
-    def protect(self, passphrase: str) -> str:
+    def protect(self, passphrase: str, lock_after: float | None = None) -> str:
         """Lock the store's key with ``passphrase``; returns the locked file."""
-        return str(self.call("protect", passphrase=passphrase)["where"])
+        return str(self.call("protect", passphrase=passphrase, lock_after=lock_after)["where"])
 
     def unlock(self, passphrase: str) -> str:
         """Unlock the agent's key with ``passphrase``; returns the key id."""

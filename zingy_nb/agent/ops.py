@@ -13,15 +13,17 @@ import contextlib
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
 from .. import access, flow, redact
-from ..audit import audit_log
+from ..audit import IDLE_LOCKED, audit_log
 from ..errors import FlowModeError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..profiles import Profiles
 from ..rules import Secrets
+from ..vault import holds_unlocked_key, lock_after, locked_stamp
 from . import kernel_ops, widening
 from .capabilities import Capabilities, Kernel
 from .frontend import FROM_KERNEL, FrontEnds
@@ -33,6 +35,8 @@ from .protocol import failure
 #: not quoted back.
 _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
+#: Requests that do not count as a use of the key (for ``lock_if_idle``).
+_NOT_USE = ("status", "list", "key_status", "frontend", "lock")
 _VIA = re.compile(r"^[\w.:-]{1,100}$")  # "serve", "run", "scheduler:<job id>"
 _KERNEL_ID = re.compile(r"^[\w-]{1,64}$")  # Jupyter's kernel id (a UUID), for the audit
 
@@ -62,6 +66,8 @@ class Agent:
         self._profiles: Profiles | None = None
         self._matcher: tuple[object, redact.Redactor] | None = None
         self._lock = threading.Lock()  # one retrieval at a time: audit context below
+        self.used = time.monotonic()  # the last request that may need the key
+        self._lock_after: tuple[object, float | None] = (None, None)  # (stamp, seconds)
         self.frontends = FrontEnds(log)
         access.set_asker(self.frontends)  # the agent's questions go to its front ends
         self._ops: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
@@ -96,6 +102,8 @@ class Agent:
         request_id = request.get("id")
         op = request.get("op")
         handler = self._ops.get(op) if isinstance(op, str) else None
+        if op not in _NOT_USE:
+            self.used = time.monotonic()
         try:
             if handler is None:
                 raise ZingyError(
@@ -192,8 +200,28 @@ class Agent:
         return {"timeout": self.frontends.timeout}
 
     # -- housekeeping -------------------------------------------------------------------
+    def lock_if_idle(self) -> bool:
+        """Forget an unlocked key nobody used for its lock-after setting (``key protect
+        --lock-after``); whether it did. Called every tick: cheap while not unlocked."""
+        home = self.location.home
+        if self.location.url or not holds_unlocked_key(home):
+            return False
+        stamp = locked_stamp(home)
+        if self._lock_after[0] != stamp:
+            self._lock_after = (stamp, lock_after(home))
+        after = self._lock_after[1]
+        if after is None or time.monotonic() - self.used < after:
+            return False
+        with self._lock:
+            self.profiles.lock(IDLE_LOCKED)
+            self._matcher = None
+        self.log(f"locked the key: unused for {after:g} s")
+        return True
+
     def tidy(self, flush_all: bool = False) -> int:
-        """Forget gone kernels (flushing their audit), or flush all; returns live ones."""
+        """Forget gone kernels (flushing their audit), or flush all, and lock a key left
+        unused too long; returns the live kernels."""
+        self.lock_if_idle()
         gone = self.kernels.prune()
         live = self.kernels.live()
         for kernel in gone + (live if flush_all else []):

@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..rules import validate_name
 from ..store.base import ACCESS_OFF, LEVELS
+from ..vault import check_lock_after
 
 if TYPE_CHECKING:
     from .ops import Agent
@@ -133,8 +134,9 @@ def protect(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, A
     may not: it would choose the passphrase that opens every profile."""
     _from_a_person(agent, peer_pid, "Protecting the key with a passphrase")
     passphrase = _passphrase(request)
+    after = check_lock_after(request.get("lock_after"))
     with agent._lock:
-        where = agent.profiles.protect_key(passphrase)
+        where = agent.profiles.protect_key(passphrase, after)
     agent.log(f"protected the key for pid {peer_pid}")
     return {"where": where}
 

@@ -31,6 +31,13 @@ def add_protect(key: argparse._SubParsersAction) -> None:
         "protect", help="lock the key with a passphrase, removing every unwrapped copy"
     )
     p.add_argument("--stdin", action="store_true", help=STDIN_HELP)
+    p.add_argument(
+        "--lock-after",
+        type=float,
+        metavar="SECONDS",
+        help="the agent forgets the key after this long without a request that needs it "
+        "(default: only `zingy-nb lock` does)",
+    )
 
 
 def read_passphrase(stdin: bool, *, new: bool) -> str:
@@ -66,12 +73,13 @@ def _agent() -> Any:
 
 
 def run_protect(args: Any) -> None:
-    from ..vault import check_passphrase
+    from ..vault import check_lock_after, check_passphrase
 
+    after = check_lock_after(args.lock_after)  # before asking or starting anything
     passphrase = read_passphrase(args.stdin, new=True)
-    check_passphrase(passphrase)  # before starting anything
+    check_passphrase(passphrase)
     with _agent() as client:
-        where = client.protect(passphrase)
+        where = client.protect(passphrase, after)
     print(
         f"Protected: the key is kept only in {where}, wrapped with your passphrase, and in "
         "the memory of the store's agent until `zingy-nb lock`. Without the passphrase "

@@ -17,8 +17,9 @@ from .base import KeyStatus, Vault
 from .crypto import decode_key, encode_key, new_key
 from .custody import ENV_VAR as MASTER_KEY_ENV
 from .custody import MasterKey
+from .locked import check_lock_after, is_locked, lock_after
 from .locked import check_new as check_passphrase
-from .locked import is_locked
+from .locked import holds as holds_unlocked_key
 from .locked import stamp as locked_stamp
 from .private_file import write_private
 
@@ -58,10 +59,13 @@ __all__ = [
     "MemberPublicKey",
     "Trust",
     "Vault",
+    "check_lock_after",
     "check_passphrase",
     "decode_key",
     "encode_key",
+    "holds_unlocked_key",
     "is_locked",
+    "lock_after",
     "locked_stamp",
     "member_key_forms",
     "new_key",

@@ -108,7 +108,7 @@ class Vault(ABC):
             "store's key cannot be locked yet. Nothing was changed."
         )
 
-    def protect(self, passphrase: str) -> str:
+    def protect(self, passphrase: str, lock_after: float | None = None) -> str:
         """Wrap the key with a passphrase, removing every unwrapped copy."""
         self._not_lockable()
 

@@ -64,11 +64,12 @@ class _Wrapped:
     salt: bytes
     nonce: bytes
     wrapped: bytes
+    lock_after: float | None = None  # seconds without use after which the agent locks
 
     def header(self) -> bytes:
         """What the AEAD binds: everything but the nonce and the ciphertext."""
         fields = [FORMAT, self.store_id, "scrypt", self.n, self.r, self.p, _b64(self.salt)]
-        return json.dumps(fields).encode("utf-8")
+        return json.dumps([*fields, self.lock_after]).encode("utf-8")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class _Wrapped:
             "salt": _b64(self.salt),
             "nonce": _b64(self.nonce),
             "wrapped": _b64(self.wrapped),
+            "lock_after": self.lock_after,
         }
 
 
@@ -99,14 +101,33 @@ def check_new(passphrase: str) -> None:
         )
 
 
-def protect(home: Path, store_id: str, key: bytes, passphrase: str) -> Path:
-    """Write ``key`` wrapped with ``passphrase``; returns the file. Atomic, 0600."""
+def check_lock_after(seconds: object) -> float | None:
+    """``seconds`` as a lock-after setting (None: never), or ``PassphraseError``."""
+    if seconds is None:
+        return None
+    if (
+        not isinstance(seconds, (int, float))
+        or isinstance(seconds, bool)
+        or not (1 <= seconds <= 366 * 86400)
+    ):
+        raise PassphraseError(
+            "--lock-after is a number of seconds from 1 to a year; nothing was changed."
+        )
+    return float(seconds)
+
+
+def protect(
+    home: Path, store_id: str, key: bytes, passphrase: str, lock_after: float | None = None
+) -> Path:
+    """Write ``key`` wrapped with ``passphrase``; returns the file. Atomic, 0600.
+    ``lock_after``: seconds without use after which the agent forgets it (None: never)."""
     check_new(passphrase)
+    lock_after = check_lock_after(lock_after)
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
-    draft = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, b"")
+    draft = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, b"", lock_after)
     kek = _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     wrapped = AESGCM(kek).encrypt(nonce, key, draft.header())
-    done = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, wrapped)
+    done = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, wrapped, lock_after)
     path = locked_file(home)
     write_private(path, json.dumps(done.to_json(), indent=1) + "\n")
     return path
@@ -127,6 +148,7 @@ def _read(home: Path) -> _Wrapped:
             base64.urlsafe_b64decode(data["salt"]),
             base64.urlsafe_b64decode(data["nonce"]),
             base64.urlsafe_b64decode(data["wrapped"]),
+            None if data.get("lock_after") is None else float(data["lock_after"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise KeyUnavailableError(
@@ -169,6 +191,12 @@ def touch(home: Path) -> None:
         os.utime(locked_file(home))
 
 
+def lock_after(home: Path) -> float | None:
+    """The locked key's lock-after setting, in seconds (None: never, or not locked).
+    Bound into the wrapping: an edited value makes the file fail to unlock."""
+    return _read(home).lock_after if is_locked(home) else None
+
+
 # -- the agent's unlocked copy ----------------------------------------------------------
 _lock = threading.Lock()
 _unlocked: dict[Path, bytes] = {}
@@ -183,6 +211,11 @@ def forget(home: Path) -> bool:
     """Drop the unlocked key of ``home``; whether there was one."""
     with _lock:
         return _unlocked.pop(Path(home), None) is not None
+
+
+def holds(home: Path) -> bool:
+    """Whether this process holds the unlocked key of ``home`` (the agent, unlocked)."""
+    return unlocked(home) is not None
 
 
 def unlocked(home: Path) -> bytes | None:

@@ -228,7 +228,7 @@ class MasterKeyVault(Vault):
             )
         return info
 
-    def protect(self, passphrase: str) -> str:
+    def protect(self, passphrase: str, lock_after: float | None = None) -> str:
         """Wrap the key with ``passphrase`` and remove every unwrapped copy; returns the
         locked file. This process keeps the key unlocked. Run again (unlocked), it
         changes the passphrase."""
@@ -240,7 +240,7 @@ class MasterKeyVault(Vault):
         info = self._info("protect")
         key, _ = self.find_key(info)  # locked and not unlocked: StoreLockedError
         home = self.keys.home
-        path = locked.protect(home, info.store_id, key.key, passphrase)
+        path = locked.protect(home, info.store_id, key.key, passphrase, lock_after)
         locked.remember(home, key.key)
         self.keys.discard_unwrapped(info.store_id)
         self._key = self._cipher = None
