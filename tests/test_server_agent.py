@@ -85,9 +85,11 @@ async def test_the_save_time_scrub_matches_through_the_agent(
     jp_fetch: Any, jp_root_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     outputs = [{"output_type": "stream", "name": "stdout", "text": f"key={SECRET}\n"}]
-    cell = {"cell_type": "code", "source": "print(k)", "metadata": {}, "outputs": outputs}
+    cell = {"cell_type": "code", "id": "code", "source": "print(k)", "metadata": {},
+            "outputs": outputs, "execution_count": None}  # fmt: skip
+    text = {"cell_type": "markdown", "id": "text", "source": f"<b>{SECRET}</b>", "metadata": {}}
     notebook = {
-        "cells": [cell, {"cell_type": "markdown", "source": f"<b>{SECRET}</b>", "metadata": {}}],
+        "cells": [cell, text],
         "metadata": {},
         "nbformat": 4,
         "nbformat_minor": 5,
