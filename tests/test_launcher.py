@@ -17,6 +17,7 @@ import queue
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,10 +99,14 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     stop_agents(Path(os.environ["JUPYTER_RUNTIME_DIR"]))
 
 
-def start(place: dict[str, Any], name: str, **env: str) -> tuple[KernelManager, Client]:
+def start(
+    place: dict[str, Any], name: str, connection_file: str = "", **env: str
+) -> tuple[KernelManager, Client]:
     km = KernelManager(
         kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(place["specs"])])
     )
+    if connection_file:  # named as the Jupyter server names it: kernel-<id>.json
+        km.connection_file = connection_file
     km.start_kernel(env={**place["env"], **env})
     try:
         return km, Client(km.client())
@@ -220,8 +225,9 @@ def test_a_kernels_child_uses_its_kernels_capability_and_cannot_get_its_own(
 def test_warm_reads_are_audited_by_the_agent_as_the_kernels_own(place: dict[str, Any]) -> None:
     # Given a launched kernel that reads a profile five times (one cold read, four warm
     # ones that it counts in memory and sends to the agent when it flushes)
-    km, client = start(place, "zingy-cloud-flow")
-    kernel_id = Path(km.connection_file).name.removeprefix("kernel-").removesuffix(".json")
+    kernel_id = str(uuid.uuid4())
+    connection_file = str(place["root"] / f"kernel-{kernel_id}.json")
+    km, client = start(place, "zingy-cloud-flow", connection_file)
     try:
         pid = client.ok("import os; print(os.getpid())").stdout.strip()
         for _ in range(5):
@@ -252,7 +258,7 @@ def test_warm_reads_are_audited_by_the_agent_as_the_kernels_own(place: dict[str,
     }
     assert len({e.process for e in entries}) == 1
     # named by Jupyter's kernel id, which the launcher read from its connection file
-    assert {e.kernel_id for e in entries} == {kernel_id} and kernel_id
+    assert {e.kernel_id for e in entries} == {kernel_id}
 
 
 def test_without_an_agent_the_kernel_starts_and_says_why(place: dict[str, Any]) -> None:
