@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import agents
 from tests.isolation import tree_bytes
 from tests.keyring_daemon import (  # noqa: F401  (fixtures, by their pytest names)
     SecretService,
@@ -25,6 +26,7 @@ from tests.keyring_daemon import (  # noqa: F401  (fixtures, by their pytest nam
 from zingy_nb.vault.crypto import decode_key, encode_key, key_id, new_key
 
 pytestmark = pytest.mark.keyring_daemon
+own_agents = agents.own_agents
 
 STRIPE = "sk_test_MADEUP_kr_51HxQ2eZvKYlo2C"
 GITHUB = "ghp_MADEUP_kr_0123456789abcdefABCDEF"
@@ -274,3 +276,27 @@ def test_import_restores_a_deleted_keyring_entry(
     got = read(secret_service, home, "stripe")
     assert json.loads(got.stdout) == {"stripe": [STRIPE, None, None, None]}
     assert not (home / "master.key").exists()
+
+
+def test_protect_takes_the_key_out_of_the_keyring_into_the_agent(
+    secret_service: SecretService, tmp_path: Path, own_agents: Path
+) -> None:
+    home = tmp_path / "zingy"
+    save_profile(secret_service, home, "stripe", STRIPE)
+    assert secret_service.usernames() == [f"store:{store_meta(home)['store_id']}"]
+    # When the key is protected with a passphrase (locked custody, docs/custody.md)
+    passphrase = "made-up keyring passphrase"
+    done = secret_service.cli(home, "key", "protect", "--stdin", input=passphrase + "\n")
+    assert done.returncode == 0, done.stderr
+    # Then no keyring entry and no key file hold it; the store's agent does, unlocked
+    assert secret_service.usernames() == []
+    assert not (home / "master.key").exists() and (home / "master.key.locked").exists()
+    script = "from zingy_nb import zingyConn\nprint(len(zingyConn.apikey('stripe').secret1))"
+    flagged = {"ZINGY_NB_FLOW": "cloud-flow"}
+    assert secret_service.python(home, script, extra_env=flagged).stdout.strip() == str(len(STRIPE))
+    # and once locked, nothing that runs as the user can open the store
+    assert secret_service.cli(home, "lock").returncode == 0
+    locked = secret_service.python(home, script, extra_env=flagged)
+    assert locked.returncode == 1 and "StoreLockedError" in locked.stderr
+    assert secret_service.usernames() == []
+    assert STRIPE not in locked.stdout + locked.stderr

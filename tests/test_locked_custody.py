@@ -181,7 +181,7 @@ def test_a_script_reads_through_the_agent_with_the_flow_it_states(protected: Pat
     assert SECRET not in cloud.stdout + cloud.stderr + page.stdout + page.stderr
 
 
-def test_the_passphrase_reaches_no_log_argv_or_audit(protected: Path, own_agents: Path) -> None:
+def test_the_passphrase_reaches_no_log_or_audit(protected: Path, own_agents: Path) -> None:
     home = protected
     ok(home, "lock")
     zingy(home, "unlock", "--stdin", stdin=WRONG + "\n")
