@@ -25,6 +25,7 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
+from tests.kernels import Replied
 from zingy_nb.server.asks import ASKS_KEY, AgentAsks
 
 WAIT = 90.0  # generous: a loaded 2-core machine
@@ -129,20 +130,12 @@ def cloud_kernelspec(jp_environ: Any) -> str:
 
 
 @dataclass
-class Ran:
+class Ran(Replied):
     """One cell: its reply, what it printed, and the stdin prompts it showed."""
 
     reply: dict[str, Any]
     prompts: list[str] = field(default_factory=list)
     stdout: str = ""
-
-    @property
-    def ename(self) -> str | None:
-        return self.reply.get("ename")
-
-    @property
-    def evalue(self) -> str:
-        return str(self.reply.get("evalue", ""))
 
 
 class Session:

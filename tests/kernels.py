@@ -70,8 +70,22 @@ def run_cli(home: Path | str, *args: str, stdin: str = "") -> subprocess.Complet
     return proc
 
 
+class Replied:
+    """The error an execute reply names (``reply``: the reply's content), if any."""
+
+    reply: dict[str, Any]
+
+    @property
+    def ename(self) -> str | None:
+        return self.reply.get("ename")
+
+    @property
+    def evalue(self) -> str:
+        return str(self.reply.get("evalue", ""))
+
+
 @dataclass
-class Cell:
+class Cell(Replied):
     """What one execute request produced."""
 
     code: str
@@ -81,14 +95,6 @@ class Cell:
     @property
     def status(self) -> str:
         return str(self.reply["status"])
-
-    @property
-    def ename(self) -> str | None:
-        return self.reply.get("ename")
-
-    @property
-    def evalue(self) -> str:
-        return str(self.reply.get("evalue", ""))
 
     @property
     def outputs(self) -> list[dict[str, Any]]:

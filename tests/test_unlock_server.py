@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from tornado.httpclient import HTTPClientError
 
 from tests import asks
 from tests.asks import notebook, open_asks
-from tests.kernels import CLI, kernel_env
+from tests.kernels import run_cli
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the agent: Linux")
 
@@ -32,24 +31,16 @@ SECRET = "sk_test_MADEUP_unlock_server_5521"
 RETRIEVE = "print(len(zingyConn.apikey('stripe').secret1))"
 
 
-def zingy(home: Path, *args: str, stdin: str = "") -> None:
-    done = subprocess.run(
-        [CLI, *args], input=stdin, env=kernel_env(flow=None, home=home),
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture
 def store_home(jp_environ: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A store whose key is locked, with the agent (in this test's runtime folder)
     running and locked: as after `zingy-nb lock`. The server's kernels use it too."""
     home = tmp_path / "store"
     monkeypatch.setenv("ZINGY_NB_HOME", str(home))
-    zingy(home, "profiles", "set", "stripe", "--stdin", stdin=SECRET + "\n")
-    zingy(home, "store", "config", "notebook-access", "off")
-    zingy(home, "key", "protect", "--stdin", stdin=PASSPHRASE + "\n")
-    zingy(home, "lock")
+    run_cli(home, "profiles", "set", "stripe", "--stdin", stdin=SECRET + "\n")
+    run_cli(home, "store", "config", "notebook-access", "off")
+    run_cli(home, "key", "protect", "--stdin", stdin=PASSPHRASE + "\n")
+    run_cli(home, "lock")
     return home
 
 

@@ -131,8 +131,7 @@ def register(
         if pid > 0 and uid != os.getuid():
             return None  # another user's socket: the caller says so, as ever
         fields: dict[str, str | int | None] = {"id": 1, "op": "register", "flow": mode}
-        fields.update(notebook=notebook, pid=os.getpid(), via=via, named=named)
-        fields.update(kernel_id=kernel_id)
+        fields.update(notebook=notebook, pid=os.getpid(), via=via, named=named, kernel_id=kernel_id)
         try:
             sock.sendall(_encode(fields))
             reply = _reply(sock)

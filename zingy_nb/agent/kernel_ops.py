@@ -77,32 +77,25 @@ def _name(request: dict[str, Any], field: str = "name") -> str:
     return validate_name(name)
 
 
-def unlocked(agent: Agent, kernel: Kernel | None, peer_pid: int, work: Callable[[], T]) -> T:
-    """``work()`` (which takes the agent's lock itself). A locked key makes a kernel, or
-    the Jupyter server that shows the Unlock dialog, wait for a person to unlock it, as
-    a retrieval does; a terminal's command fails at once, naming `zingy-nb unlock`."""
+def _write(agent: Agent, kernel: Kernel | None, peer_pid: int, fn: Callable[[], T]) -> T:
+    """``fn()`` under the agent's lock, acting for ``kernel``. A locked key makes a
+    kernel, or the Jupyter server that shows the Unlock dialog, wait (with no lock held)
+    for a person to unlock it, as a retrieval does; a terminal's command fails at once,
+    naming `zingy-nb unlock`."""
+
+    def work() -> T:
+        with agent._lock, acting_for(kernel):
+            return fn()
+
     if kernel is None and not agent.frontends.is_front_end(peer_pid):
         return work()
     return agent.frontends.when_unlocked(work)
 
 
-def _locked_work(agent: Agent, kernel: Kernel | None, fn: Callable[[], T]) -> Callable[[], T]:
-    def work() -> T:
-        with agent._lock, acting_for(kernel):
-            return fn()
-
-    return work
-
-
 def save(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     kernel = caller(agent, request, peer_pid)
     name, values = _name(request), _values(request)
-    meta = unlocked(
-        agent,
-        kernel,
-        peer_pid,
-        _locked_work(agent, kernel, lambda: agent.profiles.set(name, *values)),
-    )
+    meta = _write(agent, kernel, peer_pid, lambda: agent.profiles.set(name, *values))
     return {"meta": meta.to_json()}
 
 
@@ -114,24 +107,14 @@ def update(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
     ):
         raise InvalidProfileError("An update names slots, each set to text or null.")
     name = _name(request)
-    meta = unlocked(
-        agent,
-        kernel,
-        peer_pid,
-        _locked_work(agent, kernel, lambda: agent.profiles.update(name, changes)),
-    )
+    meta = _write(agent, kernel, peer_pid, lambda: agent.profiles.update(name, changes))
     return {"meta": meta.to_json()}
 
 
 def rename(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     kernel = caller(agent, request, peer_pid)
     old, new = _name(request, "old"), _name(request, "new")
-    meta = unlocked(
-        agent,
-        kernel,
-        peer_pid,
-        _locked_work(agent, kernel, lambda: agent.profiles.rename(old, new)),
-    )
+    meta = _write(agent, kernel, peer_pid, lambda: agent.profiles.rename(old, new))
     return {"meta": meta.to_json()}
 
 

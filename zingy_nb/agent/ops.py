@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from .. import access, flow, redact
-from ..audit import IDLE_LOCKED, audit_log
+from ..audit import IDLE_LOCKED, LOCKED, audit_log
 from ..errors import FlowModeError, InvalidProfileError, NotebookAccessError, ZingyError
 from ..profiles import Profiles
 from ..rules import Secrets
@@ -212,11 +212,16 @@ class Agent:
         after = self._lock_after[1]
         if after is None or time.monotonic() - self.used < after:
             return False
-        with self._lock:
-            self.profiles.lock(IDLE_LOCKED)
-            self._matcher = None
+        self.lock(IDLE_LOCKED)
         self.log(f"locked the key: unused for {after:g} s")
         return True
+
+    def lock(self, outcome: str = LOCKED) -> bool:
+        """Forget the unlocked key, and the matcher built with it (every stored value);
+        whether it was unlocked."""
+        with self._lock:
+            self._matcher = None
+            return self.profiles.lock(outcome)
 
     def tidy(self, flush_all: bool = False) -> int:
         """Forget gone kernels (flushing their audit), or flush all, and lock a key left

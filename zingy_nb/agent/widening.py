@@ -158,8 +158,7 @@ def unlock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
 
 def lock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     """Forget the unlocked key: it narrows, so anyone who reaches the agent may."""
-    with agent._lock:
-        was = agent.profiles.lock()
+    was = agent.lock()
     agent.log(f"locked for pid {peer_pid}")
     return {"was_unlocked": was}
 

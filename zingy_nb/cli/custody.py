@@ -60,16 +60,15 @@ def read_passphrase(stdin: bool, *, new: bool) -> str:
 
 
 def _agent() -> Any:
-    from ..agent.harden import supported
+    from .through_agent import agent
 
-    if not supported():
+    client = agent()
+    if client is None:
         raise AgentUnavailableError(
             "A key locked with a passphrase lives in the zingy-nb agent, which runs on "
             "Linux only; here keep the key in the OS keyring. Nothing was changed."
         )
-    from ..agent.client import ensure_agent
-
-    return ensure_agent()
+    return client
 
 
 def run_protect(args: Any) -> None:

@@ -231,21 +231,23 @@ class UnlockHandler(ZingyAPIHandler):
         self.finish()
 
 
-def _passphrase_of(body: bytes) -> str:
+def _field_of(body: bytes, name: str) -> object:
+    """Field ``name`` of a JSON object body, or None for any other body."""
     try:
-        passphrase = json.loads(body).get("passphrase")
+        return json.loads(body).get(name)
     except (ValueError, AttributeError):
-        passphrase = None
+        return None
+
+
+def _passphrase_of(body: bytes) -> str:
+    passphrase = _field_of(body, "passphrase")
     if not isinstance(passphrase, str) or not passphrase:
         raise PassphraseError('Send {"passphrase": "..."}; nothing was unlocked.')
     return passphrase
 
 
 def _answer_of(body: bytes) -> str:
-    try:
-        answer = json.loads(body).get("answer")
-    except (ValueError, AttributeError):
-        answer = None
+    answer = _field_of(body, "answer")
     if answer not in ("allow", "deny"):
         raise InvalidProfileError('Send {"answer": "allow"} or {"answer": "deny"}.')
     return str(answer)

@@ -297,10 +297,12 @@ class KeyLocator:
         """The saved key of a store (or its pending rotation key); None if absent. A
         locked key is the agent's unlocked copy, else ``StoreLockedError``."""
         if locked.is_locked(self.home):
-            key = None if pending else locked.unlocked(self.home)
-            if key is None and not pending:
+            if pending:
+                return None  # a locked store keeps no pending key
+            key = locked.unlocked(self.home)
+            if key is None:
                 raise StoreLockedError.for_store(str(self.home))
-            return None if key is None else MasterKey(key, "locked", LOCKED_WHERE)
+            return MasterKey(key, "locked", LOCKED_WHERE)
         kept = self._custody.load(self._entry(store_id, pending), self._file(pending))
         return None if kept is None else self._key(kept)
 

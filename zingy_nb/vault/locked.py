@@ -9,9 +9,9 @@ after ``zingy-nb unlock`` (or JupyterLab's Unlock dialog) gave it the passphrase
 until ``zingy-nb lock``. What this module keeps in memory (``remember``) is that agent's
 copy; any other process finds the store locked (``StoreLockedError``).
 
-The wrapped file names its format, the KDF and its parameters, and the store id; all of
-it is associated data, so a file copied to another store, or edited to weaker
-parameters, fails to unwrap like a wrong passphrase.
+The wrapped file names its format, the KDF and its parameters, the store id and the
+lock-after setting; all of it is associated data, so a file copied to another store, or
+edited to weaker parameters or another setting, fails to unwrap like a wrong passphrase.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -126,8 +126,7 @@ def protect(
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
     draft = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, b"", lock_after)
     kek = _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    wrapped = AESGCM(kek).encrypt(nonce, key, draft.header())
-    done = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, wrapped, lock_after)
+    done = replace(draft, wrapped=AESGCM(kek).encrypt(nonce, key, draft.header()))
     path = locked_file(home)
     write_private(path, json.dumps(done.to_json(), indent=1) + "\n")
     return path

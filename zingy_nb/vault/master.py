@@ -99,6 +99,14 @@ class MasterKeyVault(Vault):
         self._key, self._cipher = self.find_key(info)
         return self._cipher
 
+    def _info(self, what: str) -> StoreInfo:
+        info = self.store.info()
+        if info is None:
+            raise KeyUnavailableError(
+                f"There is no store at {self.store.location} yet, so no key to {what}."
+            )
+        return info
+
     def _create_store(self) -> None:
         store_id = uuid.uuid4().hex
         env = env_key()
@@ -189,11 +197,7 @@ class MasterKeyVault(Vault):
                 "new key yourself, re-encrypt with it by importing the old one into the "
                 f"keyring (`zingy-nb key import`), unset {ENV_VAR}, rotate, then export."
             )
-        info = self.store.info()
-        if info is None:
-            raise KeyUnavailableError(
-                f"There is no store at {self.store.location} yet, so no key to rotate."
-            )
+        info = self._info("rotate")
         self._key, old_cipher = self.find_key(info)
         old_mac = access_mac.derive(self._key.key, info.store_id)
         fresh = new_key()
@@ -220,14 +224,6 @@ class MasterKeyVault(Vault):
         return new_cipher.key_id
 
     # -- locked custody (``locked``): in the agent ------------------------------------
-    def _info(self, what: str) -> StoreInfo:
-        info = self.store.info()
-        if info is None:
-            raise KeyUnavailableError(
-                f"There is no store at {self.store.location} yet, so no key to {what}."
-            )
-        return info
-
     def protect(self, passphrase: str, lock_after: float | None = None) -> str:
         """Wrap the key with ``passphrase`` and remove every unwrapped copy; returns the
         locked file. This process keeps the key unlocked. Run again (unlocked), it
@@ -281,11 +277,7 @@ class MasterKeyVault(Vault):
 
     def export_key(self) -> str:
         """The store's master key as URL-safe base64, for a backup or another machine."""
-        info = self.store.info()
-        if info is None:
-            raise KeyUnavailableError(
-                f"There is no store at {self.store.location} yet, so no key to export."
-            )
+        info = self._info("export")
         key, _ = self.find_key(info)
         return encode_key(key.key)
 
