@@ -122,7 +122,7 @@ export class AgentAsks {
       if (this._current && !ids.has(this._current.id)) {
         this._close();
       }
-      if (!this._current) {
+      if (!this._current && this._sending === null) {
         const next = reply.asks.find(ask => !this._answered.has(ask.id));
         if (next) {
           void this._show(next);
@@ -190,15 +190,24 @@ export class AgentAsks {
         this._answered.add(ask.id); // cancelled: not asked again for this question
         return;
       }
+      // Until the server answers, this question is being handled: a poll meanwhile
+      // must not show it again (JupyterLab queues dialogs, so a second one would
+      // hide the answer's error behind a fresh, empty dialog).
+      this._sending = ask.id;
       try {
         error = await sendPassphrase(passphrase);
       } catch {
         error = 'Cannot reach the Jupyter server. Check that it is running, then try again.';
+      } finally {
+        this._sending = null;
       }
       if (error === null) {
         this._answered.add(ask.id);
         void this._poll();
         return;
+      }
+      if (!this._open.some(open => open.id === ask.id)) {
+        return; // the question closed while the passphrase was checked
       }
     }
   }
@@ -220,5 +229,6 @@ export class AgentAsks {
   private _polling = false;
   private _open: IAgentAsk[] = [];
   private _current: { id: string; dialog: Dialog<any> } | null = null;
+  private _sending: string | null = null;
   private readonly _answered = new Set<string>();
 }
