@@ -53,6 +53,9 @@ from .measure_startup import _start_once
 KEY = base64.urlsafe_b64encode(b"made-up-bench-agent-key-01234567").decode()
 LAUNCHED, PLAIN = "zingy-cloud-flow", "bench-plain-ext"
 KINDS = ("launched", "plain")
+#: Kernel starts: the launched spec confined (as installed), the same unconfined
+#: (``ZINGY_NB_CONFINE=off``), and the plain spec.
+START_KINDS = ("launched", "unconfined", "plain")
 #: Written between cold reads (two long values: anything the kernel registers for
 #: redaction must not match the digits it prints).
 BUMP = ("bench-agent-bump-made-up-value-a-0123", "bench-agent-bump-made-up-value-b-4567")
@@ -120,7 +123,7 @@ EXPECTED = {"launched": ("RemoteProfiles", False), "plain": ("Profiles", True)}
 class AgentTimes:
     warm: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     cold: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
-    starts: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    starts: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in START_KINDS})
     first_start: list[float] = field(default_factory=list)
     launcher: list[float] = field(default_factory=list)
     bare_python: list[float] = field(default_factory=list)
@@ -284,15 +287,19 @@ def _in_kernels(specs: Path, env: Mapping[str, str], chatter: IO[bytes], out: Ag
 def _kernel_starts(
     specs: Path, env: Mapping[str, str], chatter: IO[bytes], out: AgentTimes
 ) -> None:
-    """Alternating starts of the launched and the plain spec (one warm-up each)."""
-    names = {"launched": LAUNCHED, "plain": PLAIN}
+    """Starts of the launched spec, confined and not, and of the plain spec, in a
+    rotating order (one warm-up each)."""
+    names = {"launched": LAUNCHED, "unconfined": LAUNCHED, "plain": PLAIN}
+    envs = {kind: dict(env) for kind in START_KINDS}
+    envs["unconfined"]["ZINGY_NB_CONFINE"] = "off"
     if not smoke():
-        for kind in KINDS:
-            _start_once(specs, names[kind], dict(env), chatter)
+        for kind in START_KINDS:
+            _start_once(specs, names[kind], envs[kind], chatter)
     for i in range(STARTS):
-        for kind in KINDS if i % 2 == 0 else KINDS[::-1]:
+        shift = i % len(START_KINDS)
+        for kind in START_KINDS[shift:] + START_KINDS[:shift]:
             sleep(0.2)  # let the previous kernel's exit settle
-            out.starts[kind].append(_start_once(specs, names[kind], dict(env), chatter))
+            out.starts[kind].append(_start_once(specs, names[kind], envs[kind], chatter))
 
 
 #: Imports what a kernel has loaded before the extension's ``agent.remote`` import, then

@@ -22,8 +22,9 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if [ "${1:-}" = "--system" ]; then
     # chromium: browser tests; gnome-keyring, dbus-x11, libsecret-tools: a real Secret Service;
-    # postgresql: the team-store tests start a throwaway server (tests/postgres.py).
-    for pkg in chromium fonts-liberation gnome-keyring dbus-x11 libsecret-tools postgresql; do
+    # postgresql: the team-store tests start a throwaway server (tests/postgres.py);
+    # bubblewrap: confined kernels (zingy_nb/agent/confine.py).
+    for pkg in chromium fonts-liberation gnome-keyring dbus-x11 libsecret-tools postgresql bubblewrap; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
 fi

@@ -50,7 +50,8 @@ def test_bench_smoke_runs_every_section_as_documented() -> None:
         "warm zingyConn.apikey(), PostgreSQL",
         "warm zingyConn.apikey(), launched kernel",
         "cold zingyConn.apikey() through the agent",
-        "kernel start to kernel_info, launcher (agent up)",
+        "kernel start to kernel_info, launcher unconfined (agent up)",
+        "kernel start, confined (vs the launcher unconfined)",
         "agent first start",
         "unlock: Scrypt N=2^17 + AES-GCM open",
     ):

@@ -23,6 +23,7 @@ from tests.keyring_daemon import (  # noqa: F401  (fixtures, by their pytest nam
     secret_service_fixture,
     start_secret_service,
 )
+from zingy_nb.agent import confine
 from zingy_nb.vault.crypto import decode_key, encode_key, key_id, new_key
 
 pytestmark = pytest.mark.keyring_daemon
@@ -300,3 +301,63 @@ def test_protect_takes_the_key_out_of_the_keyring_into_the_agent(
     assert locked.returncode == 1 and "StoreLockedError" in locked.stderr
     assert secret_service.usernames() == []
     assert STRIPE not in locked.stdout + locked.stderr
+
+
+#: What a hostile notebook tries on the keyring: the Secret Service through keyring's
+#: own backend, and ``secret-tool``; what it got, hex-encoded (no redactor hides it).
+KEYRING_PROBE = """
+import json, subprocess
+from keyring.backends import SecretService
+out = {{}}
+try:
+    got = SecretService.Keyring().get_password("zingy-nb", {user!r})
+    out["keyring"] = (got or "").encode().hex() or "none"
+except Exception as exc:
+    out["keyring"] = "error: " + type(exc).__name__
+done = subprocess.run(["secret-tool", "lookup", "service", "zingy-nb", "username", {user!r}],
+                      capture_output=True, text=True)
+out["secret-tool"] = done.stdout.encode().hex() or "none"
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or confine.bwrap() is None,
+    reason="confined kernels need Linux and bubblewrap (.ci/run installs it)",
+)
+def test_a_confined_kernel_cannot_reach_the_keyring_its_agent_reads(
+    secret_service: SecretService, tmp_path: Path, own_agents: Path
+) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    from tests.kernels import DEFINE_DIGESTS, digests
+    from tests.test_launcher import Client
+    from zingy_nb import kernels
+
+    home = tmp_path / "zingy"
+    save_profile(secret_service, home, "stripe", STRIPE)
+    (user,) = secret_service.usernames()
+    key = secret_service.lookup(user)
+    assert key
+    probe = KEYRING_PROBE.format(user=user)
+    # Any process of the session outside a confined kernel reads the key with it
+    outside = json.loads(secret_service.python(home, probe).stdout)
+    assert bytes.fromhex(outside["keyring"]).decode() == key
+    assert bytes.fromhex(outside["secret-tool"]).decode().strip() == key
+    kernels.install(prefix=str(tmp_path / "prefix"))
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "prefix/share/jupyter/kernels")])
+    km = KernelManager(kernel_name="zingy-cloud-flow", kernel_spec_manager=specs)
+    km.start_kernel(env=secret_service.child_env(home), cwd=str(tmp_path))
+    try:
+        client = Client(km.client())
+        # The kernel's agent, outside, read the key from the keyring: retrieval works
+        client.ok(DEFINE_DIGESTS)
+        assert json.loads(client.ok("_znb_digests('stripe')").stdout) == digests(STRIPE)
+        # but from inside the kernel the keyring is out of reach
+        inside = json.loads(client.ok(probe).stdout)
+        assert inside["keyring"].startswith("error:"), inside
+        assert inside["secret-tool"] == "none", inside
+        assert key.encode().hex() not in json.dumps(inside)
+    finally:
+        km.shutdown_kernel(now=True)

@@ -64,6 +64,9 @@ def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
         "display_name": display_name,
         "language": "python",
         "env": {ENV_VAR: mode},
+        # A confined kernel runs under bwrap, which a signal would stop: interrupts go
+        # as messages, which ipykernel turns into SIGINT inside the sandbox.
+        "interrupt_mode": "message",
         "metadata": {"debugger": True, "zingy_nb": {"flow": mode}},
     }  # fmt: skip
 

@@ -1,7 +1,8 @@
 """The hostile table's driver: ``python tests/hostile/driver.py CONFIG``, as the user.
 
 It is the person, outside any kernel: with ``ZINGY_NB_MASTER_KEY`` in its environment
-(env custody) it saves the made-up profiles, installs the zingy kernelspecs, allows the
+(env custody) it saves the made-up profiles (with ``locked`` in the config it then drops
+the variable, imports the key and protects it with a passphrase: locked custody), installs the zingy kernelspecs, allows the
 control notebook (``zingy-nb profiles allow``, from outside a kernel), and starts the
 store's agent. Then it starts real kernels from the kernelspecs with ``KernelManager``,
 each with the master key in its launch environment (the launcher must strip it): a
@@ -26,6 +27,7 @@ from types import SimpleNamespace
 from typing import Any
 
 CELL_TIMEOUT = 120
+PASSPHRASE = "made-up hostile-table passphrase"
 SWEEP_TIMEOUT = 900
 
 
@@ -75,6 +77,12 @@ def main(config_path: str) -> int:
     profiles = Profiles()
     for name, values in cfg["profiles"].items():
         profiles.set(name, *values)
+    if cfg.get("locked"):  # the person locks the key: from here no process holds it
+        key = os.environ.pop("ZINGY_NB_MASTER_KEY")  # but the agent, unlocked
+        for args, stdin in ((["key", "import"], key), (["key", "protect", "--stdin"], PASSPHRASE)):
+            subprocess.run(["zingy-nb", *args], input=stdin + "\n", text=True, check=True,
+                           capture_output=True, timeout=120)  # fmt: skip
+    result["custody"] = sorted(p.name for p in Path(os.environ["ZINGY_NB_HOME"]).iterdir())
     kernels.install(user=True)
     allowed = _notebook(work / "allowed.ipynb", "zingy-cloud-flow")
     never = _notebook(work / "never-allowed.ipynb", "zingy-cloud-flow")
@@ -129,6 +137,8 @@ def main(config_path: str) -> int:
                 run("control", CONTROL)
                 continue
             for row in ROWS:
+                if cfg.get("rows") is not None and row.id not in cfg["rows"]:
+                    continue
                 try:
                     run(row.id, row.cell(), SWEEP_TIMEOUT if row.id == "sweep" else CELL_TIMEOUT)
                 except Exception as exc:  # a row that hangs is recorded, the rest still run

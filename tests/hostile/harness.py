@@ -226,8 +226,19 @@ def _folder(who: Who) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_driver(profiles: Mapping[str, tuple[str, ...]], profile: str, master_key: str) -> Run:
-    """Run the driver once as the unprivileged user; everything it started is stopped."""
+def run_driver(
+    profiles: Mapping[str, tuple[str, ...]],
+    profile: str,
+    master_key: str,
+    *,
+    rows: list[str] | None = None,
+    confine: bool = True,
+    locked: bool = False,
+) -> Run:
+    """Run the driver once as the unprivileged user; everything it started is stopped.
+    ``rows``: the ids of the rows to run (default all); ``confine=False`` starts the
+    kernels unconfined (``ZINGY_NB_CONFINE=off``); ``locked``: the driver protects the
+    key with a passphrase (locked custody, unlocked in the agent) before any kernel."""
     who = unprivileged()
     with _folder(who) as root:
         config = root / "config.json"
@@ -235,11 +246,15 @@ def run_driver(profiles: Mapping[str, tuple[str, ...]], profile: str, master_key
         config.write_text(json.dumps({
             "repo": str(REPO), "work": str(root / "work"), "result": str(result),
             "profiles": {k: list(v) for k, v in profiles.items()}, "profile": profile,
+            "rows": rows, "locked": locked,
         }))  # fmt: skip
         os.chown(config, who.uid, who.gid)
         config.chmod(0o600)
+        env = _environment(root, master_key)
+        if not confine:
+            env["ZINGY_NB_CONFINE"] = "off"
         proc = subprocess.Popen(
-            _command(who, root, config), env=_environment(root, master_key), cwd=str(root),
+            _command(who, root, config), env=env, cwd=str(root),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, text=True,
         )  # fmt: skip

@@ -53,6 +53,9 @@ class Row:
     code: str
     denied: tuple[str, ...] = ()
     widens: bool = False  # the driver undoes what it may have widened, after it
+    #: Only confinement stops it: unconfined, it gets what the threat table says
+    #: (``test_hostile_unconfined`` shows it does).
+    confinement: bool = False
 
     def cell(self) -> str:
         return f"{self.code.strip()}\nprint({MARKER!r}, {self.id!r})\n"
@@ -319,5 +322,86 @@ _hostile_try("store.set_access_setting", lambda: _st.set_access_setting("off"))
 """
         + _RETRIEVE_ALL,
         widens=True,
+    ),
+    Row(
+        "other-kernels",
+        """
+import glob as _hg
+from jupyter_client import BlockingKernelClient as _HKC
+from ipykernel import get_connection_file as _hown
+_found = []
+for _label, _d in (("runtime folder", _HOSTILE["runtime"]), ("temp folder", _HOSTILE["tmp"])):
+    _hostile_try(_label, lambda d=_d: sorted(_hos.listdir(d)))
+    _found += sorted(_hg.glob(_hos.path.join(_d, "*.json")))
+for _f in _found:
+    _hostile_try("file " + _hos.path.basename(_f), lambda f=_f: open(f).read())
+_steal = ("import json as _sj; from zingy_nb import zingyConn as _sz; "
+          "print('STOLEN:' + bytes(b ^ 0x5A for b in _sj.dumps("
+          "{n: dict(_sz.apikey(n).items()) for n in %r}).encode()).hex())" % (_HN,))
+def _drive(f):
+    kc = _HKC(connection_file=f)
+    kc.load_connection_file()
+    kc.start_channels()
+    got = []
+    try:
+        kc.execute_interactive(_steal, timeout=60, output_hook=lambda m: got.append(
+            m["content"].get("text", "")))
+    finally:
+        kc.stop_channels()
+    text = "".join(got)
+    if "STOLEN:" in text:
+        data = bytes.fromhex(text.split("STOLEN:")[1].split()[0])
+        return bytes(b ^ 0x5A for b in data).decode()
+    return text
+for _f in _found:
+    if _hos.path.realpath(_f) != _hos.path.realpath(_hown()):
+        _hostile_try("drove " + _hos.path.basename(_f), _drive, _f)
+""",
+        confinement=True,
+    ),
+    Row(
+        "proc-others",
+        """
+_me = str(_hos.getpid())
+_pids = sorted(p for p in _hos.listdir("/proc") if p.isdigit() and p != _me)
+_hostile_emit("processes seen", _pids)
+for _p in _pids:
+    for _what in ("environ", "cmdline"):
+        _hostile_try("proc " + _what, lambda p=_p, w=_what: open(f"/proc/{p}/{w}", "rb").read())
+""",
+        confinement=True,
+    ),
+    Row(
+        "nested-launch",
+        """
+from jupyter_client.manager import KernelManager as _HKM
+def _nested(spec):
+    km = _HKM(kernel_name=spec)
+    env = {**_hos.environ, "JPY_SESSION_NAME": _HOSTILE["allowed"]}
+    km.start_kernel(env=env)
+    kc = km.client()
+    kc.start_channels()
+    got = []
+    try:
+        kc.wait_for_ready(timeout=60)
+        code = ("import json\\nfrom zingy_nb import zingyConn\\nfor n in %r:\\n"
+                "    try:\\n        print(bytes(b ^ 0x5A for b in json.dumps("
+                "dict(zingyConn.apikey(n).items())).encode()).hex())\\n"
+                "    except Exception as e:\\n        print(type(e).__name__, e)" % (_HN,))
+        kc.execute_interactive(code, timeout=60, output_hook=lambda m: got.append(
+            m["content"].get("text", "") + m["content"].get("evalue", "")))
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    out = []
+    for line in "".join(got).split():
+        try:
+            out.append(bytes(b ^ 0x5A for b in bytes.fromhex(line)).decode())
+        except ValueError:
+            out.append(line)
+    return out
+for _spec in ("zingy-cloud-flow", "python3"):
+    _hostile_try("launched " + _spec, _nested, _spec)
+""",
     ),
 ]

@@ -1,14 +1,17 @@
-"""Issue #22's hostile-notebook table: no row yields a value or a key.
+"""Issues #22 and #23's hostile-notebook table: no row yields a value or a key.
 
 One driver run (``harness``, as an unprivileged user) runs every row of ``rows.ROWS``
 in a page-flow kernel and in a cloud-flow kernel of a notebook that was never allowed,
-both launched from the zingy kernelspecs with the master key in their launch
-environment. Each row is judged on everything its cell sent, as sent and with what it
-smuggled out decoded (``rows.unsmuggle``), by ``tests/leaks/scanner.py``: no stored
-value and no form of the master key may show. The control proves the harness and
-scanner can see a leak: in a cloud-flow kernel of an allowed notebook
-``zingyConn.apikey`` gives every value, and the same code that peeks at the agent reads
-a dumpable child's environment and memory.
+both launched from the zingy kernelspecs, so confined (docs/confinement.md): once with
+the master key in their launch environment (the runners' custody), once with the key
+locked with a passphrase and unlocked in the agent. Each row is judged on everything
+its cell sent, as sent and with what it smuggled out decoded (``rows.unsmuggle``), by
+``tests/leaks/scanner.py``: no stored value and no form of the master key may show.
+The control proves the harness and scanner can see a leak: in a cloud-flow kernel of
+an allowed notebook ``zingyConn.apikey`` gives every value, and the same code that peeks
+at the agent reads a dumpable child's environment and memory. The rows only
+confinement stops run once more in kernels started unconfined, where they must get
+what the README's threat table says such kernels can still reach.
 
 Select it with ``-m hostile`` or by path.
 """
@@ -39,13 +42,19 @@ def secrets() -> dict[str, str]:
     return {**stored(), "master-key": MASTER_KEY, "master-key.hex": raw.hex()}
 
 
-@pytest.fixture(scope="module")
-def table() -> Run:
+@pytest.fixture(scope="module", params=["environment", "locked"])
+def table(request: pytest.FixtureRequest) -> Run:
+    """The table in confined kernels: with the key in the environment of the driver,
+    which launches every kernel (the runners' custody), and protected with a passphrase
+    (locked custody, the agent unlocked)."""
     why = unrunnable()
     if why:
         pytest.skip(f"the hostile table runs the repository as another user, and {why}")
-    run = run_driver(PROFILES, PROFILE, MASTER_KEY)
+    run = run_driver(PROFILES, PROFILE, MASTER_KEY, locked=request.param == "locked")
     assert run.result.get("kernels"), _failed_run(run)
+    if request.param == "locked":
+        assert "master.key.locked" in run.result["custody"], run.result["custody"]
+        assert "master.key" not in run.result["custody"], run.result["custody"]
     return run
 
 
@@ -125,3 +134,42 @@ def test_no_row_yields_a_value_or_a_key(table: Run, kernel: str, row: Row) -> No
     emitted = {label for label, _ in unsmuggle(_stdout(cell))}
     allowed = sorted(label for label in row.denied if label in emitted)
     assert not allowed, f"not refused: {allowed}"
+
+
+CONFINEMENT_ROWS = [row for row in ROWS if row.confinement]
+
+
+def test_the_hostile_kernels_ran_confined(table: Run) -> None:
+    for kernel in HOSTILE_KERNELS:
+        seen = dict(unsmuggle(_stdout(_cell(table, kernel, "proc-others"))))
+        assert len(seen["processes seen"]) < 20, seen["processes seen"]  # its namespace's
+        listing = dict(unsmuggle(_stdout(_cell(table, kernel, "other-kernels"))))
+        files = [f for d in ("runtime folder", "temp folder") for f in listing[d]]
+        assert len([f for f in files if f.endswith(".json")]) == 1, files  # its own
+
+
+@pytest.fixture(scope="module")
+def unconfined() -> Run:
+    """The rows only confinement stops, run in kernels started unconfined."""
+    why = unrunnable()
+    if why:
+        pytest.skip(f"the hostile table runs the repository as another user, and {why}")
+    ids = [row.id for row in CONFINEMENT_ROWS]
+    run = run_driver(PROFILES, PROFILE, MASTER_KEY, rows=ids, confine=False)
+    assert run.result.get("kernels"), _failed_run(run)
+    return run
+
+
+@pytest.mark.parametrize("row", CONFINEMENT_ROWS, ids=[r.id for r in CONFINEMENT_ROWS])
+def test_unconfined_the_row_gets_what_the_threat_table_says(unconfined: Run, row: Row) -> None:
+    """Without confinement these rows reach what the README's threat table says an
+    unconfined kernel can still reach: another kernel (so the values it may read), and
+    the environment of the process that launched it (there, the master key)."""
+    found = [
+        leak for kernel in HOSTILE_KERNELS for leak in leaks(_cell(unconfined, kernel, row.id))
+    ]
+    labels = {leak.label for leak in found}
+    if row.id == "other-kernels":
+        assert set(stored()) <= labels, sorted(labels)
+    else:
+        assert "master-key" in labels, sorted(labels)

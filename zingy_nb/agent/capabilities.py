@@ -101,6 +101,11 @@ class Capabilities:
             found = (k for k in self._kernels.values() if k.kernel and k.proc in chain)
             return next(found, None)
 
+    def refuse_nested(self, pid: int) -> None:
+        """Refuse ``pid`` if it is a registered kernel or one of its descendants."""
+        if self._enclosing(pid) is not None:
+            raise CloudFlowOnlyError(NESTED)
+
     def register(
         self,
         pid: int,
@@ -112,8 +117,7 @@ class Capabilities:
         kernel: bool = True,
     ) -> str:
         """A new capability for the process ``pid`` (the caller, by ``SO_PEERCRED``)."""
-        if self._enclosing(pid) is not None:
-            raise CloudFlowOnlyError(NESTED)
+        self.refuse_nested(pid)
         proc = identify(pid)
         if proc is None:
             raise CloudFlowOnlyError("The registering process is gone; nothing was registered.")

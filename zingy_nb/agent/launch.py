@@ -32,7 +32,7 @@ from ..paths import (
     VIA_ENV,
     identity_from_env,
 )
-from . import fastpath
+from . import confine, fastpath
 
 TYPE_CHECKING = False  # not typing's: this module's imports are a kernel start's cost
 if TYPE_CHECKING:
@@ -98,9 +98,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
             raise
         env[ERROR_ENV] = str(exc)
         sys.stderr.write(f"zingy-nb: this kernel has no capability: {exc}\n")
+    argv, why = confine.confined(kernel, env)
+    if why is not None:
+        sys.stderr.write(f"zingy-nb: this kernel runs unconfined: {why}\n")
+    elif argv is not kernel:
+        confine.prepare(env)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execvpe(kernel[0], kernel, env)
+    os.execvpe(argv[0], argv, env)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,8 @@ class Agent:
             raise InvalidProfileError(
                 "A kernel's notebook is an absolute path (or none); nothing was registered."
             )
+        self.kernels.refuse_nested(peer_pid)  # first: inside a confined kernel's pid
+        # namespace a nested launcher's own pid is not the one the agent sees
         if pid is not None and pid != peer_pid:
             raise InvalidProfileError(
                 "A launcher registers its own pid (the kernel it execs keeps it); nothing "
