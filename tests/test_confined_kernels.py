@@ -413,3 +413,31 @@ def test_a_runner_sees_no_more_output_from_a_confined_kernel(
     assert "To connect another client" not in outputs["on"], outputs["on"]
     lines = {k: [line for line in v.splitlines() if line.strip()] for k, v in outputs.items()}
     assert len(lines["on"]) <= len(lines["off"]), lines
+
+
+def test_a_confined_kernel_drops_what_it_holds_when_the_key_is_locked(
+    place: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given a store whose key is locked with a passphrase (unlocked in its agent)
+    store = tmp_path_factory.mktemp("locked") / "store"
+    env = {**place["env"], "ZINGY_NB_HOME": str(store), "ZINGY_NB_MASTER_KEY": "B" * 43 + "="}
+    cli = [str(Path(sys.executable).with_name("zingy-nb"))]
+
+    def zingy(*args: str, stdin: str = "", key: bool = False) -> None:
+        run_env = env if key else {k: v for k, v in env.items() if k != "ZINGY_NB_MASTER_KEY"}
+        done = subprocess.run([*cli, *args], input=stdin, env=run_env, capture_output=True,
+                              text=True, timeout=TIMEOUT)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    zingy("profiles", "set", "stripe", "--stdin", stdin=VALUES[0] + "\n", key=True)
+    zingy("key", "import", stdin=env["ZINGY_NB_MASTER_KEY"] + "\n")
+    zingy("key", "protect", "--stdin", stdin="made-up confined passphrase\n")
+    assert (store / "master.key.locked").is_file() and not (store / "master.key").exists()
+    with running(place, ZINGY_NB_HOME=str(store), ZINGY_NB_MASTER_KEY="") as (_, client):
+        client.ok(DEFINE_DIGESTS)
+        assert json.loads(client.ok("_znb_digests('stripe')").stdout) == digests(VALUES[0])
+        # When the person locks it
+        zingy("lock")
+        # Then the kernel's warm copy went with it
+        refused = client.run("_znb_digests('stripe')")
+        assert refused.ename == "StoreLockedError", refused.describe()

@@ -62,6 +62,8 @@ IPYTHON_CONFIGS = (
     "ipython_config.py", "ipython_kernel_config.py",
     "ipython_config.json", "ipython_kernel_config.json",
 )  # fmt: skip
+#: The locked key's file (``vault.locked.LOCKED_FILE``): not masked.
+LOCKED_SUFFIX = ".key.locked"
 #: /dev entries a kernel keeps (GPUs: NVIDIA, DRM, AMD's KFD).
 ACCELERATORS = ("nvidia", "dri", "kfd")
 #: Landlock: ``LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL`` (ABI 6).
@@ -176,6 +178,19 @@ def _devices() -> list[str]:
     return [f"/dev/{n}" for n in sorted(names) if n.startswith(ACCELERATORS)]
 
 
+def _key_file(name: str) -> bool:
+    """Whether ``name`` in a store folder holds a key: ``master.key`` and its pending
+    and temporary files, ``member.key``, a role's. Not the locked file: its key is
+    wrapped, and the kernel watches its time to drop what it holds on ``zingy-nb lock``
+    (its stat would be ``/dev/null``'s behind a mask)."""
+    bare = name.lstrip(".")  # a key being written: ``.master.key.XXXX.tmp``
+    return (
+        bare.startswith(("master.key", "member"))
+        and ".key" in bare
+        and not bare.endswith(LOCKED_SUFFIX)
+    )
+
+
 def _database_paths(environ: dict[str, str]) -> list[str]:
     """A team store's socket folder and password file, where they are paths (libpq's
     ``host=/folder`` in the URL or ``PGHOST``, ``PGPASSFILE``): the kernel reads its
@@ -250,7 +265,7 @@ class Plan:
         self.read_only = self._read_only(home, data, ipython, config)
         masked = _bus_sockets(environ)
         try:
-            masked += [e.path for e in os.scandir(store) if ".key" in e.name and e.is_file()]
+            masked += [e.path for e in os.scandir(store) if _key_file(e.name) and e.is_file()]
         except OSError:
             pass  # no store yet
         self.masked = [p for p in masked if os.path.exists(p) and not _under(p, self.hidden)]
