@@ -32,6 +32,7 @@ from jupyter_client.manager import KernelManager
 from tests.isolation import stop_agents
 from tests.kernels import DEFINE_DIGESTS, digests
 from tests.test_launcher import Client, descendants
+from tests.test_launcher import start as launcher_start
 from zingy_nb import kernels
 from zingy_nb.agent.confine import bwrap, unusable
 from zingy_nb.agent.location import PID_FILE, agent_pid
@@ -91,20 +92,12 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def start(
     place: dict[str, Any], name: str = "zingy-cloud-flow", in_runtime: bool = True, **env: str
 ) -> tuple[KernelManager, Client]:
-    """A kernel from a zingy kernelspec; its connection file in the runtime folder, as
-    the Jupyter server names it, or (``in_runtime=False``) in the temp folder, where
-    jupyter_client puts it for nbclient and papermill."""
-    km = KernelManager(
-        kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(place["specs"])])
-    )
-    if in_runtime:
-        km.connection_file = str(place["runtime"] / f"kernel-{os.urandom(8).hex()}.json")
-    km.start_kernel(env={**place["env"], **env}, cwd=str(place["root"]))
-    try:
-        return km, Client(km.client())
-    except BaseException:
-        km.shutdown_kernel(now=True)
-        raise
+    """A kernel from a zingy kernelspec, working in ``place["root"]``; its connection
+    file in the runtime folder, as the Jupyter server names it, or (``in_runtime=False``)
+    in the temp folder, where jupyter_client puts it for nbclient and papermill."""
+    runtime = place["runtime"] / f"kernel-{os.urandom(8).hex()}.json"
+    connection_file = str(runtime) if in_runtime else ""
+    return launcher_start(place, name, connection_file, cwd=str(place["root"]), **env)
 
 
 @contextmanager

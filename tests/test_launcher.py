@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
@@ -100,14 +101,19 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def start(
-    place: dict[str, Any], name: str, connection_file: str = "", **env: str
+    place: dict[str, Any],
+    name: str,
+    connection_file: str = "",
+    *,
+    cwd: str | None = None,
+    **env: str,
 ) -> tuple[KernelManager, Client]:
     km = KernelManager(
         kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(place["specs"])])
     )
     if connection_file:  # named as the Jupyter server names it: kernel-<id>.json
         km.connection_file = connection_file
-    km.start_kernel(env={**place["env"], **env})
+    km.start_kernel(env={**place["env"], **env}, cwd=cwd)
     try:
         return km, Client(km.client())
     except BaseException:
@@ -139,24 +145,16 @@ def by_hand(place: dict[str, Any], folder: Path, **extra: str) -> Iterator[tuple
 
 
 def descendants(pid: int) -> list[str]:
-    """The command lines of ``pid``'s descendants, as this test's namespace sees them."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rpartition(")")[2].split()[1]), []).append(int(entry.name))
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        todo += children.get(child, [])
+    """The command lines of ``pid``'s descendants (none once it is gone)."""
+    found = []
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    for child in children:
         try:
-            found.append(
-                (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            )
-        except OSError:
+            found.append(" ".join(child.cmdline()))
+        except psutil.NoSuchProcess:
             pass
     return found
 

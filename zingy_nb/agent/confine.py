@@ -245,7 +245,7 @@ class Plan:
         self.back = _existing(*back, files=True)
         hidden = _existing(
             _runtime_dir(environ),
-            os.path.join(tmp, f"zingy-nb-{os.getuid()}"),
+            where.temp_agents(tmp),
             environ.get("XDG_RUNTIME_DIR") or "",
             f"/run/user/{os.getuid()}",
             os.path.join(environ.get("XDG_DATA_HOME") or f"{home}/.local/share", "keyrings"),
@@ -284,7 +284,7 @@ class Plan:
         user_base = site.getuserbase() if site is not None else f"{home}/.local"
         user_site = site.getusersitepackages() if site is not None else ""
         wanted += [_mkdirs(user_site) if user_site else "", _mkdirs(f"{user_base}/bin")]
-        wanted += [_mkdirs(os.path.join(data, "kernels")), _mkdirs(config)]
+        wanted += [_mkdirs(os.path.join(data, "kernels")), config]  # made in __init__
         _mkdirs(f"{ipython}/profile_default/startup")
         try:
             profiles = [e.path for e in os.scandir(ipython) if e.name.startswith("profile_")]
@@ -371,8 +371,9 @@ def prepare(env: dict[str, str]) -> None:
 
 
 def confined(kernel: list[str], environ: dict[str, str]) -> tuple[list[str], str | None]:
-    """The argv that runs ``kernel`` confined, or ``kernel`` itself and why not (None
-    when confinement was turned off on purpose: nothing to say)."""
+    """The argv that runs ``kernel`` confined (this process and ``environ``, the
+    kernel's, readied for it), or ``kernel`` itself and why not (None when confinement
+    was turned off on purpose: nothing to say)."""
     if not wanted(environ):
         return kernel, None
     if not sys.platform.startswith("linux"):
@@ -385,4 +386,5 @@ def confined(kernel: list[str], environ: dict[str, str]) -> tuple[list[str], str
         return kernel, f"bubblewrap cannot make its namespaces here ({why})"
     plan = Plan(environ, kernel)
     scope()
+    prepare(environ)
     return plan.argv(path, kernel), None

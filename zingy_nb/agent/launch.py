@@ -101,8 +101,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
     argv, why = confine.confined(kernel, env)
     if why is not None:
         sys.stderr.write(f"zingy-nb: this kernel runs unconfined: {why}\n")
-    elif argv is not kernel:
-        confine.prepare(env)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(argv[0], argv, env)

@@ -19,6 +19,7 @@ from typing import Final
 
 from ..errors import AgentUnavailableError
 from ..paths import HOME_ENV, URL_ENV, store_home
+from . import where
 
 SOCKET: Final = "sock"
 LOG: Final = "agent.log"
@@ -65,7 +66,7 @@ class StoreLocation:
         import tempfile
 
         short = hashlib.sha256(os.fsencode(preferred)).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"zingy-nb-{os.getuid()}" / f"agent-{short}"
+        return Path(where.temp_agents(tempfile.gettempdir())) / f"agent-{short}"
 
     def socket_path(self) -> Path:
         path = self.folder() / SOCKET

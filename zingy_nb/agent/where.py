@@ -34,6 +34,12 @@ SOCKET = "sock"
 MAX_SOCKET_PATH = 107
 
 
+def temp_agents(tmp: str) -> str:
+    """The folder of agents whose socket path under the runtime dir would be too deep:
+    ``location.StoreLocation.folder`` puts them there, confinement hides it."""
+    return os.path.join(tmp, f"zingy-nb-{os.getuid()}")
+
+
 def _plain(path: str) -> bool:
     """Whether ``str(pathlib.Path(path)) == path``: absolute, no empty or ``.`` part."""
     return path.startswith("/") and all(part not in ("", ".") for part in path[1:].split("/"))
