@@ -283,6 +283,25 @@ out['home'] = write({str(home / "notes.txt")!r})
     assert (home / ".bashrc").read_text() == "# made-up start-up file\n"
 
 
+def test_jupyter_applications_run_inside(place: dict[str, Any]) -> None:
+    """Each Jupyter application migrates old config once, writing a marker into the
+    config folder, which is read-only inside: the launcher has it done before."""
+    config = place["root"] / "config-of-a-new-user"
+    with running(place, JUPYTER_CONFIG_DIR=str(config)) as (_, client):
+        out = probe(
+            client,
+            """
+import nbformat, subprocess, sys
+nbformat.write(nbformat.v4.new_notebook(), 'confined-empty.ipynb')
+p = subprocess.run([sys.executable, '-m', 'jupyter', 'nbconvert', '--to', 'markdown',
+                    '--stdout', 'confined-empty.ipynb'], capture_output=True, text=True)
+out = {'status': p.returncode, 'stderr': p.stderr[-2000:]}
+""",
+        )
+    assert out["status"] == 0, out["stderr"]
+    assert (config / "migrated").is_file()
+
+
 def test_an_abstract_socket_outside_is_out_of_reach(kernel: tuple[KernelManager, Client]) -> None:
     _, client = kernel
     name = f"\0zingy-confined-test-{os.getpid()}"

@@ -140,7 +140,7 @@ def main(config_path: str) -> int:
                 if cfg.get("rows") is not None and row.id not in cfg["rows"]:
                     continue
                 try:
-                    run(row.id, row.cell(), SWEEP_TIMEOUT if row.id == "sweep" else CELL_TIMEOUT)
+                    run(row.id, row.cell(), SWEEP_TIMEOUT if row.id == "sweep" else row.timeout)
                 except Exception as exc:  # a row that hangs is recorded, the rest still run
                     result["errors"].append(f"{label}/{row.id}: {type(exc).__name__}")
                 if row.widens:

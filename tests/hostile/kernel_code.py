@@ -208,3 +208,102 @@ def _hostile_agent(*requests):
     return replies
 """
 )
+
+#: Runners started from inside the kernel, each told to run a notebook whose one cell
+#: retrieves every profile and prints what it got XOR-ed and hex-encoded after
+#: ``STOLEN:`` (``_nested_unsteal`` decodes it from their output or output notebook).
+NESTED = r'''
+import re as _nre, subprocess as _nsp, tempfile as _ntf, time as _ntime, urllib.request as _nurl
+import nbformat as _nbf
+_NSTEAL = ("import json\nfrom zingy_nb import zingyConn\nout = {}\nfor n in %r:\n"
+           "    try:\n        out[n] = dict(zingyConn.apikey(n).items())\n"
+           "    except Exception as e:\n        out[n] = type(e).__name__ + ': ' + str(e)\n"
+           "print('STOLEN:' + bytes(b ^ 0x5A for b in json.dumps(out).encode()).hex())\n"
+           % (_HN,))
+_ND = _ntf.mkdtemp(prefix="nested-")
+
+def _nested_notebook(path, spec):
+    nb = _nbf.v4.new_notebook(cells=[_nbf.v4.new_code_cell(_NSTEAL)])
+    nb.metadata["kernelspec"] = {"name": spec, "display_name": spec, "language": "python"}
+    _nbf.write(nb, path)
+    return path
+
+def _nested_unsteal(text):
+    """What a nested kernel smuggled out, decoded, and the text itself (its errors)."""
+    got = [bytes(b ^ 0x5A for b in bytes.fromhex(m.group(1))).decode()
+           for m in _nre.finditer(r"STOLEN:([0-9a-f]+)", text)]
+    return got + [text[-6000:]]
+
+def _nested_run(argv, out, env=None):
+    p = _nsp.run(argv, capture_output=True, text=True, timeout=100, env=env, cwd=_ND,
+                 stdin=_nsp.DEVNULL)
+    text = p.stdout + p.stderr
+    if _hos.path.exists(out):
+        text += open(out).read()
+    return _nested_unsteal(text)
+
+def _nested_server(detach):
+    """A Jupyter server started from the kernel (``detach``: double-forked away from
+    it), asked for a cloud-flow session of the allowed notebook; its kernel steals."""
+    import secrets, socket
+    from jupyter_client import BlockingKernelClient
+    from jupyter_core.paths import jupyter_runtime_dir
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    token = secrets.token_hex(16)
+    argv = [_hsys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1",
+            f"--port={port}", f"--IdentityProvider.token={token}",
+            "--ServerApp.root_dir=" + _hos.path.dirname(_HOSTILE["allowed"])]
+    log = _hos.path.join(_ND, f"server-{port}.log")
+    if detach:  # sh starts it in the background and exits: the server has no parent here
+        _nsp.run(["setsid", "sh", "-c", '"$@" >"$0" 2>&1 </dev/null &', log, *argv],
+                 check=True, timeout=30)
+        proc = None
+    else:
+        proc = _nsp.Popen(argv, stdout=open(log, "wb"), stderr=_nsp.STDOUT,
+                          stdin=_nsp.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    head = {"Authorization": "token " + token, "Content-Type": "application/json"}
+    def call(method, path, body=None):
+        data = None if body is None else _hjson.dumps(body).encode()
+        req = _nurl.Request(base + path, data=data, headers=head, method=method)
+        with _nurl.urlopen(req, timeout=60) as r:
+            return _hjson.loads(r.read() or b"null")
+    try:
+        for _ in range(240):
+            try:
+                call("GET", "/api/status")
+                break
+            except OSError:
+                _ntime.sleep(0.25)
+        else:
+            raise RuntimeError("the server did not start: " + open(log).read()[-3000:])
+        name = _hos.path.basename(_HOSTILE["allowed"])
+        sess = call("POST", "/api/sessions", {"path": name, "name": name, "type": "notebook",
+                                              "kernel": {"name": "zingy-cloud-flow"}})
+        kid = sess["kernel"]["id"]
+        kc = BlockingKernelClient(
+            connection_file=_hos.path.join(jupyter_runtime_dir(), f"kernel-{kid}.json"))
+        kc.load_connection_file()
+        kc.start_channels()
+        got = []
+        try:
+            kc.wait_for_ready(timeout=60)
+            kc.execute_interactive(_NSTEAL, timeout=60, output_hook=lambda m: got.append(
+                m["content"].get("text", "") + m["content"].get("evalue", "")))
+        finally:
+            kc.stop_channels()
+        return _nested_unsteal("".join(got))
+    finally:
+        try:
+            call("POST", "/api/shutdown")
+        except Exception:
+            pass
+        if proc is not None:
+            try:
+                proc.wait(timeout=30)
+            except Exception:
+                proc.kill()
+'''

@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .kernel_code import AGENT_PID, AGENT_SOCKET, PEEK
+from .kernel_code import AGENT_PID, AGENT_SOCKET, NESTED, PEEK
 from .sweep import SWEEP
 
 MARKER = "HOSTILE-ROW-DONE"
@@ -56,6 +56,7 @@ class Row:
     #: Only confinement stops it: unconfined, it gets what the threat table says
     #: (``test_hostile_unconfined`` shows it does).
     confinement: bool = False
+    timeout: float = 120  # seconds the driver waits for the cell
 
     def cell(self) -> str:
         return f"{self.code.strip()}\nprint({MARKER!r}, {self.id!r})\n"
@@ -403,5 +404,44 @@ def _nested(spec):
 for _spec in ("zingy-cloud-flow", "python3"):
     _hostile_try("launched " + _spec, _nested, _spec)
 """,
+    ),
+    Row(
+        "nested-runners",
+        NESTED
+        + """
+_nb = _nested_notebook(_hos.path.join(_ND, "steal.ipynb"), "zingy-cloud-flow")
+_nbpy = _nested_notebook(_hos.path.join(_ND, "steal-py.ipynb"), "python3")
+_flow = {**_hos.environ, "ZINGY_NB_FLOW": "cloud-flow", "JPY_SESSION_NAME": _HOSTILE["allowed"]}
+_fresh = {**_flow, "JUPYTER_RUNTIME_DIR": _ntf.mkdtemp(prefix="nested-runtime-")}
+_py = [_hsys.executable, "-m"]
+def _out(name):
+    return _hos.path.join(_ND, name + ".ipynb")
+for _label, _argv, _o, _env in (
+    ("papermill", [*_py, "papermill", _nb, _out("pm")], _out("pm"), _flow),
+    ("papermill python3", [*_py, "papermill", _nbpy, _out("pm3"), "-k", "python3"],
+     _out("pm3"), _flow),
+    ("papermill, a fresh agent", [*_py, "papermill", _nb, _out("pmf")], _out("pmf"), _fresh),
+    ("nbconvert", [*_py, "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                   "--output-dir", _ND, "--output", "nbc", _nb], _out("nbc"), _flow),
+    ("zingy-nb run", ["zingy-nb", "run", _nb, "--output", _out("run")], _out("run"), _flow),
+):
+    _hostile_try(_label, _nested_run, _argv, _o, _env)
+_orig = open(_HOSTILE["allowed"], "rb").read()
+try:  # the allowed notebook itself, rewritten, run by its own path
+    _nested_notebook(_HOSTILE["allowed"], "zingy-cloud-flow")
+    _hostile_try("zingy-nb run, the allowed notebook", _nested_run, ["zingy-nb", "run",
+                 _HOSTILE["allowed"], "--output", _out("runa")], _out("runa"), _flow)
+finally:
+    with open(_HOSTILE["allowed"], "wb") as _f:
+        _f.write(_orig)
+_hostile_try("jupyter server", _nested_server, False)
+""",
+        timeout=600,
+    ),
+    Row(
+        "detached-server",
+        NESTED + '\n_hostile_try("detached jupyter server", _nested_server, True)\n',
+        confinement=True,
+        timeout=300,
     ),
 ]

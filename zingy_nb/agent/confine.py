@@ -215,6 +215,20 @@ def _mkdirs(path: str) -> str:
     return path
 
 
+def _jupyter_migrated(config: str) -> None:
+    """Migrate IPython-era config as Jupyter's applications do on their first run, if
+    none did yet: each writes a ``migrated`` marker into the config folder and fails
+    where it cannot, so in the sandbox (read-only there) ``!jupyter nbconvert`` would."""
+    if os.path.exists(os.path.join(config, "migrated")):
+        return
+    try:
+        from jupyter_core.migrate import migrate
+
+        migrate()
+    except Exception:  # left for the next start, or the next Jupyter app
+        pass
+
+
 class Plan:
     """The folders and files a confined kernel gets, in bwrap's order: private temp
     folders, what the kernel works in brought back from under them, what stays
@@ -239,6 +253,7 @@ class Plan:
         made = [store, data, ipython, config, self.pycache]
         made += [environ.get(f"XDG_{n}_HOME") or "" for n in ("DATA", "CONFIG", "CACHE")]
         needed = [cwd, home, sys.prefix, sys.exec_prefix, *(_mkdirs(p) for p in made if p)]
+        _jupyter_migrated(config)
         needed += [p for p in sys.path if p]
         needed += _database_paths(environ)
         back = (p for p in needed if _under(os.path.realpath(p), self.temp))
