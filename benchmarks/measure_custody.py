@@ -33,16 +33,16 @@ def measure(rounds: int | None = None) -> Times:
 
     times = Times()
     home = Path(tempfile.mkdtemp(prefix="custody-"))
-    locked.protect(home, "bench", os.urandom(32), PASSPHRASE)
+    path = locked.protect(locked.locked_file(home), "bench", os.urandom(32), PASSPHRASE)
     for _ in range(rounds or ROUNDS):  # alternating
         start = perf_counter_ns()
-        locked.unwrap(home, "bench", PASSPHRASE)
+        locked.unwrap(path, "bench", PASSPHRASE)
         times.unwrap.append(perf_counter_ns() - start)
         kdf = Scrypt(salt=os.urandom(16), length=32, n=locked.SCRYPT_N, r=locked.SCRYPT_R,
                      p=locked.SCRYPT_P)  # fmt: skip
         start = perf_counter_ns()
         kdf.derive(PASSPHRASE.encode())
         times.scrypt.append(perf_counter_ns() - start)
-    locked.locked_file(home).unlink()
+    path.unlink()
     home.rmdir()
     return times

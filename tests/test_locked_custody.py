@@ -76,19 +76,19 @@ READ = (
 # -- the wrapped key --------------------------------------------------------------------
 def test_the_wrapped_key_opens_only_with_its_passphrase_and_store(tmp_path: Path) -> None:
     key = os.urandom(32)
-    path = locked.protect(tmp_path, "store-a", key, PASSPHRASE)
+    path = locked.protect(locked.locked_file(tmp_path), "store-a", key, PASSPHRASE)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert locked.unwrap(tmp_path, "store-a", PASSPHRASE) == key
+    assert locked.unwrap(path, "store-a", PASSPHRASE) == key
     with pytest.raises(WrongPassphraseError, match="does not unlock"):
-        locked.unwrap(tmp_path, "store-a", WRONG)
+        locked.unwrap(path, "store-a", WRONG)
     with pytest.raises(WrongPassphraseError):  # copied beside another store
-        locked.unwrap(tmp_path, "store-b", PASSPHRASE)
+        locked.unwrap(path, "store-b", PASSPHRASE)
     data = json.loads(path.read_text())
     assert data["kdf"] == {"name": "scrypt", "n": 2**17, "r": 8, "p": 1}
     data["kdf"]["n"] = 2**14  # weakened by hand: bound into the AEAD, so it fails
     path.write_text(json.dumps(data))
     with pytest.raises(WrongPassphraseError):
-        locked.unwrap(tmp_path, "store-a", PASSPHRASE)
+        locked.unwrap(path, "store-a", PASSPHRASE)
     assert key.hex() not in path.read_text()
 
 

@@ -137,6 +137,14 @@ class StoreLockedError(KeyUnavailableError):
             "again; a headless run can set ZINGY_NB_MASTER_KEY instead."
         )
 
+    @classmethod
+    def for_member_key(cls, where: str) -> StoreLockedError:
+        return cls(
+            f"Your member key ({where}) is locked with a passphrase. Unlock it with "
+            "`zingy-nb unlock` in a terminal (or in JupyterLab's Unlock dialog), then try "
+            "again; a spawner can set ZINGY_NB_MEMBER_KEY instead."
+        )
+
 
 class PassphraseError(ZingyError, ValueError):
     """A passphrase that cannot protect a key (empty, too short, or typed differently

@@ -205,12 +205,15 @@ class Agent:
     def lock_if_idle(self) -> bool:
         """Forget an unlocked key nobody used for its lock-after setting (``key protect
         --lock-after``); whether it did. Called every tick: cheap while not unlocked."""
-        home = self.location.home
-        if self.location.url or not holds_unlocked_key(home):
+        try:
+            path = None if self._profiles is None else self._profiles.vault.locked_path()
+        except ZingyError:  # a team store out of reach: its key stays as it is
             return False
-        stamp = locked_stamp(home)
+        if path is None or not holds_unlocked_key(path):
+            return False
+        stamp = locked_stamp(self.location.home)
         if self._lock_after[0] != stamp:
-            self._lock_after = (stamp, lock_after(home))
+            self._lock_after = (stamp, lock_after(path))
         after = self._lock_after[1]
         if after is None or time.monotonic() - self.used < after:
             return False

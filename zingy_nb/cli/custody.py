@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from typing import Any
 
@@ -79,10 +80,15 @@ def run_protect(args: Any) -> None:
     check_passphrase(passphrase)
     with _agent() as client:
         where = client.protect(passphrase, after)
+    lost = (
+        "you cannot open your profiles: `zingy-nb team join --new-key` makes a new key, "
+        "which a manager then grants again."
+        if os.path.basename(where).startswith("member")
+        else "(or a `zingy-nb key export` backup) the profiles cannot be opened."
+    )
     print(
         f"Protected: the key is kept only in {where}, wrapped with your passphrase, and in "
-        "the memory of the store's agent until `zingy-nb lock`. Without the passphrase "
-        "(or a `zingy-nb key export` backup) the profiles cannot be opened.",
+        f"the memory of the store's agent until `zingy-nb lock`. Without the passphrase {lost}",
         file=sys.stderr,
     )
 

@@ -1,4 +1,5 @@
-"""``zingy-nb key status|rotate|export|import``: the store's master key.
+"""``zingy-nb key status|rotate|export|import``: the store's master key (on a team
+store, ``status`` and ``protect`` are about the member's own key).
 
 Export and import widen access (a key opens every profile): on Linux the agent does
 them, and refuses a kernel or a process it started (``through_agent``)."""
@@ -85,9 +86,12 @@ def run(args: Any) -> None:
 
 
 def _status(profiles: Any) -> Any:
-    """In-process, or the agent's where it holds the key (locked custody)."""
+    """In-process, or the agent's where it holds the key (locked custody). On a team
+    store with member keys: the member's own key (its custody and fingerprint)."""
     from ..vault import KeyStatus, is_locked
 
+    if getattr(profiles.store, "member_keys", False):
+        return profiles.store_status()
     if profiles.vault.kind not in MASTER or not is_locked(profiles.home):
         return profiles.key_status()
     from .through_agent import agent

@@ -110,14 +110,16 @@ def _unlocked(command: str) -> int | None:
     """None when the store's key can be had (not locked, ``ZINGY_NB_MASTER_KEY``, or an
     unlocked agent; on a terminal, after asking for the passphrase); else the exit
     status after saying what to do. Linux only: elsewhere a key is never locked."""
-    from ..paths import KEY_ENV, store_home
+    from ..paths import KEY_ENV, MEMBER_KEY_ENV, store_home
     from ..store.url import store_url
-    from ..vault import is_locked
+    from ..vault import is_locked, member_locked
 
     home = store_home()
-    if not sys.platform.startswith("linux") or os.environ.get(KEY_ENV) or store_url():
+    team = bool(store_url())
+    env = MEMBER_KEY_ENV if team else KEY_ENV
+    if not sys.platform.startswith("linux") or os.environ.get(env):
         return None
-    if not is_locked(home):
+    if not (member_locked(home) if team else is_locked(home)):
         return None
     from ..agent.client import ensure_agent
     from ..cli.custody import read_passphrase
@@ -125,13 +127,13 @@ def _unlocked(command: str) -> int | None:
 
     try:
         with ensure_agent() as client:
-            if client.key_status(None).get("problem") is None:
+            if client.key_status(None, "store" if team else "key").get("problem") is None:
                 return None  # an agent unlocked already
             if not sys.stdin.isatty():
                 _say(
                     command,
                     "the store's key is locked with a passphrase: run `zingy-nb unlock` "
-                    f"first, or set {KEY_ENV} for headless runs.",
+                    f"first, or set {env} for headless runs.",
                 )
                 return USAGE_ERROR
             client.unlock(read_passphrase(False, new=False))

@@ -51,7 +51,7 @@ from .base import (
     Transaction,
     meta_from_record,
 )
-from .migrations import ADMIN_ROLE, MEMBER_ROLE, SCHEMA
+from .migrations import ADMIN_ROLE, CHANGE_CHANNEL, MEMBER_ROLE, SCHEMA
 from .postgres_listen import ChangeListener, wrote_here
 from .postgres_notebooks import PgNotebooks
 from .postgres_transaction import PgTransaction, one, psycopg_module, refused, utc
@@ -222,6 +222,17 @@ class PostgresStore(PgNotebooks, Store):
                 wrote_here()  # this process's readers see it now, not at its NOTIFY
             except psycopg.Error as exc:
                 raise self._error(exc) from None
+
+    def announce_change(self) -> None:
+        """Have every listener check what it holds again, as a committed change does
+        (``bump_changes``): after a member locks their key, their kernels drop the values
+        they hold (the locked file's time is part of what they check)."""
+        with self._write() as conn:
+            conn.execute(
+                f"UPDATE {SCHEMA}.changes SET counter = counter + 1, "
+                "last_txid = txid_current() WHERE id = 1"
+            )
+            conn.execute("SELECT pg_notify(%s, '')", (CHANGE_CHANNEL,))
 
     # -- Store ------------------------------------------------------------------------
     #: The ``store_meta`` keys a record must hold, and what the record is called when one

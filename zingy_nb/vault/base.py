@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from ..errors import KeyUnavailableError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..rules import Secrets
     from ..store.base import Row, Transaction
     from .custody import MasterKey
@@ -101,11 +103,11 @@ class Vault(ABC):
         """Raise if this process cannot open profiles now (a locked key): checked
         before anything that would read a missing key as "not signed"."""
 
-    # -- locked custody (``locked``): the embedded store's master key, for now ---------
+    # -- locked custody (``locked``): a master key, or a member's own key ---------------
     def _not_lockable(self) -> NoReturn:
         raise KeyUnavailableError(
-            "Locking a key with a passphrase is for the embedded store's master key; this "
-            "store's key cannot be locked yet. Nothing was changed."
+            "Locking a key with a passphrase is for the embedded store's master key and a "
+            "team member's own key; this store's key cannot be locked. Nothing was changed."
         )
 
     def protect(self, passphrase: str, lock_after: float | None = None) -> str:
@@ -119,6 +121,10 @@ class Vault(ABC):
     def lock(self) -> bool:
         """Forget the unlocked key."""
         self._not_lockable()
+
+    def locked_path(self) -> Path | None:
+        """Where this vault's key is (or would be) kept locked; None: it never is."""
+        return None
 
     # -- allowances and the notebook-access setting (``store.base.AccessSigner``) -------
     @abstractmethod

@@ -299,7 +299,7 @@ class KeyLocator:
         if locked.is_locked(self.home):
             if pending:
                 return None  # a locked store keeps no pending key
-            key = locked.unlocked(self.home)
+            key = locked.unlocked(locked.locked_file(self.home))
             if key is None:
                 raise StoreLockedError.for_store(str(self.home))
             return MasterKey(key, "locked", LOCKED_WHERE)

@@ -1,7 +1,7 @@
-"""Locked custody: the master key kept only wrapped with a passphrase.
+"""Locked custody: a key kept only wrapped with a passphrase.
 
-``zingy-nb key protect`` wraps the store's master key with a key derived from a
-passphrase (Scrypt from ``cryptography``: memory-hard, with the parameters OWASP gives
+``zingy-nb key protect`` wraps the store's master key (on a team store, the member's
+own key: ``member-ROLE.key.locked``) with a key derived from a passphrase (Scrypt from ``cryptography``: memory-hard, with the parameters OWASP gives
 for interactive logins, N=2^17, r=8, p=1) under AES-256-GCM, writes the result beside the
 store (``master.key.locked``, 0600) and removes every unwrapped copy (key file, keyring
 entry). From then on the key exists unwrapped only in the memory of the store's agent,
@@ -9,9 +9,11 @@ after ``zingy-nb unlock`` (or JupyterLab's Unlock dialog) gave it the passphrase
 until ``zingy-nb lock``. What this module keeps in memory (``remember``) is that agent's
 copy; any other process finds the store locked (``StoreLockedError``).
 
-The wrapped file names its format, the KDF and its parameters, the store id and the
-lock-after setting; all of it is associated data, so a file copied to another store, or
-edited to weaker parameters or another setting, fails to unwrap like a wrong passphrase.
+The wrapped file names its format, the KDF and its parameters, what the key is bound
+to (the store id; a member key's keyring entry) and the lock-after setting; all of it is
+associated data, so a file copied to another store, or edited to weaker parameters or
+another setting, fails to unwrap like a wrong passphrase. The functions below take the
+locked file's path; ``locked_file(home)`` is the master key's.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from ..paths import KEY_FILE
 from .crypto import KEY_BYTES, NONCE_BYTES
 from .private_file import write_private
 
-LOCKED_FILE: Final = KEY_FILE + ".locked"
+LOCKED_SUFFIX: Final = ".locked"
+LOCKED_FILE: Final = KEY_FILE + LOCKED_SUFFIX
 FORMAT: Final = "zingy-nb-locked-key/v1"
 #: OWASP Password Storage Cheat Sheet, scrypt for interactive use: N=2^17, r=8, p=1.
 SCRYPT_N: Final = 2**17
@@ -47,12 +50,18 @@ MIN_PASSPHRASE: Final = 8
 
 
 def locked_file(home: Path) -> Path:
+    """The locked file of the master key of the store in ``home``."""
     return Path(home) / LOCKED_FILE
 
 
 def is_locked(home: Path) -> bool:
-    """Whether the store in ``home`` keeps its key locked with a passphrase."""
+    """Whether the store in ``home`` keeps its master key locked with a passphrase."""
     return locked_file(home).exists()
+
+
+def member_locked(home: Path) -> bool:
+    """Whether a member key in ``home`` is kept locked (some role's)."""
+    return any(Path(home).glob("member*" + LOCKED_SUFFIX))
 
 
 @dataclass(frozen=True)
@@ -117,23 +126,22 @@ def check_lock_after(seconds: object) -> float | None:
 
 
 def protect(
-    home: Path, store_id: str, key: bytes, passphrase: str, lock_after: float | None = None
+    path: Path, bound: str, key: bytes, passphrase: str, lock_after: float | None = None
 ) -> Path:
-    """Write ``key`` wrapped with ``passphrase``; returns the file. Atomic, 0600.
-    ``lock_after``: seconds without use after which the agent forgets it (None: never)."""
+    """Write ``key`` wrapped with ``passphrase`` to ``path``, bound to ``bound`` (the
+    store id); returns ``path``. Atomic, 0600. ``lock_after``: seconds without use after
+    which the agent forgets it (None: never)."""
     check_new(passphrase)
     lock_after = check_lock_after(lock_after)
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
-    draft = _Wrapped(store_id, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, b"", lock_after)
+    draft = _Wrapped(bound, SCRYPT_N, SCRYPT_R, SCRYPT_P, salt, nonce, b"", lock_after)
     kek = _kek(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     done = replace(draft, wrapped=AESGCM(kek).encrypt(nonce, key, draft.header()))
-    path = locked_file(home)
     write_private(path, json.dumps(done.to_json(), indent=1) + "\n")
     return path
 
 
-def _read(home: Path) -> _Wrapped:
-    path = locked_file(home)
+def _read(path: Path) -> _Wrapped:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         kdf = data["kdf"]
@@ -156,44 +164,47 @@ def _read(home: Path) -> _Wrapped:
         ) from None
 
 
-def unwrap(home: Path, store_id: str, passphrase: str) -> bytes:
-    """The key the passphrase unwraps; ``WrongPassphraseError`` if it does not."""
-    found = _read(home)
+def unwrap(path: Path, bound: str, passphrase: str, length: int | None = KEY_BYTES) -> bytes:
+    """The key the passphrase unwraps; ``WrongPassphraseError`` if it does not.
+    ``length``: the key's, checked (None: any)."""
+    found = _read(path)
     if not (2**14 <= found.n <= 2**22 and found.r >= 1 and found.p >= 1):
         raise KeyUnavailableError(
-            f"The locked key file {locked_file(home)} names Scrypt parameters zingy-nb "
-            "does not use; it was altered. Restore it from a backup."
+            f"The locked key file {path} names Scrypt parameters zingy-nb does not use; "
+            "it was altered. Restore it from a backup."
         )
     try:
         kek = _kek(passphrase, found.salt, found.n, found.r, found.p)
         key = AESGCM(kek).decrypt(found.nonce, found.wrapped, found.header())
     except (InvalidTag, ValueError):
         key = b""
-    if found.store_id != store_id or len(key) != KEY_BYTES:
+    if found.store_id != bound or not key or (length is not None and len(key) != length):
         raise WrongPassphraseError(
-            f"That passphrase does not unlock the store at {home}. Nothing changed; the "
+            f"That passphrase does not unlock the key in {path}. Nothing changed; the "
             "attempt is in the audit log (`zingy-nb audit`). Try again."
         )
     return key
 
 
 def stamp(home: Path) -> int | None:
-    """When the store was last locked (the locked file's mtime), or None: unlocked."""
-    try:
-        return locked_file(home).stat().st_mtime_ns
-    except OSError:
-        return None
+    """When a key in ``home`` was last locked (the latest locked file's mtime), or None:
+    none is locked. Kernels drop what they hold when it changes."""
+    times = []
+    for path in (locked_file(home), *Path(home).glob("member*" + LOCKED_SUFFIX)):
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime_ns)
+    return max(times, default=None)
 
 
-def touch(home: Path) -> None:
+def touch(path: Path) -> None:
     with contextlib.suppress(OSError):
-        os.utime(locked_file(home))
+        os.utime(path)
 
 
-def lock_after(home: Path) -> float | None:
+def lock_after(path: Path) -> float | None:
     """The locked key's lock-after setting, in seconds (None: never, or not locked).
     Bound into the wrapping: an edited value makes the file fail to unlock."""
-    return _read(home).lock_after if is_locked(home) else None
+    return _read(path).lock_after if path.exists() else None
 
 
 # -- the agent's unlocked copy ----------------------------------------------------------
@@ -201,22 +212,22 @@ _lock = threading.Lock()
 _unlocked: dict[Path, bytes] = {}
 
 
-def remember(home: Path, key: bytes) -> None:
+def remember(path: Path, key: bytes) -> None:
     with _lock:
-        _unlocked[Path(home)] = key
+        _unlocked[Path(path)] = key
 
 
-def forget(home: Path) -> bool:
-    """Drop the unlocked key of ``home``; whether there was one."""
+def forget(path: Path) -> bool:
+    """Drop the unlocked key of the locked file ``path``; whether there was one."""
     with _lock:
-        return _unlocked.pop(Path(home), None) is not None
+        return _unlocked.pop(Path(path), None) is not None
 
 
-def holds(home: Path) -> bool:
-    """Whether this process holds the unlocked key of ``home`` (the agent, unlocked)."""
-    return unlocked(home) is not None
+def holds(path: Path) -> bool:
+    """Whether this process holds the key of ``path`` unlocked (the agent, unlocked)."""
+    return unlocked(path) is not None
 
 
-def unlocked(home: Path) -> bytes | None:
+def unlocked(path: Path) -> bytes | None:
     with _lock:
-        return _unlocked.get(Path(home))
+        return _unlocked.get(Path(path))

@@ -235,9 +235,8 @@ class MasterKeyVault(Vault):
             )
         info = self._info("protect")
         key, _ = self.find_key(info)  # locked and not unlocked: StoreLockedError
-        home = self.keys.home
-        path = locked.protect(home, info.store_id, key.key, passphrase, lock_after)
-        locked.remember(home, key.key)
+        path = locked.protect(self.locked_path(), info.store_id, key.key, passphrase, lock_after)
+        locked.remember(path, key.key)
         self.keys.discard_unwrapped(info.store_id)
         self._key = self._cipher = None
         return str(path)
@@ -245,35 +244,38 @@ class MasterKeyVault(Vault):
     def unlock(self, passphrase: str) -> str:
         """Unwrap the key with ``passphrase`` and keep it in this process; returns its
         id. A wrong passphrase raises ``WrongPassphraseError`` and changes nothing."""
-        home = self.keys.home
-        if not locked.is_locked(home):
+        path = self.locked_path()
+        if not path.exists():
             raise KeyUnavailableError(
                 f"The key of the store at {self.store.location} is not locked, so there "
                 "is nothing to unlock (`zingy-nb key protect` locks it)."
             )
         info = self._info("unlock")
-        key = locked.unwrap(home, info.store_id, passphrase)
+        key = locked.unwrap(path, info.store_id, passphrase)
         if self._opens(MasterKey(key, "locked", ""), info) is None:
             raise KeyUnavailableError(
-                f"The locked key file {locked.locked_file(home)} holds a key that does not "
+                f"The locked key file {path} holds a key that does not "
                 f"open the store at {self.store.location}. Import the right key from a "
                 "`zingy-nb key export` backup."
             )
-        locked.remember(home, key)
+        locked.remember(path, key)
         self._key = self._cipher = self._mac_key = None
         return info.key_id
 
     def require_key(self) -> None:
         info = self.store.info()
-        if info is not None and locked.is_locked(self.keys.home):
+        if info is not None and self.locked_path().exists():
             self._cipher_for_key_id(info.key_id)  # StoreLockedError while locked
 
     def lock(self) -> bool:
         """Forget the unlocked key; whether it was unlocked. Touches the locked file:
         kernels drop the values they hold when it changes (``locked.stamp``)."""
         self._key = self._cipher = self._mac_key = None
-        locked.touch(self.keys.home)
-        return locked.forget(self.keys.home)
+        locked.touch(self.locked_path())
+        return locked.forget(self.locked_path())
+
+    def locked_path(self) -> Path:
+        return locked.locked_file(self.keys.home)
 
     def export_key(self) -> str:
         """The store's master key as URL-safe base64, for a backup or another machine."""

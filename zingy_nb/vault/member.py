@@ -22,6 +22,7 @@ No team master key takes part; ``ZINGY_NB_MASTER_KEY`` is read only for ``conver
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from ..errors import (
     ProfileAccessError,
     ProfileNotFoundError,
     SignatureError,
+    StoreError,
     TeamRoleError,
     UntrustedKeyError,
     ZingyError,
@@ -45,10 +47,11 @@ from ..rules import Secrets
 from ..store.base import Row, StoreInfo, Transaction
 from ..store.migrations import MEMBER_ROLE
 from ..store.postgres_members import MemberKeyStore, MemberRecord, MemberTxn, Sealed, Wrap
-from . import access_mac
+from . import access_mac, locked
 from .base import KeyStatus, Vault
 from .crypto import Cipher
-from .member_custody import MemberKey, MemberKeyLocator
+from .member_custody import ENV_VAR as MEMBER_KEY_ENV
+from .member_custody import MemberKey, MemberKeyLocator, env_member_key
 from .member_keys import (
     MemberKeyPair,
     member_statement,
@@ -120,6 +123,65 @@ class MemberKeyVault(Vault):
             self.refuse_superuser()
             self._key = self.locator().require(self.store.location)
         return self._key.pair
+
+    # -- locked custody (``locked``): the member's own key, in the agent -------------------
+    def locked_path(self) -> Path:
+        return self.locator().locked_file
+
+    def protect(self, passphrase: str, lock_after: float | None = None) -> str:
+        """Wrap the member key with ``passphrase`` and remove every unwrapped copy;
+        returns the locked file. This process keeps it unlocked. Run again (unlocked),
+        it changes the passphrase."""
+        if env_member_key() is not None:
+            raise KeyUnavailableError(
+                f"Your member key comes from {MEMBER_KEY_ENV}, which zingy-nb cannot "
+                "remove: it is your spawner's to keep. Nothing was changed."
+            )
+        locator = self.locator()
+        found = locator.require(self.store.location)  # locked and not unlocked: raises
+        text = found.pair.encode().encode("ascii")
+        path = locked.protect(locator.locked_file, locator.bound, text, passphrase, lock_after)
+        locked.remember(path, text)
+        locator.discard_unwrapped()
+        self._key = None
+        return str(path)
+
+    def unlock(self, passphrase: str) -> str:
+        """Unwrap the member key with ``passphrase`` into this process; returns its
+        fingerprint. A wrong passphrase raises ``WrongPassphraseError``, changing nothing."""
+        locator = self.locator()
+        path = locator.locked_file
+        if not path.exists():
+            raise KeyUnavailableError(
+                f"Your member key for the team store at {self.store.location} is not "
+                "locked, so there is nothing to unlock (`zingy-nb key protect` locks it)."
+            )
+        raw = locked.unwrap(path, locator.bound, passphrase, length=None)
+        try:
+            pair = MemberKeyPair.decode(raw.decode("ascii"), where=str(path))
+        except (UnicodeDecodeError, ZingyError):
+            raise KeyUnavailableError(
+                f"The locked key file {path} holds no member key. Restore it from a "
+                "backup, or run `zingy-nb team join --new-key` and ask to be granted again."
+            ) from None
+        locked.remember(path, raw)
+        self._key = None
+        return pair.fingerprint
+
+    def require_key(self) -> None:
+        if self.locator().locked_file.exists():
+            self.member_key()  # StoreLockedError while locked
+
+    def lock(self) -> bool:
+        """Forget the unlocked member key; whether it was unlocked. Touches the locked
+        file: kernels drop the values they hold when it changes (``locked.stamp``)."""
+        self._key = None
+        path = self.locator().locked_file
+        locked.touch(path)
+        was = locked.forget(path)
+        with contextlib.suppress(StoreError):  # unreachable: its kernels ask again later
+            self.store.announce_change()
+        return was
 
     def refuse_superuser(self) -> None:
         """A superuser never acts as a member: no profile is wrapped for one (``readers``

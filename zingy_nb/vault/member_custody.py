@@ -5,8 +5,11 @@ Lookup order, the embedded store's master key's (one ``custody.Custody`` keeps b
 1. ``ZINGY_NB_MEMBER_KEY`` (spawners set it from a per-user secret); the text is
    registered with the redactor, so neither a cell's output nor a saved notebook
    can show it;
-2. the OS keyring through ``keyring`` (service ``zingy-nb``, entry ``member:HOME:ROLE``);
-3. a 0600 file ``member-ROLE.key`` in the member's zingy-nb home, only where no keyring
+2. locked custody: ``member-ROLE.key.locked``, wrapped with a passphrase by ``zingy-nb
+   key protect`` (``locked``); only the agent, unlocked, holds the key (else
+   ``StoreLockedError``), and nothing unwrapped is kept anywhere else;
+3. the OS keyring through ``keyring`` (service ``zingy-nb``, entry ``member:HOME:ROLE``);
+4. a 0600 file ``member-ROLE.key`` in the member's zingy-nb home, only where no keyring
    backend exists at all, and announced once (like an SSH key in ``~/.ssh``).
 
 A keyring that exists but fails is an error, never a reason to fall back or to make a
@@ -23,9 +26,10 @@ from pathlib import Path
 from typing import Final
 
 from .. import redact
-from ..errors import MemberKeyError
+from ..errors import MemberKeyError, StoreLockedError
 from ..paths import MEMBER_KEY_ENV
-from .custody import Custody, Kept, KeyKind
+from . import locked
+from .custody import LOCKED_WHERE, Custody, Kept, KeyKind
 from .member_keys import MemberKeyPair
 
 ENV_VAR: Final = MEMBER_KEY_ENV
@@ -113,6 +117,15 @@ class MemberKeyLocator:
         return self.home / f"{stem}{self._suffix}.{ext}"
 
     @property
+    def locked_file(self) -> Path:
+        return self.key_file.with_name(self.key_file.name + locked.LOCKED_SUFFIX)
+
+    @property
+    def bound(self) -> str:
+        """What the locked file is bound to: this home and role (a copy elsewhere fails)."""
+        return self._entry
+
+    @property
     def _entry(self) -> str:
         return f"member:{self.home}" + (f":{self.role}" if self.role is not None else "")
 
@@ -120,6 +133,8 @@ class MemberKeyLocator:
         """Where the key is (or would be) kept; never the key."""
         if os.environ.get(ENV_VAR):
             return ENV_VAR
+        if self.locked_file.exists():
+            return f"locked key file {self.locked_file} (passphrase)"
         return self._custody.describe(self.key_file)
 
     @staticmethod
@@ -133,6 +148,11 @@ class MemberKeyLocator:
         env = env_member_key()
         if env is not None:
             return env
+        if self.locked_file.exists():
+            raw = locked.unlocked(self.locked_file)
+            if raw is None:
+                raise StoreLockedError.for_member_key(str(self.locked_file))
+            return self._key(Kept(raw.decode("ascii"), "locked", LOCKED_WHERE))
         kept = self._custody.load(self._entry, self.key_file)
         return None if kept is None else self._key(kept)
 
@@ -145,10 +165,21 @@ class MemberKeyLocator:
                 f"replace it. Put the new key in {ENV_VAR} instead (for example in the "
                 "per-user secret your spawner reads), or unset it."
             )
+        if self.locked_file.exists():
+            raise MemberKeyError(
+                f"Your member key is locked with a passphrase ({self.locked_file}), and a "
+                "new key is not written under locked custody. Nothing was changed."
+            )
         text = pair.encode()
         redact.register_value(text)
         kept = self._custody.save(self._entry, self.key_file, text)
         return MemberKey(pair, kept.source, kept.where)
+
+    def discard_unwrapped(self) -> None:
+        """Remove every unwrapped copy (keyring entry, key file): the locked file holds
+        the key now."""
+        self._custody.discard(self._entry, self.key_file)
+        self.key_file.unlink(missing_ok=True)
 
     def require(self, location: str) -> MemberKey:
         """The member's key, or an error that says to run ``zingy-nb team join``."""
