@@ -193,12 +193,10 @@ def test_the_passphrase_reaches_no_log_or_audit(protected: Path, own_agents: Pat
             assert not scanner.find(text, {"passphrase": secret}, where)
 
 
-def test_protecting_again_changes_the_passphrase_and_rotation_is_refused(protected: Path) -> None:
+def test_protecting_again_changes_the_passphrase(protected: Path) -> None:
     home = protected
     NEW = "another made-up passphrase"
     ok(home, "key", "protect", "--stdin", stdin=NEW + "\n")
-    rotate = zingy(home, "key", "rotate")
-    assert rotate.returncode == 1 and "locked" in rotate.stderr
     exported = zingy(home, "key", "export")  # a backup, from the agent that holds it
     assert exported.returncode == 0 and len(exported.stdout.strip()) == 44, exported.stderr
     ok(home, "lock")
@@ -207,6 +205,56 @@ def test_protecting_again_changes_the_passphrase_and_rotation_is_refused(protect
     ok(home, "unlock", "--stdin", stdin=NEW + "\n")
     status = json.loads(zingy(home, "key", "status", "--json").stdout)
     assert status["key_source"] == "locked" and status["problem"] is None
+
+
+def test_a_locked_key_rotates_with_its_passphrase_and_stays_locked(protected: Path) -> None:
+    home = protected
+    status = json.loads(zingy(home, "key", "status", "--json").stdout)
+    before, wrapped = status["key_id"], locked.locked_file(home).read_text()
+    no_terminal = zingy(home, "key", "rotate")
+    assert no_terminal.returncode == 1 and "--stdin" in no_terminal.stderr
+    wrong = zingy(home, "key", "rotate", "--stdin", stdin=WRONG + "\n")
+    assert wrong.returncode == 1 and "does not unlock" in wrong.stderr
+    assert locked.locked_file(home).read_text() == wrapped  # nothing changed
+    said = ok(home, "key", "rotate", "--stdin", stdin=PASSPHRASE + "\n")
+    assert "Rotated" in said
+    status = json.loads(zingy(home, "key", "status", "--json").stdout)
+    assert status["key_id"] != before and status["key_source"] == "locked", status
+    assert not (home / "master.key").exists() and not (home / "master.key.next").exists()
+    assert not locked.pending_file(locked.locked_file(home)).exists()
+    with running_kernel(kernel_env(flow="cloud-flow", home=home)) as kernel:
+        kernel.ok("%load_ext zingy_nb")
+        assert kernel.ok(READ).stdout.strip() == digest(SECRET)
+    ok(home, "lock")  # the new key is locked with the same passphrase
+    ok(home, "unlock", "--stdin", stdin=PASSPHRASE + "\n")
+    status = json.loads(zingy(home, "key", "status", "--json").stdout)
+    assert status["key_id"] != before and status["problem"] is None, status
+    audit = json.loads(zingy(home, "audit", "--json").stdout)
+    assert ("wrong-passphrase", 1) in {(e["outcome"], e["count"]) for e in audit}
+
+
+def test_unlock_finishes_a_rotation_that_stopped_after_the_store_committed(
+    protected: Path,
+) -> None:
+    """The state a crash leaves between the store's commit and promoting the new key:
+    the locked file holds the old key, the pending one the key the store needs."""
+    home = protected
+    path = locked.locked_file(home)
+    old = path.read_bytes()
+    ok(home, "key", "rotate", "--stdin", stdin=PASSPHRASE + "\n")
+    new_id = json.loads(zingy(home, "key", "status", "--json").stdout)["key_id"]
+    ok(home, "lock")
+    locked.pending_file(path).write_bytes(path.read_bytes())
+    path.write_bytes(old)
+    ok(home, "unlock", "--stdin", stdin=PASSPHRASE + "\n")
+    status = json.loads(zingy(home, "key", "status", "--json").stdout)
+    assert status["key_id"] == new_id and status["problem"] is None, status
+    assert not locked.pending_file(path).exists() and path.read_bytes() != old
+    ok(home, "lock")
+    ok(home, "unlock", "--stdin", stdin=PASSPHRASE + "\n")  # promoted for good
+    with running_kernel(kernel_env(flow="cloud-flow", home=home)) as kernel:
+        kernel.ok("%load_ext zingy_nb")
+        assert kernel.ok(READ).stdout.strip() == digest(SECRET)
 
 
 def test_zingy_nb_run_on_a_locked_store(protected: Path, tmp_path: Path, own_agents: Path) -> None:

@@ -310,12 +310,17 @@ class Profiles:
         """``key_status``, or on a team store the state of the member's own key."""
         return self.vault.store_status()
 
-    def rotate_key(self) -> str:
-        """Re-encrypt every profile under a new key in one transaction; returns its id."""
-        with self._lock:
-            key_id = self.vault.rotate_key()
-            self._changed()
-            return key_id
+    def rotate_key(self, passphrase: str | None = None) -> str:
+        """Re-encrypt every profile under a new key in one transaction; returns its id.
+        A key locked with a passphrase needs it (the new key is locked with it)."""
+        try:
+            with self._lock:
+                key_id = self.vault.rotate_key(passphrase)
+                self._changed()
+        except WrongPassphraseError:
+            audit_log.key_event(self, UNLOCK_REFUSED)
+            raise
+        return key_id
 
     # -- locked custody: done by the agent, which then holds the only unwrapped key -----
     def protect_key(self, passphrase: str, lock_after: float | None = None) -> str:

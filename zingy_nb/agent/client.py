@@ -180,6 +180,10 @@ class AgentClient:
         """Lock the store's key with ``passphrase``; returns the locked file."""
         return str(self.call("protect", passphrase=passphrase, lock_after=lock_after)["where"])
 
+    def rotate(self, passphrase: str | None) -> str:
+        """Rotate the store's key (a locked one needs its passphrase); the new key id."""
+        return str(self.call("rotate", passphrase=passphrase)["key_id"])
+
     def unlock(self, passphrase: str) -> str:
         """Unlock the agent's key with ``passphrase``; returns the key id."""
         return str(self.call("unlock", passphrase=passphrase)["key_id"])

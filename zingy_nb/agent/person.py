@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .. import access, flow
-from ..errors import CloudFlowOnlyError, KeyUnavailableError
+from ..errors import CloudFlowOnlyError
 from . import hook
 from .capabilities import UNDER_KERNEL
 from .client import AgentClient, ensure_agent
@@ -57,11 +57,14 @@ class PersonProfiles(RemoteProfiles):
                 self._reading, self._flow = cap, stated
             return client, self._reading
 
-    def rotate_key(self) -> str:
-        raise KeyUnavailableError(
-            f"The key of the store at {self.home} is locked with a passphrase and kept by "
-            "the zingy-nb agent; rotating a locked key is not built yet. Nothing was changed."
-        )
+    def rotate_key(self, passphrase: str | None = None) -> str:
+        """The agent rotates (it holds the key), and locks the new key with the
+        passphrase, which it checks first."""
+        client, _ = self._agent()
+        with self._lock:
+            key_id = client.rotate(passphrase)
+            self._changed()
+            return key_id
 
     def move_notebooks(self, old: str, new: str) -> int:
         """The agent moves and re-signs the allowances (it holds the signing key)."""

@@ -78,7 +78,7 @@ class AgentHeld(Vault):
     def key_status(self) -> KeyStatus:
         self._no()
 
-    def rotate_key(self) -> str:
+    def rotate_key(self, passphrase: str | None = None) -> str:
         self._no("Rotate the key")
 
     def export_key(self) -> str:
@@ -329,8 +329,8 @@ class RemoteProfiles(Profiles):
         client, cap = self._agent()
         return KeyStatus(**client.key_status(cap, "store"))
 
-    def rotate_key(self) -> str:
-        return self.vault.rotate_key()
+    def rotate_key(self, passphrase: str | None = None) -> str:
+        return self.vault.rotate_key(passphrase)
 
     def export_key(self) -> str:
         return self.vault.export_key()

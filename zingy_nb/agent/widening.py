@@ -141,6 +141,21 @@ def protect(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, A
     return {"where": where}
 
 
+def rotate(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+    """Re-encrypt under a new key, locked with the passphrase (checked) where the key is
+    locked. A kernel may not: it would choose the passphrase of the new key."""
+    _from_a_person(agent, peer_pid, "Rotating the key")
+    passphrase = None if request.get("passphrase") is None else _passphrase(request)
+    with agent._lock:
+        try:
+            key_id = agent.profiles.rotate_key(passphrase)
+        except WrongPassphraseError:
+            agent.log(f"a wrong passphrase from pid {peer_pid}")
+            raise
+    agent.log(f"rotated the key for pid {peer_pid}")
+    return {"key_id": key_id}
+
+
 def unlock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     """Unwrap the locked key into this agent (a person typed the passphrase)."""
     _from_a_person(agent, peer_pid, "Unlocking the key")
@@ -204,6 +219,7 @@ OPS = {
     "grant": grant,
     "revoke": revoke,
     "protect": protect,
+    "rotate": rotate,
     "unlock": unlock,
     "lock": lock,
 }

@@ -23,7 +23,11 @@ def add_parser(top: argparse._SubParsersAction) -> None:
     key = subcommands(top.add_parser("key", help="the store's master key"))
     p = key.add_parser("status", help="where the key lives and whether it opens the store")
     p.add_argument("--json", action="store_true")
-    key.add_parser("rotate", help="re-encrypt every profile under a new key")
+    p = key.add_parser("rotate", help="re-encrypt every profile under a new key")
+    p.add_argument(
+        "--stdin", action="store_true",
+        help="a locked key: read its passphrase (which locks the new key) from stdin",
+    )  # fmt: skip
     p = key.add_parser("export", help="print the key for a backup (keep it secret)")
     p.add_argument("--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
     p = key.add_parser("import", help="install a key from `key export` for this store")
@@ -56,7 +60,7 @@ def run(args: Any) -> None:
         if status.problem:
             raise SystemExit(1)
     elif args.action == "rotate":
-        key_id = profiles.rotate_key()
+        key_id = profiles.rotate_key(_rotation_passphrase(profiles, args.stdin))
         print(f"Rotated: every profile is now encrypted under key {key_id}.", file=sys.stderr)
         print(
             "Export the new key again (`zingy-nb key export`): old backups no longer work.",
@@ -83,6 +87,15 @@ def run(args: Any) -> None:
         else:
             text = sys.stdin.read()
         print(f"Key imported into {_import(profiles, text)}.", file=sys.stderr)
+
+
+def _rotation_passphrase(profiles: Any, stdin: bool) -> str | None:
+    """A locked key's passphrase (the new key is locked with it), or None: not locked."""
+    from ..vault import is_locked
+
+    if profiles.vault.kind not in MASTER or not is_locked(profiles.home):
+        return None
+    return custody.read_passphrase(stdin, new=False)
 
 
 def _status(profiles: Any) -> Any:

@@ -88,8 +88,9 @@ class Vault(ABC):
         """The store's master key: where it lives and whether it opens the store."""
 
     @abstractmethod
-    def rotate_key(self) -> str:
-        """Re-encrypt every profile under a new master key; returns its id."""
+    def rotate_key(self, passphrase: str | None = None) -> str:
+        """Re-encrypt every profile under a new master key; returns its id. A locked
+        key needs its ``passphrase``, which then wraps the new one."""
 
     @abstractmethod
     def export_key(self) -> str:

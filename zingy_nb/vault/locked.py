@@ -54,6 +54,11 @@ def locked_file(home: Path) -> Path:
     return Path(home) / LOCKED_FILE
 
 
+def pending_file(path: Path) -> Path:
+    """Where a rotation keeps the new key, wrapped, until the store has committed it."""
+    return path.with_name(path.name + ".next")
+
+
 def is_locked(home: Path) -> bool:
     """Whether the store in ``home`` keeps its master key locked with a passphrase."""
     return locked_file(home).exists()

@@ -8,19 +8,20 @@ also shows the key's status, rotates it, exports and imports it.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from .. import redact
-from ..errors import KeyUnavailableError, ProfileNotFoundError
+from ..errors import KeyUnavailableError, PassphraseError, ProfileNotFoundError
 from ..rules import Secrets
 from ..store.base import Row, Store, StoreInfo, Transaction
 from . import access_mac, locked
 from .base import KeyStatus, Vault
 from .crypto import Cipher, decode_key, encode_key, new_key
-from .custody import ENV_VAR, KeyLocator, MasterKey, env_key, key_locator
+from .custody import ENV_VAR, LOCKED_WHERE, KeyLocator, MasterKey, env_key, key_locator
 from .sealing import sealed_row
 
 
@@ -185,11 +186,13 @@ class MasterKeyVault(Vault):
             problem=problem,
         )
 
-    def rotate_key(self) -> str:
+    def rotate_key(self, passphrase: str | None = None) -> str:
         """Re-encrypt every profile under a new key in one transaction; returns its id.
 
         The new key is saved as pending before the store commits and promoted after,
-        so a crash at any point leaves a key that opens every profile.
+        so a crash at any point leaves a key that opens every profile. A locked key
+        needs its passphrase: the new key is wrapped with it (pending: ``.next``), and
+        ``unlock`` promotes a pending key that the store was committed under.
         """
         if env_key() is not None:
             raise KeyUnavailableError(
@@ -202,9 +205,15 @@ class MasterKeyVault(Vault):
         old_mac = access_mac.derive(self._key.key, info.store_id)
         fresh = new_key()
         new_cipher = Cipher(fresh)
-        self.keys.save(info.store_id, fresh, pending=True)
+        wrapped = self.locked_path()
+        if wrapped.exists():
+            pending = self._wrap_pending(info.store_id, fresh, passphrase)
+        else:
+            self.keys.save(info.store_id, fresh, pending=True)
         with self.store.transaction() as txn:
             if txn.key_id() != old_cipher.key_id:
+                if wrapped.exists():
+                    pending.unlink(missing_ok=True)
                 raise KeyUnavailableError(
                     "Another process rotated the key at the same time. Run the "
                     "rotation again if you still want a new key."
@@ -218,10 +227,30 @@ class MasterKeyVault(Vault):
                 lambda fields: access_mac.tag(old_mac, fields),
                 lambda fields: access_mac.tag(new_mac, fields),
             )
-        self._key = self.keys.save(info.store_id, fresh)
-        self.keys.discard_pending(info.store_id)
+        if wrapped.exists():
+            os.replace(pending, wrapped)
+            locked.remember(wrapped, fresh)
+            self._key = MasterKey(fresh, "locked", LOCKED_WHERE)
+        else:
+            self._key = self.keys.save(info.store_id, fresh)
+            self.keys.discard_pending(info.store_id)
         self._cipher = new_cipher
+        self._mac_key = None
         return new_cipher.key_id
+
+    def _wrap_pending(self, store_id: str, fresh: bytes, passphrase: str | None) -> Path:
+        """The new key wrapped with the locked key's passphrase (checked: it must
+        unwrap the current key, so a typo cannot lock the store away), pending."""
+        wrapped = self.locked_path()
+        if passphrase is None:
+            raise PassphraseError(
+                "The key is locked with a passphrase, and a new key is locked with it "
+                "too: run `zingy-nb key rotate` in a terminal, which asks for it (or "
+                "give it with --stdin). Nothing was changed."
+            )
+        locked.unwrap(wrapped, store_id, passphrase)  # a wrong one: nothing changes
+        pending = locked.pending_file(wrapped)
+        return locked.protect(pending, store_id, fresh, passphrase, locked.lock_after(wrapped))
 
     # -- locked custody (``locked``): in the agent ------------------------------------
     def protect(self, passphrase: str, lock_after: float | None = None) -> str:
@@ -252,6 +281,14 @@ class MasterKeyVault(Vault):
             )
         info = self._info("unlock")
         key = locked.unwrap(path, info.store_id, passphrase)
+        pending = locked.pending_file(path)
+        if self._opens(MasterKey(key, "locked", ""), info) is None and pending.exists():
+            # a rotation committed the store but stopped before promoting its key
+            key = locked.unwrap(pending, info.store_id, passphrase)
+            if self._opens(MasterKey(key, "locked", ""), info) is not None:
+                os.replace(pending, path)
+        else:
+            pending.unlink(missing_ok=True)  # one left by a rotation that never committed
         if self._opens(MasterKey(key, "locked", ""), info) is None:
             raise KeyUnavailableError(
                 f"The locked key file {path} holds a key that does not "

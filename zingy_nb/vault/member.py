@@ -313,7 +313,7 @@ class MemberKeyVault(Vault):
     def key_status(self) -> KeyStatus:
         raise self._no_master_key()
 
-    def rotate_key(self) -> str:
+    def rotate_key(self, passphrase: str | None = None) -> str:
         raise self._no_master_key()
 
     def export_key(self) -> str:
