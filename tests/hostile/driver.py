@@ -1,8 +1,10 @@
 """The hostile table's driver: ``python tests/hostile/driver.py CONFIG``, as the user.
 
 It is the person, outside any kernel: with ``ZINGY_NB_MASTER_KEY`` in its environment
-(env custody) it saves the made-up profiles (with ``locked`` in the config it then drops
-the variable, imports the key and protects it with a passphrase: locked custody), installs the zingy kernelspecs, allows the
+(env custody) it saves the made-up profiles; with custody ``locked`` in the config it then
+drops the variable, imports the key and protects it with a passphrase, and with
+``keyring`` it starts a real gnome-keyring on a D-Bus session of its own and imports the
+key there (the desktop's custody). It installs the zingy kernelspecs, allows the
 control notebook (``zingy-nb profiles allow``, from outside a kernel), and starts the
 store's agent. Then it starts real kernels from the kernelspecs with ``KernelManager``,
 each with the master key in its launch environment (the launcher must strip it): a
@@ -77,9 +79,19 @@ def main(config_path: str) -> int:
     profiles = Profiles()
     for name, values in cfg["profiles"].items():
         profiles.set(name, *values)
-    if cfg.get("locked"):  # the person locks the key: from here no process holds it
-        key = os.environ.pop("ZINGY_NB_MASTER_KEY")  # but the agent, unlocked
-        for args, stdin in ((["key", "import"], key), (["key", "protect", "--stdin"], PASSPHRASE)):
+    custody = cfg.get("custody", "environment")
+    keyring = None
+    if custody == "keyring":  # the desktop's Secret Service, on a session bus of the user's
+        from tests.keyring_daemon import start_secret_service
+
+        keyring = start_secret_service(unlock=True)
+        os.environ.update({k: v for k, v in keyring.env.items() if k != "HOME"})
+    if custody in ("locked", "keyring"):  # the person moves the key out of the environment
+        key = os.environ.pop("ZINGY_NB_MASTER_KEY")
+        steps = [(["key", "import"], key)]
+        if custody == "locked":  # from here no process holds it, but the agent, unlocked
+            steps.append((["key", "protect", "--stdin"], PASSPHRASE))
+        for args, stdin in steps:
             subprocess.run(["zingy-nb", *args], input=stdin + "\n", text=True, check=True,
                            capture_output=True, timeout=120)  # fmt: skip
     result["custody"] = sorted(p.name for p in Path(os.environ["ZINGY_NB_HOME"]).iterdir())
@@ -155,6 +167,9 @@ def main(config_path: str) -> int:
         agent = result.get("agent")
         result["agent_alive_at_end"] = bool(agent) and Path(f"/proc/{agent}").exists()
         result["agents_stopped"] = stop_agents(runtime) + stop_agents(Path(os.environ["TMPDIR"]))
+        if keyring is not None:
+            with contextlib.suppress(Exception):
+                keyring.close()
         result["logs"] = {  # the agent's log never holds a value; kernels' logs, made-up ones
             str(p.relative_to(work.parent)): p.read_text(errors="replace")[-20000:]
             for p in [*work.glob("kernel-*.log"), *Path(work.parent).rglob("agent.log")]

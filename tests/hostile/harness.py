@@ -233,12 +233,14 @@ def run_driver(
     *,
     rows: list[str] | None = None,
     confine: bool = True,
-    locked: bool = False,
+    custody: str = "environment",
 ) -> Run:
     """Run the driver once as the unprivileged user; everything it started is stopped.
     ``rows``: the ids of the rows to run (default all); ``confine=False`` starts the
-    kernels unconfined (``ZINGY_NB_CONFINE=off``); ``locked``: the driver protects the
-    key with a passphrase (locked custody, unlocked in the agent) before any kernel."""
+    kernels unconfined (``ZINGY_NB_CONFINE=off``); ``custody``: where the master key is
+    before any kernel starts: ``environment`` (the driver's, which launches every
+    kernel), ``locked`` (protected with a passphrase, unlocked in the agent) or
+    ``keyring`` (imported into a real gnome-keyring on a D-Bus session of the user's)."""
     who = unprivileged()
     with _folder(who) as root:
         config = root / "config.json"
@@ -246,7 +248,7 @@ def run_driver(
         config.write_text(json.dumps({
             "repo": str(REPO), "work": str(root / "work"), "result": str(result),
             "profiles": {k: list(v) for k, v in profiles.items()}, "profile": profile,
-            "rows": rows, "locked": locked,
+            "rows": rows, "custody": custody,
         }))  # fmt: skip
         os.chown(config, who.uid, who.gid)
         config.chmod(0o600)

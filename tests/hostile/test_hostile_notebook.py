@@ -4,14 +4,16 @@ One driver run (``harness``, as an unprivileged user) runs every row of ``rows.R
 in a page-flow kernel and in a cloud-flow kernel of a notebook that was never allowed,
 both launched from the zingy kernelspecs, so confined (docs/confinement.md): once with
 the master key in their launch environment (the runners' custody), once with the key
-locked with a passphrase and unlocked in the agent. Each row is judged on everything
+locked with a passphrase and unlocked in the agent, and (the rows that reach for a key)
+once with the key in a real gnome-keyring on the user's D-Bus session. Each row is judged on everything
 its cell sent, as sent and with what it smuggled out decoded (``rows.unsmuggle``), by
 ``tests/leaks/scanner.py``: no stored value and no form of the master key may show.
 The control proves the harness and scanner can see a leak: in a cloud-flow kernel of
 an allowed notebook ``zingyConn.apikey`` gives every value, and the same code that peeks
 at the agent reads a dumpable child's environment and memory. The rows only
 confinement stops run once more in kernels started unconfined, where they must get
-what the README's threat table says such kernels can still reach.
+what the README's threat table says such kernels can still reach (the keyring's key
+among it).
 
 Select it with ``-m hostile`` or by path.
 """
@@ -50,7 +52,7 @@ def table(request: pytest.FixtureRequest) -> Run:
     why = unrunnable()
     if why:
         pytest.skip(f"the hostile table runs the repository as another user, and {why}")
-    run = run_driver(PROFILES, PROFILE, MASTER_KEY, locked=request.param == "locked")
+    run = run_driver(PROFILES, PROFILE, MASTER_KEY, custody=request.param)
     assert run.result.get("kernels"), _failed_run(run)
     if request.param == "locked":
         assert "master.key.locked" in run.result["custody"], run.result["custody"]
@@ -125,7 +127,12 @@ def test_the_control_reads_every_value_and_the_scan_sees_it(table: Run) -> None:
 @pytest.mark.parametrize("kernel", HOSTILE_KERNELS)
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_no_row_yields_a_value_or_a_key(table: Run, kernel: str, row: Row) -> None:
-    cell = _cell(table, kernel, row.id)
+    judge(table, kernel, row)
+
+
+def judge(run: Run, kernel: str, row: Row) -> None:
+    """The row ran to its end and got no value and no key; what it must be refused was."""
+    cell = _cell(run, kernel, row.id)
     assert f"{MARKER} {row.id}" in _stdout(cell), (
         f"the row did not run to its end: {cell['reply']['content'].get('ename')}"
     )
@@ -173,4 +180,55 @@ def test_unconfined_the_row_gets_what_the_threat_table_says(unconfined: Run, row
     if row.id in ("other-kernels", "detached-server"):
         assert set(stored()) <= labels, sorted(labels)
     else:
+        assert "master-key" in labels, sorted(labels)
+
+
+#: The rows that reach for a key where it is kept, run once more with the key in the
+#: desktop's custody: a real gnome-keyring on a D-Bus session of the user's.
+KEYRING_ROWS = [
+    row for row in ROWS
+    if row.id in ("environ", "custody", "cipher-on-blob", "vault", "get-profiles",
+                  "fresh-profiles", "cli-key-export", "agent-socket", "proc-others")
+]  # fmt: skip
+
+
+def _keyring_run(confine: bool, rows: list[Row]) -> Run:
+    why = unrunnable()
+    if why:
+        pytest.skip(f"the hostile table runs the repository as another user, and {why}")
+    run = run_driver(
+        PROFILES, PROFILE, MASTER_KEY, custody="keyring", confine=confine,
+        rows=[row.id for row in rows],
+    )  # fmt: skip
+    assert run.result.get("kernels"), _failed_run(run)
+    assert "master.key" not in run.result["custody"], run.result["custody"]  # in the keyring
+    return run
+
+
+@pytest.fixture(scope="module")
+def keyring_table() -> Run:
+    """The key rows in confined kernels, the master key in the user's keyring."""
+    return _keyring_run(True, KEYRING_ROWS)
+
+
+def test_in_keyring_custody_the_control_reads_every_value(keyring_table: Run) -> None:
+    """The agent read the key from the keyring: the allowed notebook's kernel reads."""
+    seen = {leak.label for leak in leaks(_cell(keyring_table, "control", "control"))}
+    assert set(stored()) <= seen, sorted(set(stored()) - seen)
+
+
+@pytest.mark.parametrize("kernel", HOSTILE_KERNELS)
+@pytest.mark.parametrize("row", KEYRING_ROWS, ids=[r.id for r in KEYRING_ROWS])
+def test_in_keyring_custody_no_row_yields_a_value_or_a_key(
+    keyring_table: Run, kernel: str, row: Row
+) -> None:
+    judge(keyring_table, kernel, row)
+
+
+def test_in_keyring_custody_an_unconfined_kernel_reads_the_key() -> None:
+    """What the threat table says of the keyring: any process of the session reads the
+    key from it, so an unconfined kernel does (through keyring, as zingy-nb would)."""
+    run = _keyring_run(False, [row for row in ROWS if row.id == "custody"])
+    for kernel in HOSTILE_KERNELS:
+        labels = {leak.label for leak in leaks(_cell(run, kernel, "custody"))}
         assert "master-key" in labels, sorted(labels)
