@@ -4,7 +4,8 @@ It is the person, outside any kernel: with ``ZINGY_NB_MASTER_KEY`` in its enviro
 (env custody) it saves the made-up profiles; with custody ``locked`` in the config it then
 drops the variable, imports the key and protects it with a passphrase, and with
 ``keyring`` it starts a real gnome-keyring on a D-Bus session of its own and imports the
-key there (the desktop's custody). It installs the zingy kernelspecs, allows the
+key there (the desktop's custody); with ``file`` it imports it where no keyring exists,
+a 0600 key file beside the store. It installs the zingy kernelspecs, allows the
 control notebook (``zingy-nb profiles allow``, from outside a kernel), and starts the
 store's agent. Then it starts real kernels from the kernelspecs with ``KernelManager``,
 each with the master key in its launch environment (the launcher must strip it): a
@@ -86,7 +87,7 @@ def main(config_path: str) -> int:
 
         keyring = start_secret_service(unlock=True)
         os.environ.update({k: v for k, v in keyring.env.items() if k != "HOME"})
-    if custody in ("locked", "keyring"):  # the person moves the key out of the environment
+    if custody != "environment":  # the person moves the key out of the environment
         key = os.environ.pop("ZINGY_NB_MASTER_KEY")
         steps = [(["key", "import"], key)]
         if custody == "locked":  # from here no process holds it, but the agent, unlocked

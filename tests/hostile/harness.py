@@ -240,7 +240,8 @@ def run_driver(
     kernels unconfined (``ZINGY_NB_CONFINE=off``); ``custody``: where the master key is
     before any kernel starts: ``environment`` (the driver's, which launches every
     kernel), ``locked`` (protected with a passphrase, unlocked in the agent) or
-    ``keyring`` (imported into a real gnome-keyring on a D-Bus session of the user's)."""
+    ``keyring`` (imported into a real gnome-keyring on a D-Bus session of the user's) or
+    ``file`` (imported where no keyring exists: a key file)."""
     who = unprivileged()
     with _folder(who) as root:
         config = root / "config.json"

@@ -5,15 +5,15 @@ in a page-flow kernel and in a cloud-flow kernel of a notebook that was never al
 both launched from the zingy kernelspecs, so confined (docs/confinement.md): once with
 the master key in their launch environment (the runners' custody), once with the key
 locked with a passphrase and unlocked in the agent, and (the rows that reach for a key)
-once with the key in a real gnome-keyring on the user's D-Bus session. Each row is judged on everything
+with the key in a real gnome-keyring on the user's D-Bus session and in a key file. Each row is judged on everything
 its cell sent, as sent and with what it smuggled out decoded (``rows.unsmuggle``), by
 ``tests/leaks/scanner.py``: no stored value and no form of the master key may show.
 The control proves the harness and scanner can see a leak: in a cloud-flow kernel of
 an allowed notebook ``zingyConn.apikey`` gives every value, and the same code that peeks
 at the agent reads a dumpable child's environment and memory. The rows only
 confinement stops run once more in kernels started unconfined, where they must get
-what the README's threat table says such kernels can still reach (the keyring's key
-among it).
+what the README's threat table says such kernels can still reach (the key in the
+keyring or key file among it).
 
 Select it with ``-m hostile`` or by path.
 """
@@ -183,52 +183,56 @@ def test_unconfined_the_row_gets_what_the_threat_table_says(unconfined: Run, row
         assert "master-key" in labels, sorted(labels)
 
 
-#: The rows that reach for a key where it is kept, run once more with the key in the
-#: desktop's custody: a real gnome-keyring on a D-Bus session of the user's.
-KEYRING_ROWS = [
+#: The rows that reach for a key where it is kept, run once more with the key in each
+#: custody a person keeps it in: a real gnome-keyring on a D-Bus session of the user's
+#: (the desktop's), and a 0600 key file beside the store (where no keyring exists).
+KEY_ROWS = [
     row for row in ROWS
     if row.id in ("environ", "custody", "cipher-on-blob", "vault", "get-profiles",
                   "fresh-profiles", "cli-key-export", "agent-socket", "proc-others")
 ]  # fmt: skip
+KEPT = ("keyring", "file")
 
 
-def _keyring_run(confine: bool, rows: list[Row]) -> Run:
+def _kept_run(custody: str, confine: bool, rows: list[Row]) -> Run:
     why = unrunnable()
     if why:
         pytest.skip(f"the hostile table runs the repository as another user, and {why}")
     run = run_driver(
-        PROFILES, PROFILE, MASTER_KEY, custody="keyring", confine=confine,
+        PROFILES, PROFILE, MASTER_KEY, custody=custody, confine=confine,
         rows=[row.id for row in rows],
     )  # fmt: skip
     assert run.result.get("kernels"), _failed_run(run)
-    assert "master.key" not in run.result["custody"], run.result["custody"]  # in the keyring
+    files = run.result["custody"]
+    assert ("master.key" in files) == (custody == "file"), files
     return run
 
 
-@pytest.fixture(scope="module")
-def keyring_table() -> Run:
-    """The key rows in confined kernels, the master key in the user's keyring."""
-    return _keyring_run(True, KEYRING_ROWS)
+@pytest.fixture(scope="module", params=KEPT)
+def kept_table(request: pytest.FixtureRequest) -> Run:
+    """The key rows in confined kernels, the master key where a person keeps it."""
+    return _kept_run(request.param, True, KEY_ROWS)
 
 
-def test_in_keyring_custody_the_control_reads_every_value(keyring_table: Run) -> None:
-    """The agent read the key from the keyring: the allowed notebook's kernel reads."""
-    seen = {leak.label for leak in leaks(_cell(keyring_table, "control", "control"))}
+def test_with_the_key_kept_the_control_reads_every_value(kept_table: Run) -> None:
+    """The agent read the key where it is kept: the allowed notebook's kernel reads."""
+    seen = {leak.label for leak in leaks(_cell(kept_table, "control", "control"))}
     assert set(stored()) <= seen, sorted(set(stored()) - seen)
 
 
 @pytest.mark.parametrize("kernel", HOSTILE_KERNELS)
-@pytest.mark.parametrize("row", KEYRING_ROWS, ids=[r.id for r in KEYRING_ROWS])
-def test_in_keyring_custody_no_row_yields_a_value_or_a_key(
-    keyring_table: Run, kernel: str, row: Row
+@pytest.mark.parametrize("row", KEY_ROWS, ids=[r.id for r in KEY_ROWS])
+def test_with_the_key_kept_no_row_yields_a_value_or_a_key(
+    kept_table: Run, kernel: str, row: Row
 ) -> None:
-    judge(keyring_table, kernel, row)
+    judge(kept_table, kernel, row)
 
 
-def test_in_keyring_custody_an_unconfined_kernel_reads_the_key() -> None:
-    """What the threat table says of the keyring: any process of the session reads the
-    key from it, so an unconfined kernel does (through keyring, as zingy-nb would)."""
-    run = _keyring_run(False, [row for row in ROWS if row.id == "custody"])
+@pytest.mark.parametrize("custody", KEPT)
+def test_with_the_key_kept_an_unconfined_kernel_reads_it(custody: str) -> None:
+    """What the threat table says of the keyring and the key file: any process of yours
+    reads the key there, so an unconfined kernel does."""
+    run = _kept_run(custody, False, [row for row in ROWS if row.id == "custody"])
     for kernel in HOSTILE_KERNELS:
         labels = {leak.label for leak in leaks(_cell(run, kernel, "custody"))}
         assert "master-key" in labels, sorted(labels)
