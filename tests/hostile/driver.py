@@ -56,6 +56,46 @@ def _notebook(path: Path, kernel: str) -> str:
     return os.path.realpath(path)
 
 
+class _Server:
+    """A Jupyter server of the person's, started with a token in its environment and
+    its ``jpserver-*.json`` in the runtime folder, as ``jupyter lab`` leaves them."""
+
+    def __init__(self, work: Path) -> None:
+        import secrets
+        import socket
+        import time
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        env = {**os.environ, "JUPYTER_TOKEN": secrets.token_hex(24)}
+        self.log = open(work / "server.log", "wb")  # closed by stop
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", f"--ServerApp.root_dir={work}"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "api", timeout=5):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the Jupyter server did not start") from None
+                time.sleep(0.25)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        self.log.close()
+
+
 def main(config_path: str) -> int:
     cfg = json.loads(Path(config_path).read_text())
     sys.path.insert(0, cfg["repo"])
@@ -107,6 +147,7 @@ def main(config_path: str) -> int:
     with ensure_agent() as client:
         result["agent"] = client.pid  # the agent that must serve the whole run
     db = Path(os.environ["ZINGY_NB_HOME"]) / "profiles.db"
+    server = _Server(work)  # the person's JupyterLab, its token in its environment
     context = {
         "names": list(cfg["profiles"]),
         "profile": cfg["profile"],
@@ -115,6 +156,7 @@ def main(config_path: str) -> int:
         "runtime": str(runtime),
         "zingy_home": os.environ["ZINGY_NB_HOME"],
         "tmp": os.environ["TMPDIR"],
+        "server": server.url,
     }
     prelude = f"import json as _j0\n_HOSTILE = _j0.loads({json.dumps(context)!r})\n" + PRELUDE
 
@@ -165,6 +207,7 @@ def main(config_path: str) -> int:
             with contextlib.suppress(Exception):
                 km.shutdown_kernel(now=True)
             log.close()
+        server.stop()
         agent = result.get("agent")
         result["agent_alive_at_end"] = bool(agent) and Path(f"/proc/{agent}").exists()
         result["agents_stopped"] = stop_agents(runtime) + stop_agents(Path(os.environ["TMPDIR"]))

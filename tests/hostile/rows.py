@@ -444,4 +444,37 @@ _hostile_try("jupyter server", _nested_server, False)
         confinement=True,
         timeout=300,
     ),
+    Row(
+        "server-token",
+        """
+import glob as _hg, urllib.request as _hurl
+_tokens = set()
+def _hostile_server_files():
+    out = []
+    for f in _hg.glob(_hos.path.join(_HOSTILE["runtime"], "jpserver-*.json")):
+        out.append(_hjson.load(open(f)))
+    return out
+for _info in _hostile_try("server files", _hostile_server_files) or ():
+    _tokens.add(_info.get("token") or "")
+for _p in [p for p in _hos.listdir("/proc") if p.isdigit()]:
+    try:
+        _env = open(f"/proc/{_p}/environ", "rb").read().split(b"\\0")
+    except OSError:
+        continue
+    _tokens.update(e.split(b"=", 1)[1].decode() for e in _env
+                   if e.startswith((b"JUPYTER_TOKEN=", b"JPY_API_TOKEN=")))
+_tokens.update(v for k, v in _hos.environ.items() if k in ("JUPYTER_TOKEN", "JPY_API_TOKEN"))
+_tokens.discard("")
+_hostile_emit("tokens found", [str(len(_tokens))])
+def _hostile_drive(token):
+    req = _hurl.Request(_HOSTILE["server"] + "api/kernels",
+                        headers={"Authorization": "token " + token})
+    with _hurl.urlopen(req, timeout=30) as r:
+        return [str(r.status), r.read().decode()[:2000]]
+for _t in sorted(_tokens) or ["no-token-found"]:
+    _hostile_try("drove the server", _hostile_drive, _t)
+""",
+        denied=("drove the server",),
+        confinement=True,
+    ),
 ]

@@ -172,7 +172,13 @@ def test_unconfined_the_row_gets_what_the_threat_table_says(unconfined: Run, row
     """Without confinement these rows reach what the README's threat table says an
     unconfined kernel can still reach: another kernel (so the values it may read), the
     environment of the process that launched it (there, the master key), and a kernel
-    of its own, through a server it started and double-forked away, for any notebook."""
+    of its own, through a server it started and double-forked away, for any notebook; and
+    the server's token, with which it drives the server's API."""
+    if row.id == "server-token":
+        for kernel in HOSTILE_KERNELS:
+            emitted = {label for label, _ in unsmuggle(_stdout(_cell(unconfined, kernel, row.id)))}
+            assert "drove the server" in emitted, sorted(emitted)
+        return
     found = [
         leak for kernel in HOSTILE_KERNELS for leak in leaks(_cell(unconfined, kernel, row.id))
     ]
