@@ -14,7 +14,7 @@ its redactor.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -313,14 +313,18 @@ class Profiles:
     def rotate_key(self, passphrase: str | None = None) -> str:
         """Re-encrypt every profile under a new key in one transaction; returns its id.
         A key locked with a passphrase needs it (the new key is locked with it)."""
+        return self._typed(lambda: self.vault.rotate_key(passphrase))
+
+    def _typed(self, call: Callable[[], str]) -> str:
+        """``call()``, which checks a typed passphrase; a wrong one is audited."""
         try:
             with self._lock:
-                key_id = self.vault.rotate_key(passphrase)
+                done = call()
                 self._changed()
         except WrongPassphraseError:
             audit_log.key_event(self, UNLOCK_REFUSED)
             raise
-        return key_id
+        return done
 
     # -- locked custody: done by the agent, which then holds the only unwrapped key -----
     def protect_key(self, passphrase: str, lock_after: float | None = None) -> str:
@@ -333,13 +337,7 @@ class Profiles:
 
     def unlock(self, passphrase: str) -> str:
         """Unwrap the locked key into this process; a wrong passphrase is audited."""
-        try:
-            with self._lock:
-                key_id = self.vault.unlock(passphrase)
-                self._changed()
-        except WrongPassphraseError:
-            audit_log.key_event(self, UNLOCK_REFUSED)
-            raise
+        key_id = self._typed(lambda: self.vault.unlock(passphrase))
         audit_log.key_event(self, UNLOCKED)
         return key_id
 

@@ -7,8 +7,10 @@ descendants, judged from the peer's process ancestry (``SO_PEERCRED`` and ``/pro
 ``Capabilities._enclosing``), never from anything the peer says or has in its
 environment. Narrowing (disallow, ``ask``, revoke) is accepted from anyone. The agent
 signs what it writes (the vault's MAC), so a row a kernel writes straight into the store
-counts for nothing. A kernel's child that double-forks away from it is no longer seen as
-its descendant: docs/agent.md lists that gap (issue #23 closes it).
+counts for nothing. A child of an unconfined kernel that double-forks away from it is no
+longer seen as its descendant (docs/agent.md lists that gap); in a confined kernel it
+stays one (docs/confinement.md). Setting a passphrase (protect, rotate) and unlocking are
+a person's too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from ..store.base import ACCESS_OFF, LEVELS
 from ..vault import check_lock_after
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .ops import Agent
 
 #: How an allowance says it came to be; anything else a client sends is "cli".
@@ -141,17 +145,23 @@ def protect(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, A
     return {"where": where}
 
 
+def _typed(agent: Agent, peer_pid: int, call: Callable[[], str]) -> str:
+    """``call()``, which checks a typed passphrase, under the agent's lock; a wrong one
+    is logged (who, never the text) and raised."""
+    with agent._lock:
+        try:
+            return call()
+        except WrongPassphraseError:
+            agent.log(f"a wrong passphrase from pid {peer_pid}")
+            raise
+
+
 def rotate(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
     """Re-encrypt under a new key, locked with the passphrase (checked) where the key is
     locked. A kernel may not: it would choose the passphrase of the new key."""
     _from_a_person(agent, peer_pid, "Rotating the key")
     passphrase = None if request.get("passphrase") is None else _passphrase(request)
-    with agent._lock:
-        try:
-            key_id = agent.profiles.rotate_key(passphrase)
-        except WrongPassphraseError:
-            agent.log(f"a wrong passphrase from pid {peer_pid}")
-            raise
+    key_id = _typed(agent, peer_pid, lambda: agent.profiles.rotate_key(passphrase))
     agent.log(f"rotated the key for pid {peer_pid}")
     return {"key_id": key_id}
 
@@ -160,12 +170,7 @@ def unlock(agent: Agent, request: dict[str, Any], peer_pid: int) -> dict[str, An
     """Unwrap the locked key into this agent (a person typed the passphrase)."""
     _from_a_person(agent, peer_pid, "Unlocking the key")
     passphrase = _passphrase(request)
-    with agent._lock:
-        try:
-            key_id = agent.profiles.unlock(passphrase)
-        except WrongPassphraseError:
-            agent.log(f"a wrong passphrase from pid {peer_pid}")
-            raise
+    key_id = _typed(agent, peer_pid, lambda: agent.profiles.unlock(passphrase))
     agent.log(f"unlocked for pid {peer_pid}")
     agent.frontends.settle_unlock()  # retrievals waiting for it go on
     return {"key_id": key_id}
