@@ -58,7 +58,9 @@ def _notebook(path: Path, kernel: str) -> str:
 
 class _Server:
     """A Jupyter server of the person's, started with a token in its environment and
-    its ``jpserver-*.json`` in the runtime folder, as ``jupyter lab`` leaves them."""
+    its ``jpserver-*.json`` in the runtime folder, as ``jupyter lab`` leaves them. It is
+    the token's target only: without zingy-nb's server extension, so it is no front end
+    the agent could ask about the rows' notebooks (they are refused at once)."""
 
     def __init__(self, work: Path) -> None:
         import secrets
@@ -74,7 +76,8 @@ class _Server:
         self.log = open(work / "server.log", "wb")  # closed by stop
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", f"--ServerApp.root_dir={work}"],
+             f"--port={port}", f"--ServerApp.root_dir={work}",
+             "--ServerApp.jpserver_extensions=zingy_nb=False"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 120
