@@ -263,8 +263,13 @@ def test_the_url_password_never_shows(
     members = json.loads(run("team", "members", "--json", env=env).stdout)["members"]
     assert [m["role"] for m in members] == ["alice"]
     assert f"store:        {store.location}" in run("store", "version", env=env).stdout
-    # the master-key commands are refused here: the refusal names the store, not the password
+    # key status shows the member key's custody, naming the store without the password
     for args in (("key", "status"), ("key", "status", "--json")):
+        result = run(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert store.location in result.stdout and secret_pw not in result.stdout + result.stderr
+    # the master-key commands are refused here: the refusal names the store, not the password
+    for args in (("key", "export"), ("key", "rotate")):
         result = run(*args, env=env)
         assert result.returncode == 1 and "`zingy-nb team join`" in result.stderr
         assert store.location in result.stderr and secret_pw not in result.stdout + result.stderr

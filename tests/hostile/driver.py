@@ -139,6 +139,7 @@ def main(config_path: str) -> int:
             subprocess.run(["zingy-nb", *args], input=stdin + "\n", text=True, check=True,
                            capture_output=True, timeout=120)  # fmt: skip
     result["custody"] = sorted(p.name for p in Path(os.environ["ZINGY_NB_HOME"]).iterdir())
+    result["custody_name"] = custody
     kernels.install(user=True)
     allowed = _notebook(work / "allowed.ipynb", "zingy-cloud-flow")
     never = _notebook(work / "never-allowed.ipynb", "zingy-cloud-flow")
@@ -195,7 +196,9 @@ def main(config_path: str) -> int:
                 run("control", CONTROL)
                 continue
             for row in ROWS:
-                if cfg.get("rows") is not None and row.id not in cfg["rows"]:
+                if not row.runs_in(custody) or (
+                    cfg.get("rows") is not None and row.id not in cfg["rows"]
+                ):
                     continue
                 try:
                     run(row.id, row.cell(), SWEEP_TIMEOUT if row.id == "sweep" else row.timeout)
