@@ -40,7 +40,7 @@ from .rules import (
 )
 from .store.base import AuditEntry, Row, Store, Transaction, utcnow
 from .store.url import open_store, store_url
-from .vault import KeyStatus, MasterKey, Vault, is_locked, member_locked, open_vault
+from .vault import KeyStatus, MasterKey, Vault, key_locked, open_vault
 
 
 class Profiles:
@@ -372,7 +372,7 @@ def _build(home: Path, url: str) -> Profiles:
     if made is not None:
         return made(home, url)
     person = hook.locked_factory
-    if person is not None and (member_locked(home) if url else is_locked(home)):
+    if person is not None and key_locked(home, team=bool(url)):
         return person(home, url)  # only the agent holds a locked key
     return Profiles(home, url=url)
 

@@ -112,14 +112,14 @@ def _unlocked(command: str) -> int | None:
     status after saying what to do. Linux only: elsewhere a key is never locked."""
     from ..paths import KEY_ENV, MEMBER_KEY_ENV, store_home
     from ..store.url import store_url
-    from ..vault import is_locked, member_locked
+    from ..vault import key_locked
 
     home = store_home()
     team = bool(store_url())
     env = MEMBER_KEY_ENV if team else KEY_ENV
     if not sys.platform.startswith("linux") or os.environ.get(env):
         return None
-    if not (member_locked(home) if team else is_locked(home)):
+    if not key_locked(home, team):
         return None
     from ..agent.client import ensure_agent
     from ..cli.custody import read_passphrase

@@ -17,7 +17,7 @@ from .base import KeyStatus, Vault
 from .crypto import decode_key, encode_key, new_key
 from .custody import ENV_VAR as MASTER_KEY_ENV
 from .custody import MasterKey
-from .locked import check_lock_after, is_locked, lock_after, member_locked
+from .locked import check_lock_after, is_locked, key_locked, lock_after
 from .locked import check_new as check_passphrase
 from .locked import holds as holds_unlocked_key
 from .locked import stamp as locked_stamp
@@ -65,10 +65,10 @@ __all__ = [
     "encode_key",
     "holds_unlocked_key",
     "is_locked",
+    "key_locked",
     "lock_after",
     "locked_stamp",
     "member_key_forms",
-    "member_locked",
     "new_key",
     "open_vault",
     "write_private",

@@ -1,8 +1,9 @@
 """Locked custody: a key kept only wrapped with a passphrase.
 
 ``zingy-nb key protect`` wraps the store's master key (on a team store, the member's
-own key: ``member-ROLE.key.locked``) with a key derived from a passphrase (Scrypt from ``cryptography``: memory-hard, with the parameters OWASP gives
-for interactive logins, N=2^17, r=8, p=1) under AES-256-GCM, writes the result beside the
+own key: ``member-ROLE.key.locked``) with a key derived from a passphrase (Scrypt from
+``cryptography``: memory-hard, with the parameters OWASP gives for interactive logins,
+N=2^17, r=8, p=1) under AES-256-GCM, writes the result beside the
 store (``master.key.locked``, 0600) and removes every unwrapped copy (key file, keyring
 entry). From then on the key exists unwrapped only in the memory of the store's agent,
 after ``zingy-nb unlock`` (or JupyterLab's Unlock dialog) gave it the passphrase, and
@@ -64,9 +65,20 @@ def is_locked(home: Path) -> bool:
     return locked_file(home).exists()
 
 
+def _member_files(home: Path) -> list[Path]:
+    """The locked member keys in ``home`` (one per role)."""
+    return list(Path(home).glob("member*" + LOCKED_SUFFIX))
+
+
 def member_locked(home: Path) -> bool:
     """Whether a member key in ``home`` is kept locked (some role's)."""
-    return any(Path(home).glob("member*" + LOCKED_SUFFIX))
+    return bool(_member_files(home))
+
+
+def key_locked(home: Path, team: bool) -> bool:
+    """Whether the key the store uses is kept locked: on a team store (``team``) the
+    member's, else the master key."""
+    return member_locked(home) if team else is_locked(home)
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,7 @@ def stamp(home: Path) -> int | None:
     """When a key in ``home`` was last locked (the latest locked file's mtime), or None:
     none is locked. Kernels drop what they hold when it changes."""
     times = []
-    for path in (locked_file(home), *Path(home).glob("member*" + LOCKED_SUFFIX)):
+    for path in (locked_file(home), *_member_files(home)):
         with contextlib.suppress(OSError):
             times.append(path.stat().st_mtime_ns)
     return max(times, default=None)

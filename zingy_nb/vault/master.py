@@ -206,13 +206,14 @@ class MasterKeyVault(Vault):
         fresh = new_key()
         new_cipher = Cipher(fresh)
         wrapped = self.locked_path()
-        if wrapped.exists():
-            pending = self._wrap_pending(info.store_id, fresh, passphrase)
+        is_locked = wrapped.exists()  # once: the whole rotation keeps one custody
+        if is_locked:
+            pending = self._wrap_pending(wrapped, info.store_id, fresh, passphrase)
         else:
             self.keys.save(info.store_id, fresh, pending=True)
         with self.store.transaction() as txn:
             if txn.key_id() != old_cipher.key_id:
-                if wrapped.exists():
+                if is_locked:
                     pending.unlink(missing_ok=True)
                 raise KeyUnavailableError(
                     "Another process rotated the key at the same time. Run the "
@@ -227,7 +228,7 @@ class MasterKeyVault(Vault):
                 lambda fields: access_mac.tag(old_mac, fields),
                 lambda fields: access_mac.tag(new_mac, fields),
             )
-        if wrapped.exists():
+        if is_locked:
             os.replace(pending, wrapped)
             locked.remember(wrapped, fresh)
             self._key = MasterKey(fresh, "locked", LOCKED_WHERE)
@@ -238,10 +239,12 @@ class MasterKeyVault(Vault):
         self._mac_key = None
         return new_cipher.key_id
 
-    def _wrap_pending(self, store_id: str, fresh: bytes, passphrase: str | None) -> Path:
-        """The new key wrapped with the locked key's passphrase (checked: it must
-        unwrap the current key, so a typo cannot lock the store away), pending."""
-        wrapped = self.locked_path()
+    def _wrap_pending(
+        self, wrapped: Path, store_id: str, fresh: bytes, passphrase: str | None
+    ) -> Path:
+        """The new key wrapped with the passphrase of the locked file ``wrapped``
+        (checked: it must unwrap the current key, so a typo cannot lock the store
+        away), pending."""
         if passphrase is None:
             raise PassphraseError(
                 "The key is locked with a passphrase, and a new key is locked with it "
