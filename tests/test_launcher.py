@@ -33,6 +33,8 @@ from jupyter_client.manager import KernelManager
 from tests.isolation import stop_agents
 from tests.kernels import DEFINE_DIGESTS, Cell, digests
 from zingy_nb import kernels
+from zingy_nb.agent.client import connect
+from zingy_nb.agent.location import StoreLocation
 from zingy_nb.profiles import Profiles
 
 pytestmark = pytest.mark.skipif(
@@ -316,6 +318,76 @@ def test_after_the_agent_stops_cached_values_stay_and_new_reads_name_the_fix(
         cell = client.run("zingyConn.apikey('never-read-here')")
         assert cell.ename == "AgentUnavailableError", cell.describe()
         assert "restart the kernel" in cell.evalue
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+COUNT_TOKEN_READS = """
+import zingy_nb
+_znb_store = zingy_nb.get_profiles().store
+_znb_token_reads = []
+_znb_token = _znb_store.change_token
+def _znb_counted_token():
+    _znb_token_reads.append(1)
+    return _znb_token()
+_znb_store.change_token = _znb_counted_token
+"""
+
+
+def test_the_agent_pushes_changes_and_warm_reads_never_ask_the_store(
+    place: dict[str, Any],
+) -> None:
+    first, second = "first-MADEUP-pushed-value-0123", "second-MADEUP-pushed-value-4567"
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        client.ok(DEFINE_DIGESTS)
+        # The test is a person's process: it saves through the agent without a capability
+        with connect(StoreLocation(place["home"], None)) as agent:
+            agent.save(None, "pushed", (first, None, None, None))
+            assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(first)
+            # Given a kernel that holds the value, counting its reads of the store's token
+            client.ok(COUNT_TOKEN_READS)
+            client.ok("for _ in range(200): zingyConn.apikey('pushed')")
+            # When the value changes, the agent answers the save only once the kernel
+            # took the push: the very next read gets the new value
+            agent.save(None, "pushed", (second, None, None, None))
+            assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(second)
+            agent.delete(None, "pushed")
+            cell = client.run("zingyConn.apikey('pushed')")
+            assert cell.ename == "ProfileNotFoundError", cell.describe()
+        # and no read, warm or cold, read the store's change token: the pushes said it all
+        assert client.ok("print(len(_znb_token_reads))").stdout.strip() == "0"
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_kernel_too_busy_to_take_a_push_is_dropped_and_revalidates_by_itself(
+    place: dict[str, Any],
+) -> None:
+    first, second = "first-MADEUP-busy-value-0123", "second-MADEUP-busy-value-4567"
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        client.ok(DEFINE_DIGESTS)
+        with connect(StoreLocation(place["home"], None)) as agent:
+            agent.save(None, "busy", (first, None, None, None))
+            assert json.loads(client.ok("_znb_digests('busy')").stdout) == digests(first)
+            # Given the kernel busy in C code that holds the GIL for seconds (a regex
+            # backtracking), so its push thread cannot answer
+            busy = client.kc.execute("import re; re.match(r'(a+)+$', 'a' * 25 + 'b')")
+            time.sleep(0.5)
+            # When a change comes meanwhile, the agent waits for it a while, then drops it
+            agent.save(None, "busy", (second, None, None, None))
+            reply = client.kc.get_shell_msg(timeout=TIMEOUT)
+            assert reply["parent_header"]["msg_id"] == busy
+        # Then the kernel knows it may have missed a change: it emptied its cache, and
+        # reads the new value (revalidating with the store's change token from now on)
+        assert json.loads(client.ok("_znb_digests('busy')").stdout) == digests(second)
+        watch = client.ok(
+            "import zingy_nb; _w = zingy_nb.get_profiles()._watch; print(_w.live, _w.dropped)"
+        )
+        assert watch.stdout.split() == ["False", "True"], watch.describe()
     finally:
         client.kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -238,3 +238,20 @@ def test_key_of_the_wrong_length_is_refused(zingy_home: Path) -> None:
     with pytest.raises(KeyUnavailableError, match="must be 32"):
         Profiles(zingy_home).secrets("svc")
     assert (zingy_home / "master.key").read_text() == "c2hvcnQta2V5\n"
+
+
+def test_a_copy_of_the_store_file_alone_holds_what_a_live_process_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent keeps its connection open for hours: what it saved must be in
+    profiles.db itself, not only in the write-ahead log beside it, when a person copies
+    the store's file (to a backup, to another machine) while it runs."""
+    monkeypatch.setenv("ZINGY_NB_MASTER_KEY", "bWFkZS11cC13YWwtY2hlY2twb2ludC1rZXktMDEyMzQ=")
+    home, copy = tmp_path / "live", tmp_path / "copy"
+    live = Profiles(home, url="")  # held open, as the agent holds its store
+    live.set("first", "made-up-first-value")
+    live.set("second", "made-up-second-value")
+    copy.mkdir(mode=0o700)
+    (copy / "profiles.db").write_bytes((home / "profiles.db").read_bytes())
+    assert [m.name for m in Profiles(copy, url="").list()] == ["first", "second"]
+    live.store.close()

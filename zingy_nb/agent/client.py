@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from ..errors import AgentUnavailableError, ZingyError
 from .fastpath import REPLY_TIMEOUT
@@ -150,6 +150,13 @@ class AgentClient:
     def flag(self, cap: str, flow: str) -> None:
         """Narrow this kernel's recorded flow (or flag an unflagged kernel once)."""
         self.call("flag", cap=cap, flow=flow)
+
+    def watch(self, cap: str) -> tuple[socket.socket, BinaryIO]:
+        """Make this connection the agent's change pushes to this process (``pushes``):
+        its socket and reader, which this client no longer uses."""
+        self.call("watch", cap=cap)
+        self._sock.settimeout(None)  # pushes come when they come
+        return self._sock, self._reader
 
     # -- for people (``widening``): refused from a kernel or a process it started -------
     def allow(self, name: str, notebook: str, how: str = "cli") -> tuple[str, bool]:

@@ -30,6 +30,7 @@ from .frontend import FROM_KERNEL, FrontEnds
 from .harden import dumpable
 from .location import StoreLocation
 from .protocol import failure
+from .pushes import ChangeNotices, Pushes, content
 
 #: What a kernel may call itself in a refusal ("zingyConn.apikey()"); anything else is
 #: not quoted back.
@@ -37,6 +38,12 @@ _CALLER = re.compile(r"^[A-Za-z_%][\w.%() -]{0,60}$")
 DEFAULT_CALLER = "Retrieving secrets"
 #: Requests that do not count as a use of the key (for ``lock_if_idle``).
 _NOT_USE = ("status", "list", "key_status", "frontend", "lock")
+#: Requests that change nothing a kernel's cached values depend on: after any other the
+#: agent looks, and pushes to the kernels before it answers (``pushes``).
+_UNCHANGING = (
+    "status", "list", "register", "retrieve", "key_status", "spans", "counted", "flag",
+    "frontend", "watch", "person",
+)  # fmt: skip
 _VIA = re.compile(r"^[\w.:-]{1,100}$")  # "serve", "run", "scheduler:<job id>"
 _KERNEL_ID = re.compile(r"^[\w-]{1,64}$")  # Jupyter's kernel id (a UUID), for the audit
 
@@ -69,6 +76,12 @@ class Agent:
         self.used = time.monotonic()  # the last request that may need the key
         self._lock_after: tuple[object, float | None] = (None, None)  # (stamp, seconds)
         self.frontends = FrontEnds(log)
+        self.pushes = Pushes(log)
+        self.notices = ChangeNotices(
+            self.pushes,
+            lambda: (self.profiles.change_token(), locked_stamp(location.home)),
+            lambda: content(self.profiles.store, location.home),
+        )
         access.set_asker(self.frontends)  # the agent's questions go to its front ends
         self._ops: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
             "status": self.status,
@@ -78,6 +91,7 @@ class Agent:
             **{op: partial(fn, self) for op, fn in kernel_ops.OPS.items()},
             **{op: partial(fn, self) for op, fn in widening.OPS.items()},
             "frontend": self.frontend,
+            "watch": self.watch,
         }
 
     @property
@@ -109,7 +123,10 @@ class Agent:
                 raise ZingyError(
                     f"The zingy-nb agent has no such operation; it offers {', '.join(self._ops)}."
                 )
-            return {"id": request_id, "ok": True, **handler(request, peer_pid)}
+            reply = {"id": request_id, "ok": True, **handler(request, peer_pid)}
+            if op not in _UNCHANGING:
+                self.notice(force=True)
+            return reply
         except Exception as exc:  # every failure goes back as a reply, never a traceback
             if not isinstance(exc, ZingyError):
                 self.log(f"{op} failed: {type(exc).__name__}")
@@ -201,7 +218,25 @@ class Agent:
             raise NotebookAccessError(FROM_KERNEL)
         return {"timeout": self.frontends.timeout}
 
+    def watch(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        """Accept the peer's connection for change pushes (the server then hands it
+        over); a kernel or a process that registered, with its capability."""
+        self.kernels.holder(request.get("cap"), peer_pid)
+        self.notices.baseline()
+        return {}
+
     # -- housekeeping -------------------------------------------------------------------
+    def notice(self, force: bool = False) -> None:
+        """Push to the watching kernels if what their values depend on changed (every
+        tick, and after each request that may have changed it). A store out of reach
+        pushes nothing now: the next look, once it answers, does."""
+        if self._profiles is None:
+            return  # nothing was read yet: no kernel holds a value
+        try:
+            self.notices.look(force)
+        except ZingyError as exc:
+            self.log(f"could not check the store for changes: {type(exc).__name__}")
+
     def lock_if_idle(self) -> bool:
         """Forget an unlocked key nobody used for its lock-after setting (``key protect
         --lock-after``); whether it did. Called every tick: cheap while not unlocked."""

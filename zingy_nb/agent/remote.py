@@ -6,8 +6,9 @@ for everything that needs the key: values (gated by the flow and notebook the ag
 recorded, audited there), saving (the agent seals), and the history scrub's matching.
 Its vault is ``AgentHeld``: nothing in this process can seal or open a profile.
 
-Warm reads stay in the kernel: values it received are cached until the store's change
-token moves, as in ``Profiles``, so a warm ``zingyConn.apikey()`` makes no round trip.
+Warm reads stay in the kernel: values it received are cached until the agent pushes a
+change (``pushes``, ``watch``), or, where no pushes reach it, until the store's change
+token moves, as in ``Profiles``; a warm ``zingyConn.apikey()`` makes no round trip.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ from typing import Final, NoReturn
 
 from .. import flow, redact
 from ..audit import audit_log
-from ..errors import AgentUnavailableError, KeyUnavailableError, StoreError
+from ..errors import AgentUnavailableError, KeyUnavailableError, ZingyError
 from ..paths import CAP_ENV, ERROR_ENV
 from ..profiles import Profiles
 from ..rules import ProfileMeta, Secrets, validate_name
 from ..store.base import AuditEntry, Row, Store, Transaction
 from ..store.url import open_store, store_url
-from ..vault import KeyStatus, MasterKey, Vault, locked_stamp
+from ..vault import KeyStatus, MasterKey, Vault
 from .client import AgentClient, connect
 from .location import StoreLocation
 from .protocol import MAX_TEXTS
+from .pushes import content
+from .watch import Watch
+
+_PUSHED: Final = "pushed"  # a cache token that counts the agent's pushes
 
 NO_KEY: Final = (
     "This kernel holds no key: the zingy-nb agent seals and opens profiles for it, and "
@@ -177,6 +182,8 @@ class RemoteProfiles(Profiles):
         self._client: AgentClient | None = None
         self._client_pid = 0
         self._client_lock = threading.Lock()
+        self._watch: Watch | None = None
+        self._watch_pid = 0  # the process that asked for pushes (once per process)
 
     # -- the agent --------------------------------------------------------------------
     def _agent(self) -> tuple[AgentClient, str]:
@@ -200,9 +207,25 @@ class RemoteProfiles(Profiles):
             return self._client, self._cap
 
     def _fresh(self) -> object:
-        """Revalidate the cache (lock held). The store's change token moves on every
-        commit, the agent's audit writes included; the cache goes only when a profile,
-        an allowance or the notebook-access setting really changed."""
+        """Revalidate the cache (lock held). While the agent's pushes reach this process
+        (``watch``) that is comparing their count: the agent pushes, and waits for the
+        push to be taken, before it answers whoever changed a profile, an allowance or
+        the notebook-access setting. Without them (none yet, the agent gone, a forked
+        child), the store's change token is read: it moves on every commit, the
+        agent's audit writes included, so the cache goes only when the content did."""
+        watch = self._watch
+        if watch is not None and watch.live:
+            pushed = (_PUSHED, watch.generation)
+            if pushed != self._token:
+                self._cache.clear()
+                self._token = pushed
+                self._content_seen = self._content()  # where the token would go on from
+            return pushed
+        if isinstance(self._token, tuple) and self._token[:1] == (_PUSHED,):
+            self._token = object()  # the pushes ended: from here on, the change token
+            if watch is not None and watch.dropped:  # too late to take one: it may be
+                self._cache.clear()  # a change this process never heard of
+                self._content_seen = object()
         token = self.store.change_token()
         if token != self._token:
             content = self._content()
@@ -214,15 +237,7 @@ class RemoteProfiles(Profiles):
 
     def _content(self) -> object:
         """What the values this kernel holds, and its right to them, depend on."""
-        profiles = tuple((m.name, m.updated) for m in self.store.list())
-        try:
-            rules: object = (
-                tuple((a.profile, a.notebook, a.role) for a in self.store.allowances()),
-                self.store.access_setting(),
-            )
-        except StoreError:  # a store that keeps no allowances
-            rules = None
-        return profiles, rules, locked_stamp(self.home)  # `zingy-nb lock` empties the cache
+        return content(self.store, self.home)  # `zingy-nb lock` empties the cache too
 
     def _changed(self) -> None:
         super()._changed()
@@ -245,12 +260,25 @@ class RemoteProfiles(Profiles):
             return hit
         client, cap = self._reader()
         self._sync_flow(client, cap)
+        if self._watch_pid != os.getpid():  # before the first retrieval: a change
+            with self._lock:  # after it is pushed
+                self._watch_pid = os.getpid()
+                self._watch = self._watched(cap)
+                token = self._fresh()
         values: Secrets = client.retrieve(cap, name, caller)  # type: ignore[assignment]
         redact.redactor.register_all(values)
         with self._lock:
             if self._token == token:  # else a change came meanwhile: ask again next time
                 self._cache[name] = values
         return values
+
+    def _watched(self, cap: str) -> Watch | None:
+        """This process's pushes from the agent, on a connection of their own; None
+        if the agent takes none (the store's change token does instead)."""
+        try:
+            return Watch(connect(self._location), cap)
+        except ZingyError:
+            return None
 
     def _sync_flow(self, client: AgentClient, cap: str) -> None:
         """Tell the agent a flow flagged here since (it accepts narrowing only)."""

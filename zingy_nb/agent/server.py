@@ -98,6 +98,7 @@ class Server:
             if flush:
                 last_flush = now
             live = self.agent.tidy(flush_all=flush)
+            self.agent.notice()  # a change no request made: another member, the file
             with self._count_lock:
                 if self.connections or live:
                     self.last_busy = now
@@ -135,6 +136,9 @@ class Server:
                 conn.sendall(encode(reply))
                 if request.get("op") == "frontend" and reply.get("ok"):
                     self.agent.frontends.serve(conn, reader, creds[0])  # the connection is its now
+                    return
+                if request.get("op") == "watch" and reply.get("ok"):
+                    self.agent.pushes.serve(conn, reader, creds[0])  # acks only, from now on
                     return
         except OSError:
             return

@@ -148,6 +148,9 @@ class SQLiteStore(SQLiteNotebooks, Store):
                 yield conn
                 if conn.in_transaction:
                     conn.execute("COMMIT")
+                    # Into the file now, not at the last close: a long-lived agent holds
+                    # its connection, and a copy of profiles.db alone must be whole.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
