@@ -28,7 +28,11 @@ from pathlib import Path
 
 import pytest
 
-_ROOT = Path(tempfile.mkdtemp(prefix="zingy-nb-tests-"))
+#: The temp folder the run started with: under pytest-xdist a worker inherits the
+#: TMPDIR its controller set (below), and nesting there would make agents' socket paths
+#: too long for a Unix socket.
+_OUTER_TMP = os.environ.setdefault("ZINGY_NB_TESTS_OUTER_TMP", tempfile.gettempdir())
+_ROOT = Path(tempfile.mkdtemp(prefix="zingy-nb-tests-", dir=_OUTER_TMP))
 _SESSION_ENV = {
     "HOME": str(_ROOT / "home"),
     "TMPDIR": str(_ROOT / "tmp"),

@@ -131,6 +131,12 @@ def agent_up(short: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
     monkeypatch.setenv("ZINGY_NB_HOME", str(tmp_path / "store"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     monkeypatch.delenv("ZINGY_NB_STORE_URL", raising=False)
+    # As after any Jupyter application's first run: the config folder was migrated (the
+    # first confined launch does that, once; later ones must stay light).
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "migrated").write_text("")
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
     try:
         with ensure_agent(idle_timeout=60):
             yield dict(os.environ)
