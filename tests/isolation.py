@@ -32,10 +32,12 @@ import pytest
 #: TMPDIR its controller set (below), and nesting there would make agents' socket paths
 #: too long for a Unix socket.
 _OUTER_TMP = os.environ.setdefault("ZINGY_NB_TESTS_OUTER_TMP", tempfile.gettempdir())
-_ROOT = Path(tempfile.mkdtemp(prefix="zingy-nb-tests-", dir=_OUTER_TMP))
+#: Short names: a test's runtime folder sits below pytest's own (``pytest-of-root/
+#: pytest-N/popen-gwN/name0/``), and an agent's socket below that must fit 107 bytes.
+_ROOT = Path(tempfile.mkdtemp(prefix="znt-", dir=_OUTER_TMP))
 _SESSION_ENV = {
     "HOME": str(_ROOT / "home"),
-    "TMPDIR": str(_ROOT / "tmp"),
+    "TMPDIR": str(_ROOT / "t"),
     "JUPYTER_CONFIG_DIR": str(_ROOT / "jupyter" / "config"),
     "JUPYTER_DATA_DIR": str(_ROOT / "jupyter" / "data"),
     "JUPYTER_RUNTIME_DIR": str(_ROOT / "jupyter" / "runtime"),
@@ -74,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if value.startswith(str(_ROOT)):
             Path(value).mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = None  # honour the new TMPDIR
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # tmp_path below this worker's root, as in
+        config.option.basetemp = str(_ROOT / "t" / "pytest")  # a run with no workers
     from zingy_nb import flow, kernels
 
     if config.getoption("--zingy-profiles", default=None):

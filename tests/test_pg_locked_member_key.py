@@ -168,10 +168,11 @@ def test_zingy_nb_run_uses_the_unlocked_agent_or_says_to_unlock(
 
 
 def test_a_member_key_left_unused_locks_itself(alice: Member) -> None:
-    alice.ok("key", "protect", "--stdin", "--lock-after", "2", stdin=PASSPHRASE + "\n")
+    alice.ok("key", "protect", "--stdin", "--lock-after", "8", stdin=PASSPHRASE + "\n")
     assert json.loads(alice.ok("key", "status", "--json").stdout)["problem"] is None
     deadline = time.monotonic() + 60
-    while True:  # no request that needs the key: after 2 s the agent forgets it
+    while True:  # no request that needs the key: after 8 s the agent forgets it (8: a
+        # loaded machine may take seconds to start the status command just above)
         status = json.loads(alice.run("key", "status", "--json").stdout)
         if status["problem"] is not None:
             break
