@@ -353,6 +353,16 @@ def test_the_agent_pushes_changes_and_warm_reads_never_ask_the_store(
             # took the push: the very next read gets the new value
             agent.save(None, "pushed", (second, None, None, None))
             assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(second)
+            # A process that writes to the store itself (a script, the CLI) tells the
+            # agent, which pushes before the write returns
+            third = "third-MADEUP-pushed-value-8901"
+            script = (
+                "import sys; from zingy_nb.profiles import Profiles; "
+                "Profiles(sys.argv[1], url='').set('pushed', sys.argv[2])"
+            )
+            subprocess.run([sys.executable, "-c", script, str(place["home"]), third],
+                           env=place["env"], check=True, timeout=TIMEOUT)  # fmt: skip
+            assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(third)
             agent.delete(None, "pushed")
             cell = client.run("zingyConn.apikey('pushed')")
             assert cell.ename == "ProfileNotFoundError", cell.describe()

@@ -52,7 +52,8 @@ class Profiles:
         """``url``: a team store (``postgresql://...``); default ``ZINGY_NB_STORE_URL``,
         and without either the embedded store in ``home``."""
         self.home = Path(home) if home is not None else store_home()
-        self.store: Store = store or open_store(url if url is not None else store_url(), self.home)
+        self._url = (url if url is not None else store_url()) or ""
+        self.store: Store = store or open_store(self._url, self.home)
         self.vault: Vault = open_vault(self.store, self.home)
         self._lock = threading.RLock()
         self._token: object = object()
@@ -78,10 +79,17 @@ class Profiles:
     def _ensure_store(self) -> None:
         self.vault.ensure_store()
 
+    #: Whether a write here is this process's own, to be told to the store's agent
+    #: (``agent.hook.after_write``); not where the agent made it.
+    _tells_agent = True
+
     def _changed(self) -> None:
         self._cache.clear()
         self._allowed.clear()
         self._generation += 1
+        tell = hook.after_write
+        if tell is not None and self._tells_agent:
+            tell(self.home, self._url)
 
     def change_token(self) -> object:
         """Differs once anyone, this instance included, has committed a change."""

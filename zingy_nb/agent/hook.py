@@ -8,6 +8,7 @@ stays cheap) and ``profiles`` needs nothing of the agent.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,3 +21,18 @@ factory: Callable[[Path, str], Profiles] | None = None
 #: the key), in a process with no ``factory``: ``agent.person.PersonProfiles``, set by
 #: ``agent.person.serve_locked_stores`` where a person's process opens stores.
 locked_factory: Callable[[Path, str], Profiles] | None = None
+
+
+def _tell_agent(home: Path, url: str) -> None:
+    from .poke import tell  # only once a process writes: imports the client
+
+    tell(home, url)
+
+
+#: Called with a store's home and URL after this process wrote to the store itself
+#: (``Profiles``, not through an agent): on Linux it tells the store's running agent, if
+#: one runs, which pushes the change to its kernels before the write returns
+#: (``agent.pushes``). None in the agent itself, and where no agent runs (not Linux).
+after_write: Callable[[Path, str], None] | None = (
+    _tell_agent if sys.platform.startswith("linux") else None
+)

@@ -92,6 +92,7 @@ class Agent:
             **{op: partial(fn, self) for op, fn in widening.OPS.items()},
             "frontend": self.frontend,
             "watch": self.watch,
+            "look": self.look,
         }
 
     @property
@@ -223,6 +224,11 @@ class Agent:
         over); a kernel or a process that registered, with its capability."""
         self.kernels.holder(request.get("cap"), peer_pid)
         self.notices.baseline()
+        return {}
+
+    def look(self, request: dict[str, Any], peer_pid: int) -> dict[str, Any]:
+        """A process wrote to the store itself (``poke``): the look after every request
+        that is not ``_UNCHANGING`` pushes what changed before this is answered."""
         return {}
 
     # -- housekeeping -------------------------------------------------------------------

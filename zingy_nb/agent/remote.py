@@ -155,6 +155,8 @@ class _AgentMatcher(redact.Redactor):
 class RemoteProfiles(Profiles):
     """``Profiles`` for a kernel whose agent holds the key. Thread-safe."""
 
+    _tells_agent = False  # its writes are the agent's own
+
     def __init__(
         self,
         home: Path | str | None = None,

@@ -25,7 +25,7 @@ from .. import flow
 from ..access import SESSION_ENV
 from ..audit import VIA_ENV
 from ..errors import ZingyError
-from . import harden
+from . import harden, hook
 from .location import PID_FILE, RUN_LOCK, StoreLocation, prepare_folder
 from .ops import Agent
 from .protocol import MAX_LINE, decode, encode, failure
@@ -196,6 +196,7 @@ def run(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, detach: bool = False) -> int
     for var in (flow.ENV_VAR, SESSION_ENV, VIA_ENV):
         os.environ.pop(var, None)
     flow.flag(flow.PAGE_FLOW)  # it never retrieves for itself: only through capabilities
+    hook.after_write = None  # its writes are pushed by itself, not told to itself
     location = StoreLocation.current()
     try:
         folder = prepare_folder(location)
