@@ -31,9 +31,9 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from tests.isolation import stop_agents
-from tests.kernels import DEFINE_DIGESTS, Cell, digests
+from tests.kernels import DEFINE_DIGESTS, Cell, digests, read_digests
 from zingy_nb import kernels
-from zingy_nb.agent.client import connect
+from zingy_nb.agent.client import AgentClient, connect
 from zingy_nb.agent.location import StoreLocation
 from zingy_nb.profiles import Profiles
 
@@ -335,69 +335,68 @@ _znb_store.change_token = _znb_counted_token
 """
 
 
+@contextmanager
+def holding(place: dict[str, Any], name: str, value: str) -> Iterator[tuple[Client, AgentClient]]:
+    """A cloud-flow kernel that has read profile ``name`` (saved as ``value`` through
+    the agent, by this test: a person's process, no capability), and that connection."""
+    km, client = start(place, "zingy-cloud-flow")
+    try:
+        client.ok(DEFINE_DIGESTS)
+        with connect(StoreLocation(place["home"], None)) as agent:
+            agent.save(None, name, (value, None, None, None))
+            assert read_digests(client, name) == digests(value)
+            yield client, agent
+    finally:
+        client.kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 def test_the_agent_pushes_changes_and_warm_reads_never_ask_the_store(
     place: dict[str, Any],
 ) -> None:
     first, second = "first-MADEUP-pushed-value-0123", "second-MADEUP-pushed-value-4567"
-    km, client = start(place, "zingy-cloud-flow")
-    try:
-        client.ok(DEFINE_DIGESTS)
-        # The test is a person's process: it saves through the agent without a capability
-        with connect(StoreLocation(place["home"], None)) as agent:
-            agent.save(None, "pushed", (first, None, None, None))
-            assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(first)
-            # Given a kernel that holds the value, counting its reads of the store's token
-            client.ok(COUNT_TOKEN_READS)
-            client.ok("for _ in range(200): zingyConn.apikey('pushed')")
-            # When the value changes, the agent answers the save only once the kernel
-            # took the push: the very next read gets the new value
-            agent.save(None, "pushed", (second, None, None, None))
-            assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(second)
-            # A process that writes to the store itself (a script, the CLI) tells the
-            # agent, which pushes before the write returns
-            third = "third-MADEUP-pushed-value-8901"
-            script = (
-                "import sys; from zingy_nb.profiles import Profiles; "
-                "Profiles(sys.argv[1], url='').set('pushed', sys.argv[2])"
-            )
-            subprocess.run([sys.executable, "-c", script, str(place["home"]), third],
-                           env=place["env"], check=True, timeout=TIMEOUT)  # fmt: skip
-            assert json.loads(client.ok("_znb_digests('pushed')").stdout) == digests(third)
-            agent.delete(None, "pushed")
-            cell = client.run("zingyConn.apikey('pushed')")
-            assert cell.ename == "ProfileNotFoundError", cell.describe()
+    with holding(place, "pushed", first) as (client, agent):
+        # Given a kernel that holds the value, counting its reads of the store's token
+        client.ok(COUNT_TOKEN_READS)
+        client.ok("for _ in range(200): zingyConn.apikey('pushed')")
+        # When the value changes, the agent answers the save only once the kernel took
+        # the push: the very next read gets the new value
+        agent.save(None, "pushed", (second, None, None, None))
+        assert read_digests(client, "pushed") == digests(second)
+        # A process that writes to the store itself (a script, the CLI) tells the
+        # agent, which pushes before the write returns
+        third = "third-MADEUP-pushed-value-8901"
+        script = (
+            "import sys; from zingy_nb.profiles import Profiles; "
+            "Profiles(sys.argv[1], url='').set('pushed', sys.argv[2])"
+        )
+        subprocess.run([sys.executable, "-c", script, str(place["home"]), third],
+                       env=place["env"], check=True, timeout=TIMEOUT)  # fmt: skip
+        assert read_digests(client, "pushed") == digests(third)
+        agent.delete(None, "pushed")
+        cell = client.run("zingyConn.apikey('pushed')")
+        assert cell.ename == "ProfileNotFoundError", cell.describe()
         # and no read, warm or cold, read the store's change token: the pushes said it all
         assert client.ok("print(len(_znb_token_reads))").stdout.strip() == "0"
-    finally:
-        client.kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_a_kernel_too_busy_to_take_a_push_is_dropped_and_revalidates_by_itself(
     place: dict[str, Any],
 ) -> None:
     first, second = "first-MADEUP-busy-value-0123", "second-MADEUP-busy-value-4567"
-    km, client = start(place, "zingy-cloud-flow")
-    try:
-        client.ok(DEFINE_DIGESTS)
-        with connect(StoreLocation(place["home"], None)) as agent:
-            agent.save(None, "busy", (first, None, None, None))
-            assert json.loads(client.ok("_znb_digests('busy')").stdout) == digests(first)
-            # Given the kernel busy in C code that holds the GIL for seconds (a regex
-            # backtracking), so its push thread cannot answer
-            busy = client.kc.execute("import re; re.match(r'(a+)+$', 'a' * 25 + 'b')")
-            time.sleep(0.5)
-            # When a change comes meanwhile, the agent waits for it a while, then drops it
-            agent.save(None, "busy", (second, None, None, None))
-            reply = client.kc.get_shell_msg(timeout=TIMEOUT)
-            assert reply["parent_header"]["msg_id"] == busy
+    with holding(place, "busy", first) as (client, agent):
+        # Given the kernel busy in C code that holds the GIL for seconds (a regex
+        # backtracking), so its push thread cannot answer
+        busy = client.kc.execute("import re; re.match(r'(a+)+$', 'a' * 25 + 'b')")
+        time.sleep(0.5)
+        # When a change comes meanwhile, the agent waits for it a while, then drops it
+        agent.save(None, "busy", (second, None, None, None))
+        reply = client.kc.get_shell_msg(timeout=TIMEOUT)
+        assert reply["parent_header"]["msg_id"] == busy
         # Then the kernel knows it may have missed a change: it emptied its cache, and
         # reads the new value (revalidating with the store's change token from now on)
-        assert json.loads(client.ok("_znb_digests('busy')").stdout) == digests(second)
+        assert read_digests(client, "busy") == digests(second)
         watch = client.ok(
             "import zingy_nb; _w = zingy_nb.get_profiles()._watch; print(_w.live, _w.dropped)"
         )
         assert watch.stdout.split() == ["False", "True"], watch.describe()
-    finally:
-        client.kc.stop_channels()
-        km.shutdown_kernel(now=True)

@@ -8,8 +8,9 @@ together, for ``{"ack": N}`` before it answers the request that made the change:
 ``zingy-nb profiles delete`` returns, no kernel that took the push serves its copy. A
 kernel that does not answer in time is dropped (told so, and its connection shut): it
 empties its cache and from then on reads the store's change token on every retrieval,
-as a kernel does whose agent stopped (which keeps what it cached). Changes the agent did not make (another member of a team store, a process
-writing the store's file) it notices on its next tick and pushes the same way.
+as a kernel does whose agent stopped (which keeps what it cached). Changes the agent
+did not make (another member of a team store, a process writing the store's file) it
+notices on its next tick, or when the writer tells it (``poke``), and pushes alike.
 """
 
 from __future__ import annotations
