@@ -546,3 +546,70 @@ def test_a_value_is_masked_whole_beside_one_that_differs_in_one_character() -> N
     r.register_all([standard, standard.rstrip("="), url_safe, url_safe.rstrip("=")])
     for shown in (standard, url_safe, json.dumps(standard).replace("/", "\\/")):
         assert r.text(f"k={shown};") in (f"k={MASK};", f'k="{MASK}";')
+
+
+# -- a structure is scanned in one piece: same result as string by string -------------------
+
+
+def _one_by_one(r: Redactor, obj: object) -> object:
+    """The reference: every string (keys too) redacted on its own."""
+    if isinstance(obj, str):
+        return r.text(obj)
+    if isinstance(obj, dict):
+        return {_one_by_one(r, k): _one_by_one(r, v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_one_by_one(r, v) for v in obj]
+    return obj
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(value_text, min_size=1, max_size=2, unique=True), st.data())
+def test_a_structure_is_redacted_as_its_strings_are_one_by_one(
+    values: list[str], data: st.DataObject
+) -> None:
+    # Strings that end in half an escape ("\\", "\\u00", "&#") next to strings that
+    # begin with the rest, pieces and escaped forms of the values, and a value of
+    # MIN_LENGTH (which lowers the length a string needs to be scanned at all)
+    r = Redactor()
+    tiny = "MADE6u"
+    r.register_all([*values, tiny])
+    escaped = st.sampled_from(values).map(lambda v: json.dumps(v)[1:-1])
+    halves = st.sampled_from(["\\", "\\u00", "&#", "&amp", "\\x", "é", tiny[:3], tiny[3:]])
+    text = st.lists(_parts([*values, tiny]) | escaped | halves, max_size=3).map("".join)
+    doc = st.recursive(
+        text | st.integers() | st.none(),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(text, kids, max_size=4),
+        max_leaves=10,
+    )
+    obj = data.draw(doc)
+    expected = _one_by_one(r, obj)
+    out = r.data(obj)
+    assert out == expected
+    if expected == obj:
+        assert out is obj  # nothing to mask: no copy made
+
+
+def test_a_message_with_nothing_to_mask_goes_out_as_it_came() -> None:
+    r = Redactor()
+    r.register_all([SECOND, "MADE6u"])
+    content = {"status": "ok", "user_expressions": {}, "payload": [], "execution_count": 3}
+    metadata = {"started": "2026-12-07T02:19:23.123456Z", "engine": "e3b0c442-98fc-1c14"}
+    msg = {"header": {"msg_type": "execute_reply"}, "content": content, "metadata": metadata}
+    out = r.message(msg)
+    assert out["content"] is content and out["metadata"] is metadata
+    content["payload"].append({"data": {"text/plain": f"x {SECOND} MADE6u"}})
+    assert r.message(msg)["content"]["payload"] == [{"data": {"text/plain": f"x {MASK} {MASK}"}}]
+    assert content["payload"][0]["data"]["text/plain"].endswith("MADE6u")  # a copy was masked
+    assert r.data({"MADE6u": 1, "ok": ["MADE6u"]}) == {MASK: 1, "ok": [MASK]}
+
+
+def test_the_string_before_a_value_leaves_its_escapes_alone() -> None:
+    # A value shown with two kinds of escape, so only undoing them finds it: whatever
+    # the string before it ends in (backslashes too), its first escape stays one
+    value = "é" + _made_up(41, 8) + "&" + _made_up(42, 8)  # under LONG: matched whole only
+    shown = "\\u00e9" + value[1:9] + "&amp;" + value[10:]
+    r = Redactor()
+    r.register(value)
+    for before in ("ordinary text before it", "ends in a backslash: C:\\", "two: C:\\\\"):
+        assert r.data([before, shown]) == [before, MASK]
+        assert r.data({before: shown}) == {before: MASK}

@@ -194,6 +194,31 @@ def _anchors(value: str) -> list[_Anchor]:
     return out
 
 
+def _shortest(anchors: list[_Anchor]) -> int:
+    """The fewest characters a match of these anchors' value can span: a whole form's
+    length, or ``RUN`` (escaping and encoding only lengthen, so text needs as many)."""
+    sizes = (
+        len(f.decode("utf-8", "surrogatepass")) if whole else RUN for _, (f, _, whole), _ in anchors
+    )
+    return min(sizes, default=RUN)
+
+
+def _strings(obj: Any, out: list[str], shortest: int) -> None:
+    """Collect the strings of a JSON-like structure (keys too) of ``shortest`` or more
+    characters, in ``_walk``'s order."""
+    if isinstance(obj, str):
+        if len(obj) >= shortest:
+            out.append(obj)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(key, str) and len(key) >= shortest:
+                out.append(key)
+            _strings(value, out, shortest)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _strings(value, out, shortest)
+
+
 def _build(anchors: Iterable[list[_Anchor]], dfa: bool | None) -> _Tier:
     """An automaton over many values' anchors, each pattern's candidates, and whether
     it is the best worth building. A DFA scans about 3x faster than an NFA, builds 10x
@@ -385,6 +410,7 @@ class Redactor:
         self._scanned = 0  # bytes scanned since the last build, while a better one is due
         self._public: tuple[bytes, ...] = _PUBLIC_FORMS
         self._chars: frozenset[str] | None = frozenset()  # of every value; None: to compute
+        self._shortest = RUN  # no text with fewer characters holds a match
 
     def __len__(self) -> int:
         return len(self._values)
@@ -400,11 +426,13 @@ class Redactor:
         if not computed:
             return 0
         armour = {_utf8(a) for v in computed for a in _ARMOUR.findall(v)}
+        shortest = min(map(_shortest, computed.values()), default=RUN)
         with self._lock:
             for value, anchors in computed.items():
                 if value not in self._values:
                     self._values[value] = anchors
                     self._pending.append(value)
+            self._shortest = min(self._shortest, shortest)
             self._public = tuple(dict.fromkeys(self._public + tuple(armour)))
             self._chars = None
             self._text = self._values
@@ -535,8 +563,19 @@ class Redactor:
         return out
 
     def data(self, obj: Any) -> Any:
-        """A copy of a JSON-like structure with every string redacted."""
-        return obj if self._text is None else self._walk(obj)
+        """A copy of a JSON-like structure with every string redacted (``obj`` itself
+        when nothing in it needs a mask)."""
+        return obj if self._text is None or self._clean(obj) else self._walk(obj)
+
+    def _clean(self, obj: Any) -> bool:
+        """Whether no string of ``obj`` (key or value) holds a match, found with one
+        scan: the strings long enough to hold one, joined by NUL, which no escape or
+        entity takes in, so each string scans there as it does alone (its matches are
+        found there too, possibly more). Most messages a kernel sends are clean: this
+        spares them a scan per string and a copy."""
+        strings: list[str] = []
+        _strings(obj, strings, self._shortest)
+        return not strings or not self._find(_utf8("\0".join(strings)))
 
     def _walk(self, obj: Any) -> Any:
         if isinstance(obj, str):
@@ -562,7 +601,7 @@ class Redactor:
         out = dict(msg)
         for key in ("content", "metadata"):
             if key in out:
-                out[key] = self._walk(out[key])
+                out[key] = self.data(out[key])
         if out.get("buffers"):
             out["buffers"] = [self.buffer(b) for b in out["buffers"]]
         return out

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from .. import flow, redact
 from ..audit import audit_log
@@ -126,6 +126,9 @@ class _AgentMatcher(redact.Redactor):
 
     def count(self, text: str) -> tuple[str, int]:
         return self.count_all([text])[0]
+
+    def _clean(self, obj: Any) -> bool:
+        return False  # the agent's values are not in the local automata
 
     def count_all(self, texts: Sequence[str]) -> list[tuple[str, int]]:
         if super().__len__():  # not ``self.count``: that comes back here
