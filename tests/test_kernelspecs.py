@@ -17,7 +17,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import start_new_kernel
 
 from zingy_nb import kernels
-from zingy_nb.kernels import KERNELS, LOGO_FILES, InstalledKernel
+from zingy_nb.kernels import JS_KERNELS, KERNELS, LOGO_FILES, InstalledKernel
 
 CLI = str(Path(sys.executable).with_name("zingy-nb"))
 
@@ -115,7 +115,7 @@ def test_install_twice_is_harmless_and_touches_no_store(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
     kernels = tmp_path / "p" / "share" / "jupyter" / "kernels"
-    assert sorted(p.name for p in kernels.iterdir()) == sorted(KERNELS)
+    assert sorted(p.name for p in kernels.iterdir()) == sorted({**KERNELS, **JS_KERNELS})
     assert not home.exists()
 
 
@@ -247,16 +247,39 @@ def test_installed_lists_flow_kernels_wherever_jupyter_finds_them(
     cloud_dir = first / "kernels" / "zingy-cloud-flow"
     assert found == [
         InstalledKernel(
-            "team-page", "page-flow", "Custom team-page",
-            str(second / "kernels" / "team-page"), "/opt/py/bin/python",
+            "team-page",
+            "page-flow",
+            "Custom team-page",
+            str(second / "kernels" / "team-page"),
+            "/opt/py/bin/python",
         ),
         InstalledKernel(
-            "zingy-cloud-flow", "cloud-flow", "Python 3 (Zingy Cloud Flow)",
-            str(cloud_dir), sys.executable,
+            "zingy-cloud-flow",
+            "cloud-flow",
+            "Python 3 (Zingy Cloud Flow)",
+            str(cloud_dir),
+            sys.executable,
         ),
         InstalledKernel(
-            "zingy-page-flow", "page-flow", "Python 3 (Zingy Page Flow)",
-            str(first / "kernels" / "zingy-page-flow"), sys.executable,
+            "zingy-js-cloud-flow",
+            "cloud-flow",
+            "JavaScript (Zingy Cloud Flow)",
+            str(first / "kernels" / "zingy-js-cloud-flow"),
+            sys.executable,
+        ),
+        InstalledKernel(
+            "zingy-js-page-flow",
+            "page-flow",
+            "JavaScript (Zingy Page Flow)",
+            str(first / "kernels" / "zingy-js-page-flow"),
+            sys.executable,
+        ),
+        InstalledKernel(
+            "zingy-page-flow",
+            "page-flow",
+            "Python 3 (Zingy Page Flow)",
+            str(first / "kernels" / "zingy-page-flow"),
+            sys.executable,
         ),
     ]  # fmt: skip
     assert found[1].as_dict()["resource_dir"] == str(cloud_dir)
@@ -288,6 +311,8 @@ def test_kernels_list_as_documented(tmp_path: Path) -> None:
     assert {n: (r[1], r[2]) for n, r in mine.items()} == {
         "zingy-cloud-flow": ("cloud-flow", "Python 3 (Zingy Cloud Flow)"),
         "zingy-page-flow": ("page-flow", "Python 3 (Zingy Page Flow)"),
+        "zingy-js-cloud-flow": ("cloud-flow", "JavaScript (Zingy Cloud Flow)"),
+        "zingy-js-page-flow": ("page-flow", "JavaScript (Zingy Page Flow)"),
     }  # JUPYTER_PATH comes first on Jupyter's path, so these are the copies it starts
     as_json = json.loads(listing("--json").stdout)
     flows = {k["name"]: k["flow"] for k in as_json}

@@ -133,6 +133,7 @@ def test_wheel_holds_the_prebuilt_lab_extension_and_the_server_config(wheel: Pat
     assert any(re.search(r"/remoteEntry\.[0-9a-f]+\.js$", n) for n in static), static
     assert data + LABEXTENSION + "/static/style.js" in names
     assert "zingy_nb/server/handlers.py" in names
+    assert "zingy_nb/js/prelude.js" in names  # the JavaScript kernels' zingyConn
     assert not [
         n for n in names if "node_modules" in n or n.startswith(("tests/", "labextension/"))
     ]

@@ -1,6 +1,7 @@
-"""The two kernelspecs: ``zingy-cloud-flow`` and ``zingy-page-flow``.
+"""The flow kernelspecs: ``zingy-cloud-flow`` and ``zingy-page-flow`` (Python), and with
+the ``javascript`` extra ``zingy-js-cloud-flow`` and ``zingy-js-page-flow`` (Deno).
 
-Each runs the Python it was installed from, sets ``ZINGY_NB_FLOW``, loads the extension
+Each Python one runs the Python it was installed from, sets ``ZINGY_NB_FLOW``, loads the extension
 at start (``--ext=zingy_nb``, so ``zingyConn`` exists in the first cell) and carries its
 mode in the kernelspec metadata, where the JupyterLab extension reads it.
 
@@ -25,6 +26,12 @@ from .flow import CLOUD_FLOW, ENV_VAR, PAGE_FLOW
 KERNELS = {
     "zingy-cloud-flow": (CLOUD_FLOW, "Python 3 (Zingy Cloud Flow)"),
     "zingy-page-flow": (PAGE_FLOW, "Python 3 (Zingy Page Flow)"),
+}
+#: With the ``javascript`` extra (Deno): the same two flows in Deno's kernel, behind the
+#: proxy of ``zingy_nb.js`` (docs/javascript.md).
+JS_KERNELS = {
+    "zingy-js-cloud-flow": (CLOUD_FLOW, "JavaScript (Zingy Cloud Flow)"),
+    "zingy-js-page-flow": (PAGE_FLOW, "JavaScript (Zingy Page Flow)"),
 }
 LOGO_FILES = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 LOGOS = Path(__file__).with_name("kernel_logos")
@@ -53,9 +60,39 @@ def kernel_argv(mode: str) -> list[str]:
     Elsewhere there is no agent (and no ``exec`` that keeps the pid, on Windows)."""
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     kernel.append("--ext=zingy_nb")
+    return _launched(mode, kernel)
+
+
+def deno_executable() -> str | None:
+    """Deno from the ``deno`` package (the ``javascript`` extra); None without it."""
+    try:
+        from deno import find_deno_bin
+    except ImportError:
+        return None
+    try:
+        return str(find_deno_bin())
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _launched(mode: str, kernel: list[str]) -> list[str]:
+    """``kernel`` behind the launcher on Linux (elsewhere there is no agent)."""
     if not sys.platform.startswith("linux"):
         return kernel
     return [sys.executable, "-c", LAUNCHER, mode, "--", *kernel]
+
+
+def js_kernel_json(mode: str, display_name: str, deno: str) -> dict[str, Any]:
+    """Deno's kernel behind the proxy, which the launcher starts as it starts ipykernel."""
+    kernel = [sys.executable, "-m", "zingy_nb.js.proxy", "--deno", deno, "{connection_file}"]
+    return {
+        "argv": _launched(mode, kernel),
+        "display_name": display_name,
+        "language": "typescript",
+        "env": {ENV_VAR: mode},
+        "interrupt_mode": "message",
+        "metadata": {"zingy_nb": {"flow": mode}},
+    }
 
 
 def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
@@ -72,7 +109,8 @@ def kernel_json(mode: str, display_name: str) -> dict[str, Any]:
 
 
 def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
-    """Install (or refresh) both kernelspecs with their logos; default: into ``sys.prefix``.
+    """Install (or refresh) the kernelspecs with their logos (the JavaScript ones where Deno
+    is installed); default: into ``sys.prefix``.
 
     Installed specs are readable by everyone whatever the umask (see ``share``): in a
     shared environment (``--sys-prefix`` on a JupyterHub) every user must find them.
@@ -84,9 +122,15 @@ def install(*, user: bool = False, prefix: str | None = None) -> list[str]:
         prefix = sys.prefix
     top = _existing(kernels_dir(user=user, prefix=prefix)) if not user else None
     installed = []
-    for name, (mode, display) in KERNELS.items():
+    specs = {name: kernel_json(mode, display) for name, (mode, display) in KERNELS.items()}
+    deno = deno_executable()
+    if deno is not None:
+        for name, (mode, display) in JS_KERNELS.items():
+            specs[name] = js_kernel_json(mode, display, deno)
+    for name, spec in specs.items():
+        mode = spec["metadata"]["zingy_nb"]["flow"]
         with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "kernel.json").write_text(json.dumps(kernel_json(mode, display), indent=1))
+            Path(tmp, "kernel.json").write_text(json.dumps(spec, indent=1))
             for logo in LOGO_FILES:
                 shutil.copyfile(LOGOS / mode / logo, Path(tmp, logo))
             installed.append(ksm.install_kernel_spec(tmp, name, user=user, prefix=prefix))
@@ -138,7 +182,7 @@ def installed() -> list[InstalledKernel]:
         meta = spec.get("metadata") or {}
         ours = meta.get("zingy_nb") if isinstance(meta, dict) else None
         flow = ours.get("flow") if isinstance(ours, dict) else None
-        if name not in KERNELS and flow is None:
+        if name not in KERNELS and name not in JS_KERNELS and flow is None:
             continue
         argv = spec.get("argv") or []
         found.append(
@@ -163,9 +207,9 @@ def kernels_dir(*, user: bool = False, prefix: str | None = None) -> Path:
 
 
 def uninstall(*, user: bool = False, prefix: str | None = None) -> list[str]:
-    """Remove both kernelspecs from the place ``install`` put them with these options."""
+    """Remove the kernelspecs from the place ``install`` put them with these options."""
     removed = []
-    for name in KERNELS:
+    for name in (*KERNELS, *JS_KERNELS):
         path = kernels_dir(user=user, prefix=prefix) / name
         if path.is_dir():
             shutil.rmtree(path)

@@ -1,0 +1,202 @@
+"""The JavaScript flow kernels: Deno's kernel behind zingy-nb's proxy (issue #26).
+
+Real Deno kernels, started by jupyter_client from the kernelspecs ``kernels.install``
+writes (launcher, capability, confinement, as for the Python ones), on a store whose key
+is in the launching environment. The seed's line runs as written; page flow refuses
+with Python's wording; everything the kernel sends, and its own process output, goes
+through the leak scanner.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+from tests.isolation import stop_agents
+from tests.kernels import Cell, digests
+from tests.leaks.scanner import find, scan_messages
+from zingy_nb import kernels
+from zingy_nb.profiles import Profiles
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or kernels.deno_executable() is None,
+    reason="the JavaScript kernels need Deno (the javascript extra); the agent is Linux-only",
+)
+
+KEY = base64.urlsafe_b64encode(b"made-up-js-kernel-test-key-01234").decode()
+SECRET1 = "sk_test_MADEUP_js_kernel_0123456789abcdef"
+SECRET3 = "third-MADEUP-js-value-with-<html>&'quotes\""
+VALUES = {"secret1": SECRET1, "secret3": SECRET3}
+TIMEOUT = 60
+#: A cell's JavaScript that prints the SHA-256 of each slot of a profile (null if unset).
+DIGESTS = """
+const hex = async (v) => v === null ? null : Array.from(new Uint8Array(
+  await crypto.subtle.digest("SHA-256", new TextEncoder().encode(v))))
+  .map((b) => b.toString(16).padStart(2, "0")).join("");
+const info = zingyConn.apikey("stripe");
+console.log(JSON.stringify({secret1: await hex(info.secret1), secret2: await hex(info.secret2),
+  secret3: await hex(info.secret3), secret4: await hex(info.secret4)}));
+"""
+
+
+class JsKernel:
+    """A started JavaScript flow kernel, its client, and every message it sent."""
+
+    def __init__(self, specs: Path, name: str, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._log_file = open(log, "wb")  # the kernel process's own stdout and stderr
+        self.km = KernelManager(
+            kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)])
+        )
+        self.km.start_kernel(env=env, stdout=self._log_file, stderr=self._log_file)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        try:
+            self.kc.wait_for_ready(timeout=TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+
+    def run(self, code: str) -> Cell:
+        got: list[dict[str, Any]] = []
+        reply = self.kc.execute_interactive(
+            code, allow_stdin=False, timeout=TIMEOUT, output_hook=got.append
+        )
+        self.messages += [("iopub", m) for m in got] + [("shell", reply)]
+        return Cell(code, reply["content"], got)
+
+    def ok(self, code: str) -> Cell:
+        cell = self.run(code)
+        assert cell.status == "ok", cell.describe()
+        return cell
+
+    def stop(self) -> None:
+        try:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=False)
+        finally:
+            self._log_file.close()
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("js")
+    home = root / "store"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZINGY_NB_MASTER_KEY", KEY)
+    Profiles(home, url="").set("stripe", SECRET1, None, SECRET3)
+    mp.undo()
+    installed = kernels.install(prefix=str(root / "prefix"))
+    assert {Path(p).name for p in installed} >= set(kernels.JS_KERNELS)
+    env = dict(os.environ, ZINGY_NB_HOME=str(home), ZINGY_NB_MASTER_KEY=KEY)
+    env.pop("ZINGY_NB_FLOW", None)
+    yield {"root": root, "specs": root / "prefix" / "share" / "jupyter" / "kernels", "env": env}
+    stop_agents(Path(os.environ["JUPYTER_RUNTIME_DIR"]))
+
+
+@pytest.fixture(scope="module")
+def cloud(place: dict[str, Any]) -> Iterator[JsKernel]:
+    kernel = JsKernel(place["specs"], "zingy-js-cloud-flow", place["env"], place["root"] / "c.log")
+    yield kernel
+    kernel.stop()
+
+
+@pytest.fixture(scope="module")
+def page(place: dict[str, Any]) -> Iterator[JsKernel]:
+    kernel = JsKernel(place["specs"], "zingy-js-page-flow", place["env"], place["root"] / "p.log")
+    yield kernel
+    kernel.stop()
+
+
+def test_the_seed_line_runs_as_written_and_gets_the_profiles_values(cloud: JsKernel) -> None:
+    cloud.ok('const keyInfo = zingyConn.apikey("stripe");')
+    printed = json.loads(cloud.ok(DIGESTS).stdout)
+    assert printed == digests(SECRET1, None, SECRET3, None)
+    lengths = cloud.ok("console.log(keyInfo.secret1.length, keyInfo.secret2, keyInfo.secret4)")
+    assert lengths.stdout == f"{len(SECRET1)} null null\n"
+    same = cloud.ok('JSON.stringify(zingyConn.execute("stripe", "Retrieve")) === '
+                    "JSON.stringify(keyInfo)")  # fmt: skip
+    assert "true" in (same.result or "")
+
+
+def test_refusals_read_as_in_python(cloud: JsKernel, page: JsKernel) -> None:
+    refused = page.run('zingyConn.apikey("stripe")')
+    assert refused.ename == "CloudFlowOnlyError", refused.describe()
+    assert "works only in cloud-flow kernels" in refused.evalue
+    assert "this is a page-flow kernel" in refused.evalue
+    assert '"JavaScript (Zingy Cloud Flow)" kernel' in refused.evalue  # its own twin
+    unknown = cloud.run('zingyConn.apikey("no-such-profile")')
+    assert unknown.ename == "ProfileNotFoundError"
+    assert "no-such-profile" in unknown.evalue
+    command = cloud.run('zingyConn.execute("stripe", "Delete")')
+    assert command.ename == "UnknownCommandError"
+    assert "the supported command is 'Retrieve'" in command.evalue
+
+
+LEAK_CELLS = {
+    "result": "shown.secret1",
+    "console.log": "console.log(shown.secret1, shown.secret3)",
+    "console.error": "console.error('x', shown.secret3)",
+    "JSON.stringify": "JSON.stringify(shown)",
+    "object display": "({...shown})",
+    "html display": "Deno.jupyter.html`<b>${shown.secret3}</b>`",
+    "error message": "throw new Error('bad ' + shown.secret1)",
+    "halves in two writes": (
+        "console.log(shown.secret1.slice(0, 20)); await new Promise((r) => setTimeout(r, 300));"
+        "console.log(shown.secret1.slice(20))"
+    ),
+}
+
+
+@pytest.mark.parametrize("row", list(LEAK_CELLS))
+def test_nothing_the_javascript_kernel_sends_holds_a_value(cloud: JsKernel, row: str) -> None:
+    cloud.ok('globalThis.shown ??= zingyConn.apikey("stripe");')
+    before = len(cloud.messages)
+    cell = cloud.run(LEAK_CELLS[row])
+    assert cell.status in ("ok", "error")
+    assert scan_messages(cloud.messages[before:], VALUES) == []
+    assert "[REDACTED]" in cell.everything()
+
+
+def test_denos_environment_holds_no_capability_or_key(cloud: JsKernel) -> None:
+    names = cloud.ok("JSON.stringify(Object.keys(Deno.env.toObject()))").result or ""
+    for private in ("ZINGY_NB_AGENT_CAP", "ZINGY_NB_MASTER_KEY", "ZINGY_NB_MEMBER_KEY"):
+        assert private not in names
+    assert "ZINGY_NB_FLOW" in names  # the environment did arrive
+    log = cloud.log.read_text(errors="replace")
+    assert find(log, VALUES, "the kernel's process output") == []
+
+
+def test_denos_own_output_is_redacted_on_its_way_out(tmp_path: Path) -> None:
+    # Deno's kernel keeps Deno.stdout to itself here; whatever its process does write
+    # passes the proxy, value split across reads included
+    code = f"""
+import os, sys, threading, time
+from zingy_nb import redact
+from zingy_nb.js.proxy import _pass_through
+redact.register_value({SECRET1!r})
+r, w = os.pipe()
+t = threading.Thread(target=_pass_through, args=(os.fdopen(r, "rb"), 1))
+t.start()
+for piece in (b"before {SECRET1[:14]}", b"{SECRET1[14:28]}", b"{SECRET1[28:]} after\\n"):
+    os.write(w, piece)  # each under 16 characters of the value: only context finds it
+    time.sleep(0.2)
+os.close(w)
+t.join()
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("before ") and out.stdout.endswith(" after\n")
+    assert "[REDACTED]" in out.stdout
+    assert find(out.stdout, VALUES, "the proxy's pass-through") == []

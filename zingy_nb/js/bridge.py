@@ -1,0 +1,93 @@
+"""The JavaScript kernel's ``zingyConn`` calls, answered by Python's.
+
+Deno has no synchronous socket, and Zingy's custom code calls ``zingyConn.apikey``
+synchronously: the prelude writes one JSON line to a FIFO and blocks reading the answer
+from another (both in the proxy's private folder, 0700). A daemon thread here answers
+each with ``kernel.conn.zingyConn`` (flow, notebook consent and audit are the agent's;
+the values it hands out are registered with this process's redactor on the way), and an
+error as its class name and message, so a refusal reads as in a Python kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import ZingyError
+from ..kernels import JS_KERNELS, KERNELS
+
+PYTHON_CLOUD: Final = KERNELS["zingy-cloud-flow"][1]
+JS_CLOUD: Final = JS_KERNELS["zingy-js-cloud-flow"][1]
+
+REQUEST: Final = "zingy-request"
+ANSWER: Final = "zingy-answer"
+#: The longest request line read (a profile name is far shorter).
+MAX_LINE: Final = 64 * 1024
+
+
+def prelude(folder: Path) -> str:
+    """The JavaScript that defines ``zingyConn``, with this kernel's two FIFOs."""
+    code = files(__package__).joinpath("prelude.js").read_text(encoding="utf-8")
+    for mark, name in (("@REQUEST@", REQUEST), ("@ANSWER@", ANSWER)):
+        code = code.replace(f'"{mark}"', json.dumps(str(folder / name)))
+    return code
+
+
+def answer(request: dict[str, Any]) -> dict[str, Any]:
+    """What one call gets: its values, or the error Python's ``zingyConn`` raised."""
+    from ..kernel.conn import zingyConn
+
+    try:
+        name = request.get("name")
+        if not isinstance(name, str):
+            raise TypeError("zingyConn.apikey() takes a connection name (a string).")
+        if request.get("op") == "execute":
+            info = zingyConn.execute(name, str(request.get("command")))
+        elif request.get("op") == "apikey":
+            info = zingyConn.apikey(name)
+        else:
+            raise TypeError(f"zingyConn has no call {request.get('op')!r}.")
+        return {"values": dict(info)}
+    except (ZingyError, TypeError) as exc:
+        # Python's wording, pointing at this kernel's cloud-flow twin, not Python's
+        message = str(exc).replace(f'"{PYTHON_CLOUD}"', f'"{JS_CLOUD}"')
+        return {"error": {"name": type(exc).__name__, "message": message}}
+
+
+class Bridge:
+    """The two FIFOs and the thread that serves them (one caller: the kernel's code)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.request, self.answer = folder / REQUEST, folder / ANSWER
+        for path in (self.request, self.answer):
+            os.mkfifo(path, 0o600)
+        self._stopped = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._serve, name="zingy-nb-js-bridge", daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stopped:
+            # Both sides open the request FIFO first, then the answer one: no deadlock.
+            with open(self.request, "rb") as requests, open(self.answer, "wb", 0) as answers:
+                for line in iter(lambda: requests.readline(MAX_LINE), b""):
+                    try:
+                        said = json.loads(line)
+                    except ValueError:
+                        said = {}
+                    reply = answer(said if isinstance(said, dict) else {})
+                    try:
+                        answers.write(json.dumps(reply).encode() + b"\n")
+                    except OSError:  # the kernel closed its end: wait for it to reopen
+                        break
+
+    def stop(self) -> None:
+        self._stopped = True
+        for path in (self.request, self.answer):
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -1,0 +1,281 @@
+"""The JavaScript flow kernels' process: Deno's Jupyter kernel behind a message proxy.
+
+The kernelspec's launcher execs this (``python -m zingy_nb.js.proxy --deno PATH
+CONNECTION_FILE``) with the kernel's capability. It binds the client's five channels
+itself, starts ``deno jupyter --kernel`` on a connection file of its own (same key and
+signature scheme, other ports) with no capability in its environment, and relays:
+
+- client to Deno: as they come (shell, control and stdin requests, unchanged bytes);
+- Deno to client: through the outgoing filter of the Python kernels
+  (``kernel.outgoing``: content, metadata and buffers redacted, stream text across
+  messages), re-signed; Deno's own stdout and stderr through ``continue_masked``.
+
+Before it relays anything it sends Deno the prelude (``prelude.js``) silently, which
+defines ``zingyConn``; its calls come back over two FIFOs (``bridge``) and are answered
+with Python's ``zingyConn``, whose values the redactor then knows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from time import monotonic
+from typing import Any, BinaryIO, Final, cast
+
+import zmq
+from jupyter_client.connect import write_connection_file
+from jupyter_client.session import DELIM, Session
+
+from ..paths import CAP_ENV, ERROR_ENV
+from . import bridge
+
+#: How many requests' client identities are remembered for routing replies back.
+ROUTES: Final = 4096
+#: Variables Deno must not inherit: the capability is the proxy's to use.
+_PRIVATE: Final = (CAP_ENV, ERROR_ENV, "ZINGY_NB_MASTER_KEY", "ZINGY_NB_MEMBER_KEY")
+_READY_TIMEOUT: Final = 60.0
+#: How long a cell's output must be quiet, after its reply, before its idle status goes.
+SETTLE: Final = 0.02
+
+
+class _Locked:
+    """A socket that several threads send on (the filter's timer sends held tails)."""
+
+    def __init__(self, socket: zmq.Socket[Any]) -> None:
+        self.socket = socket
+        self._lock = threading.Lock()
+
+    def send_multipart(self, parts: Sequence[Any], **kwargs: Any) -> Any:
+        with self._lock:
+            return self.socket.send_multipart(parts, **kwargs)
+
+
+def _url(info: dict[str, Any], channel: str) -> str:
+    transport, ip, port = info["transport"], info["ip"], info[f"{channel}_port"]
+    return f"{transport}://{ip}:{port}" if transport == "tcp" else f"{transport}://{ip}-{port}"
+
+
+class Proxy:
+    """The client's sockets, Deno's, and what routes replies back."""
+
+    def __init__(self, connection_file: str, deno: str) -> None:
+        info = json.loads(Path(connection_file).read_text())
+        key = info.get("key", "").encode()
+        scheme = info.get("signature_scheme", "hmac-sha256")
+        self.session = Session(key=key, signature_scheme=scheme, username="zingy-nb")
+        self.private = Path(tempfile.mkdtemp(prefix="zingy-js-"))  # 0700
+        inner_file = str(self.private / "deno-kernel.json")
+        write_connection_file(
+            inner_file, ip="127.0.0.1", key=key, transport="tcp", signature_scheme=scheme
+        )
+        inner = json.loads(Path(inner_file).read_text())
+        self.context = zmq.Context()
+        outer: dict[str, zmq.Socket[Any]] = {}
+        for channel, kind in (("shell", zmq.ROUTER), ("control", zmq.ROUTER),
+                              ("stdin", zmq.ROUTER), ("iopub", zmq.PUB)):  # fmt: skip
+            outer[channel] = self.context.socket(kind)
+            outer[channel].linger = 1000
+            outer[channel].bind(_url(info, channel))
+        self.outer = {name: _Locked(sock) for name, sock in outer.items()}
+        self._hb_url = _url(info, "hb")
+        identity = os.urandom(8).hex().encode()  # shell and stdin alike: Deno routes
+        self.inner: dict[str, zmq.Socket[Any]] = {}  # input requests by the shell's
+        for channel in ("shell", "control", "stdin"):
+            sock = self.context.socket(zmq.DEALER)
+            sock.linger = 0
+            if channel != "control":
+                sock.setsockopt(zmq.ROUTING_ID, identity)
+            sock.connect(_url(inner, channel))
+            self.inner[channel] = sock
+        iopub = self.context.socket(zmq.SUB)
+        iopub.linger = 0
+        iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        iopub.connect(_url(inner, "iopub"))
+        self.inner["iopub"] = iopub
+        self.routes: OrderedDict[str, list[bytes]] = OrderedDict()
+        self.internal: set[str] = set()  # our own requests to Deno: their output is ours
+        self.executing: set[str] = set()  # execute requests relayed, idle not yet sent
+        self.idle: dict[str, tuple[dict[str, Any], list[bytes]]] = {}  # held idle statuses
+        self.quiet: dict[str, float] = {}  # when a held idle may go out (reply seen)
+        self.bridge = bridge.Bridge(self.private)
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE}
+        env.setdefault("DENO_DIR", str(self.private / "deno"))
+        env["NO_COLOR"] = env.get("NO_COLOR", "")
+        self.process = subprocess.Popen(
+            [deno, "jupyter", "--kernel", "--conn", inner_file],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for pipe, fd in ((self.process.stdout, 1), (self.process.stderr, 2)):
+            assert pipe is not None
+            threading.Thread(target=_pass_through, args=(pipe, fd), daemon=True).start()
+
+    # -- start ------------------------------------------------------------------------
+    def _ask_deno(self, channel: str, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+        """One request of our own to Deno, and its reply (its output is never relayed)."""
+        sock = self.inner[channel]
+        msg = self.session.msg(msg_type, content)
+        self.internal.add(msg["header"]["msg_id"])
+        self.session.send(sock, msg)
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        while True:
+            if not poller.poll(int(_READY_TIMEOUT * 1000)):
+                raise RuntimeError(f"Deno's kernel did not answer a {msg_type} in time")
+            _, parts = self.session.feed_identities(sock.recv_multipart())
+            reply = self.session.deserialize(parts)
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return reply
+
+    def start(self) -> None:
+        """Wait for Deno, then define ``zingyConn`` in it before any cell of the client's."""
+        self._ask_deno("shell", "kernel_info_request", {})
+        code = bridge.prelude(self.private)
+        reply = self._ask_deno(
+            "shell",
+            "execute_request",
+            {"code": code, "silent": True, "store_history": False, "allow_stdin": False,
+             "user_expressions": {}, "stop_on_error": False},
+        )  # fmt: skip
+        if reply["content"].get("status") != "ok":
+            raise RuntimeError(f"the zingyConn prelude failed in Deno: {reply['content']}")
+        from ..kernel.outgoing import install
+
+        install(self.session)  # from here on every message to the client is redacted
+        threading.Thread(target=_heartbeat, args=(self.context, self._hb_url), daemon=True).start()
+        self.bridge.start()
+
+    # -- relay ------------------------------------------------------------------------
+    def _to_deno(self, channel: str) -> None:
+        frames = self.outer[channel].socket.recv_multipart()
+        idents, parts = self.session.feed_identities(frames)
+        try:
+            header = json.loads(cast(bytes, parts[1]))
+        except (IndexError, ValueError):
+            return  # not a message: dropped, as a kernel would
+        self.routes[str(header.get("msg_id"))] = list(idents)
+        if header.get("msg_type") == "execute_request":
+            self.executing.add(str(header.get("msg_id")))  # its idle waits for its reply
+        while len(self.routes) > ROUTES:
+            self.routes.popitem(last=False)
+        self.inner[channel].send_multipart([DELIM, *parts])
+
+    def _to_client(self, channel: str) -> None:
+        frames = self.inner[channel].recv_multipart()
+        idents, parts = self.session.feed_identities(frames)
+        try:
+            msg = self.session.deserialize(parts)
+        except Exception:  # a bad signature or frame: never relayed
+            return
+        parent = str(msg["parent_header"].get("msg_id"))
+        if parent in self.internal:
+            return
+        if channel != "iopub":
+            idents = self.routes.get(parent, [])
+            if not idents:
+                return  # nobody to send it to
+        elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+            self.idle[parent] = (msg, list(idents))  # held: see ``_release_idle``
+            return
+        if parent in self.idle or msg["msg_type"] == "execute_reply":
+            self.quiet[parent] = monotonic() + SETTLE
+        self.session.send(cast(Any, self.outer[channel]), msg, ident=idents)
+
+    def _release_idle(self) -> None:
+        """Send the idle status of each request whose reply went out and whose output
+        has been quiet for ``SETTLE``: Deno sometimes publishes a cell's result just
+        after its idle status, and nbclient, papermill and nbval stop collecting a
+        cell's output at idle."""
+        now = monotonic()
+        for parent in [p for p in self.idle if self.quiet.get(p, 0.0) <= now and
+                       (p in self.quiet or p not in self.executing)]:  # fmt: skip
+            msg, idents = self.idle.pop(parent)
+            self.quiet.pop(parent, None)
+            self.executing.discard(parent)
+            self.session.send(cast(Any, self.outer["iopub"]), msg, ident=idents)
+
+    def run(self) -> int:
+        """Relay until Deno exits; its exit status is ours."""
+        poller = zmq.Poller()
+        sockets = {}
+        for channel in ("shell", "control", "stdin"):
+            poller.register(self.outer[channel].socket, zmq.POLLIN)
+            sockets[self.outer[channel].socket] = (self._to_deno, channel)
+        for channel, sock in self.inner.items():
+            poller.register(sock, zmq.POLLIN)
+            sockets[sock] = (self._to_client, channel)
+        while self.process.poll() is None:
+            for sock, _ in poller.poll(2 if self.idle else 200):
+                relay, channel = sockets[sock]
+                relay(channel)
+            if self.idle:
+                self._release_idle()
+        return self.process.returncode or 0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.bridge.stop()
+        self.context.destroy(linger=0)
+
+
+def _heartbeat(context: zmq.Context[Any], url: str) -> None:
+    """Echo heartbeats: this process lives exactly as long as Deno's kernel."""
+    sock = context.socket(zmq.REP)
+    sock.linger = 0
+    sock.bind(url)
+    try:
+        while True:
+            sock.send(sock.recv())
+    except zmq.ZMQError:
+        pass
+
+
+def _pass_through(pipe: BinaryIO, fd: int) -> None:
+    """Deno's own process output, redacted, to ours (the server's log, a terminal)."""
+    from ..kernel.outgoing import continue_masked
+
+    context = ""
+    while chunk := pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536):
+        text = chunk.decode("utf-8", "surrogateescape")
+        masked, _, context = continue_masked(context, text, hold=False)
+        try:
+            os.write(fd, masked.encode("utf-8", "surrogateescape"))
+        except OSError:
+            return
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zingy_nb.js.proxy")
+    parser.add_argument("--deno", required=True, help="the deno executable")
+    parser.add_argument("connection_file")
+    args = parser.parse_args(argv)
+    from ..agent.harden import set_not_dumpable
+    from ..kernel.conn import use_agent_in_kernel
+
+    set_not_dumpable()  # Deno runs as us: it must not read our capability in /proc
+    use_agent_in_kernel()
+    proxy = Proxy(args.connection_file, args.deno)
+    signal.signal(signal.SIGTERM, lambda *_: proxy.process.terminate())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts come as messages
+    try:
+        proxy.start()
+        return proxy.run()
+    finally:
+        proxy.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
