@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
@@ -200,3 +202,21 @@ t.join()
     assert out.stdout.startswith("before ") and out.stdout.endswith(" after\n")
     assert "[REDACTED]" in out.stdout
     assert find(out.stdout, VALUES, "the proxy's pass-through") == []
+
+
+def test_every_cells_result_arrives_before_its_idle_status(cloud: JsKernel) -> None:
+    # Deno sometimes publishes a result just after the idle status, where nbclient,
+    # papermill and nbval have stopped listening; the proxy holds the idle status
+    results = [cloud.ok(f"{i} * 2").result for i in range(40)]
+    shown = [re.sub(r"\x1b\[[0-9;]*m", "", r) if r is not None else None for r in results]
+    assert shown == [str(i * 2) for i in range(40)]
+
+
+def test_a_shut_down_kernel_leaves_no_process_behind(place: dict[str, Any]) -> None:
+    kernel = JsKernel(place["specs"], "zingy-js-cloud-flow", place["env"], place["root"] / "s.log")
+    proxy = psutil.Process(kernel.km.provisioner.pid)  # type: ignore[union-attr]
+    family = [proxy, *proxy.children(recursive=True)]
+    assert any("deno" in " ".join(p.cmdline()) for p in family)
+    kernel.stop()
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert alive == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -229,6 +230,7 @@ class Proxy:
                 self.process.kill()
         self.bridge.stop()
         self.context.destroy(linger=0)
+        shutil.rmtree(self.private, ignore_errors=True)  # Deno's cache and the FIFOs
 
 
 def _heartbeat(context: zmq.Context[Any], url: str) -> None:
