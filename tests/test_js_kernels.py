@@ -220,3 +220,21 @@ def test_a_shut_down_kernel_leaves_no_process_behind(place: dict[str, Any]) -> N
     kernel.stop()
     _, alive = psutil.wait_procs(family, timeout=15)
     assert alive == []
+
+
+def test_a_change_is_seen_on_the_very_next_read(place: dict[str, Any], cloud: JsKernel) -> None:
+    # The prelude caches what it read; a change saved elsewhere (a script, holding the
+    # key) reaches the agent, which pushes it before the save returns
+    cloud.ok('globalThis.warm = () => zingyConn.apikey("cached").secret1;')
+    profiles = Profiles(place["root"] / "store", url="")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZINGY_NB_MASTER_KEY", KEY)
+    try:
+        for i in range(3):
+            value = f"MADEUP-cached-value-number-{i}-0123456789"
+            profiles.set("cached", value)
+            printed = cloud.ok("for (let k = 0; k < 500; k++) warm(); console.log(warm().length,"
+                               " warm().endsWith('-' + String(" + str(i) + ") + '-0123456789'))")  # fmt: skip
+            assert printed.stdout == f"{len(value)} true\n", printed.describe()
+    finally:
+        mp.undo()

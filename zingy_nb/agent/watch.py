@@ -6,10 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 
 from ..errors import ZingyError
 from .client import AgentClient
 from .protocol import decode, encode
+
+#: Called in every ``Watch``'s thread with whether pushes still come: after each push,
+#: before it is acknowledged (so whatever a listener invalidates is invalid before the
+#: writer's call returns), and once, with False, when they end. The JavaScript kernels'
+#: proxy keeps its prelude's cache in step this way (``js.bridge``).
+listeners: list[Callable[[bool], None]] = []
 
 
 class Watch:
@@ -42,6 +49,7 @@ class Watch:
                     self.dropped = "dropped" in said
                     break
                 self.generation += 1  # before the ack: the agent answers after it
+                _tell(True)
                 with contextlib.suppress(OSError):  # too late: "dropped" may follow
                     self._sock.sendall(encode({"ack": sent}))
         except (OSError, ZingyError):
@@ -49,9 +57,16 @@ class Watch:
         finally:
             self.generation += 1
             self._ended = True
+            _tell(False)
             self.close()
 
     def close(self) -> None:
         for part in (self._reader, self._sock):
             with contextlib.suppress(OSError):
                 part.close()
+
+
+def _tell(live: bool) -> None:
+    for listener in list(listeners):
+        with contextlib.suppress(Exception):  # a listener never stops the pushes
+            listener(live)

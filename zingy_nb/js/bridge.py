@@ -26,6 +26,8 @@ JS_CLOUD: Final = JS_KERNELS["zingy-js-cloud-flow"][1]
 
 REQUEST: Final = "zingy-request"
 ANSWER: Final = "zingy-answer"
+#: Grows by one byte with every change the agent pushes; gone once pushes stop.
+GENERATION: Final = "zingy-generation"
 #: The longest request line read (a profile name is far shorter).
 MAX_LINE: Final = 64 * 1024
 
@@ -33,7 +35,7 @@ MAX_LINE: Final = 64 * 1024
 def prelude(folder: Path) -> str:
     """The JavaScript that defines ``zingyConn``, with this kernel's two FIFOs."""
     code = files(__package__).joinpath("prelude.js").read_text(encoding="utf-8")
-    for mark, name in (("@REQUEST@", REQUEST), ("@ANSWER@", ANSWER)):
+    for mark, name in (("@REQUEST@", REQUEST), ("@ANSWER@", ANSWER), ("@GENERATION@", GENERATION)):
         code = code.replace(f'"{mark}"', json.dumps(str(folder / name)))
     return code
 
@@ -66,9 +68,31 @@ class Bridge:
         self.request, self.answer = folder / REQUEST, folder / ANSWER
         for path in (self.request, self.answer):
             os.mkfifo(path, 0o600)
+        self.generation = folder / GENERATION
         self._stopped = False
 
+    def _pushed(self, live: bool) -> None:
+        """A change was pushed: the prelude's cache is stale. Pushes ended: it has no
+        way left to know, so the file goes and every call asks."""
+        if live:
+            with open(self.generation, "ab") as grown:
+                grown.write(b".")
+        else:
+            with contextlib.suppress(OSError):
+                self.generation.unlink()
+
+    def _token(self) -> int | None:
+        """What an answer is fresh against (read before the values are)."""
+        try:
+            return self.generation.stat().st_size
+        except OSError:
+            return None
+
     def start(self) -> None:
+        from ..agent import watch
+
+        self.generation.touch(0o600)
+        watch.listeners.append(self._pushed)
         threading.Thread(target=self._serve, name="zingy-nb-js-bridge", daemon=True).start()
 
     def _serve(self) -> None:
@@ -80,14 +104,25 @@ class Bridge:
                         said = json.loads(line)
                     except ValueError:
                         said = {}
+                    token = self._token()
                     reply = answer(said if isinstance(said, dict) else {})
+                    if "values" in reply and token is not None and self._watched():
+                        reply["fresh"] = token  # cacheable until the file grows
                     try:
                         answers.write(json.dumps(reply).encode() + b"\n")
                     except OSError:  # the kernel closed its end: wait for it to reopen
                         break
 
+    @staticmethod
+    def _watched() -> bool:
+        """Whether the agent's pushes reach this process (else nothing is cached)."""
+        from ..kernel.conn import zingyConn
+
+        watch = getattr(zingyConn._store(), "_watch", None)
+        return watch is not None and watch.live
+
     def stop(self) -> None:
         self._stopped = True
-        for path in (self.request, self.answer):
+        for path in (self.request, self.answer, self.generation):
             with contextlib.suppress(OSError):
                 path.unlink()
