@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from tests.kernels import Cell, digests
 from tests.leaks.scanner import find, scan_messages
 from zingy_nb import kernels
 from zingy_nb.profiles import Profiles
+from zingy_nb.pytest_plugin import load_profiles_file, make_store
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or kernels.deno_executable() is None,
@@ -238,3 +240,68 @@ def test_a_change_is_seen_on_the_very_next_read(place: dict[str, Any], cloud: Js
             assert printed.stdout == f"{len(value)} true\n", printed.describe()
     finally:
         mp.undo()
+
+
+# -- the example notebook under nbval and papermill, with test profiles -----------------------
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart-js.ipynb"
+PROFILES = NOTEBOOK.with_name("test-profiles.toml")
+
+
+TEST_VALUE = load_profiles_file(PROFILES)["weather-api"]["secret1"]
+
+
+def _tool_env(place: dict[str, Any]) -> dict[str, str]:
+    """A child's environment that finds the kernelspecs installed for this module."""
+    env = {k: v for k, v in place["env"].items() if k != "PYTEST_ADDOPTS"}
+    env["JUPYTER_PATH"] = str(place["specs"].parents[0])
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def test_the_javascript_quick_start_passes_strict_nbval(
+    place: dict[str, Any], tmp_path: Path
+) -> None:
+    shutil.copy(NOTEBOOK, tmp_path)
+    shutil.copy(PROFILES, tmp_path)
+    env = _tool_env(place)
+    for name in ("ZINGY_NB_HOME", "ZINGY_NB_MASTER_KEY"):
+        env.pop(name)  # the plugin's throwaway store, not this module's
+
+    def nbval(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+             "--nbval", NOTEBOOK.name, "--zingy-profiles", PROFILES.name, "-v", *extra],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+
+    ran = nbval()
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert ran.stdout.count("PASSED") == 5, ran.stdout[-3000:]
+    # A changed output fails it: the comparison is real
+    nb = json.loads(NOTEBOOK.read_text())
+    cell = next(c for c in nb["cells"] if "Authorization" in "".join(c["source"]))
+    cell["outputs"][0]["text"] = ["Bearer something-else\n"]
+    (tmp_path / NOTEBOOK.name).write_text(json.dumps(nb))
+    changed = nbval()
+    assert changed.returncode != 0 and "FAILED" in changed.stdout
+
+
+def test_papermill_runs_the_quick_start_in_cloud_flow_and_page_flow_refuses(
+    place: dict[str, Any], tmp_path: Path
+) -> None:
+    store = make_store(tmp_path / "store", load_profiles_file(PROFILES))
+    env = {**_tool_env(place), **store.env}
+    ok = subprocess.run(
+        ["papermill", str(NOTEBOOK), "out.ipynb"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    saved = (tmp_path / "out.ipynb").read_text()
+    assert "Bearer [REDACTED]" in saved and "ProfileNotFoundError" in saved
+    assert find(saved, {"weather-api": TEST_VALUE}, "papermill's output notebook") == []
+    refused = subprocess.run(
+        ["papermill", str(NOTEBOOK), "page.ipynb", "-k", "zingy-js-page-flow"], cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "CloudFlowOnlyError" in (tmp_path / "page.ipynb").read_text()
