@@ -16,6 +16,7 @@ from . import (
     measure_apikey,
     measure_custody,
     measure_fd,
+    measure_js,
     measure_keyring,
     measure_keyring_reads,
     measure_pg,
@@ -342,6 +343,38 @@ def custody(root: Path, notes: list[str]) -> list[Row]:
     ]  # fmt: skip
 
 
+def javascript(root: Path, notes: list[str]) -> list[Row]:
+    """Issue #26: the JavaScript flow kernels (Deno behind the proxy)."""
+    import sys
+
+    from zingy_nb import kernels
+
+    if not sys.platform.startswith("linux") or kernels.deno_executable() is None:
+        return [na_row("javascript", "needs Linux (the agent) and Deno (the javascript extra)")]
+    got = measure_js.measure(root / "js")
+    pairs = zip(got.starts[measure_js.JS], got.starts[measure_js.PLAIN])
+    extra = median([a - b for a, b in pairs])
+    start_row = timed_row("kernel start, JavaScript flow kernel (vs plain Deno, agent up)",
+                          got.starts[measure_js.JS], baseline=got.starts[measure_js.PLAIN],
+                          goal="<= +300 ms", ok=lambda *_: extra <= 300 * MS)  # fmt: skip
+    start_row.ratio += f" ({'+' if extra >= 0 else '-'}{fmt_ns(abs(extra))})"
+    notes.append(
+        "javascript: the zingy-js-cloud-flow kernelspec as kernels.install writes it "
+        f"(launcher, proxy, Deno), agent running. Warm: {len(got.warm)} batches of "
+        f"{measure_js.CALLS:,} calls after a cold one, timed inside the kernel with "
+        "performance.now(); baseline: Deno.statSync of a file, the floor of the prelude's "
+        f"freshness check. Kernel start: {len(got.starts[measure_js.JS])} of each, "
+        "alternating, start_kernel to the first kernel_info_reply, against a plain "
+        "`deno jupyter --kernel` kernelspec; the extra time is the median of the paired "
+        "differences."
+    )
+    return [
+        timed_row("warm zingyConn.apikey(), JavaScript kernel", got.warm, baseline=got.stat,
+                  goal="<= 20 us", ok=lambda m, _: m <= 20 * US),
+        start_row,
+    ]  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "apikey": apikey,
     "access": access,
@@ -354,4 +387,5 @@ SECTIONS: dict[str, Callable[[Path, list[str]], list[Row]]] = {
     "pg": pg,
     "agent": agent,
     "custody": custody,
+    "javascript": javascript,
 }

@@ -19,10 +19,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import ZingyError
-from ..kernels import JS_KERNELS, KERNELS
-
-PYTHON_CLOUD: Final = KERNELS["zingy-cloud-flow"][1]
-JS_CLOUD: Final = JS_KERNELS["zingy-js-cloud-flow"][1]
 
 REQUEST: Final = "zingy-request"
 ANSWER: Final = "zingy-answer"
@@ -57,7 +53,10 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         return {"values": dict(info)}
     except (ZingyError, TypeError) as exc:
         # Python's wording, pointing at this kernel's cloud-flow twin, not Python's
-        message = str(exc).replace(f'"{PYTHON_CLOUD}"', f'"{JS_CLOUD}"')
+        from ..kernels import JS_KERNELS, KERNELS
+
+        python, js = KERNELS["zingy-cloud-flow"][1], JS_KERNELS["zingy-js-cloud-flow"][1]
+        message = str(exc).replace(f'"{python}"', f'"{js}"')
         return {"error": {"name": type(exc).__name__, "message": message}}
 
 

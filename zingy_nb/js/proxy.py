@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,10 +32,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic
 from typing import Any, BinaryIO, Final, cast
-
-import zmq
-from jupyter_client.connect import write_connection_file
-from jupyter_client.session import DELIM, Session
 
 from ..paths import CAP_ENV, ERROR_ENV
 from . import bridge
@@ -51,7 +48,7 @@ SETTLE: Final = 0.02
 class _Locked:
     """A socket that several threads send on (the filter's timer sends held tails)."""
 
-    def __init__(self, socket: zmq.Socket[Any]) -> None:
+    def __init__(self, socket: Any) -> None:
         self.socket = socket
         self._lock = threading.Lock()
 
@@ -65,22 +62,61 @@ def _url(info: dict[str, Any], channel: str) -> str:
     return f"{transport}://{ip}:{port}" if transport == "tcp" else f"{transport}://{ip}-{port}"
 
 
+def _free_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 that nothing listens on now (as jupyter_client picks them)."""
+    held = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def start_deno(
+    deno: str, info: dict[str, Any]
+) -> tuple[subprocess.Popen[bytes], Path, dict[str, Any]]:
+    """Deno's kernel on a connection file of its own, started before this process
+    imports ZeroMQ and jupyter_client, so that its start and theirs overlap."""
+    private = Path(tempfile.mkdtemp(prefix="zingy-js-"))  # 0700
+    ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), _free_ports(5)))
+    inner: dict[str, Any] = {f"{name}_port": port for name, port in ports.items()}
+    inner.update(transport="tcp", ip="127.0.0.1", key=info.get("key", ""),
+                 signature_scheme=info.get("signature_scheme", "hmac-sha256"))  # fmt: skip
+    inner_file = private / "deno-kernel.json"
+    inner_file.touch(0o600)
+    inner_file.write_text(json.dumps(inner))
+    env = {k: v for k, v in os.environ.items() if k not in _PRIVATE}
+    env.setdefault("DENO_DIR", str(private / "deno"))
+    process = subprocess.Popen(
+        [deno, "jupyter", "--kernel", "--conn", str(inner_file)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    for pipe, fd in ((process.stdout, 1), (process.stderr, 2)):
+        assert pipe is not None
+        threading.Thread(target=_pass_through, args=(pipe, fd), daemon=True).start()
+    return process, private, inner
+
+
 class Proxy:
     """The client's sockets, Deno's, and what routes replies back."""
 
-    def __init__(self, connection_file: str, deno: str) -> None:
-        info = json.loads(Path(connection_file).read_text())
+    def __init__(
+        self, info: dict[str, Any], process: subprocess.Popen[bytes], private: Path,
+        inner: dict[str, Any],
+    ) -> None:  # fmt: skip
+        import zmq
+        from jupyter_client.session import Session
+
+        self.process, self.private = process, private
         key = info.get("key", "").encode()
         scheme = info.get("signature_scheme", "hmac-sha256")
         self.session = Session(key=key, signature_scheme=scheme, username="zingy-nb")
-        self.private = Path(tempfile.mkdtemp(prefix="zingy-js-"))  # 0700
-        inner_file = str(self.private / "deno-kernel.json")
-        write_connection_file(
-            inner_file, ip="127.0.0.1", key=key, transport="tcp", signature_scheme=scheme
-        )
-        inner = json.loads(Path(inner_file).read_text())
         self.context = zmq.Context()
-        outer: dict[str, zmq.Socket[Any]] = {}
+        outer: dict[str, Any] = {}
         for channel, kind in (("shell", zmq.ROUTER), ("control", zmq.ROUTER),
                               ("stdin", zmq.ROUTER), ("iopub", zmq.PUB)):  # fmt: skip
             outer[channel] = self.context.socket(kind)
@@ -89,7 +125,7 @@ class Proxy:
         self.outer = {name: _Locked(sock) for name, sock in outer.items()}
         self._hb_url = _url(info, "hb")
         identity = os.urandom(8).hex().encode()  # shell and stdin alike: Deno routes
-        self.inner: dict[str, zmq.Socket[Any]] = {}  # input requests by the shell's
+        self.inner: dict[str, Any] = {}  # input requests by the shell's
         for channel in ("shell", "control", "stdin"):
             sock = self.context.socket(zmq.DEALER)
             sock.linger = 0
@@ -108,20 +144,13 @@ class Proxy:
         self.idle: dict[str, tuple[dict[str, Any], list[bytes]]] = {}  # held idle statuses
         self.quiet: dict[str, float] = {}  # when a held idle may go out (reply seen)
         self.bridge = bridge.Bridge(self.private)
-        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE}
-        env.setdefault("DENO_DIR", str(self.private / "deno"))
-        env["NO_COLOR"] = env.get("NO_COLOR", "")
-        self.process = subprocess.Popen(
-            [deno, "jupyter", "--kernel", "--conn", inner_file],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        for pipe, fd in ((self.process.stdout, 1), (self.process.stderr, 2)):
-            assert pipe is not None
-            threading.Thread(target=_pass_through, args=(pipe, fd), daemon=True).start()
+        self.prelude = ""  # the msg_id of the prelude's execute_request
 
     # -- start ------------------------------------------------------------------------
     def _ask_deno(self, channel: str, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
         """One request of our own to Deno, and its reply (its output is never relayed)."""
+        import zmq
+
         sock = self.inner[channel]
         msg = self.session.msg(msg_type, content)
         self.internal.add(msg["header"]["msg_id"])
@@ -137,17 +166,18 @@ class Proxy:
                 return reply
 
     def start(self) -> None:
-        """Wait for Deno, then define ``zingyConn`` in it before any cell of the client's."""
+        """Wait for Deno, then define ``zingyConn`` in it before any cell of the client's:
+        the prelude goes first on the shell channel, which Deno serves in order, so the
+        client's requests are relayed at once (its reply is checked in ``_to_client``)."""
         self._ask_deno("shell", "kernel_info_request", {})
-        code = bridge.prelude(self.private)
-        reply = self._ask_deno(
-            "shell",
+        msg = self.session.msg(
             "execute_request",
-            {"code": code, "silent": True, "store_history": False, "allow_stdin": False,
-             "user_expressions": {}, "stop_on_error": False},
+            {"code": bridge.prelude(self.private), "silent": True, "store_history": False,
+             "allow_stdin": False, "user_expressions": {}, "stop_on_error": False},
         )  # fmt: skip
-        if reply["content"].get("status") != "ok":
-            raise RuntimeError(f"the zingyConn prelude failed in Deno: {reply['content']}")
+        self.prelude = msg["header"]["msg_id"]
+        self.internal.add(self.prelude)
+        self.session.send(self.inner["shell"], msg)
         from ..kernel.outgoing import install
 
         install(self.session)  # from here on every message to the client is redacted
@@ -167,7 +197,7 @@ class Proxy:
             self.executing.add(str(header.get("msg_id")))  # its idle waits for its reply
         while len(self.routes) > ROUTES:
             self.routes.popitem(last=False)
-        self.inner[channel].send_multipart([DELIM, *parts])
+        self.inner[channel].send_multipart([b"<IDS|MSG>", *parts])  # jupyter_client's DELIM
 
     def _to_client(self, channel: str) -> None:
         frames = self.inner[channel].recv_multipart()
@@ -178,6 +208,10 @@ class Proxy:
             return
         parent = str(msg["parent_header"].get("msg_id"))
         if parent in self.internal:
+            if parent == self.prelude and msg["msg_type"] == "execute_reply":
+                if msg["content"].get("status") != "ok":  # told where the server logs
+                    sys.stderr.write(f"zingy-nb: zingyConn could not be defined in Deno: "
+                                     f"{msg['content'].get('evalue')}\n")  # fmt: skip
             return
         if channel != "iopub":
             idents = self.routes.get(parent, [])
@@ -205,6 +239,8 @@ class Proxy:
 
     def run(self) -> int:
         """Relay until Deno exits; its exit status is ours."""
+        import zmq
+
         poller = zmq.Poller()
         sockets = {}
         for channel in ("shell", "control", "stdin"):
@@ -233,8 +269,10 @@ class Proxy:
         shutil.rmtree(self.private, ignore_errors=True)  # Deno's cache and the FIFOs
 
 
-def _heartbeat(context: zmq.Context[Any], url: str) -> None:
+def _heartbeat(context: Any, url: str) -> None:
     """Echo heartbeats: this process lives exactly as long as Deno's kernel."""
+    import zmq
+
     sock = context.socket(zmq.REP)
     sock.linger = 0
     sock.bind(url)
@@ -269,7 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     set_not_dumpable()  # Deno runs as us: it must not read our capability in /proc
     use_agent_in_kernel()
-    proxy = Proxy(args.connection_file, args.deno)
+    info = json.loads(Path(args.connection_file).read_text())
+    process, private, inner = start_deno(args.deno, info)
+    try:
+        proxy = Proxy(info, process, private, inner)
+    except BaseException:
+        process.kill()
+        shutil.rmtree(private, ignore_errors=True)
+        raise
     signal.signal(signal.SIGTERM, lambda *_: proxy.process.terminate())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts come as messages
     try:
