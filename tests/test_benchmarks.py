@@ -74,6 +74,8 @@ def test_bench_smoke_runs_every_section_as_documented(short_tmp: Path) -> None:
         "kernel start, confined (vs the launcher unconfined)",
         "agent first start",
         "unlock: Scrypt N=2^17 + AES-GCM open",
+        "warm zingyConn.apikey(), JavaScript kernel",
+        "kernel start, JavaScript flow kernel (vs plain Deno, agent up)",
     ):
         assert row in table, f"missing row {row!r}:\n{table}"
     assert "n/a" not in table, table
