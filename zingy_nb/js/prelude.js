@@ -68,6 +68,10 @@
   const execute = (connectionName, command) =>
     values({ op: "execute", name: String(connectionName), command: String(command) });
 
+  // Kernel Gateway's notebook-http mode (`zingy-nb serve`) runs `REQUEST = "..."` before
+  // an endpoint cell; in Deno's strict mode that needs the global to exist already.
+  if (!("REQUEST" in globalThis)) globalThis.REQUEST = null;
+
   Object.defineProperty(globalThis, "zingyConn", {
     value: Object.freeze({ apikey, execute }),
     enumerable: false,

@@ -301,7 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zingy_nb.js.proxy")
     parser.add_argument("--deno", required=True, help="the deno executable")
     parser.add_argument("connection_file")
-    args = parser.parse_args(argv)
+    # Runners pass ipykernel's options (`--IPKernelApp.log_level=...`): not Deno's
+    args, _ = parser.parse_known_args(argv)
     from ..agent.harden import set_not_dumpable
     from ..kernel.conn import use_agent_in_kernel
 

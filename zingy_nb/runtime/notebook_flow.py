@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 EXTENSION_ARG = "--ext=zingy_nb"
+#: What in a kernelspec's argv makes its kernel redact what it sends: the extension
+#: (Python), or the JavaScript kernels' proxy (``zingy_nb.js``).
+REDACTING_ARGS = (EXTENSION_ARG, "zingy_nb.js.proxy")
 CLOUD_KERNEL = "zingy-cloud-flow"
 _SWITCH = (
     'Switch the notebook to the "Python 3 (Zingy Cloud Flow)" kernel (JupyterLab: Kernel > '
@@ -62,7 +65,7 @@ class NotebookKernel:
     display_name: str
     installed: bool
     flow: str | None  # cloud-flow, page-flow, invalid, or None (unflagged)
-    loads_extension: bool  # ``--ext=zingy_nb`` in argv: the kernel redacts what it sends
+    loads_extension: bool  # ``REDACTING_ARGS`` in argv: the kernel redacts what it sends
 
     @property
     def runnable(self) -> bool:
@@ -125,7 +128,7 @@ def read_kernel(path: str | os.PathLike[str]) -> NotebookKernel:
         spec.display_name or display,
         True,
         _spec_flow(spec.env or {}, spec.metadata or {}),
-        EXTENSION_ARG in spec.argv,
+        any(arg in spec.argv for arg in REDACTING_ARGS),
     )
 
 

@@ -36,6 +36,11 @@ def gateway_argv(
         f"{app}.prespawn_count={workers}",
         f"{app}.log_level=INFO",
         "--NotebookHTTPPersonality.allow_notebook_download=False",
+        # Endpoint annotations are comments: `// POST /path` in a JavaScript notebook
+        # (Deno reports its language as typescript)
+        "--NotebookHTTPPersonality.comment_prefix=typescript=//",
+        "--NotebookHTTPPersonality.comment_prefix=javascript=//",
+        "--NotebookHTTPPersonality.comment_prefix=python=#",
     ]
 
 
