@@ -9,6 +9,7 @@ language Deno reports, typescript) and sets ``REQUEST`` as a global.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.test_runtime_run import (
     NOTEBOOKS,
     PROFILES,
     Runtime,
+    audit_rows,
     no_secret_in,
     runtime_fixture,  # noqa: F401  (the fixture `runtime`)
     zingy,
@@ -94,3 +96,15 @@ def test_run_runs_a_javascript_notebook_and_saves_it_redacted(
     saved = out.read_text()
     assert "Bearer [REDACTED]" in saved
     no_secret_in(saved + done.stdout + done.stderr)
+
+
+def test_the_audit_names_the_served_javascript_notebook_and_its_flow(
+    hook: Server, runtime: Runtime
+) -> None:
+    order = b'{"id":"A-3002","total":1}'
+    assert hook.call("POST", HOOK, order, Content_Type="application/json",
+                     X_Signature=signed(order, SIGNING)).status == 200  # fmt: skip
+    rows = [r for r in audit_rows(runtime, "shop-webhooks") if r["via"] == "serve"]
+    served = os.path.realpath(runtime.root / "hook.ipynb")
+    assert any(r["outcome"] == "retrieved" and r["notebook"] == served for r in rows), rows
+    assert all(r["flow"] == "cloud-flow" for r in rows if r["notebook"] == served), rows
