@@ -105,8 +105,8 @@ class Proxy:
     """The client's sockets, Deno's, and what routes replies back."""
 
     def __init__(
-        self, info: dict[str, Any], process: subprocess.Popen[bytes], private: Path,
-        inner: dict[str, Any],
+        self, context: Any, info: dict[str, Any], process: subprocess.Popen[bytes],
+        private: Path, inner: dict[str, Any],
     ) -> None:  # fmt: skip
         import zmq
         from jupyter_client.session import Session
@@ -115,7 +115,7 @@ class Proxy:
         key = info.get("key", "").encode()
         scheme = info.get("signature_scheme", "hmac-sha256")
         self.session = Session(key=key, signature_scheme=scheme, username="zingy-nb")
-        self.context = zmq.Context()
+        self.context = context
         outer: dict[str, Any] = {}
         for channel, kind in (("shell", zmq.ROUTER), ("control", zmq.ROUTER),
                               ("stdin", zmq.ROUTER), ("iopub", zmq.PUB)):  # fmt: skip
@@ -123,7 +123,6 @@ class Proxy:
             outer[channel].linger = 1000
             outer[channel].bind(_url(info, channel))
         self.outer = {name: _Locked(sock) for name, sock in outer.items()}
-        self._hb_url = _url(info, "hb")
         identity = os.urandom(8).hex().encode()  # shell and stdin alike: Deno routes
         self.inner: dict[str, Any] = {}  # input requests by the shell's
         for channel in ("shell", "control", "stdin"):
@@ -181,7 +180,6 @@ class Proxy:
         from ..kernel.outgoing import install
 
         install(self.session)  # from here on every message to the client is redacted
-        threading.Thread(target=_heartbeat, args=(self.context, self._hb_url), daemon=True).start()
         self.bridge.start()
 
     # -- relay ------------------------------------------------------------------------
@@ -306,12 +304,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..agent.harden import set_not_dumpable
     from ..kernel.conn import use_agent_in_kernel
 
+    info = json.loads(Path(args.connection_file).read_text())
+    # First the heartbeat: a client that hears none within a second (jupyter_client's
+    # time_to_dead) takes the kernel for dead before it answers kernel_info
+    import zmq
+
+    context = zmq.Context()
+    threading.Thread(target=_heartbeat, args=(context, _url(info, "hb")), daemon=True).start()
     set_not_dumpable()  # Deno runs as us: it must not read our capability in /proc
     use_agent_in_kernel()
-    info = json.loads(Path(args.connection_file).read_text())
     process, private, inner = start_deno(args.deno, info)
     try:
-        proxy = Proxy(info, process, private, inner)
+        proxy = Proxy(context, info, process, private, inner)
     except BaseException:
         process.kill()
         shutil.rmtree(private, ignore_errors=True)
