@@ -431,3 +431,33 @@ def test_saving_keeps_magic_lines_as_typed_unless_they_hold_a_secret(
     ).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_text("replaced by [REDACTED]")).to_have_count(0)
     assert zingy_errors(page) == [], page.console_errors
+
+
+def test_the_launcher_offers_the_javascript_flow_kernels(
+    lab_server: LabServer, page: Page, artifacts: Path
+) -> None:
+    # Given the kernelspecs installed with Deno present (the javascript extra)
+    from zingy_nb import kernels
+
+    if kernels.deno_executable() is None:  # pragma: no cover - the suite installs Deno
+        raise AssertionError("the test environment has no Deno: install the test extras")
+    # When JupyterLab opens on its Launcher
+    open_lab(page, lab_server)
+    cards = page.locator(".jp-LauncherCard[data-category='Notebook']")
+    # Then both JavaScript flow kernels are there beside the Python ones, with their logos
+    for name in ("JavaScript (Zingy Cloud Flow)", "JavaScript (Zingy Page Flow)",
+                 "Python 3 (Zingy Cloud Flow)", "Python 3 (Zingy Page Flow)"):  # fmt: skip
+        card = cards.filter(has=page.locator(".jp-LauncherCard-label", has_text=name))
+        expect(card).to_have_count(1)
+        expect(card.locator("img")).to_have_attribute("src", re.compile(r"logo"))
+    page.locator(".jp-Launcher-body").screenshot(path=str(artifacts / "launcher-js.png"))
+    # And a notebook on the JavaScript cloud-flow kernel shows its flow in the status bar
+    write_notebook(lab_server.root_dir, "flow.ts.ipynb", "zingy-js-cloud-flow",
+                   "JavaScript (Zingy Cloud Flow)")  # fmt: skip
+    open_lab(page, lab_server, "lab/tree/flow.ts.ipynb")
+    item = page.locator(".zingy-nb-flow-status")
+    expect(item).to_have_attribute("data-flow", "cloud-flow")
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        "JavaScript (Zingy Cloud Flow) | Idle"
+    )
+    assert zingy_errors(page) == [], page.console_errors
