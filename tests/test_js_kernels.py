@@ -153,6 +153,7 @@ LEAK_CELLS = {
     "console.log": "console.log(shown.secret1, shown.secret3)",
     "console.error": "console.error('x', shown.secret3)",
     "JSON.stringify": "JSON.stringify(shown)",
+    "a 16+ run": "console.log('part:', shown.secret1.slice(3, 23))",
     "object display": "({...shown})",
     "html display": "Deno.jupyter.html`<b>${shown.secret3}</b>`",
     "error message": "throw new Error('bad ' + shown.secret1)",
