@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,21 @@ sessions = asks.sessions
 
 SECRET = "sk_test_MADEUP_js_server_access_1"
 RETRIEVE = "console.log(zingyConn.apikey('stripe').secret1.length)"
+
+
+@pytest.fixture
+def jp_runtime_dir() -> Path:
+    """Short: the store's agent keeps its socket below it."""
+    return Path(tempfile.mkdtemp(prefix="r", dir=os.environ["JUPYTER_RUNTIME_DIR"]))
+
+
+@pytest.fixture(autouse=True)
+def agents_stopped(jp_runtime_dir: Path) -> Iterator[None]:
+    """The agent the server's kernels registered with is stopped at the test's end."""
+    yield
+    from tests.isolation import stop_agents
+
+    assert stop_agents(jp_runtime_dir) >= 1  # it did run there
 
 
 @pytest.fixture
