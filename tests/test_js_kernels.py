@@ -16,6 +16,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -306,3 +308,15 @@ def test_papermill_runs_the_quick_start_in_cloud_flow_and_page_flow_refuses(
     )  # fmt: skip
     assert refused.returncode != 0
     assert "CloudFlowOnlyError" in (tmp_path / "page.ipynb").read_text()
+
+
+def test_an_endless_cell_is_interrupted_and_the_kernel_goes_on(cloud: JsKernel) -> None:
+    # Interrupts come as messages (interrupt_mode), which the proxy relays to Deno
+    loop = threading.Thread(target=lambda: cloud.run("let spins = 0; while (true) { spins++; }"))
+    loop.start()
+    time.sleep(2)
+    cloud.km.interrupt_kernel()
+    loop.join(30)
+    assert not loop.is_alive(), "the endless cell was not interrupted"
+    assert cloud.messages[-1][1]["content"]["status"] == "error"
+    assert re.sub(r"\x1b\[[0-9;]*m", "", cloud.ok("1 + 2").result or "") == "3"
