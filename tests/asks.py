@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -198,3 +199,29 @@ def sessions(jp_fetch: Any, jp_serverapp: Any, cloud_kernelspec: str) -> Iterato
     yield open_session
     for session in opened:
         session.kc.stop_channels()
+
+
+async def answered(
+    session: Session,
+    jp_fetch: Any,
+    browser: Browser,
+    answer: str,
+    notebook: str,
+    code: str,
+    *,
+    allow_stdin: bool = True,
+) -> Ran:
+    """Run ``code``, which retrieves profile ``stripe``; answer the question it raises
+    from the browser session, as JupyterLab's dialog does."""
+    cell = asyncio.ensure_future(session.run(code, allow_stdin=allow_stdin))
+    (ask,) = await open_asks(jp_fetch)
+    assert (ask["profile"], ask["notebook"]) == ("stripe", notebook), ask
+    response = await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": answer})
+    assert response.code == 204, response.body
+    return await cell
+
+
+@pytest.fixture
+def jp_runtime_dir() -> Path:
+    """Short: the store's agent keeps its socket below it."""
+    return Path(tempfile.mkdtemp(prefix="r", dir=os.environ["JUPYTER_RUNTIME_DIR"]))

@@ -5,11 +5,8 @@ a browser session, as for Python kernels (#26), and the audit names the notebook
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests import asks
-from tests.asks import Browser, Ran, Session, notebook, open_asks
+from tests.asks import answered, notebook, open_asks
 from zingy_nb import kernels
 from zingy_nb.profiles import Profiles
 
@@ -27,16 +24,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 jp_server_config, front_end, log_in = asks.jp_server_config, asks.front_end, asks.log_in
-sessions = asks.sessions
+sessions, jp_runtime_dir = asks.sessions, asks.jp_runtime_dir
 
 SECRET = "sk_test_MADEUP_js_server_access_1"
 RETRIEVE = "console.log(zingyConn.apikey('stripe').secret1.length)"
-
-
-@pytest.fixture
-def jp_runtime_dir() -> Path:
-    """Short: the store's agent keeps its socket below it."""
-    return Path(tempfile.mkdtemp(prefix="r", dir=os.environ["JUPYTER_RUNTIME_DIR"]))
 
 
 @pytest.fixture(autouse=True)
@@ -66,15 +57,6 @@ def cloud_kernelspec(jp_environ: Any) -> str:
     return "zingy-js-cloud-flow"
 
 
-async def answered(session: Session, jp_fetch: Any, browser: Browser, answer: str, nb: str) -> Ran:
-    cell = asyncio.ensure_future(session.run(RETRIEVE, allow_stdin=False))
-    (ask,) = await open_asks(jp_fetch)
-    assert (ask["profile"], ask["notebook"]) == ("stripe", nb), ask
-    response = await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": answer})
-    assert response.code == 204, response.body
-    return await cell
-
-
 async def test_a_javascript_notebook_is_asked_through_the_server_then_reads(
     store_home: Path,
     sessions: Any,
@@ -88,7 +70,7 @@ async def test_a_javascript_notebook_is_asked_through_the_server_then_reads(
     pay = notebook(jp_root_dir, "pay.ipynb")
     first = await sessions("pay.ipynb")
     # When it first retrieves, the agent asks through the server; the browser allows
-    ran = await answered(first, jp_fetch, browser, "allow", pay)
+    ran = await answered(first, jp_fetch, browser, "allow", pay, RETRIEVE, allow_stdin=False)
     assert ran.ename is None and ran.stdout.strip() == str(len(SECRET)), ran.reply
     assert SECRET not in json.dumps(ran.reply)
     # Then it is not asked again
@@ -97,7 +79,7 @@ async def test_a_javascript_notebook_is_asked_through_the_server_then_reads(
     # And another notebook that is denied gets Python's error, and nothing
     other_nb = notebook(jp_root_dir, "other.ipynb")
     other = await sessions("other.ipynb")
-    denied = await answered(other, jp_fetch, browser, "deny", other_nb)
+    denied = await answered(other, jp_fetch, browser, "deny", other_nb, RETRIEVE, allow_stdin=False)
     assert denied.ename == "NotebookAccessError" and "denied" in denied.evalue
     audit = {(e.outcome, e.notebook, e.flow) for e in Profiles(store_home).store.audit("stripe")}
     assert ("retrieved", pay, "cloud-flow") in audit

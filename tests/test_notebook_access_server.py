@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,14 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from tests import asks, postgres
-from tests.asks import Browser, Ran, Session, notebook, open_asks
+from tests.asks import answered, notebook, open_asks
 from tests.postgres import Backend
 
 pg_server = postgres.pg_server
 store_backend = postgres.store_backend
 jp_server_config, front_end, log_in = asks.jp_server_config, asks.front_end, asks.log_in
 cloud_kernelspec, sessions = asks.cloud_kernelspec, asks.sessions
+jp_runtime_dir = asks.jp_runtime_dir
 
 SECRET = "sk_test_MADEUP_server_access_1"
 RETRIEVE = "print(zingyConn.apikey('stripe').name)"
@@ -55,18 +55,6 @@ def kept(backend: Backend) -> set[tuple[str, str]]:
 
 
 # -- kernels through the sessions API -------------------------------------------------------
-async def answered(
-    session: Session, jp_fetch: Any, browser: Browser, answer: str, notebook: str
-) -> Ran:
-    """Run ``RETRIEVE``; answer the question it raises from the browser session."""
-    cell = asyncio.ensure_future(session.run(RETRIEVE))
-    (ask,) = await open_asks(jp_fetch)
-    assert (ask["profile"], ask["notebook"]) == ("stripe", notebook), ask
-    response = await browser.post(f"zingy-nb/api/asks/{ask['id']}", {"answer": answer})
-    assert response.code == 204, response.body
-    return await cell
-
-
 async def test_a_notebook_is_asked_and_its_allowance_follows_a_rename(
     backend: Backend,
     sessions: Any,
@@ -82,7 +70,7 @@ async def test_a_notebook_is_asked_and_its_allowance_follows_a_rename(
     first = await sessions("work/pay.ipynb")
     # When it first retrieves a profile it was never allowed, the agent asks through the
     # server (not the kernel's stdin), and the browser allows
-    ran = await answered(first, jp_fetch, browser, "allow", pay)
+    ran = await answered(first, jp_fetch, browser, "allow", pay, RETRIEVE)
     assert ran.ename is None and ran.stdout.strip() == "stripe", ran.reply
     assert ran.prompts == [] and SECRET not in json.dumps(ran.reply)
     # Then Allow is remembered: no question again, in this kernel or in a new one
@@ -93,7 +81,7 @@ async def test_a_notebook_is_asked_and_its_allowance_follows_a_rename(
     # Given another notebook, when the user denies, the cell fails and nothing is kept
     other_nb = notebook(jp_root_dir, "other.ipynb")
     other = await sessions("other.ipynb")
-    denied = await answered(other, jp_fetch, browser, "deny", other_nb)
+    denied = await answered(other, jp_fetch, browser, "deny", other_nb, RETRIEVE)
     assert denied.ename == "NotebookAccessError" and "denied" in denied.evalue
     assert kept(backend) == {(pay, "prompt")}
 
@@ -107,7 +95,7 @@ async def test_a_notebook_is_asked_and_its_allowance_follows_a_rename(
     renamed = await sessions("work/paid.ipynb")
     assert (await renamed.run(RETRIEVE, allow_stdin=False)).stdout.strip() == "stripe"
     # and the other notebook is still asked
-    again = await answered(other, jp_fetch, browser, "deny", other_nb)
+    again = await answered(other, jp_fetch, browser, "deny", other_nb, RETRIEVE)
     assert again.ename == "NotebookAccessError"
 
     audit = {(e.outcome, e.notebook) for e in backend.profiles().store.audit("stripe")}
@@ -180,12 +168,6 @@ async def api(jp_fetch: Any, method: str, *path: str, **kwargs: Any) -> Any:
     if method == "PUT":
         kwargs.setdefault("body", b"")
     return await jp_fetch("zingy-nb", "api", *path, method=method, raise_error=False, **kwargs)
-
-
-@pytest.fixture
-def jp_runtime_dir() -> Path:
-    """Short: an agent's socket lives below it."""
-    return Path(tempfile.mkdtemp(prefix="r", dir=os.environ["JUPYTER_RUNTIME_DIR"]))
 
 
 @pytest.fixture
