@@ -211,6 +211,13 @@ class RemoteProfiles(Profiles):
                 self._client_pid = os.getpid()
             return self._client, self._cap
 
+    @property
+    def pushed(self) -> bool:
+        """Whether the agent's pushes reach this process now, so that a change is known
+        before its writer is answered (``watch``)."""
+        watch = self._watch
+        return watch is not None and watch.live
+
     def _fresh(self) -> object:
         """Revalidate the cache (lock held). While the agent's pushes reach this process
         (``watch``) that is comparing their count: the agent pushes, and waits for the

@@ -29,7 +29,8 @@ MAX_LINE: Final = 64 * 1024
 
 
 def prelude(folder: Path) -> str:
-    """The JavaScript that defines ``zingyConn``, with this kernel's two FIFOs."""
+    """The JavaScript that defines ``zingyConn``, with this kernel's FIFOs and
+    generation file."""
     code = files(__package__).joinpath("prelude.js").read_text(encoding="utf-8")
     for mark, name in (("@REQUEST@", REQUEST), ("@ANSWER@", ANSWER), ("@GENERATION@", GENERATION)):
         code = code.replace(f'"{mark}"', json.dumps(str(folder / name)))
@@ -61,7 +62,8 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 class Bridge:
-    """The two FIFOs and the thread that serves them (one caller: the kernel's code)."""
+    """The two FIFOs, the generation file, and the thread that serves them (one
+    caller: the kernel's code)."""
 
     def __init__(self, folder: Path) -> None:
         self.request, self.answer = folder / REQUEST, folder / ANSWER
@@ -115,10 +117,11 @@ class Bridge:
     @staticmethod
     def _watched() -> bool:
         """Whether the agent's pushes reach this process (else nothing is cached)."""
-        from ..kernel.conn import zingyConn
+        from ..agent.remote import RemoteProfiles
+        from ..profiles import get_profiles
 
-        watch = getattr(zingyConn._store(), "_watch", None)
-        return watch is not None and watch.live
+        profiles = get_profiles()  # the one zingyConn answers from
+        return isinstance(profiles, RemoteProfiles) and profiles.pushed
 
     def stop(self) -> None:
         self._stopped = True

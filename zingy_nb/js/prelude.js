@@ -1,5 +1,5 @@
 // zingy-nb: defines zingyConn in a JavaScript flow kernel before its first cell. The
-// kernel's proxy sends this once, silently; the two paths are put in by the proxy.
+// kernel's proxy sends this once, silently, with its three paths put in.
 (() => {
   const REQUEST = "@REQUEST@";
   const ANSWER = "@ANSWER@";

@@ -18,6 +18,7 @@ with Python's ``zingyConn``, whose values the redactor then knows.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic
-from typing import Any, BinaryIO, Final, cast
+from typing import Any, Final, cast
 
 from ..paths import CAP_ENV, ERROR_ENV
 from . import bridge
@@ -140,7 +141,7 @@ class Proxy:
         self.routes: OrderedDict[str, list[bytes]] = OrderedDict()
         self.internal: set[str] = set()  # our own requests to Deno: their output is ours
         self.executing: set[str] = set()  # execute requests relayed, idle not yet sent
-        self.idle: dict[str, tuple[dict[str, Any], list[bytes]]] = {}  # held idle statuses
+        self.idle: dict[str, tuple[dict[str, Any], list[bytes]]] = {}  # theirs, held
         self.quiet: dict[str, float] = {}  # when a held idle may go out (reply seen)
         self.bridge = bridge.Bridge(self.private)
         self.prelude = ""  # the msg_id of the prelude's execute_request
@@ -215,7 +216,11 @@ class Proxy:
             idents = self.routes.get(parent, [])
             if not idents:
                 return  # nobody to send it to
-        elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+        elif (
+            parent in self.executing
+            and msg["msg_type"] == "status"
+            and msg["content"].get("execution_state") == "idle"
+        ):
             self.idle[parent] = (msg, list(idents))  # held: see ``_release_idle``
             return
         if parent in self.idle or msg["msg_type"] == "execute_reply":
@@ -228,8 +233,7 @@ class Proxy:
         after its idle status, and nbclient, papermill and nbval stop collecting a
         cell's output at idle."""
         now = monotonic()
-        for parent in [p for p in self.idle if self.quiet.get(p, 0.0) <= now and
-                       (p in self.quiet or p not in self.executing)]:  # fmt: skip
+        for parent in [p for p in self.idle if p in self.quiet and self.quiet[p] <= now]:
             msg, idents = self.idle.pop(parent)
             self.quiet.pop(parent, None)
             self.executing.discard(parent)
@@ -281,12 +285,12 @@ def _heartbeat(context: Any, url: str) -> None:
         pass
 
 
-def _pass_through(pipe: BinaryIO, fd: int) -> None:
+def _pass_through(pipe: io.BufferedReader, fd: int) -> None:
     """Deno's own process output, redacted, to ours (the server's log, a terminal)."""
     from ..kernel.outgoing import continue_masked
 
     context = ""
-    while chunk := pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536):
+    while chunk := pipe.read1(65536):
         text = chunk.decode("utf-8", "surrogateescape")
         masked, _, context = continue_masked(context, text, hold=False)
         try:
