@@ -28,6 +28,7 @@ import hmac
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -86,9 +87,17 @@ class Runtime:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Below the ephemeral range, where a kernel's ZeroMQ port cannot take it between
+    this probe and the server's bind (as tests/ports.py explains)."""
+    for _ in range(200):
+        port = 20000 + secrets.randbelow(12000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def _baseline_notebook(folder: Path) -> Path:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 LAB_SH = ROOT / "scripts" / "lab.sh"
@@ -53,12 +55,6 @@ class Lab:
         with urllib.request.urlopen(req, timeout=30) as response:
             data = response.read()
         return json.loads(data) if data else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.ports import free_port
 from tests.test_runtime_run import (
     CLOUD,
     NOTEBOOKS,
@@ -46,12 +47,6 @@ READY = "zingy-nb serve: ready"
 START_TIMEOUT = 120
 HOOK = "/webhooks/orders"
 SIGNING = PROFILES["shop-webhooks"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.isolation import stop_agents
+from tests.ports import free_port
 from zingy_nb import kernels
 from zingy_nb.profiles import Profiles
 
@@ -51,12 +51,6 @@ def notebook(path: Path, kernel: str) -> Path:
         "nbformat": 4, "nbformat_minor": 5,
     }))  # fmt: skip
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -64,13 +64,12 @@ class _Server:
 
     def __init__(self, work: Path) -> None:
         import secrets
-        import socket
         import time
         import urllib.request
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        from tests.ports import free_port  # the repo is on sys.path by now (main)
+
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
         env = {**os.environ, "JUPYTER_TOKEN": secrets.token_hex(24)}
         self.log = open(work / "server.log", "wb")  # closed by stop

@@ -37,7 +37,6 @@ import os
 import secrets as token_source
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -54,6 +53,7 @@ import requests
 
 from tests.hub.kernel_client import RemoteKernel
 from tests.isolation import stop_strays
+from tests.ports import free_port
 from zingy_nb.agent.location import is_agent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,12 +75,6 @@ Secrets = Callable[[str], Mapping[str, str]]
 #: ``secrets=OPERATOR``: the harness writes no secrets folder; the test does, as the
 #: hub operator would (``Hub.secrets_dir``), before it starts the servers.
 OPERATOR: Secrets | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(
