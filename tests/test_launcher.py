@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import time
@@ -386,9 +387,20 @@ def test_a_kernel_too_busy_to_take_a_push_is_dropped_and_revalidates_by_itself(
     first, second = "first-MADEUP-busy-value-0123", "second-MADEUP-busy-value-4567"
     with holding(place, "busy", first) as (client, agent):
         # Given the kernel busy in C code that holds the GIL for seconds (a regex
-        # backtracking), so its push thread cannot answer
-        busy = client.kc.execute("import re; re.match(r'(a+)+$', 'a' * 25 + 'b')")
-        time.sleep(0.5)
+        # backtracking, about 5 s here, against the agent's 1 s wait), so its push
+        # thread cannot answer. It connects here just before: no message of its could
+        # say it began, as they go out only once the GIL is free again
+        with socket.socket() as began:
+            began.bind(("127.0.0.1", 0))
+            began.listen(1)
+            began.settimeout(TIMEOUT)
+            busy = client.kc.execute(
+                "import re, socket; "
+                f"socket.create_connection(('127.0.0.1', {began.getsockname()[1]})).close(); "
+                "re.match(r'(a+)+$', 'a' * 27 + 'b')"
+            )
+            began.accept()[0].close()
+        time.sleep(0.2)
         # When a change comes meanwhile, the agent waits for it a while, then drops it
         agent.save(None, "busy", (second, None, None, None))
         reply = client.kc.get_shell_msg(timeout=TIMEOUT)
