@@ -45,10 +45,10 @@ def _narrow(db: Path, notebook: str) -> None:
         conn.close()
 
 
-def _notebook(path: Path, kernel: str) -> str:
+def _notebook(path: Path, kernel: str, language: str = "python") -> str:
     nb = {
         "cells": [],
-        "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
+        "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": language}},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
@@ -104,6 +104,13 @@ def main(config_path: str) -> int:
     from jupyter_client.manager import KernelManager
 
     from tests.hostile.harness import stop_agents
+    from tests.hostile.js_rows import (
+        JS_CONTROL,
+        JS_KERNELS,
+        JS_ROWS,
+        js_prelude,
+        python_child_source,
+    )
     from tests.hostile.kernel_code import CONTROL, PEEK, PRELUDE
     from tests.hostile.rows import ROWS
     from tests.leaks.harness import Recorder
@@ -142,11 +149,18 @@ def main(config_path: str) -> int:
     kernels.install(user=True)
     allowed = _notebook(work / "allowed.ipynb", "zingy-cloud-flow")
     never = _notebook(work / "never-allowed.ipynb", "zingy-cloud-flow")
+    result["javascript"] = kernels.deno_executable() is not None  # the `javascript` extra
+    javascript = result["javascript"] and (  # JavaScript kernels, where a JavaScript row runs
+        cfg.get("rows") is None or any(row.id in cfg["rows"] for row in JS_ROWS)
+    )
+    js_allowed = _notebook(work / "js-allowed.ipynb", "zingy-js-cloud-flow", "typescript")
+    js_never = _notebook(work / "js-never-allowed.ipynb", "zingy-js-cloud-flow", "typescript")
     for name in cfg["profiles"]:
-        subprocess.run(
-            ["zingy-nb", "profiles", "allow", name, allowed],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        for notebook in (allowed, js_allowed) if javascript else (allowed,):
+            subprocess.run(
+                ["zingy-nb", "profiles", "allow", name, notebook],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
     with ensure_agent() as client:
         result["agent"] = client.pid  # the agent that must serve the whole run
     db = Path(os.environ["ZINGY_NB_HOME"]) / "profiles.db"
@@ -162,15 +176,31 @@ def main(config_path: str) -> int:
         "server": server.url,
     }
     prelude = f"import json as _j0\n_HOSTILE = _j0.loads({json.dumps(context)!r})\n" + PRELUDE
+    js_context = {**context, "notebook": js_never, "allowed": js_allowed}
+    js_context.update(python=sys.executable, python_source=python_child_source(js_context))
 
     managers: list[Any] = []
     try:
         plan = [
-            ("control", "zingy-cloud-flow", allowed),
-            ("page-flow", "zingy-page-flow", None),
-            ("cloud-flow", "zingy-cloud-flow", never),
+            (
+                "control",
+                "zingy-cloud-flow",
+                allowed,
+                prelude,
+                [("peek", PEEK), ("control", CONTROL)],
+            ),
+            ("page-flow", "zingy-page-flow", None, prelude, [("peek", PEEK), *ROWS]),
+            ("cloud-flow", "zingy-cloud-flow", never, prelude, [("peek", PEEK), *ROWS]),
         ]
-        for label, spec, notebook in plan:
+        if javascript:
+            js_prelude_code = js_prelude(js_context)
+            plan += [
+                ("js-control", "zingy-js-cloud-flow", js_allowed, js_prelude_code,
+                 [("control", JS_CONTROL)]),
+                ("js-page-flow", JS_KERNELS["js-page-flow"], None, js_prelude_code, JS_ROWS),
+                ("js-cloud-flow", JS_KERNELS["js-cloud-flow"], js_never, js_prelude_code, JS_ROWS),
+            ]  # fmt: skip
+        for label, spec, notebook, first, cells in plan:
             env = dict(os.environ)
             if notebook is not None:
                 env["JPY_SESSION_NAME"] = notebook
@@ -182,19 +212,19 @@ def main(config_path: str) -> int:
             kc.start_channels()
             kc.wait_for_ready(timeout=120)
             rec = Recorder(SimpleNamespace(kc=kc))  # type: ignore[arg-type]
-            cells: dict[str, Any] = {}
-            result["kernels"][label] = cells
+            ran: dict[str, Any] = {}
+            result["kernels"][label] = ran
 
             def run(row_id: str, code: str, timeout: float = CELL_TIMEOUT) -> None:
                 got = rec.execute(code, timeout=timeout)  # noqa: B023 (called in this loop)
-                cells[row_id] = {"code": code, "reply": got.reply, "messages": got.messages}  # noqa: B023
+                ran[row_id] = {"code": code, "reply": got.reply, "messages": got.messages}  # noqa: B023
 
-            run("prelude", prelude)
-            run("peek", PEEK)
-            if label == "control":
-                run("control", CONTROL)
-                continue
-            for row in ROWS:
+            run("prelude", first)
+            for cell in cells:
+                if isinstance(cell, tuple):  # the harness's own cells
+                    run(*cell)
+                    continue
+                row = cell
                 if not row.runs_in(custody) or (
                     cfg.get("rows") is not None and row.id not in cfg["rows"]
                 ):
@@ -204,7 +234,7 @@ def main(config_path: str) -> int:
                 except Exception as exc:  # a row that hangs is recorded, the rest still run
                     result["errors"].append(f"{label}/{row.id}: {type(exc).__name__}")
                 if row.widens:
-                    _narrow(db, never)
+                    _narrow(db, js_never if label.startswith("js-") else never)
     except Exception:
         result["errors"].append(traceback.format_exc(limit=5))
     finally:

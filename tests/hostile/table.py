@@ -24,6 +24,7 @@ path.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from zingy_nb.vault.crypto import decode_key, encode_key, new_key
 from ..leaks.scanner import Leak, find, scan_messages
 from ..leaks.values import PROFILES, STRIPE, stored
 from .harness import Run, run_driver, unrunnable
+from .js_rows import JS_KERNELS, JS_ROWS, PYTHON_ROW_IDS
 from .rows import MARKER, ROWS, Row, unsmuggle, without_smuggled
 
 #: Every hostile test file's marks.
@@ -115,11 +117,12 @@ class TableTests:
     CUSTODY: str
 
     @pytest.fixture(scope="class")
-    def table(self) -> Run:
+    @classmethod
+    def table(cls) -> Run:
         why = unrunnable()
         if why:
             pytest.skip(f"the hostile table runs the repository as another user, and {why}")
-        custody = type(self).CUSTODY
+        custody = cls.CUSTODY
         run = run_driver(PROFILES, PROFILE, MASTER_KEY, custody=custody)
         assert run.result.get("kernels"), _failed_run(run)
         if custody == "locked":
@@ -131,7 +134,8 @@ class TableTests:
         assert table.result["uid"] != 0
         assert table.result["uid"] == table.who.uid
         assert not table.result["errors"], table.result["errors"]
-        for kernel in ("control", *HOSTILE_KERNELS):
+        javascript = ("js-control", *JS_KERNELS) if table.result["javascript"] else ()
+        for kernel in ("control", *HOSTILE_KERNELS, *javascript):
             prelude = _cell(table, kernel, "prelude")
             assert prelude["reply"]["content"]["status"] == "ok", prelude["reply"]["content"]
         assert table.result["agent_alive_at_end"], "the agent the driver started did not last"
@@ -163,3 +167,55 @@ class TableTests:
             listing = dict(unsmuggle(_stdout(_cell(table, kernel, "other-kernels"))))
             files = [f for d in ("runtime folder", "temp folder") for f in listing[d]]
             assert len([f for f in files if f.endswith(".json")]) == 1, files  # its own
+
+    # The JavaScript flow kernels (docs/javascript.md): Deno under the kernel's proxy.
+
+    @staticmethod
+    def _javascript(table: Run) -> None:
+        if not table.result["javascript"]:
+            pytest.skip("the JavaScript rows need the `javascript` extra (deno)")
+
+    def test_the_javascript_control_reads_every_value_and_the_scan_sees_it(
+        self, table: Run
+    ) -> None:
+        self._javascript(table)
+        cell = _cell(table, "js-control", "control")
+        assert cell["reply"]["content"]["status"] == "ok", cell["reply"]["content"].get("evalue")
+        seen = {leak.label for leak in leaks(cell)}
+        assert set(stored()) <= seen, sorted(set(stored()) - seen)
+        peeked = dict(unsmuggle(_stdout(cell)))
+        assert peeked.get("ptrace attach") == ["attached"], sorted(peeked)  # FFI reaches libc
+        for label in ("proc environ", "proc mem"):
+            assert any(STRIPE in form for form in peeked[label]), f"{label} of Deno's child"
+
+    @pytest.mark.parametrize("kernel", JS_KERNELS)
+    @pytest.mark.parametrize("row", JS_ROWS, ids=[r.id for r in JS_ROWS])
+    def test_no_javascript_row_yields_a_value_or_a_key(
+        self, table: Run, kernel: str, row: Row
+    ) -> None:
+        self._javascript(table)
+        judge(table, kernel, row)
+
+    def test_the_javascript_rows_reached_what_they_aimed_at(self, table: Run) -> None:
+        """The proxy above Deno, the bridge's FIFOs, and every Python row in Deno's
+        child: a row that missed its target would pass by not trying."""
+        self._javascript(table)
+        for kernel in JS_KERNELS:
+            proxy = dict(unsmuggle(_stdout(_cell(table, kernel, "js-proxy"))))
+            assert any("zingy_nb.js.proxy" in f for f in proxy["proxy cmdline"]), proxy
+            bridge = dict(unsmuggle(_stdout(_cell(table, kernel, "js-bridge"))))
+            assert not any("undefined" in f for f in bridge["bridge FIFOs"]), bridge
+            python = [label for label, _ in unsmuggle(_stdout(_cell(table, kernel, "js-python")))]
+            ran = {label.split(": ", 1)[0] for label in python if ": " in label}
+            assert ran == set(PYTHON_ROW_IDS), sorted(set(PYTHON_ROW_IDS) ^ ran)
+            assert not [label for label in python if label.endswith(": crashed")], python
+
+    def test_the_javascript_kernels_ran_confined(self, table: Run) -> None:
+        self._javascript(table)
+        for kernel in JS_KERNELS:
+            seen = dict(unsmuggle(_stdout(_cell(table, kernel, "js-processes"))))
+            assert len(seen["processes seen"]) < 20, seen["processes seen"]  # its namespace's
+            listing = dict(unsmuggle(_stdout(_cell(table, kernel, "js-files"))))
+            files = [f for d in ("runtime folder", "temp folder") for f in listing[d]]
+            connection = {Path(f).name for f in files if f.endswith(".json")}
+            assert len(connection) == 2 and "deno-kernel.json" in connection, connection
