@@ -145,6 +145,8 @@ def test_refusals_read_as_in_python(cloud: JsKernel, page: JsKernel) -> None:
     unknown = cloud.run('zingyConn.apikey("no-such-profile")')
     assert unknown.ename == "ProfileNotFoundError"
     assert "no-such-profile" in unknown.evalue
+    assert "`zingy-nb profiles list` in a terminal" in unknown.evalue  # advice it can follow
+    assert "%zingy_apikey" not in unknown.evalue  # no magics in JavaScript
     command = cloud.run('zingyConn.execute("stripe", "Delete")')
     assert command.ename == "UnknownCommandError"
     assert "the supported command is 'Retrieve'" in command.evalue

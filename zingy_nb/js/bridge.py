@@ -53,12 +53,28 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
             raise TypeError(f"zingyConn has no call {request.get('op')!r}.")
         return {"values": dict(info)}
     except (ZingyError, TypeError) as exc:
-        # Python's wording, pointing at this kernel's cloud-flow twin, not Python's
-        from ..kernels import JS_KERNELS, KERNELS
+        return {"error": {"name": type(exc).__name__, "message": _for_javascript(str(exc))}}
 
-        python, js = KERNELS["zingy-cloud-flow"][1], JS_KERNELS["zingy-js-cloud-flow"][1]
-        message = str(exc).replace(f'"{python}"', f'"{js}"')
-        return {"error": {"name": type(exc).__name__, "message": message}}
+
+#: Advice in Python's messages that a JavaScript kernel cannot follow, and its own.
+_PYTHON_ONLY = (
+    (
+        "`%zingy_apikey list` or `zingy-nb profiles list`",
+        "`zingy-nb profiles list` in a terminal or JupyterLab's API Keys sidebar",
+    ),
+)
+
+
+def _for_javascript(message: str) -> str:
+    """Python's wording, pointing at this kernel's cloud-flow twin and at what a
+    JavaScript notebook's user can do (no magics here)."""
+    from ..kernels import JS_KERNELS, KERNELS
+
+    python, js = KERNELS["zingy-cloud-flow"][1], JS_KERNELS["zingy-js-cloud-flow"][1]
+    message = message.replace(f'"{python}"', f'"{js}"')
+    for python_advice, js_advice in _PYTHON_ONLY:
+        message = message.replace(python_advice, js_advice)
+    return message
 
 
 class Bridge:
