@@ -55,6 +55,11 @@ console.log(JSON.stringify({secret1: await hex(info.secret1), secret2: await hex
 """
 
 
+def _plain(result: str | None) -> str:
+    """A text/plain result without Deno's colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", result or "")
+
+
 class JsKernel:
     """A started JavaScript flow kernel, its client, and every message it sent."""
 
@@ -215,7 +220,7 @@ def test_every_cells_result_arrives_before_its_idle_status(cloud: JsKernel) -> N
     # Deno sometimes publishes a result just after the idle status, where nbclient,
     # papermill and nbval have stopped listening; the proxy holds the idle status
     results = [cloud.ok(f"{i} * 2").result for i in range(40)]
-    shown = [re.sub(r"\x1b\[[0-9;]*m", "", r) if r is not None else None for r in results]
+    shown = [_plain(r) if r is not None else None for r in results]
     assert shown == [str(i * 2) for i in range(40)]
 
 
@@ -227,6 +232,50 @@ def test_a_shut_down_kernel_leaves_no_process_behind(place: dict[str, Any]) -> N
     kernel.stop()
     _, alive = psutil.wait_procs(family, timeout=15)
     assert alive == []
+
+
+def _failing_deno(place: dict[str, Any], name: str, failures: int) -> Path:
+    """A kernelspec whose Deno exits at start ``failures`` times per kernel, as it does
+    when a port picked for it was taken before it bound it (the proxy's folder, where
+    its connection file is, counts the tries), then is the real one."""
+    wrapper = place["root"] / f"{name}.sh"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do conn="$a"; done\n'  # the last argument: --conn's file
+        'tries="$(dirname "$conn")/tries"\n'
+        'echo x >> "$tries"\n'
+        f'if [ "$(wc -l < "$tries")" -le {failures} ]; then\n'
+        '  echo "made-up: Address already in use (os error 98)" >&2; exit 1\n'
+        "fi\n"
+        f'exec {kernels.deno_executable()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    specs = place["root"] / f"{name}-specs"
+    (specs / name).mkdir(parents=True)
+    spec = kernels.js_kernel_json(kernels.CLOUD_FLOW, name, str(wrapper))
+    (specs / name / "kernel.json").write_text(json.dumps(spec))
+    return specs
+
+
+def test_a_deno_that_exits_at_start_is_started_again(place: dict[str, Any]) -> None:
+    specs = _failing_deno(place, "deno-fails-twice", failures=2)
+    kernel = JsKernel(specs, "deno-fails-twice", place["env"], place["root"] / "twice.log")
+    try:
+        assert _plain(kernel.ok("typeof zingyConn.apikey").result) == '"function"'  # prelude ran
+        assert _plain(kernel.ok("6 * 7").result) == "42"
+    finally:
+        kernel.stop()
+    log = (place["root"] / "twice.log").read_text()
+    assert log.count("before it answered a kernel_info_request") == 2, log
+
+
+def test_a_deno_that_never_starts_ends_the_kernel_with_its_reason(place: dict[str, Any]) -> None:
+    specs = _failing_deno(place, "deno-never-starts", failures=99)
+    with pytest.raises(RuntimeError, match="died"):  # not a minute's wait for a reply
+        JsKernel(specs, "deno-never-starts", place["env"], place["root"] / "never.log")
+    log = (place["root"] / "never.log").read_text()
+    assert log.count("made-up: Address already in use") == 3, log  # Deno's own words
+    assert "Deno's kernel exited (1) before it answered" in log, log
 
 
 def test_a_change_is_seen_on_the_very_next_read(place: dict[str, Any], cloud: JsKernel) -> None:
@@ -321,4 +370,4 @@ def test_an_endless_cell_is_interrupted_and_the_kernel_goes_on(cloud: JsKernel) 
     loop.join(30)
     assert not loop.is_alive(), "the endless cell was not interrupted"
     assert cloud.messages[-1][1]["content"]["status"] == "error"
-    assert re.sub(r"\x1b\[[0-9;]*m", "", cloud.ok("1 + 2").result or "") == "3"
+    assert _plain(cloud.ok("1 + 2").result) == "3"

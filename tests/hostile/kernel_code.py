@@ -248,10 +248,14 @@ def _nested_server(detach):
     import secrets, socket
     from jupyter_client import BlockingKernelClient
     from jupyter_core.paths import jupyter_runtime_dir
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    while True:  # below the ephemeral range, as tests/ports.py explains
+        port = 20000 + secrets.randbelow(12000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                continue
     token = secrets.token_hex(16)
     argv = [_hsys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1",
             f"--port={port}", f"--IdentityProvider.token={token}",

@@ -42,6 +42,10 @@ ROUTES: Final = 4096
 #: Variables Deno must not inherit: the capability is the proxy's to use.
 _PRIVATE: Final = (CAP_ENV, ERROR_ENV, "ZINGY_NB_MASTER_KEY", "ZINGY_NB_MEMBER_KEY")
 _READY_TIMEOUT: Final = 60.0
+#: How many Deno kernels are started before giving up, when each exits before it
+#: answers: the ports picked for it may be taken before it binds them (another
+#: kernel's, started meanwhile), and Deno then exits at once.
+START_TRIES: Final = 3
 #: How long a cell's output must be quiet, after its reply, before its idle status goes.
 SETTLE: Final = 0.02
 
@@ -77,12 +81,18 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+class DenoExited(RuntimeError):
+    """Deno's kernel exited before it answered (its output is in the kernel's log)."""
+
+
 def start_deno(
-    deno: str, info: dict[str, Any]
+    deno: str, info: dict[str, Any], private: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], Path, dict[str, Any]]:
-    """Deno's kernel on a connection file of its own, started before this process
-    imports ZeroMQ and jupyter_client, so that its start and theirs overlap."""
-    private = Path(tempfile.mkdtemp(prefix="zingy-js-"))  # 0700
+    """Deno's kernel on a connection file of its own (in ``private``, a new 0700
+    folder by default), started before this process imports ZeroMQ and jupyter_client,
+    so that its start and theirs overlap."""
+    if private is None:
+        private = Path(tempfile.mkdtemp(prefix="zingy-js-"))  # 0700
     ports = dict(zip(("shell", "iopub", "stdin", "control", "hb"), _free_ports(5)))
     inner: dict[str, Any] = {f"{name}_port": port for name, port in ports.items()}
     inner.update(transport="tcp", ip="127.0.0.1", key=info.get("key", ""),
@@ -106,13 +116,14 @@ class Proxy:
     """The client's sockets, Deno's, and what routes replies back."""
 
     def __init__(
-        self, context: Any, info: dict[str, Any], process: subprocess.Popen[bytes],
+        self, context: Any, info: dict[str, Any], deno: str, process: subprocess.Popen[bytes],
         private: Path, inner: dict[str, Any],
     ) -> None:  # fmt: skip
         import zmq
         from jupyter_client.session import Session
 
         self.process, self.private = process, private
+        self.deno, self.info = deno, info
         key = info.get("key", "").encode()
         scheme = info.get("signature_scheme", "hmac-sha256")
         self.session = Session(key=key, signature_scheme=scheme, username="zingy-nb")
@@ -124,9 +135,24 @@ class Proxy:
             outer[channel].linger = 1000
             outer[channel].bind(_url(info, channel))
         self.outer = {name: _Locked(sock) for name, sock in outer.items()}
+        self.inner: dict[str, Any] = {}
+        self._connect(inner)
+        self.routes: OrderedDict[str, list[bytes]] = OrderedDict()
+        self.internal: set[str] = set()  # our own requests to Deno: their output is ours
+        self.executing: set[str] = set()  # execute requests relayed, idle not yet sent
+        self.idle: dict[str, tuple[dict[str, Any], list[bytes]]] = {}  # theirs, held
+        self.quiet: dict[str, float] = {}  # when a held idle may go out (reply seen)
+        self.bridge = bridge.Bridge(self.private)
+        self.prelude = ""  # the msg_id of the prelude's execute_request
+
+    def _connect(self, inner: dict[str, Any]) -> None:
+        """Sockets to Deno's five channels (closing those to an earlier Deno)."""
+        import zmq
+
+        for sock in self.inner.values():
+            sock.close(linger=0)
         identity = os.urandom(8).hex().encode()  # shell and stdin alike: Deno routes
-        self.inner: dict[str, Any] = {}  # input requests by the shell's
-        for channel in ("shell", "control", "stdin"):
+        for channel in ("shell", "control", "stdin"):  # input requests by the shell's
             sock = self.context.socket(zmq.DEALER)
             sock.linger = 0
             if channel != "control":
@@ -138,13 +164,6 @@ class Proxy:
         iopub.setsockopt(zmq.SUBSCRIBE, b"")
         iopub.connect(_url(inner, "iopub"))
         self.inner["iopub"] = iopub
-        self.routes: OrderedDict[str, list[bytes]] = OrderedDict()
-        self.internal: set[str] = set()  # our own requests to Deno: their output is ours
-        self.executing: set[str] = set()  # execute requests relayed, idle not yet sent
-        self.idle: dict[str, tuple[dict[str, Any], list[bytes]]] = {}  # theirs, held
-        self.quiet: dict[str, float] = {}  # when a held idle may go out (reply seen)
-        self.bridge = bridge.Bridge(self.private)
-        self.prelude = ""  # the msg_id of the prelude's execute_request
 
     # -- start ------------------------------------------------------------------------
     def _ask_deno(self, channel: str, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
@@ -157,9 +176,15 @@ class Proxy:
         self.session.send(sock, msg)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
+        deadline = monotonic() + _READY_TIMEOUT
         while True:
-            if not poller.poll(int(_READY_TIMEOUT * 1000)):
-                raise RuntimeError(f"Deno's kernel did not answer a {msg_type} in time")
+            if not poller.poll(100):
+                if self.process.poll() is not None:
+                    raise DenoExited(f"Deno's kernel exited ({self.process.returncode}) "
+                                     f"before it answered a {msg_type}")  # fmt: skip
+                if monotonic() > deadline:
+                    raise RuntimeError(f"Deno's kernel did not answer a {msg_type} in time")
+                continue
             _, parts = self.session.feed_identities(sock.recv_multipart())
             reply = self.session.deserialize(parts)
             if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
@@ -168,8 +193,18 @@ class Proxy:
     def start(self) -> None:
         """Wait for Deno, then define ``zingyConn`` in it before any cell of the client's:
         the prelude goes first on the shell channel, which Deno serves in order, so the
-        client's requests are relayed at once (its reply is checked in ``_to_client``)."""
-        self._ask_deno("shell", "kernel_info_request", {})
+        client's requests are relayed at once (its reply is checked in ``_to_client``).
+        A Deno that exits first is started again on other ports (``START_TRIES``)."""
+        for tries in range(1, START_TRIES + 1):
+            try:
+                self._ask_deno("shell", "kernel_info_request", {})
+                break
+            except DenoExited as exc:
+                sys.stderr.write(f"zingy-nb: {exc}; see its output above.\n")
+                if tries == START_TRIES:
+                    raise
+                self.process, _, inner = start_deno(self.deno, self.info, self.private)
+                self._connect(inner)
         msg = self.session.msg(
             "execute_request",
             {"code": bridge.prelude(self.private), "silent": True, "store_history": False,
@@ -319,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     use_agent_in_kernel()
     process, private, inner = start_deno(args.deno, info)
     try:
-        proxy = Proxy(context, info, process, private, inner)
+        proxy = Proxy(context, info, args.deno, process, private, inner)
     except BaseException:
         process.kill()
         shutil.rmtree(private, ignore_errors=True)
