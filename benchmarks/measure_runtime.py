@@ -28,10 +28,8 @@ import hmac
 import http.client
 import json
 import os
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -84,20 +82,6 @@ class Runtime:
     hook: dict[int, tuple[Load, Load]] = field(default_factory=dict)  # workers: (zingy, base)
     run: list[float] = field(default_factory=list)
     papermill: list[float] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    """Below the ephemeral range, where a kernel's ZeroMQ port cannot take it between
-    this probe and the server's bind (as tests/ports.py explains)."""
-    for _ in range(200):
-        port = 20000 + secrets.randbelow(12000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32000")
 
 
 def _baseline_notebook(folder: Path) -> Path:
@@ -169,7 +153,9 @@ class _Server:
     """A web hook server process, stopped with SIGTERM (kernels included)."""
 
     def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.port = _free_port()
+        from tests.ports import free_port  # below the ephemeral range: no kernel takes it
+
+        self.port = free_port()
         self.log = open(log_path, "ab")
         argv = [a.replace("{port}", str(self.port)) for a in argv]
         self.proc = subprocess.Popen(
