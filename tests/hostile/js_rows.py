@@ -257,7 +257,7 @@ try {
 )
 
 #: The Python table's rows that run outside IPython: a Python child of Deno runs them
-#: (``_PYTHON``), each row's labels prefixed with its id.
+#: (the ``js-python`` row), each row's labels prefixed with its id.
 PYTHON_ROW_IDS = (
     "environ", "get-profiles", "vault", "custody", "cipher-on-blob", "fresh-profiles",
     "redactor", "agent-socket", "agent-register", "ptrace-agent", "proc-others",
